@@ -1,0 +1,208 @@
+/*
+ * akidb.h - public C API of AkiDB.
+ *
+ * AkiDB turns text into the embeddings a Hugging Face sentence-transformers
+ * model would give, and stores and searches the vectors.  This header is the
+ * only one a program embedding AkiDB includes.
+ *
+ * Conventions
+ *   - Every symbol starts with akidb_ / AKIDB_.
+ *   - Handles are opaque; each *_load / *_open has a matching *_free / *_close.
+ *   - A function that can fail at run time returns an akidb_status.  On failure
+ *     a human-readable message naming what was wrong (file, offset, field ...)
+ *     is available from akidb_last_error() on the same thread until the next
+ *     failing call on that thread.
+ *   - Passing NULL where the contract requires a pointer, or otherwise breaking
+ *     a documented precondition, is a programming error and aborts with an
+ *     assertion message; it is not reported through a status.
+ *   - Loaded models and tokenizers are immutable: any number of threads may use
+ *     one handle at the same time without locking.
+ */
+#ifndef AKIDB_H
+#define AKIDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AKIDB_VERSION_MAJOR 0
+#define AKIDB_VERSION_MINOR 1
+#define AKIDB_VERSION_PATCH 0
+#define AKIDB_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Status codes.  One list generates the enum and akidb_strerror().          */
+/* ------------------------------------------------------------------------ */
+
+#define AKIDB_STATUS_MAP(X)                                                   \
+    X(OK,          0,  "success")                                             \
+    X(EINVAL,     -1,  "invalid argument")                                    \
+    X(ENOMEM,     -2,  "out of memory")                                       \
+    X(EIO,        -3,  "input/output error")                                  \
+    X(ENOENT,     -4,  "not found")                                           \
+    X(EFORMAT,    -5,  "malformed data")                                      \
+    X(EUNSUPPORTED, -6, "unsupported model or feature")                       \
+    X(EUTF8,      -7,  "invalid UTF-8")                                       \
+    X(ETOOLONG,   -8,  "input too long")                                      \
+    X(EDIM,       -9,  "dimension mismatch")                                  \
+    X(EEXIST,     -10, "already exists")                                      \
+    X(ECORRUPT,   -11, "corrupt data on disk")                                \
+    X(EBUSY,      -12, "resource busy")                                       \
+    X(EAUTH,      -13, "authentication required")                             \
+    X(EPERM,      -14, "permission denied")                                   \
+    X(ERANGE,     -15, "value out of range")                                  \
+    X(EINTERNAL,  -16, "internal error")
+
+typedef enum akidb_status {
+#define AKIDB_STATUS_ENUM_(name, code, str) AKIDB_##name = code,
+    AKIDB_STATUS_MAP(AKIDB_STATUS_ENUM_)
+#undef AKIDB_STATUS_ENUM_
+} akidb_status;
+
+/* Static description of a status, e.g. "invalid UTF-8".  Never NULL; unknown
+ * codes give "unknown status". */
+const char *akidb_strerror(akidb_status st);
+
+/* Symbolic name of a status without the prefix, e.g. "EUTF8".  Never NULL. */
+const char *akidb_status_name(akidb_status st);
+
+/* Message of the most recent failure on the calling thread, e.g.
+ * "models/x/model.safetensors: tensor 'pooler.dense.weight': data offsets
+ * [10, 8] are reversed".  Empty string if no failure has been recorded. */
+const char *akidb_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* CPU kernels                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef enum akidb_kernel_path {
+    AKIDB_KERNELS_AUTO = 0,   /* best path the CPU supports                */
+    AKIDB_KERNELS_SCALAR,     /* portable C, every machine                 */
+    AKIDB_KERNELS_AVX2,       /* x86-64 AVX2 + FMA                         */
+    AKIDB_KERNELS_AVX512,     /* x86-64 AVX-512F                           */
+    AKIDB_KERNELS_NEON        /* AArch64 Advanced SIMD                     */
+} akidb_kernel_path;
+
+/* Selects the kernel path used by every later call in the process.  AUTO picks
+ * the best one the CPU supports; the environment variable AKIDB_KERNELS
+ * (scalar|avx2|avx512|neon) overrides AUTO at first use.  Returns
+ * AKIDB_EUNSUPPORTED if the CPU or the build lacks the requested path.  Meant
+ * for tests and benchmarks; call it before loading models. */
+akidb_status akidb_kernels_select(akidb_kernel_path path);
+
+/* The kernel path currently in use (never AUTO), and its name ("avx512"...). */
+akidb_kernel_path akidb_kernels_active(void);
+const char *akidb_kernels_name(akidb_kernel_path path);
+
+/* ------------------------------------------------------------------------ */
+/* Tokenizer                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct akidb_tokenizer akidb_tokenizer;
+
+/* A growable token buffer owned by the caller.  Initialise with {0}; reuse it
+ * across calls to avoid allocation; release with akidb_tokens_free(). */
+typedef struct akidb_tokens {
+    int32_t *ids;     /* token ids, [CLS] ... [SEP] included              */
+    size_t   n;       /* number of ids                                    */
+    size_t   cap;     /* allocated capacity of ids                        */
+    size_t   n_full;  /* ids the text gives before truncation             */
+} akidb_tokens;
+
+void akidb_tokens_free(akidb_tokens *toks);
+
+/* Loads the tokenizer of a Hugging Face model folder: tokenizer.json, or
+ * vocab.txt (+ tokenizer_config.json) when tokenizer.json is absent. */
+akidb_status akidb_tokenizer_load(const char *dir, akidb_tokenizer **out);
+void akidb_tokenizer_free(akidb_tokenizer *tok);
+
+/* Encodes one UTF-8 text of len bytes (NUL bytes are allowed and are removed
+ * by the normaliser like other control characters) into ids with the special
+ * tokens of the tokenizer's template.  max_tokens > 0 truncates the result to
+ * at most max_tokens ids, special tokens included; 0 means no truncation.
+ * toks->n_full receives the length the text would have without truncation
+ * (it may stop counting at some bound above max_tokens for huge inputs, but
+ * is then still > max_tokens).  Returns AKIDB_EUTF8 for malformed UTF-8. */
+akidb_status akidb_tokenizer_encode(const akidb_tokenizer *tok, const char *text,
+                                    size_t len, size_t max_tokens,
+                                    akidb_tokens *toks);
+
+/* Vocabulary size, and the token string of an id (NULL if out of range). */
+size_t akidb_tokenizer_vocab_size(const akidb_tokenizer *tok);
+const char *akidb_tokenizer_id_to_token(const akidb_tokenizer *tok, int32_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Embedding models                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct akidb_model akidb_model;
+
+typedef enum akidb_pooling {
+    AKIDB_POOL_DEFAULT = 0,      /* what the model folder configures        */
+    AKIDB_POOL_MEAN,             /* mean of token vectors                   */
+    AKIDB_POOL_CLS,              /* vector of the first token               */
+    AKIDB_POOL_MAX,              /* element-wise max over tokens            */
+    AKIDB_POOL_MEAN_SQRT_LEN     /* sum of token vectors / sqrt(tokens)     */
+} akidb_pooling;
+
+/* "mean", "cls", "max", "mean_sqrt_len" (DEFAULT gives "default"). */
+const char *akidb_pooling_name(akidb_pooling p);
+/* Parses one of the names above; returns AKIDB_EINVAL for anything else. */
+akidb_status akidb_pooling_parse(const char *name, akidb_pooling *out);
+
+typedef struct akidb_model_opts {
+    const char *name;        /* model name reported by info; NULL: folder name */
+    size_t max_seq_length;   /* 0: sentence_bert_config.json's, else config's  */
+    int n_threads;           /* default threads per akidb_embed call; 0: 1     */
+} akidb_model_opts;
+
+typedef struct akidb_model_info {
+    const char *name;
+    const char *dir;
+    size_t dim;              /* embedding dimension                          */
+    size_t max_tokens;       /* truncation length, special tokens included   */
+    akidb_pooling pooling;   /* configured pooling                           */
+    int normalize;           /* 1 if the pipeline L2-normalises              */
+    size_t n_layers, hidden, n_heads, intermediate, vocab_size;
+    const char *weights_dtype; /* dtype stored in the files: F32, F16, BF16  */
+} akidb_model_info;
+
+/* Loads a sentence-transformers / Hugging Face BERT model folder:
+ * config.json, model.safetensors (or model.safetensors.index.json with its
+ * shards), tokenizer files, and the optional sentence-transformers files
+ * modules.json, 1_Pooling/config.json and sentence_bert_config.json.
+ * opts may be NULL. */
+akidb_status akidb_model_load(const char *dir, const akidb_model_opts *opts,
+                              akidb_model **out);
+void akidb_model_free(akidb_model *model);
+
+void akidb_model_get_info(const akidb_model *model, akidb_model_info *info);
+const akidb_tokenizer *akidb_model_tokenizer(const akidb_model *model);
+
+typedef struct akidb_embed_opts {
+    akidb_pooling pooling;   /* DEFAULT: the model's                          */
+    int normalize;           /* -1: the model's, 0: never, 1: always          */
+    int n_threads;           /* 0: the model's default                        */
+    int no_truncate;         /* 1: fail with AKIDB_ETOOLONG on overlong text  */
+    size_t *n_tokens;        /* out, optional: tokens processed in total      */
+} akidb_embed_opts;
+
+/* Initialiser giving the defaults above. */
+#define AKIDB_EMBED_OPTS_INIT { AKIDB_POOL_DEFAULT, -1, 0, 0, NULL }
+
+/* Embeds n texts.  texts[i] has lens[i] bytes, or is NUL-terminated when lens
+ * is NULL.  out receives n * dim floats, row-major.  opts may be NULL.  Safe
+ * to call from many threads at once with one model.  On failure the message
+ * names the index of the offending text. */
+akidb_status akidb_embed(const akidb_model *model, const char *const *texts,
+                         const size_t *lens, size_t n, float *out,
+                         const akidb_embed_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AKIDB_H */

@@ -1,0 +1,2 @@
+/* placeholder: replaced by the kernels module */
+#include "common/common.h"
