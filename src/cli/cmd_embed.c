@@ -1,0 +1,289 @@
+/*
+ * cmd_embed.c - `akidb tokenize` and `akidb embed`: batch tools over text
+ * files with one text per line.  Their output formats are a contract that
+ * other tools parse:
+ *   tokenize: one JSON array of token ids per input line, e.g. [101,7592,102]
+ *   embed --format jsonl: one JSON array of floats per input line
+ *   embed --format f32:   N x D little-endian float32, no header
+ */
+#include "akidb.h"
+#include "cli/cli.h"
+#include "cli/lines.h"
+#include "common/common.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EMBED_CHUNK 64   /* texts per akidb_embed call */
+
+static int parse_threads(const char *s, int *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < 1 || v > 1024) {
+        fprintf(stderr, "akidb: --threads: expected an integer in 1..1024, got '%s'\n", s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static FILE *open_output(const char *path)
+{
+    if (path == NULL || strcmp(path, "-") == 0)
+        return stdout;
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        perror(path);
+    return f;
+}
+
+/* Closes an output stream and reports write errors (e.g. a full disk). */
+static int close_output(FILE *f, const char *path)
+{
+    int bad = ferror(f);
+    if (f == stdout)
+        bad |= fflush(f) != 0;
+    else
+        bad |= fclose(f) != 0;
+    if (bad) {
+        fprintf(stderr, "akidb: %s: write error\n", path ? path : "<stdout>");
+        return -1;
+    }
+    return 0;
+}
+
+static void tokenize_usage(FILE *f)
+{
+    fprintf(f, "usage: akidb tokenize --model DIR [--input FILE]\n"
+               "Prints the token ids of each input line (stdin by default) as a JSON\n"
+               "array, truncated to the model's maximum sequence length.\n");
+}
+
+int akidb_cmd_tokenize(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"input", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_dir = NULL, *input = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:i:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'i': input = optarg; break;
+        case 'h': tokenize_usage(stdout); return 0;
+        default: tokenize_usage(stderr); return 2;
+        }
+    }
+    if (model_dir == NULL || optind != argc) {
+        tokenize_usage(stderr);
+        return 2;
+    }
+
+    /* The model's truncation length comes from its sentence-transformers
+     * files, so load the model folder's configuration through the model. */
+    akidb_model *model = NULL;
+    if (akidb_model_load(model_dir, NULL, &model) != AKIDB_OK) {
+        fprintf(stderr, "akidb: %s\n", akidb_last_error());
+        return 1;
+    }
+    akidb_model_info info;
+    akidb_model_get_info(model, &info);
+    const akidb_tokenizer *tok = akidb_model_tokenizer(model);
+
+    cli_lines in;
+    if (cli_lines_open(&in, input) != AKIDB_OK) {
+        akidb_model_free(model);
+        return 1;
+    }
+    akidb_tokens toks = {0};
+    int rc = 0, r;
+    while ((r = cli_lines_next(&in)) > 0) {
+        if (akidb_tokenizer_encode(tok, in.buf, in.len, info.max_tokens, &toks) != AKIDB_OK) {
+            fprintf(stderr, "akidb: %s:%zu: %s\n", in.name, in.lineno, akidb_last_error());
+            rc = 1;
+            break;
+        }
+        putchar('[');
+        for (size_t i = 0; i < toks.n; i++)
+            printf(i ? ",%d" : "%d", (int)toks.ids[i]);
+        fputs("]\n", stdout);
+    }
+    if (r < 0)
+        rc = 1;
+    if (close_output(stdout, NULL) != 0)
+        rc = 1;
+    akidb_tokens_free(&toks);
+    cli_lines_close(&in);
+    akidb_model_free(model);
+    return rc;
+}
+
+static void embed_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: akidb embed --model DIR [--input FILE] [--output FILE]\n"
+            "                   [--format jsonl|f32] [--threads N]\n"
+            "                   [--pooling mean|cls|max|mean_sqrt_len]\n"
+            "                   [--normalize | --no-normalize]\n"
+            "Embeds each input line (stdin by default).  jsonl writes one JSON array\n"
+            "per line; f32 writes N x D little-endian float32 without a header.\n");
+}
+
+static int write_rows(FILE *out, int f32, const float *v, size_t rows, size_t dim)
+{
+    if (f32) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        for (size_t i = 0; i < rows * dim; i++) {
+            uint32_t u;
+            memcpy(&u, &v[i], 4);
+            u = __builtin_bswap32(u);
+            if (fwrite(&u, 4, 1, out) != 1)
+                return -1;
+        }
+        return 0;
+#else
+        return fwrite(v, sizeof(float), rows * dim, out) == rows * dim ? 0 : -1;
+#endif
+    }
+    for (size_t r = 0; r < rows; r++) {
+        putc('[', out);
+        for (size_t j = 0; j < dim; j++)
+            fprintf(out, j ? ",%.9g" : "%.9g", (double)v[r * dim + j]);
+        if (fputs("]\n", out) == EOF)
+            return -1;
+    }
+    return 0;
+}
+
+int akidb_cmd_embed(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"input", required_argument, NULL, 'i'},
+        {"output", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'},
+        {"threads", required_argument, NULL, 't'},
+        {"pooling", required_argument, NULL, 'p'},
+        {"normalize", no_argument, NULL, 'N'},
+        {"no-normalize", no_argument, NULL, 'U'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_dir = NULL, *input = NULL, *output = NULL;
+    int f32 = 0, threads = 1;
+    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:i:o:f:t:p:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'i': input = optarg; break;
+        case 'o': output = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "jsonl") == 0) {
+                f32 = 0;
+            } else if (strcmp(optarg, "f32") == 0) {
+                f32 = 1;
+            } else {
+                fprintf(stderr, "akidb: --format: expected jsonl or f32, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            if (parse_threads(optarg, &threads) != 0)
+                return 2;
+            break;
+        case 'p':
+            if (akidb_pooling_parse(optarg, &eo.pooling) != AKIDB_OK) {
+                fprintf(stderr, "akidb: --pooling: %s\n", akidb_last_error());
+                return 2;
+            }
+            break;
+        case 'N': eo.normalize = 1; break;
+        case 'U': eo.normalize = 0; break;
+        case 'h': embed_usage(stdout); return 0;
+        default: embed_usage(stderr); return 2;
+        }
+    }
+    if (model_dir == NULL || optind != argc) {
+        embed_usage(stderr);
+        return 2;
+    }
+    eo.n_threads = threads;
+
+    akidb_model_opts mo = {0};
+    mo.n_threads = threads;
+    akidb_model *model = NULL;
+    if (akidb_model_load(model_dir, &mo, &model) != AKIDB_OK) {
+        fprintf(stderr, "akidb: %s\n", akidb_last_error());
+        return 1;
+    }
+    akidb_model_info info;
+    akidb_model_get_info(model, &info);
+
+    cli_lines in;
+    if (cli_lines_open(&in, input) != AKIDB_OK) {
+        akidb_model_free(model);
+        return 1;
+    }
+    FILE *out = open_output(output);
+    char **texts = ak_calloc(EMBED_CHUNK, sizeof *texts);
+    size_t *lens = ak_calloc(EMBED_CHUNK, sizeof *lens);
+    float *vecs = ak_malloc(EMBED_CHUNK * info.dim * sizeof(float));
+    int rc = 0;
+    if (out == NULL || !texts || !lens || !vecs) {
+        if (out != NULL)
+            fprintf(stderr, "akidb: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+
+    for (;;) {
+        size_t n = 0, first_line = in.lineno + 1;
+        int r = 0;
+        while (n < EMBED_CHUNK && (r = cli_lines_next(&in)) > 0) {
+            texts[n] = ak_strndup(in.buf, in.len);
+            if (texts[n] == NULL) {
+                fprintf(stderr, "akidb: out of memory\n");
+                r = -1;
+                break;
+            }
+            lens[n++] = in.len;
+        }
+        if (r < 0)
+            rc = 1;
+        if (rc == 0 && n > 0) {
+            if (akidb_embed(model, (const char *const *)texts, lens, n, vecs, &eo) != AKIDB_OK) {
+                fprintf(stderr, "akidb: %s (lines %zu-%zu): %s\n", in.name, first_line,
+                        first_line + n - 1, akidb_last_error());
+                rc = 1;
+            } else if (write_rows(out, f32, vecs, n, info.dim) != 0) {
+                fprintf(stderr, "akidb: %s: write error\n", output ? output : "<stdout>");
+                rc = 1;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            ak_free(texts[i]);
+            texts[i] = NULL;
+        }
+        if (rc != 0 || r == 0)
+            break;
+    }
+
+done:
+    if (out != NULL && close_output(out, output) != 0)
+        rc = 1;
+    ak_free(vecs);
+    ak_free(lens);
+    ak_free(texts);
+    cli_lines_close(&in);
+    akidb_model_free(model);
+    return rc;
+}

@@ -1,0 +1,306 @@
+/*
+ * cmd_serve.c - `akidb serve`: reads flags and AKIDB_* environment variables
+ * into an ak_server_config, starts the REST server, and waits for SIGTERM or
+ * SIGINT, on which it drains in-flight requests and closes the store.
+ * Flags win over environment variables, which win over defaults.
+ */
+#include "cli/cli.h"
+#include "server/server.h"
+#include "common/common.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: akidb serve [options]\n"
+        "\n"
+        "Runs the REST server (see docs/API.md).  Every option also reads an\n"
+        "environment variable; a flag wins over the variable.\n"
+        "\n"
+        "  --data DIR              data folder: store/, auth.json, models/  [AKIDB_DATA, ./akidb-data]\n"
+        "  --host ADDR             bind address                   [AKIDB_HOST, 127.0.0.1]\n"
+        "  --port N                TCP port, 0 for any free one   [AKIDB_PORT, 8080]\n"
+        "  --model NAME=DIR        load a model folder as NAME; repeatable, the first\n"
+        "                          is the default model             [AKIDB_MODELS=a=DIR,b=DIR]\n"
+        "                          (every DATA/models/NAME/ folder is loaded as well)\n"
+        "  --no-model-scan         do not load the folders under DATA/models/\n"
+        "  --auth on|off|auto      API keys; auto = on when AKIDB_ADMIN_KEY is set or\n"
+        "                          the address is not loopback   [AKIDB_AUTH, auto]\n"
+        "  --body-limit BYTES      largest request body (k/m/g suffix) [AKIDB_BODY_LIMIT, 16m]\n"
+        "  --max-batch-tokens N    token budget of one embedding batch [AKIDB_MAX_BATCH_TOKENS, 16384]\n"
+        "  --max-batch-texts N     texts in one embedding batch   [AKIDB_MAX_BATCH_TEXTS, 256]\n"
+        "  --max-request-texts N   texts in one request           [AKIDB_MAX_REQUEST_TEXTS, 2048]\n"
+        "  --max-queue N           texts waiting per model before 503 [AKIDB_MAX_QUEUE, 100000]\n"
+        "  --max-connections N     concurrent HTTP connections    [AKIDB_MAX_CONNECTIONS, 512]\n"
+        "  --threads N             threads per embedding batch, 0 = all cores [AKIDB_THREADS, 0]\n"
+        "  --workers N             embedding batch workers per model [AKIDB_WORKERS, 1]\n"
+        "  --drain-timeout SEC     wait for in-flight requests on SIGTERM [AKIDB_DRAIN_TIMEOUT, 30]\n"
+        "  -h, --help              this text\n"
+        "\n"
+        "AKIDB_ADMIN_KEY=ak_...    admin key of tenant 'default' (turns auth on).  With\n"
+        "                          auth on and no admin key stored, one is generated\n"
+        "                          and printed once on stderr.\n");
+}
+
+/* Parses a size with an optional k/m/g suffix (binary units). */
+static bool parse_size(const char *s, size_t *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return false;
+    unsigned shift = 0;
+    if (*end == 'k' || *end == 'K') shift = 10, end++;
+    else if (*end == 'm' || *end == 'M') shift = 20, end++;
+    else if (*end == 'g' || *end == 'G') shift = 30, end++;
+    if (*end == 'b' || *end == 'B')
+        end++;
+    if (*end || v > (SIZE_MAX >> shift))
+        return false;
+    *out = (size_t)(v << shift);
+    return true;
+}
+
+static bool parse_int(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+typedef struct specs {
+    ak_model_spec *v;
+    char **owned;
+    size_t n, n_owned;
+} specs;
+
+/* Adds "NAME=DIR" to the list; false for a malformed spec. */
+static bool add_spec(specs *sp, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1])
+        return false;
+    char *name = ak_strndup(arg, (size_t)(eq - arg));
+    char *dir = ak_strdup(eq + 1);
+    ak_model_spec *v = ak_realloc(sp->v, (sp->n + 1) * sizeof *v);
+    char **o = ak_realloc(sp->owned, (sp->n_owned + 2) * sizeof *o);
+    if (v)
+        sp->v = v;
+    if (o)
+        sp->owned = o;
+    if (!name || !dir || !v || !o) {
+        ak_free(name);
+        ak_free(dir);
+        return false;
+    }
+    sp->owned[sp->n_owned++] = name;
+    sp->owned[sp->n_owned++] = dir;
+    sp->v[sp->n].name = name;
+    sp->v[sp->n].dir = dir;
+    sp->n++;
+    return true;
+}
+
+static void free_specs(specs *sp)
+{
+    for (size_t i = 0; i < sp->n_owned; i++)
+        ak_free(sp->owned[i]);
+    ak_free(sp->owned);
+    ak_free(sp->v);
+}
+
+/* Applies one option (from a flag or the environment).  Returns false and
+ * prints the problem for a bad value. */
+static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *val)
+{
+    long l;
+    size_t z;
+    if (strcmp(opt, "data") == 0) {
+        c->data_dir = val;
+    } else if (strcmp(opt, "host") == 0) {
+        c->host = val;
+    } else if (strcmp(opt, "port") == 0) {
+        if (!parse_int(val, 0, 65535, &l))
+            goto bad;
+        c->port = (int)l;
+    } else if (strcmp(opt, "model") == 0) {
+        if (!add_spec(sp, val))
+            goto bad;
+    } else if (strcmp(opt, "models") == 0) {
+        char *copy = ak_strdup(val), *save = NULL;
+        bool ok = copy != NULL;
+        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
+            ok = ok && add_spec(sp, t);
+        ak_free(copy);
+        if (!ok)
+            goto bad;
+    } else if (strcmp(opt, "auth") == 0) {
+        if (strcmp(val, "on") == 0) c->auth = 1;
+        else if (strcmp(val, "off") == 0) c->auth = 0;
+        else if (strcmp(val, "auto") == 0) c->auth = -1;
+        else goto bad;
+    } else if (strcmp(opt, "body-limit") == 0) {
+        if (!parse_size(val, &z) || z < 1024)
+            goto bad;
+        c->body_limit = z;
+    } else if (strcmp(opt, "max-batch-tokens") == 0) {
+        if (!parse_int(val, 1, 1L << 30, &l))
+            goto bad;
+        c->max_batch_tokens = (size_t)l;
+    } else if (strcmp(opt, "max-batch-texts") == 0) {
+        if (!parse_int(val, 1, 1L << 20, &l))
+            goto bad;
+        c->max_batch_texts = (size_t)l;
+    } else if (strcmp(opt, "max-request-texts") == 0) {
+        if (!parse_int(val, 1, 1L << 24, &l))
+            goto bad;
+        c->max_request_texts = (size_t)l;
+    } else if (strcmp(opt, "max-queue") == 0) {
+        if (!parse_int(val, 1, 1L << 30, &l))
+            goto bad;
+        c->max_queue_texts = (size_t)l;
+    } else if (strcmp(opt, "max-connections") == 0) {
+        if (!parse_int(val, 1, 1L << 20, &l))
+            goto bad;
+        c->max_connections = (size_t)l;
+    } else if (strcmp(opt, "threads") == 0) {
+        if (!parse_int(val, 0, 1024, &l))
+            goto bad;
+        c->embed_threads = (int)l;
+    } else if (strcmp(opt, "workers") == 0) {
+        if (!parse_int(val, 1, 256, &l))
+            goto bad;
+        c->embed_workers = (int)l;
+    } else if (strcmp(opt, "drain-timeout") == 0) {
+        if (!parse_int(val, 0, 86400, &l))
+            goto bad;
+        c->drain_timeout_s = (double)l;
+    } else {
+        fprintf(stderr, "akidb serve: unknown option --%s (see --help)\n", opt);
+        return false;
+    }
+    return true;
+bad:
+    fprintf(stderr, "akidb serve: bad value for --%s: '%s'\n", opt, val);
+    return false;
+}
+
+int akidb_cmd_serve(int argc, char **argv)
+{
+    ak_server_config cfg;
+    ak_server_config_defaults(&cfg);
+    cfg.data_dir = "./akidb-data";
+    specs env_sp = {0}, flag_sp = {0};
+    int rc = 2;
+
+    static const struct { const char *env, *opt; } envs[] = {
+        {"AKIDB_DATA", "data"}, {"AKIDB_HOST", "host"}, {"AKIDB_PORT", "port"},
+        {"AKIDB_MODELS", "models"}, {"AKIDB_AUTH", "auth"},
+        {"AKIDB_BODY_LIMIT", "body-limit"}, {"AKIDB_MAX_BATCH_TOKENS", "max-batch-tokens"},
+        {"AKIDB_MAX_BATCH_TEXTS", "max-batch-texts"},
+        {"AKIDB_MAX_REQUEST_TEXTS", "max-request-texts"}, {"AKIDB_MAX_QUEUE", "max-queue"},
+        {"AKIDB_MAX_CONNECTIONS", "max-connections"}, {"AKIDB_THREADS", "threads"},
+        {"AKIDB_WORKERS", "workers"}, {"AKIDB_DRAIN_TIMEOUT", "drain-timeout"},
+    };
+    for (size_t i = 0; i < sizeof envs / sizeof *envs; i++) {
+        const char *v = getenv(envs[i].env);
+        if (v && *v && !apply(&cfg, &env_sp, envs[i].opt, v)) {
+            fprintf(stderr, "akidb serve: (from %s)\n", envs[i].env);
+            goto out;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            serve_usage(stdout);
+            rc = 0;
+            goto out;
+        }
+        if (strcmp(a, "--no-model-scan") == 0) {
+            cfg.scan_models_dir = 0;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "akidb serve: unexpected argument '%s' (see --help)\n", a);
+            goto out;
+        }
+        char opt[64];
+        const char *val;
+        const char *eq = strchr(a + 2, '=');
+        if (eq && strncmp(a + 2, "model=", 6) != 0) {
+            snprintf(opt, sizeof opt, "%.*s", (int)(eq - a - 2), a + 2);
+            val = eq + 1;
+        } else if (eq && strncmp(a + 2, "model=", 6) == 0) {
+            snprintf(opt, sizeof opt, "model");
+            val = a + 8;
+        } else {
+            snprintf(opt, sizeof opt, "%s", a + 2);
+            if (i + 1 >= argc) {
+                fprintf(stderr, "akidb serve: --%s needs a value\n", opt);
+                goto out;
+            }
+            val = argv[++i];
+        }
+        if (!apply(&cfg, &flag_sp, opt, val))
+            goto out;
+    }
+    /* --model flags replace AKIDB_MODELS. */
+    specs *sp = flag_sp.n ? &flag_sp : &env_sp;
+    cfg.models = sp->v;
+    cfg.n_models = sp->n;
+    const char *ak = getenv("AKIDB_ADMIN_KEY");
+    cfg.admin_key = ak && *ak ? ak : NULL;
+
+    /* Block the stop signals in every thread; the main thread waits for them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    ak_server *s = NULL;
+    akidb_status st = ak_server_start(&cfg, &s);
+    if (st != AKIDB_OK) {
+        fprintf(stderr, "akidb serve: %s\n", akidb_last_error());
+        rc = st == AKIDB_EINVAL ? 2 : 1;
+        goto out;
+    }
+    if (ak_server_generated_key(s))
+        fprintf(stderr,
+                "akidb serve: generated the admin key of tenant 'default'; it is shown only "
+                "this once, store it now:\n\n    %s\n\n",
+                ak_server_generated_key(s));
+    fprintf(stderr, "akidb serve: listening on http://%s:%d (auth %s, data %s)\n",
+            strchr(cfg.host, ':') ? "[ipv6]" : cfg.host, ak_server_port(s),
+            ak_server_auth_on(s) ? "on" : "off", cfg.data_dir);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "akidb serve: %s received, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    st = ak_server_stop(s);
+    if (st != AKIDB_OK) {
+        fprintf(stderr, "akidb serve: closing the store: %s\n", akidb_last_error());
+        rc = 1;
+    } else {
+        fprintf(stderr, "akidb serve: stopped\n");
+        rc = 0;
+    }
+out:
+    free_specs(&env_sp);
+    free_specs(&flag_sp);
+    return rc;
+}

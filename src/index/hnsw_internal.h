@@ -1,0 +1,125 @@
+/*
+ * hnsw_internal.h - the ak_hnsw structure and helpers shared by the HNSW
+ * source files (hnsw.c: build/search/remove, hnsw_io.c: save/load/validate,
+ * exact.c: brute force).  Private to src/index/.
+ *
+ * Why one struct in a header: the loader builds the same in-memory layout
+ * that the builder grows, and the validator walks it; keeping the layout in
+ * one place keeps them in agreement.
+ */
+#ifndef AKIDB_HNSW_INTERNAL_H
+#define AKIDB_HNSW_INTERNAL_H
+
+#include "index/index.h"
+
+#include <pthread.h>
+
+#define AK_NONE 0xFFFFFFFFu
+#define AK_NSTRIPE 1024u
+
+enum { SLOT_FREE = 0, SLOT_PENDING = 1, SLOT_LIVE = 2, SLOT_REMOVING = 3 };
+
+/* (distance, slot) pair used by heaps and result lists; lower d is better. */
+typedef struct ak_pair {
+    float d;
+    uint32_t id;
+} ak_pair;
+
+/* Per-search scratch: epoch-stamped visited marks and heap buffers.  Kept in
+ * a pool on the index so searches allocate nothing in the steady state. */
+typedef struct ak_scratch {
+    uint16_t *mark;
+    uint32_t mark_cap;
+    uint16_t epoch;
+    ak_pair *cand, *res, *tmp;
+    size_t cand_cap, res_cap, tmp_cap;
+    float *q;          /* normalised query copy (dim floats) */
+    struct ak_scratch *next;
+} ak_scratch;
+
+/* label -> slot, open addressing, linear probing, backward-shift delete;
+ * an entry with slot == AK_NONE is empty. */
+typedef struct ak_lmap_ent {
+    uint32_t label, slot;
+} ak_lmap_ent;
+
+struct ak_hnsw {
+    uint32_t dim, M, M0, efc;
+    ak_metric metric;
+    double mult;
+    uint64_t rng;
+    ak_dist_fn dist;       /* l2sq or dot kernel */
+    bool neg;              /* internal distance = -dot */
+
+    uint32_t cap;          /* allocated slots */
+    uint32_t n_slots;      /* high watermark of used slots */
+    float *vecs;           /* cap * dim, 64-byte aligned */
+    uint32_t *links0;      /* cap * (1 + M0) */
+    uint32_t **upper;      /* cap; level L node: L * (1 + M) words */
+    uint8_t *level;        /* cap */
+    uint8_t *state;        /* cap */
+    uint32_t *slot_label;  /* cap */
+
+    ak_lmap_ent *lmap;     /* label map */
+    uint32_t lmap_mask;    /* size - 1 (size power of two) */
+    uint32_t lmap_n;
+
+    uint32_t *free_slots;
+    uint32_t n_free, free_cap;
+
+    uint32_t count;        /* live labels */
+    uint32_t ep;           /* entry slot or AK_NONE */
+    int max_level;         /* -1 if empty */
+
+    pthread_rwlock_t lock;   /* read: search/add, write: grow/remove/top insert */
+    pthread_rwlock_t gate;   /* read: add, write: save (blocks adds only) */
+    pthread_mutex_t alloc_mu;/* slot allocation, label map, count, rng */
+    pthread_mutex_t node_mu[AK_NSTRIPE];
+    pthread_mutex_t pool_mu;
+    ak_scratch *pool;
+    size_t pool_bytes;
+};
+
+static inline uint32_t *ak_links(const ak_hnsw *h, uint32_t slot, int level)
+{
+    if (level == 0)
+        return h->links0 + (size_t)slot * (1 + h->M0);
+    return h->upper[slot] + (size_t)(level - 1) * (1 + h->M);
+}
+
+static inline const float *ak_vec(const ak_hnsw *h, uint32_t slot)
+{
+    return h->vecs + (size_t)slot * h->dim;
+}
+
+static inline float ak_distance(const ak_hnsw *h, const float *a, const float *b)
+{
+    float d = h->dist(a, b, h->dim);
+    return h->neg ? -d : d;
+}
+
+static inline float ak_score(const ak_hnsw *h, float d)
+{
+    return h->neg ? -d : d;
+}
+
+/* Shared helpers (hnsw.c). */
+akidb_status ak_hnsw_alloc_empty(const ak_hnsw_params *p, ak_hnsw **out);
+akidb_status ak_hnsw_grow(ak_hnsw *h, uint32_t new_cap);
+uint32_t ak_lmap_get(const ak_hnsw *h, uint32_t label);
+akidb_status ak_lmap_reserve(ak_hnsw *h, uint32_t n);
+void ak_lmap_put(ak_hnsw *h, uint32_t label, uint32_t slot);
+ak_scratch *ak_scratch_get(const ak_hnsw *h);
+void ak_scratch_put(const ak_hnsw *h, ak_scratch *s);
+/* Prepares the query: copies and normalises (cosine) into s->q; EINVAL if
+ * not finite. */
+akidb_status ak_prepare_query(const ak_hnsw *h, ak_scratch *s, const float *q,
+                              const float **out);
+/* Sorts pairs by (d, label) and writes hits. */
+void ak_emit_hits(const ak_hnsw *h, ak_pair *p, size_t n, ak_hit *out);
+/* Max-heap helpers on pairs (worst on top) for top-k selection. */
+void ak_maxheap_push(ak_pair *hp, size_t *n, ak_pair v);
+void ak_maxheap_pop(ak_pair *hp, size_t *n);
+bool ak_scratch_reserve(ak_pair **buf, size_t *cap, size_t need);
+
+#endif

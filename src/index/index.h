@@ -1,0 +1,329 @@
+/*
+ * index.h - AkiDB's vector index layer (private API, not installed).
+ *
+ * What lives here
+ *   - Distance kernels (dot, squared L2) with runtime SIMD dispatch: AVX-512F,
+ *     AVX2+FMA, NEON (AArch64) and a portable scalar path.  Each SIMD path is
+ *     compiled with per-function target attributes, so the binary stays
+ *     portable; the path is chosen once at first use from the CPU (or forced
+ *     by ak_simd_select() / the environment variable AKIDB_INDEX_SIMD).
+ *   - ak_hnsw: a Hierarchical Navigable Small World graph over float32
+ *     vectors of one dimension and metric, with caller-chosen uint32 labels
+ *     (the store's dense internal ids), deletion with real reclamation,
+ *     filtered search, exact (brute-force) search over the same vectors, a
+ *     graph validator, and a checksummed binary serialisation.
+ *
+ * Why a private header: the store (src/store/) is the only user; the public
+ * API in include/akidb.h talks about collections and points, not graphs.
+ *
+ * Scores (what ak_hit.score means; results are always sorted best first,
+ * ties broken by smaller label first)
+ *   AK_METRIC_COSINE  cosine similarity in [-1, 1], higher is better.  Vectors
+ *                     are normalised to unit length when added (and queries
+ *                     when searched); internally the dot product is used.  A
+ *                     zero vector stays zero (similarity 0 to everything).
+ *   AK_METRIC_DOT     inner product, higher is better.  Vectors are stored as
+ *                     given.
+ *   AK_METRIC_L2      SQUARED Euclidean distance, lower is better (take sqrtf
+ *                     yourself for the plain distance).
+ *
+ * Concurrency (one ak_hnsw shared by many threads)
+ *   - Any number of ak_hnsw_search / ak_exact_search* / ak_hnsw_count / ...
+ *     run in parallel: they take the index's read lock (a pthread rwlock that
+ *     prefers writers, so a writer is not starved) and never block each other.
+ *   - ak_hnsw_add runs under the READ lock too, so searches and other adds go
+ *     on in parallel with it.  Its link updates are guarded by striped
+ *     per-node mutexes (one node lock held at a time, so no deadlock); link
+ *     words are published with release stores and read with acquire loads, so
+ *     a reader sees either the old or the new neighbour id, each valid, and
+ *     the vector of any node it reaches.  The write (exclusive) lock is taken
+ *     only for short structural changes: growing the arrays (amortised
+ *     doubling), and the rare insert whose level exceeds the current top
+ *     level (it replaces the entry point).
+ *   - ak_hnsw_remove / ak_hnsw_remove_batch take the write lock for the
+ *     unlink-and-repair pass (O(nodes x M) scan + local repairs): prefer
+ *     ak_hnsw_remove_batch for bulk deletes.
+ *   - ak_hnsw_save_* block adds (not searches) while they write.
+ *   - ak_hnsw_free must not race with anything.
+ *
+ * Memory layout (lean): vectors contiguous float32 (slot-major), level-0
+ * links in a fixed array of 1 + 2M uint32 per slot (count + ids), upper
+ * levels in one small allocation per node that has them, 1 byte of level and
+ * 1 byte of state per slot, and label<->slot maps (4 bytes each way per
+ * label/slot).
+ *
+ * Serialised format (version 1, all integers little-endian)
+ *   off  size  field
+ *     0     8  magic "AKHNSW\0\1"
+ *     8     4  version (1)
+ *    12     4  header size in bytes (96)
+ *    16     8  total size in bytes, header + body + 8-byte checksum
+ *    24     4  dim            28  4  metric (0 cosine, 1 l2, 2 dot)
+ *    32     4  M              36  4  ef_construction
+ *    40     8  rng state      48  4  n_slots (used slots incl. free ones)
+ *    52     4  count (live)   56  4  entry slot (0xFFFFFFFF if empty)
+ *    60     4  max level (int32, -1 if empty)
+ *    64     4  label_cap (label map size = max label + 1, or 0)
+ *    68    28  reserved, zero
+ *   body
+ *     n_slots x u32  label (0xFFFFFFFF for a free slot)
+ *     n_slots x u8   level (0 for a free slot)
+ *     pad to 4
+ *     n_slots x dim x f32   vectors (zeros for a free slot)
+ *     n_slots x (1+2M) x u32  level-0 links: count, then ids
+ *     for each used slot with level L > 0, for l = 1..L:
+ *            (1+M) x u32  links: count, then ids
+ *   trailer: u64 checksum = ak_index_hash64 of all bytes before it.
+ * The loader validates every field (sizes, counts <= max, link targets are
+ * used slots of sufficient level, labels unique, entry point at max level,
+ * free-slot consistency, finite vectors) and fails cleanly with
+ * AKIDB_ECORRUPT (never crashes, never trusts a count before checking it
+ * against the remaining bytes).
+ */
+#ifndef AKIDB_INDEX_H
+#define AKIDB_INDEX_H
+
+#include "common/common.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Metrics and distance kernels                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef enum ak_metric {
+    AK_METRIC_COSINE = 0,
+    AK_METRIC_L2 = 1,
+    AK_METRIC_DOT = 2
+} ak_metric;
+
+/* "cosine" / "l2" / "dot"; NULL for an unknown value. */
+const char *ak_metric_name(ak_metric m);
+/* Parses "cosine", "l2" (also "euclid"), "dot" (also "ip").  Returns false
+ * for anything else. */
+bool ak_metric_parse(const char *s, ak_metric *out);
+
+typedef enum ak_simd {
+    AK_SIMD_AUTO = 0,
+    AK_SIMD_SCALAR,
+    AK_SIMD_AVX2,     /* x86-64 AVX2 + FMA */
+    AK_SIMD_AVX512,   /* x86-64 AVX-512F */
+    AK_SIMD_NEON      /* AArch64 Advanced SIMD */
+} ak_simd;
+
+/* Float kernel: a and b hold n floats each (any alignment, n >= 0). */
+typedef float (*ak_dist_fn)(const float *a, const float *b, size_t n);
+
+/* True if this build and this CPU can run path (AUTO and SCALAR: always). */
+bool ak_simd_supported(ak_simd path);
+/* Forces the path used by ak_dot / ak_l2sq and every index created or
+ * loaded afterwards (existing indexes keep the kernels they picked).  AUTO
+ * selects the best supported path.  Returns AKIDB_EUNSUPPORTED if the path is
+ * not supported.  The environment variable AKIDB_INDEX_SIMD
+ * (scalar|avx2|avx512|neon) overrides AUTO at first use. */
+akidb_status ak_simd_select(ak_simd path);
+/* Path in use now (never AUTO) and a path's name ("avx512", ...). */
+ak_simd ak_simd_active(void);
+const char *ak_simd_name(ak_simd path);
+
+/* Kernels of one path, for tests and benchmarks: NULL if the path is not
+ * supported.  kind: AK_METRIC_L2 gives squared L2, AK_METRIC_DOT and
+ * AK_METRIC_COSINE give the dot product. */
+ak_dist_fn ak_dist_get(ak_simd path, ak_metric kind);
+
+/* Kernels of the active path. */
+float ak_dot(const float *a, const float *b, size_t n);
+float ak_l2sq(const float *a, const float *b, size_t n);
+
+/* Scales v (n floats) to unit length in place; a zero (or non-finite norm)
+ * vector is left unchanged and false is returned. */
+bool ak_vec_normalize(float *v, size_t n);
+
+/* 64-bit checksum used by the serialised format (documented in index.c). */
+uint64_t ak_index_hash64(const void *data, size_t len, uint64_t seed);
+
+/* ------------------------------------------------------------------------ */
+/* Results and filters                                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ak_hit {
+    uint32_t label;
+    float score;      /* see "Scores" above */
+} ak_hit;
+
+/* Filter callback: return true to accept label as a result.  Called from the
+ * searching thread, possibly many times per search, with the index's read
+ * lock held: it must not call back into a writing function of the same
+ * index.  NULL filter = accept everything. */
+typedef bool (*ak_filter_fn)(uint32_t label, void *ctx);
+
+/* Largest label accepted by ak_hnsw_add. */
+#define AK_HNSW_MAX_LABEL 0xFFFFFFFEu
+/* Hard limits checked by create/load. */
+#define AK_HNSW_MAX_DIM 65536u
+#define AK_HNSW_MAX_M 128u
+#define AK_HNSW_MAX_LEVEL 31
+
+/* ------------------------------------------------------------------------ */
+/* HNSW index                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ak_hnsw ak_hnsw;
+
+typedef struct ak_hnsw_params {
+    uint32_t dim;              /* 1 .. AK_HNSW_MAX_DIM                     */
+    ak_metric metric;
+    uint32_t M;                /* links per node on upper levels, 2..128;
+                                  level 0 keeps 2*M.  0 = default 16        */
+    uint32_t ef_construction;  /* candidate list while inserting; 0 = 200  */
+    uint64_t seed;             /* level generator seed                     */
+    size_t capacity;           /* slots to preallocate (hint; grows)       */
+} ak_hnsw_params;
+
+/* Creates an empty index.  AKIDB_EINVAL for dim/M/metric out of range,
+ * AKIDB_ENOMEM on allocation failure.  *out is set only on success. */
+akidb_status ak_hnsw_create(const ak_hnsw_params *p, ak_hnsw **out);
+
+/* Frees the index and everything it owns.  NULL is a no-op. */
+void ak_hnsw_free(ak_hnsw *h);
+
+/* Parameters the index was created (or loaded) with. */
+ak_hnsw_params ak_hnsw_get_params(const ak_hnsw *h);
+
+/* Inserts vec (dim floats, copied; normalised for cosine) under label.
+ * Reuses a slot freed by an earlier remove if there is one.
+ * AKIDB_EEXIST if label is present, AKIDB_EINVAL if label >
+ * AK_HNSW_MAX_LABEL or vec has a NaN/Inf, AKIDB_ENOMEM (index unchanged). */
+akidb_status ak_hnsw_add(ak_hnsw *h, uint32_t label, const float *vec);
+
+/* Removes label: it is never returned again, every link to it is removed
+ * and the neighbours that lost it are repaired (re-linked to candidates
+ * drawn from the removed node's neighbourhood, heuristic selection), and its
+ * slot goes on the free list for later adds.  AKIDB_ENOENT if absent,
+ * AKIDB_EBUSY if the label's add is still in progress on another thread. */
+akidb_status ak_hnsw_remove(ak_hnsw *h, uint32_t label);
+
+/* Removes many labels with one repair pass (much cheaper than n removes).
+ * Labels that are absent are skipped; *n_removed (may be NULL) receives how
+ * many were removed.  Fails only with AKIDB_ENOMEM, leaving the index valid
+ * (some labels may have been removed). */
+akidb_status ak_hnsw_remove_batch(ak_hnsw *h, const uint32_t *labels, size_t n,
+                                  size_t *n_removed);
+
+/* True if label is present (fully added and not removed). */
+bool ak_hnsw_contains(const ak_hnsw *h, uint32_t label);
+
+/* Copies the stored vector of label (normalised for cosine) into out (dim
+ * floats).  AKIDB_ENOENT if absent. */
+akidb_status ak_hnsw_get_vector(const ak_hnsw *h, uint32_t label, float *out);
+
+/* Number of live labels. */
+size_t ak_hnsw_count(const ak_hnsw *h);
+
+/* Bytes held by the index (vectors, links, maps, locks, scratch pools). */
+size_t ak_hnsw_memory(const ak_hnsw *h);
+/* Bytes of the raw payload only: live vectors (count x dim x 4) plus the
+ * links actually stored (count words + ids of all levels), for the
+ * "memory <= 1.2 x raw" comparison. */
+size_t ak_hnsw_raw_bytes(const ak_hnsw *h);
+
+/* Search options.  Zero-initialise, then set what you need. */
+typedef struct ak_search_opts {
+    size_t ef;             /* candidate list size; 0 = max(k, 64); raised
+                              to k when smaller                            */
+    ak_filter_fn accept;   /* NULL = no filter                             */
+    void *ctx;             /* passed to accept                             */
+    double selectivity;    /* share of labels the filter accepts, if the
+                              caller knows it (0 < s <= 1); 0 = unknown:
+                              the index estimates it by probing a sample   */
+    int strategy;          /* AK_SEARCH_AUTO / _GRAPH / _EXACT             */
+} ak_search_opts;
+
+enum {
+    AK_SEARCH_AUTO = 0,   /* exact scan when few labels match, else graph */
+    AK_SEARCH_GRAPH = 1,  /* always graph traversal                       */
+    AK_SEARCH_EXACT = 2   /* always brute force over all live vectors     */
+};
+
+/* k nearest neighbours of query (dim floats) into out (room for k hits),
+ * best first; *n_out receives the number found (< k when fewer labels are
+ * present / accepted).  With a filter, graph traversal walks through
+ * rejected nodes but collects only accepted ones, and widens ef as the
+ * selectivity drops; AUTO switches to an exact filtered scan when the
+ * expected number of matches is small (recall then is exactly 1).
+ * AKIDB_EINVAL for a NaN/Inf query, AKIDB_ENOMEM on allocation failure.
+ * k == 0 gives *n_out = 0.  opts may be NULL (defaults). */
+akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
+                               const ak_search_opts *opts, ak_hit *out,
+                               size_t *n_out);
+
+/* Shorthand: graph/auto search with ef and an optional filter. */
+akidb_status ak_hnsw_search(const ak_hnsw *h, const float *query, size_t k,
+                            size_t ef, ak_filter_fn accept, void *ctx,
+                            ak_hit *out, size_t *n_out);
+
+/* Exact (brute-force) k nearest over all live vectors passing the filter
+ * (NULL = all); same scores, order and errors as ak_hnsw_search. */
+akidb_status ak_exact_search(const ak_hnsw *h, const float *query, size_t k,
+                             ak_filter_fn accept, void *ctx, ak_hit *out,
+                             size_t *n_out);
+
+/* Exact k nearest among the given candidate labels (for a small matching
+ * set the store computed from a payload index).  Absent labels are
+ * skipped; duplicates are counted once. */
+akidb_status ak_exact_search_labels(const ak_hnsw *h, const float *query,
+                                    size_t k, const uint32_t *labels,
+                                    size_t n_labels, ak_hit *out,
+                                    size_t *n_out);
+
+/* Exact search over a plain array of n vectors (row-major, dim floats
+ * each; labels are row numbers), metric semantics as above, vectors used as
+ * given (the caller normalises for cosine).  Used for ground truth. */
+akidb_status ak_exact_search_array(const float *vectors, size_t n, size_t dim,
+                                   ak_metric metric, const float *query,
+                                   size_t k, ak_hit *out, size_t *n_out);
+
+/* Self-check of the graph (takes the read lock): every link points to a
+ * used, non-free slot whose level is >= the link's level, no self links,
+ * counts within limits, no link to a removed/free slot (so removed labels
+ * are unreachable), the entry point is a live node at the top level (or the
+ * index is empty), label maps consistent, count matches, and every live
+ * node is reachable from the entry point at level 0 (reported, not failed,
+ * unless strict).  Returns AKIDB_OK or AKIDB_ECORRUPT with a message naming
+ * the first problem. */
+akidb_status ak_hnsw_validate(const ak_hnsw *h, bool strict);
+
+/* ---- serialisation (format in the header comment above) ---------------- */
+
+/* Exact number of bytes ak_hnsw_save_* will write. */
+size_t ak_hnsw_serialized_size(const ak_hnsw *h);
+
+/* Writes the index into a new buffer (free with ak_free). */
+akidb_status ak_hnsw_save_buf(const ak_hnsw *h, void **buf, size_t *len);
+
+/* Writes the index to fd at its current offset (write(2), retried on short
+ * writes and EINTR).  AKIDB_EIO on failure. */
+akidb_status ak_hnsw_save_fd(const ak_hnsw *h, int fd);
+
+/* Loads an index from len bytes (need not be aligned).  Trailing bytes
+ * after the serialised size are ignored; the size read is returned in
+ * *used if used != NULL.  AKIDB_ECORRUPT (with a message naming the field)
+ * for anything malformed, AKIDB_ENOMEM on allocation failure. */
+akidb_status ak_hnsw_load_buf(const void *buf, size_t len, ak_hnsw **out,
+                              size_t *used);
+
+/* Reads exactly one serialised index from fd at its current offset (the
+ * header gives the total size), leaving the offset just after it. */
+akidb_status ak_hnsw_load_fd(int fd, ak_hnsw **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AKIDB_INDEX_H */

@@ -1,0 +1,21 @@
+/*
+ * gemm_neon.c - AArch64 Advanced SIMD instantiation of the GEMM template
+ * (gemm_tmpl.h).  NEON is part of the AArch64 base architecture, so no run
+ * time check is needed; on other machines this file compiles to nothing.
+ */
+#include "kernels/kernels.h"
+
+#ifdef __aarch64__
+#include <arm_neon.h>
+
+#define AKG_NAME ak_gemm_nt_neon
+#define AKG_V float32x4_t
+#define AKG_VL 4
+#define AKG_MR 4
+#define AKG_NR 4
+#define AKG_ZERO() vdupq_n_f32(0.0f)
+#define AKG_LOAD(p) vld1q_f32(p)
+#define AKG_FMA(a, b, c) vfmaq_f32((c), (a), (b))
+#define AKG_HSUM(v) vaddvq_f32(v)
+#include "kernels/gemm_tmpl.h"
+#endif

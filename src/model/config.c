@@ -1,0 +1,386 @@
+/*
+ * config.c - reads the JSON files that describe a model folder: config.json
+ * (BERT hyper-parameters), and the sentence-transformers files modules.json,
+ * <Pooling>/config.json and sentence_bert_config.json that decide pooling,
+ * normalisation and truncation length.
+ *
+ * Why strict: a silently misread field gives plausible but wrong embeddings.
+ * Anything the forward pass does not implement (other model types, relative
+ * position embeddings, Dense modules, combined pooling modes) is refused with
+ * EUNSUPPORTED naming the file and the value, never approximated.
+ *
+ * Defaults when sentence-transformers files are absent (a plain Hugging Face
+ * model): mean pooling, no normalisation, and max_seq_length left 0 so the
+ * loader uses min(tokenizer model_max_length, max_position_embeddings), which
+ * is what sentence-transformers itself does for such folders.
+ */
+#include "model/bert.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+#define AK_JSON_MAX ((size_t)16 << 20)
+
+static akidb_status load_json(const char *path, json_t **out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    akidb_status st = ak_read_file(path, AK_JSON_MAX, &text, &len);
+    if (st != AKIDB_OK)
+        return st;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    ak_free(text);
+    if (!root)
+        return ak_fail(AKIDB_EFORMAT, "%s: not valid JSON: %s (line %d, column %d)",
+                       path, jerr.text, jerr.line, jerr.column);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return ak_fail(AKIDB_EFORMAT, "%s: top level is not a JSON object", path);
+    }
+    *out = root;
+    return AKIDB_OK;
+}
+
+/* Reads integer field key in [1, max]; def (if nonzero) when absent. */
+static akidb_status get_size(const char *path, json_t *o, const char *key,
+                             size_t def, size_t max, size_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (def) {
+            *out = def;
+            return AKIDB_OK;
+        }
+        return ak_fail(AKIDB_EFORMAT, "%s: missing \"%s\"", path, key);
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        (unsigned long long)json_integer_value(v) > (unsigned long long)max)
+        return ak_fail(AKIDB_EFORMAT, "%s: \"%s\" must be an integer in [1, %zu]",
+                       path, key, max);
+    *out = (size_t)json_integer_value(v);
+    return AKIDB_OK;
+}
+
+static const char *get_str(json_t *o, const char *key, const char *def)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : (v && !json_is_null(v) ? NULL : def);
+}
+
+akidb_status ak_bert_config_load(const char *path, ak_bert_config *cfg)
+{
+    json_t *root;
+    akidb_status st = load_json(path, &root);
+    if (st != AKIDB_OK)
+        return st;
+    memset(cfg, 0, sizeof *cfg);
+    const char *mt = get_str(root, "model_type", NULL);
+    if (!mt) {
+        st = ak_fail(AKIDB_EFORMAT, "%s: missing or non-string \"model_type\"", path);
+        goto done;
+    }
+    if (strcmp(mt, "bert") != 0) {
+        st = ak_fail(AKIDB_EUNSUPPORTED,
+                     "%s: model_type '%.60s' is not supported (only 'bert')", path, mt);
+        goto done;
+    }
+    if ((st = get_size(path, root, "hidden_size", 0, 1 << 16, &cfg->hidden)) ||
+        (st = get_size(path, root, "num_hidden_layers", 0, 1024, &cfg->n_layers)) ||
+        (st = get_size(path, root, "num_attention_heads", 0, 4096, &cfg->n_heads)) ||
+        (st = get_size(path, root, "intermediate_size", 0, 1 << 18, &cfg->intermediate)) ||
+        (st = get_size(path, root, "max_position_embeddings", 0, 1 << 20, &cfg->max_positions)) ||
+        (st = get_size(path, root, "type_vocab_size", 2, 1 << 16, &cfg->type_vocab)) ||
+        (st = get_size(path, root, "vocab_size", 0, (size_t)1 << 24, &cfg->vocab)))
+        goto done;
+    if (cfg->hidden % cfg->n_heads != 0) {
+        st = ak_fail(AKIDB_EFORMAT,
+                     "%s: hidden_size %zu is not a multiple of num_attention_heads %zu",
+                     path, cfg->hidden, cfg->n_heads);
+        goto done;
+    }
+    const char *act = get_str(root, "hidden_act", "gelu");
+    if (!act) {
+        st = ak_fail(AKIDB_EFORMAT, "%s: \"hidden_act\" is not a string", path);
+        goto done;
+    }
+    if (strcmp(act, "gelu") == 0)
+        cfg->act = AK_ACT_GELU;
+    else if (strcmp(act, "gelu_new") == 0 || strcmp(act, "gelu_pytorch_tanh") == 0)
+        cfg->act = AK_ACT_GELU_TANH;
+    else if (strcmp(act, "relu") == 0)
+        cfg->act = AK_ACT_RELU;
+    else {
+        st = ak_fail(AKIDB_EUNSUPPORTED,
+                     "%s: hidden_act '%.60s' is not supported (gelu, gelu_new, "
+                     "gelu_pytorch_tanh, relu)", path, act);
+        goto done;
+    }
+    json_t *eps = json_object_get(root, "layer_norm_eps");
+    if (!eps || json_is_null(eps)) {
+        cfg->ln_eps = 1e-12f;
+    } else if (!json_is_number(eps) || !(json_number_value(eps) >= 0.0) ||
+               !(json_number_value(eps) < 1.0)) {
+        st = ak_fail(AKIDB_EFORMAT, "%s: \"layer_norm_eps\" must be a number in [0, 1)", path);
+        goto done;
+    } else {
+        cfg->ln_eps = (float)json_number_value(eps);
+    }
+    const char *pet = get_str(root, "position_embedding_type", "absolute");
+    if (!pet || strcmp(pet, "absolute") != 0) {
+        st = ak_fail(AKIDB_EUNSUPPORTED,
+                     "%s: position_embedding_type '%.60s' is not supported (only 'absolute')",
+                     path, pet ? pet : "(not a string)");
+        goto done;
+    }
+done:
+    json_decref(root);
+    return st;
+}
+
+void ak_pipeline_free(ak_st_pipeline *p)
+{
+    if (p) {
+        ak_free(p->transformer_dir);
+        p->transformer_dir = NULL;
+    }
+}
+
+/* Parses a Pooling module's config.json. */
+static akidb_status load_pooling(const char *path, akidb_pooling *out)
+{
+    json_t *root;
+    akidb_status st = load_json(path, &root);
+    if (st != AKIDB_OK)
+        return st;
+    static const struct { const char *key; akidb_pooling p; } modes[] = {
+        { "pooling_mode_cls_token", AKIDB_POOL_CLS },
+        { "pooling_mode_mean_tokens", AKIDB_POOL_MEAN },
+        { "pooling_mode_max_tokens", AKIDB_POOL_MAX },
+        { "pooling_mode_mean_sqrt_len_tokens", AKIDB_POOL_MEAN_SQRT_LEN },
+        { "pooling_mode_weightedmean_tokens", AKIDB_POOL_DEFAULT },
+        { "pooling_mode_lasttoken", AKIDB_POOL_DEFAULT },
+    };
+    int n_true = 0, any_key = 0;
+    const char *unsupported = NULL;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        json_t *v = json_object_get(root, modes[i].key);
+        if (!v)
+            continue;
+        any_key = 1;
+        if (!json_is_boolean(v)) {
+            st = ak_fail(AKIDB_EFORMAT, "%s: \"%s\" is not a boolean", path, modes[i].key);
+            goto done;
+        }
+        if (json_is_true(v)) {
+            n_true++;
+            if (modes[i].p == AKIDB_POOL_DEFAULT)
+                unsupported = modes[i].key;
+            else
+                *out = modes[i].p;
+        }
+    }
+    if (!any_key) {
+        const char *pm = get_str(root, "pooling_mode", NULL);
+        if (!pm) {
+            st = ak_fail(AKIDB_EFORMAT, "%s: no pooling_mode_* flags and no \"pooling_mode\"",
+                         path);
+            goto done;
+        }
+        if (strcmp(pm, "mean") == 0 || strcmp(pm, "mean_tokens") == 0)
+            *out = AKIDB_POOL_MEAN;
+        else if (strcmp(pm, "cls") == 0 || strcmp(pm, "cls_token") == 0)
+            *out = AKIDB_POOL_CLS;
+        else if (strcmp(pm, "max") == 0 || strcmp(pm, "max_tokens") == 0)
+            *out = AKIDB_POOL_MAX;
+        else if (strcmp(pm, "mean_sqrt_len_tokens") == 0 || strcmp(pm, "mean_sqrt_len") == 0)
+            *out = AKIDB_POOL_MEAN_SQRT_LEN;
+        else {
+            st = ak_fail(AKIDB_EUNSUPPORTED, "%s: pooling_mode '%.60s' is not supported",
+                         path, pm);
+            goto done;
+        }
+    } else if (unsupported) {
+        st = ak_fail(AKIDB_EUNSUPPORTED, "%s: %s is not supported", path, unsupported);
+    } else if (n_true == 0) {
+        st = ak_fail(AKIDB_EFORMAT, "%s: no pooling mode is enabled", path);
+    } else if (n_true > 1) {
+        st = ak_fail(AKIDB_EUNSUPPORTED,
+                     "%s: %d pooling modes are enabled; only one (no concatenation) is supported",
+                     path, n_true);
+    }
+done:
+    json_decref(root);
+    return st;
+}
+
+/* max_seq_length of a sentence_bert_config.json, if the file exists. */
+static akidb_status load_sbert_config(const char *dir, size_t *out)
+{
+    char *path = ak_path_join(dir, "sentence_bert_config.json");
+    if (!path)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
+    akidb_status st = AKIDB_OK;
+    if (ak_file_exists(path)) {
+        json_t *root;
+        st = load_json(path, &root);
+        if (st == AKIDB_OK) {
+            json_t *v = json_object_get(root, "max_seq_length");
+            if (v && !json_is_null(v))
+                st = get_size(path, root, "max_seq_length", 0, (size_t)1 << 24, out);
+            json_decref(root);
+        }
+    }
+    ak_free(path);
+    return st;
+}
+
+/* True if s ends with suffix. */
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* A module path must stay inside the folder. */
+static bool safe_subpath(const char *p)
+{
+    if (p[0] == '/' || strstr(p, ".."))
+        return false;
+    return true;
+}
+
+akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
+{
+    memset(p, 0, sizeof *p);
+    p->pooling = AKIDB_POOL_MEAN;
+    char *mpath = ak_path_join(dir, "modules.json");
+    if (!mpath)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
+    akidb_status st = AKIDB_OK;
+    json_t *root = NULL;
+    char *pool_dir = NULL, *tdir = NULL;
+    if (!ak_file_exists(mpath))
+        goto defaults;
+
+    {
+        char *text = NULL;
+        size_t len = 0;
+        json_error_t jerr;
+        st = ak_read_file(mpath, AK_JSON_MAX, &text, &len);
+        if (st != AKIDB_OK)
+            goto done;
+        root = json_loadb(text, len, 0, &jerr);
+        ak_free(text);
+        if (!root) {
+            st = ak_fail(AKIDB_EFORMAT, "%s: not valid JSON: %s (line %d)", mpath,
+                         jerr.text, jerr.line);
+            goto done;
+        }
+    }
+    if (!json_is_array(root)) {
+        st = ak_fail(AKIDB_EFORMAT, "%s: top level is not a JSON array", mpath);
+        goto done;
+    }
+    size_t i;
+    json_t *m;
+    int have_pool = 0;
+    json_array_foreach(root, i, m) {
+        const char *type = get_str(m, "type", NULL);
+        const char *path = get_str(m, "path", "");
+        if (!json_is_object(m) || !type || !path) {
+            st = ak_fail(AKIDB_EFORMAT, "%s: module %zu lacks string \"type\" / \"path\"",
+                         mpath, i);
+            goto done;
+        }
+        if (!safe_subpath(path)) {
+            st = ak_fail(AKIDB_EFORMAT, "%s: module %zu: path '%.80s' leaves the folder",
+                         mpath, i, path);
+            goto done;
+        }
+        if (ends_with(type, "models.Transformer") || strcmp(type, "Transformer") == 0) {
+            if (tdir) {
+                st = ak_fail(AKIDB_EUNSUPPORTED, "%s: more than one Transformer module", mpath);
+                goto done;
+            }
+            tdir = path[0] ? ak_path_join(dir, path) : ak_strdup(dir);
+            if (!tdir) {
+                st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", mpath);
+                goto done;
+            }
+        } else if (ends_with(type, "models.Pooling") || strcmp(type, "Pooling") == 0) {
+            if (have_pool) {
+                st = ak_fail(AKIDB_EUNSUPPORTED, "%s: more than one Pooling module", mpath);
+                goto done;
+            }
+            have_pool = 1;
+            char *pd = path[0] ? ak_path_join(dir, path) : ak_strdup(dir);
+            pool_dir = pd ? ak_path_join(pd, "config.json") : NULL;
+            ak_free(pd);
+            if (!pool_dir) {
+                st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", mpath);
+                goto done;
+            }
+            st = load_pooling(pool_dir, &p->pooling);
+            if (st != AKIDB_OK)
+                goto done;
+        } else if (ends_with(type, "models.Normalize") || strcmp(type, "Normalize") == 0) {
+            p->normalize = 1;
+        } else {
+            st = ak_fail(AKIDB_EUNSUPPORTED, "%s: module type '%.80s' is not supported",
+                         mpath, type);
+            goto done;
+        }
+    }
+    if (!have_pool) {
+        st = ak_fail(AKIDB_EUNSUPPORTED,
+                     "%s: no Pooling module (token embeddings are not supported)", mpath);
+        goto done;
+    }
+defaults:
+    if (!tdir) {
+        tdir = ak_strdup(dir);
+        if (!tdir) {
+            st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
+            goto done;
+        }
+    }
+    st = load_sbert_config(tdir, &p->max_seq_length);
+    if (st == AKIDB_OK && p->max_seq_length == 0 && strcmp(tdir, dir) != 0)
+        st = load_sbert_config(dir, &p->max_seq_length);
+    if (st == AKIDB_OK) {
+        p->transformer_dir = tdir;
+        tdir = NULL;
+    }
+done:
+    json_decref(root);
+    ak_free(mpath);
+    ak_free(pool_dir);
+    ak_free(tdir);
+    return st;
+}
+
+akidb_status ak_tokenizer_max_length(const char *dir, size_t *out)
+{
+    *out = 0;
+    char *path = ak_path_join(dir, "tokenizer_config.json");
+    if (!path)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
+    akidb_status st = AKIDB_OK;
+    if (ak_file_exists(path)) {
+        json_t *root;
+        st = load_json(path, &root);
+        if (st == AKIDB_OK) {
+            json_t *v = json_object_get(root, "model_max_length");
+            /* HF writes a huge number (1e30) for "no limit" */
+            if (json_is_number(v) && json_number_value(v) >= 1 &&
+                json_number_value(v) <= 1e7)
+                *out = (size_t)json_number_value(v);
+            json_decref(root);
+        }
+    }
+    ak_free(path);
+    return st;
+}

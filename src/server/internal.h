@@ -1,0 +1,232 @@
+/*
+ * internal.h - pieces of the REST server shared between its files: the
+ * server object, response helpers, the key/tenant registry (auth.c), the
+ * model registry with its dynamic batcher (embedq.c), Prometheus metrics
+ * (metrics.c) and the route handlers (routes_*.c).  Not used outside
+ * src/server except by the server's own tests and fuzz targets.
+ */
+#ifndef AKIDB_SERVER_INTERNAL_H
+#define AKIDB_SERVER_INTERNAL_H
+
+#include "server/server.h"
+#include "common/common.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#ifdef AK_HAVE_STORE
+#include "akidb_store.h"
+#else
+typedef struct akidb_store akidb_store;
+#endif
+
+/* Frees a string returned by json_dumps with jansson's current allocator
+ * (the store may route jansson through ak_malloc). */
+static inline void ak_json_free_str(char *s)
+{
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    if (s)
+        f(s);
+}
+
+/* ---- identities and roles -------------------------------------------- */
+
+typedef enum ak_role {
+    AK_ROLE_NONE = 0,
+    AK_ROLE_READER = 1,
+    AK_ROLE_WRITER = 2,
+    AK_ROLE_ADMIN = 3
+} ak_role;
+
+#define AK_TENANT_MAX 64
+#define AK_DEFAULT_TENANT "default"
+
+typedef struct ak_ident {
+    char tenant[AK_TENANT_MAX + 1];
+    ak_role role;
+    char key_id[32];             /* "" when auth is off                       */
+} ak_ident;
+
+/* "reader", "writer", "admin"; parse returns AK_ROLE_NONE for others. */
+const char *ak_role_name(ak_role r);
+ak_role ak_role_parse(const char *s);
+
+/* ---- key registry (auth.c) -------------------------------------------- */
+
+typedef struct ak_auth ak_auth;
+
+/* Opens the registry kept in <data_dir>/auth.json (created on first write).
+ * AKIDB_ECORRUPT if the file exists but cannot be read as a registry. */
+akidb_status ak_auth_open(const char *data_dir, ak_auth **out);
+void ak_auth_close(ak_auth *a);
+
+/* Installs env_key (may be NULL) as an in-memory admin key of tenant
+ * "default" with id "admin-env".  When env_key is NULL and no admin key is
+ * stored, generates one, stores its hash and returns it in *generated
+ * (ak_free it); otherwise *generated is NULL.  EINVAL for an env key shorter
+ * than 16 bytes. */
+akidb_status ak_auth_bootstrap(ak_auth *a, const char *env_key, char **generated);
+
+/* Looks up a presented key.  AKIDB_EAUTH if no key matches. */
+akidb_status ak_auth_check(ak_auth *a, const char *key, ak_ident *out);
+
+/* Creates a key for tenant with role and an optional label; *key_out gets
+ * the secret (ak_free it; it is not kept), *info its public description. */
+akidb_status ak_auth_key_create(ak_auth *a, const char *tenant, ak_role role,
+                                const char *label, char **key_out, json_t **info);
+
+/* Public descriptions of the keys (all, or of one tenant when tenant is not
+ * NULL), as a new JSON array; NULL on ENOMEM. */
+json_t *ak_auth_key_list(ak_auth *a, const char *tenant);
+
+/* Deletes a stored key by id (ENOENT if absent, EPERM for "admin-env"). */
+akidb_status ak_auth_key_delete(ak_auth *a, const char *id);
+
+/* Deletes every stored key of tenant; returns how many through *n. */
+akidb_status ak_auth_delete_tenant_keys(ak_auth *a, const char *tenant, size_t *n);
+
+/* Number of keys (stored and in-memory). */
+size_t ak_auth_key_count(ak_auth *a);
+
+/* ---- metrics (metrics.c) ------------------------------------------------ */
+
+typedef struct ak_metrics ak_metrics;
+typedef struct ak_hist ak_hist;
+
+ak_metrics *ak_metrics_new(void);
+void ak_metrics_free(ak_metrics *m);
+/* Records one finished HTTP request. */
+void ak_metrics_request(ak_metrics *m, const char *route, const char *method,
+                        int status, double seconds);
+/* A histogram with the given upper bounds (copied); owned by m. */
+ak_hist *ak_metrics_hist(ak_metrics *m, const char *name, const char *help,
+                         const char *labels, const double *bounds, size_t n);
+void ak_hist_observe(ak_hist *h, double v);
+/* Appends every metric in Prometheus text format to *out (json string
+ * builder is not used; plain growable buffer). */
+typedef struct ak_tbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} ak_tbuf;
+void ak_tbuf_printf(ak_tbuf *b, const char *fmt, ...) AK_PRINTF(2, 3);
+void ak_tbuf_free(ak_tbuf *b);
+void ak_metrics_render(ak_metrics *m, ak_tbuf *out);
+
+/* ---- models and the embedding batcher (embedq.c) ------------------------ */
+
+typedef struct ak_models ak_models;
+typedef struct ak_emodel ak_emodel;
+
+/* Loads every model of cfg (--model specs, then each <data>/models/NAME) and starts
+ * its workers.  No models is allowed. */
+akidb_status ak_models_open(const ak_server_config *cfg, ak_metrics *m,
+                            ak_models **out);
+/* Finishes the queued work, stops the workers, frees the models. */
+void ak_models_close(ak_models *ms);
+size_t ak_models_count(const ak_models *ms);
+ak_emodel *ak_models_at(ak_models *ms, size_t i);
+/* The model called name (also matched against the last path part of an
+ * "org/name" request), or the default when name is NULL or "".  NULL when
+ * absent. */
+ak_emodel *ak_models_find(ak_models *ms, const char *name);
+const char *ak_emodel_name(const ak_emodel *em);
+const akidb_model_info *ak_emodel_info(const ak_emodel *em);
+/* Appends per-model gauges and counters in Prometheus text format. */
+void ak_models_render(ak_models *ms, ak_tbuf *out);
+/* Texts waiting in the model's queue. */
+size_t ak_emodel_queue_depth(ak_emodel *em);
+
+typedef struct ak_embed_job {
+    const char *const *texts;    /* n texts of lens[i] bytes                  */
+    const size_t *lens;
+    size_t n;
+    akidb_pooling pooling;
+    int normalize;               /* -1 model's, 0, 1                          */
+    int truncate;                /* 0: text over the limit is ETOOLONG        */
+    float *out;                  /* n * dim floats                            */
+    size_t total_tokens;         /* out: tokens processed                     */
+} ak_embed_job;
+
+/* Embeds job->n texts through the model's shared queue: validates and
+ * tokenizes in the calling thread, then waits while a worker embeds them,
+ * usually batched with other requests' texts.  EUTF8 / ETOOLONG name the
+ * text index; EBUSY when the queue is full; ENOMEM; a model failure. */
+akidb_status ak_embed_run(ak_emodel *em, ak_embed_job *job);
+
+/* ---- the server object ---------------------------------------------------- */
+
+struct ak_server {
+    ak_server_config cfg;
+    char *data_dir;
+    char *host;
+    int port;
+    int auth_on;
+    char *generated_key;
+    ak_auth *auth;
+    ak_models *models;
+    ak_metrics *metrics;
+    akidb_store *store;
+    void *daemon;                 /* struct MHD_Daemon *                       */
+    atomic_int draining;
+    atomic_long in_flight;
+    double started;
+    FILE *log;
+};
+
+/* ---- per-request context for route handlers ---------------------------- */
+
+typedef struct ak_ctx {
+    ak_server *srv;
+    const ak_http_req *req;
+    ak_http_resp *resp;
+    ak_ident id;
+    char *seg[8];                 /* decoded path segments                    */
+    size_t nseg;
+    json_t *body;                 /* parsed JSON body (object) or NULL        */
+    double t0;
+} ak_ctx;
+
+/* Response helpers.  ak_reply_json steals j (NULL means ENOMEM -> 500). */
+void ak_reply_json(ak_ctx *c, int status, json_t *j);
+void ak_reply_error(ak_ctx *c, int status, const char *code, const char *fmt, ...)
+    AK_PRINTF(4, 5);
+/* Maps a failed status with akidb_last_error() to an error response. */
+void ak_reply_status(ak_ctx *c, akidb_status st);
+/* Parses the body as a JSON object into c->body; on failure replies 400 and
+ * returns false. */
+bool ak_need_body(ak_ctx *c);
+/* Checks the role; replies 403 and returns false when it is too low. */
+bool ak_need_role(ak_ctx *c, ak_role r);
+/* Query argument by name, percent-decoded into buf; NULL if absent. */
+const char *ak_query_arg(ak_ctx *c, const char *key, char *buf, size_t cap);
+
+/* Route handlers. */
+void ak_route_embed(ak_ctx *c);          /* POST /api/v1/embed          */
+void ak_route_oai_embeddings(ak_ctx *c); /* POST /v1/embeddings         */
+void ak_route_oai_models(ak_ctx *c);     /* GET /v1/models              */
+void ak_route_keys(ak_ctx *c);           /* /api/v1/keys[/{id}]         */
+void ak_route_tenants(ak_ctx *c);        /* /api/v1/tenants[/{name}]    */
+/* /api/v1/collections...; returns false when the path is not a collection
+ * route it knows (the caller answers 404/405). */
+bool ak_route_collections(ak_ctx *c, const char **route_name);
+
+/* Store-wide gauges for /metrics (collections, points); no-ops without a
+ * store. */
+void ak_store_metrics(ak_server *s, ak_tbuf *out);
+
+/* Embeds texts with em for a route, replying with the right error on
+ * failure (returns false then).  out must hold n*dim floats. */
+bool ak_embed_for_route(ak_ctx *c, ak_emodel *em, const char *const *texts,
+                        const size_t *lens, size_t n, akidb_pooling pooling,
+                        int normalize, int truncate, float *out,
+                        size_t *total_tokens);
+
+/* Reads an optional boolean field: absent -> def; wrong type -> 400. */
+bool ak_json_bool(ak_ctx *c, json_t *obj, const char *key, int def, int *out);
+
+#endif /* AKIDB_SERVER_INTERNAL_H */

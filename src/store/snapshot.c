@@ -1,0 +1,416 @@
+/*
+ * snapshot.c - snapshot files of the store: every tenant, every collection's
+ * point table and its serialised HNSW graph, so that a restart loads the
+ * graph instead of rebuilding it and replays only the WAL written after the
+ * snapshot.  Written to a temporary file, fsync'ed, renamed into place and
+ * the directory fsync'ed, so a crash leaves either the old or the new
+ * snapshot, never a mix.  Format: docs/FORMAT.md.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- writing --------------------------------------------------------------- */
+
+typedef struct wctx {
+    int fd;
+    const char *path;
+    uint64_t off;
+} wctx;
+
+static akidb_status wr(wctx *w, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t k = write(w->fd, b, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return ak_fail(AKIDB_EIO, "%s: write at offset %llu: %s", w->path,
+                           (unsigned long long)w->off, strerror(errno));
+        b += k;
+        n -= (size_t)k;
+        w->off += (uint64_t)k;
+    }
+    return AKIDB_OK;
+}
+
+/* Section: u32 type, u32 CRC32C of body (0 for INDEX, self-checked), u64 length. */
+static akidb_status wr_section(wctx *w, uint32_t type, const ak_buf *body)
+{
+    if (body->oom)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", w->path);
+    uint8_t h[16];
+    ak_put_u32(h, type);
+    ak_put_u32(h + 4, ak_crc32c(0, body->p, body->n));
+    ak_put_u64(h + 8, body->n);
+    akidb_status st = wr(w, h, sizeof h);
+    return st == AKIDB_OK ? wr(w, body->p, body->n) : st;
+}
+
+/* Writes a collection's sections (its writer mutex held: table is stable). */
+static akidb_status wr_coll(wctx *w, ak_coll *c)
+{
+    ak_buf b = { 0 };
+    ak_buf_str8(&b, c->tenant, strlen(c->tenant));
+    ak_buf_str8(&b, c->name, strlen(c->name));
+    ak_buf_u32(&b, c->dim);
+    ak_buf_u8(&b, (uint8_t)c->metric);
+    ak_buf_u32(&b, c->M);
+    ak_buf_u32(&b, c->efc);
+    size_t ml = c->model ? strlen(c->model) : 0;
+    ak_buf_u16(&b, (uint16_t)ml);
+    ak_buf_put(&b, c->model, ml);
+    ak_buf_u32(&b, c->n_slots);
+    ak_buf_u32(&b, (uint32_t)c->n_live);
+    akidb_status st = AKIDB_OK;
+    for (uint32_t l = 0; l < c->n_slots; l++) {
+        const pslot *s = &c->slots[l];
+        if (atomic_load(&s->state) != SLOT_LIVE)
+            continue;
+        ak_buf_u32(&b, l);
+        ak_buf_str8(&b, s->id, s->id_len);
+        ak_buf_u8(&b, (uint8_t)((s->text ? 1 : 0) | (s->payload ? 2 : 0)));
+        if (s->text)
+            ak_buf_str32(&b, s->text, strlen(s->text));
+        if (s->payload) {
+            char *js = json_dumps(s->payload, JSON_COMPACT);
+            if (!js) {
+                st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", w->path);
+                break;
+            }
+            ak_buf_str32(&b, js, strlen(js));
+            ak_free(js);
+        }
+    }
+    if (st == AKIDB_OK)
+        st = wr_section(w, AK_SEC_COLLECTION, &b);
+    ak_buf_free(&b);
+    if (st != AKIDB_OK)
+        return st;
+    uint8_t h[16];
+    ak_put_u32(h, AK_SEC_INDEX);
+    ak_put_u32(h + 4, 0);
+    ak_put_u64(h + 8, ak_hnsw_serialized_size(c->index));
+    if ((st = wr(w, h, sizeof h)) != AKIDB_OK)
+        return st;
+    st = ak_hnsw_save_fd(c->index, w->fd);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "%s: collection '%s/%s'", w->path, c->tenant, c->name);
+    w->off += ak_hnsw_serialized_size(c->index);
+    return AKIDB_OK;
+}
+
+akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn)
+{
+    char name[64], tmpname[80];
+    snprintf(name, sizeof name, "snap-%016llx.akdb", (unsigned long long)lsn);
+    snprintf(tmpname, sizeof tmpname, "%s.tmp", name);
+    char *path = ak_path_join(s->dir, name), *tmp = ak_path_join(s->dir, tmpname);
+    akidb_status st = AKIDB_OK;
+    if (!path || !tmp) {
+        st = ak_fail(AKIDB_ENOMEM, "snapshot: out of memory");
+        goto out;
+    }
+    wctx w = { -1, tmp, 0 };
+    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w.fd < 0) {
+        st = ak_fail(AKIDB_EIO, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    /* The catalog is frozen: caller holds cat_wmu. */
+    size_t n_colls = 0;
+    for (size_t i = 0; i < s->n_tenants; i++)
+        n_colls += s->tenants[i]->n_colls;
+    uint8_t hdr[AK_SNAP_HEADER_SIZE] = { 0 };
+    memcpy(hdr, AK_SNAP_MAGIC, 8);
+    ak_put_u32(hdr + 8, AK_SNAP_VERSION);
+    ak_put_u32(hdr + 12, AK_SNAP_HEADER_SIZE);
+    ak_put_u64(hdr + 16, lsn);
+    ak_put_u32(hdr + 24, (uint32_t)s->n_tenants);
+    ak_put_u32(hdr + 28, (uint32_t)n_colls);
+    ak_put_u32(hdr + 60, ak_crc32c(0, hdr, 60));
+    st = wr(&w, hdr, sizeof hdr);
+    for (size_t i = 0; st == AKIDB_OK && i < s->n_tenants; i++) {
+        ak_tenant *t = s->tenants[i];
+        ak_buf b = { 0 };
+        ak_buf_str8(&b, t->name, strlen(t->name));
+        st = wr_section(&w, AK_SEC_TENANT, &b);
+        ak_buf_free(&b);
+        for (size_t j = 0; st == AKIDB_OK && j < t->n_colls; j++) {
+            ak_coll *c = t->colls[j];
+            pthread_mutex_lock(&c->wmu);
+            st = wr_coll(&w, c);
+            pthread_mutex_unlock(&c->wmu);
+        }
+    }
+    if (st == AKIDB_OK) {
+        ak_buf b = { 0 };
+        ak_buf_u32(&b, (uint32_t)s->n_tenants);
+        ak_buf_u32(&b, (uint32_t)n_colls);
+        ak_buf_u64(&b, w.off + 16 + 16);   /* total file size */
+        st = wr_section(&w, AK_SEC_END, &b);
+        ak_buf_free(&b);
+    }
+    if (st == AKIDB_OK && s->opts.sync == AKIDB_SYNC_FULL && fsync(w.fd) != 0)
+        st = ak_fail(AKIDB_EIO, "%s: fsync: %s", tmp, strerror(errno));
+    close(w.fd);
+    if (st == AKIDB_OK && rename(tmp, path) != 0)
+        st = ak_fail(AKIDB_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
+    if (st == AKIDB_OK && s->opts.sync == AKIDB_SYNC_FULL)
+        st = ak_fsync_dir(s->dir);
+    if (st != AKIDB_OK)
+        unlink(tmp);
+out:
+    ak_free(path);
+    ak_free(tmp);
+    return st;
+}
+
+/* ---- loading ----------------------------------------------------------------- */
+
+static akidb_status corrupt(const char *path, uint64_t off, const char *what)
+{
+    return ak_fail(AKIDB_ECORRUPT, "%s: offset %llu: %s", path, (unsigned long long)off, what);
+}
+
+/* Loads one collection section (body at off) and the index section after it. */
+static akidb_status load_coll(akidb_store *s, const char *path, const uint8_t *base,
+                              size_t size, uint64_t off, uint64_t len, uint64_t *next)
+{
+    ak_rd r = { base + off, (size_t)len, 0, false };
+    char tn[AKIDB_STORE_NAME_MAX + 1], cn[AKIDB_STORE_NAME_MAX + 1];
+    size_t l1, l2;
+    const char *t = ak_rd_str8(&r, &l1), *n = ak_rd_str8(&r, &l2);
+    uint32_t dim = ak_rd_u32(&r);
+    uint8_t metric = ak_rd_u8(&r);
+    uint32_t M = ak_rd_u32(&r), efc = ak_rd_u32(&r);
+    size_t ml = ak_rd_u16(&r);
+    const uint8_t *model = ak_rd_bytes(&r, ml);
+    uint32_t n_slots = ak_rd_u32(&r), n_points = ak_rd_u32(&r);
+    if (r.bad || l1 == 0 || l1 > AKIDB_STORE_NAME_MAX || l2 == 0 || l2 > AKIDB_STORE_NAME_MAX ||
+        dim < 1 || dim > AKIDB_DIM_MAX || metric > 2 || ml > AKIDB_MODEL_NAME_MAX ||
+        n_points > n_slots || memchr(t, 0, l1) || memchr(n, 0, l2) || (model && memchr(model, 0, ml)))
+        return corrupt(path, off, "malformed collection header");
+    memcpy(tn, t, l1);
+    tn[l1] = 0;
+    memcpy(cn, n, l2);
+    cn[l2] = 0;
+    ak_tenant *ten = ak_store_find_tenant(s, tn);
+    if (!ten)
+        return corrupt(path, off, "collection of an unknown tenant");
+    for (size_t i = 0; i < ten->n_colls; i++)
+        if (strcmp(ten->colls[i]->name, cn) == 0)
+            return corrupt(path, off, "duplicate collection");
+    char mname[AKIDB_MODEL_NAME_MAX + 1];
+    memcpy(mname, model ? (const char *)model : "", ml);
+    mname[ml] = 0;
+    ak_coll *c = ak_coll_new(tn, cn, dim, (akidb_metric)metric, ml ? mname : NULL, M, efc);
+    if (!c)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", path);
+    akidb_status st = ak_coll_reserve(c, n_slots);
+    if (st != AKIDB_OK)
+        goto fail;
+    c->n_slots = n_slots;
+    for (uint32_t i = 0; i < n_points; i++) {
+        uint64_t poff = off + r.off;
+        uint32_t l = ak_rd_u32(&r);
+        size_t il;
+        const char *id = ak_rd_str8(&r, &il);
+        uint8_t flags = ak_rd_u8(&r);
+        size_t xl = 0, pl = 0;
+        const char *x = (flags & 1) ? ak_rd_str32(&r, &xl) : NULL;
+        const char *pj = (flags & 2) ? ak_rd_str32(&r, &pl) : NULL;
+        if (r.bad || l >= n_slots || il == 0 || il > AKIDB_POINT_ID_MAX || (flags & ~3u) ||
+            atomic_load(&c->slots[l].state) != SLOT_FREE || (x && memchr(x, 0, xl)) ||
+            !ak_utf8_valid(id, il, NULL)) {
+            st = corrupt(path, poff, "malformed point record");
+            goto fail;
+        }
+        if (ak_coll_find(c, id, il) != AK_NO_LABEL) {
+            st = corrupt(path, poff, "duplicate point id");
+            goto fail;
+        }
+        pslot *sl = &c->slots[l];
+        if (!(sl->id = ak_strndup(id, il)) || (x && !(sl->text = ak_strndup(x, xl)))) {
+            st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        sl->id_len = (uint8_t)il;
+        if (pj) {
+            char what[64];
+            snprintf(what, sizeof what, "%s: offset %llu", path, (unsigned long long)poff);
+            st = ak_payload_parse(pj, pl, what, &sl->payload);
+            if (st != AKIDB_OK) {
+                if (st == AKIDB_EINVAL)
+                    st = ak_fail_prefix(AKIDB_ECORRUPT, "snapshot");
+                goto fail;
+            }
+        }
+        atomic_store(&sl->state, SLOT_LIVE);
+        sl->in_index = true;
+        ak_coll_ht_insert(c, l);
+        c->n_live++;
+    }
+    if (r.off != r.n) {
+        st = corrupt(path, off + r.off, "trailing bytes in collection section");
+        goto fail;
+    }
+    /* Index section. */
+    uint64_t ioff = off + len;
+    if (size - ioff < 16 || ak_get_u32(base + ioff) != AK_SEC_INDEX) {
+        st = corrupt(path, ioff, "index section missing after collection");
+        goto fail;
+    }
+    uint64_t ilen = ak_get_u64(base + ioff + 8);
+    if (ilen > size - ioff - 16) {
+        st = corrupt(path, ioff + 8, "index section longer than the file");
+        goto fail;
+    }
+    size_t used = 0;
+    st = ak_hnsw_load_buf(base + ioff + 16, (size_t)ilen, &c->index, &used);
+    if (st != AKIDB_OK) {
+        ak_fail_prefix(st, "%s: offset %llu: collection '%s/%s': index", path,
+                       (unsigned long long)(ioff + 16), tn, cn);
+        goto fail;
+    }
+    ak_hnsw_params hp = ak_hnsw_get_params(c->index);
+    if (used != ilen || hp.dim != dim || (int)hp.metric != metric) {
+        st = corrupt(path, ioff, "index does not match its collection (size, dimension or metric)");
+        goto fail;
+    }
+    /* Every point must be in the index; labels the table does not know
+     * (removals that had not completed) are removed now. */
+    size_t in_index_live = 0;
+    for (uint32_t l = 0; l < n_slots; l++) {
+        bool live = atomic_load(&c->slots[l].state) == SLOT_LIVE;
+        bool has = ak_hnsw_contains(c->index, l);
+        if (live && !has) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "point '%s' (label %u) is missing from the index",
+                     c->slots[l].id, l);
+            st = corrupt(path, ioff, msg);
+            goto fail;
+        }
+        if (live)
+            in_index_live++;
+        else if (has)
+            c->zombies[c->n_zombies++] = l;
+    }
+    if (ak_hnsw_count(c->index) != in_index_live + c->n_zombies) {
+        st = corrupt(path, ioff, "index holds labels beyond the collection's slots");
+        goto fail;
+    }
+    if (c->n_zombies) {
+        if (ak_hnsw_remove_batch(c->index, c->zombies, c->n_zombies, NULL) == AKIDB_OK)
+            c->n_zombies = 0;
+        else
+            for (size_t i = 0; i < c->n_zombies; i++)
+                atomic_store(&c->slots[c->zombies[i]].state, SLOT_DEAD);
+    }
+    for (uint32_t l = n_slots; l-- > 0;)
+        if (atomic_load(&c->slots[l].state) == SLOT_FREE)
+            c->free_labels[c->n_free++] = l;
+    if ((st = ak_tenant_add_coll(ten, c)) != AKIDB_OK)
+        goto fail;
+    *next = ioff + 16 + ilen;
+    return AKIDB_OK;
+fail:
+    ak_coll_unref(c);
+    return st;
+}
+
+akidb_status ak_snapshot_load(akidb_store *s, const char *path, uint64_t *lsn)
+{
+    ak_mmap m;
+    akidb_status st = ak_mmap_open(path, &m);
+    if (st != AKIDB_OK)
+        return st;
+    const uint8_t *b = m.data;
+    size_t size = m.size;
+    if (size < 8 || memcmp(b, AK_SNAP_MAGIC, 8) != 0) {
+        st = ak_fail(AKIDB_EFORMAT, "%s: offset 0: not an AkiDB snapshot (bad magic)", path);
+        goto out;
+    }
+    if (size < AK_SNAP_HEADER_SIZE) {
+        st = corrupt(path, size, "truncated header");
+        goto out;
+    }
+    if (ak_get_u32(b + 8) != AK_SNAP_VERSION) {
+        st = ak_fail(AKIDB_EFORMAT, "%s: offset 8: unsupported snapshot version %u (want %u)", path,
+                     ak_get_u32(b + 8), AK_SNAP_VERSION);
+        goto out;
+    }
+    if (ak_get_u32(b + 60) != ak_crc32c(0, b, 60) || ak_get_u32(b + 12) != AK_SNAP_HEADER_SIZE) {
+        st = corrupt(path, 60, "header checksum mismatch");
+        goto out;
+    }
+    *lsn = ak_get_u64(b + 16);
+    uint32_t want_t = ak_get_u32(b + 24), want_c = ak_get_u32(b + 28);
+    uint64_t off = AK_SNAP_HEADER_SIZE;
+    size_t got_t = 0, got_c = 0;
+    bool end = false;
+    while (st == AKIDB_OK && !end) {
+        if (size - off < 16) {
+            st = corrupt(path, off, "truncated: end section missing");
+            break;
+        }
+        uint32_t type = ak_get_u32(b + off), crc = ak_get_u32(b + off + 4);
+        uint64_t len = ak_get_u64(b + off + 8);
+        if (len > size - off - 16) {
+            st = corrupt(path, off + 8, "section longer than the file (truncated?)");
+            break;
+        }
+        const uint8_t *body = b + off + 16;
+        if (type != AK_SEC_INDEX && ak_crc32c(0, body, (size_t)len) != crc) {
+            st = corrupt(path, off, "section checksum mismatch");
+            break;
+        }
+        if (type == AK_SEC_TENANT) {
+            ak_rd r = { body, (size_t)len, 0, false };
+            size_t nl;
+            const char *nm = ak_rd_str8(&r, &nl);
+            char name[AKIDB_STORE_NAME_MAX + 1];
+            if (r.bad || r.off != r.n || nl == 0 || nl > AKIDB_STORE_NAME_MAX || memchr(nm, 0, nl)) {
+                st = corrupt(path, off, "malformed tenant section");
+                break;
+            }
+            memcpy(name, nm, nl);
+            name[nl] = 0;
+            if (ak_store_find_tenant(s, name)) {
+                st = corrupt(path, off, "duplicate tenant");
+                break;
+            }
+            st = ak_store_add_tenant(s, name, NULL);
+            got_t++;
+            off += 16 + len;
+        } else if (type == AK_SEC_COLLECTION) {
+            uint64_t next = size;
+            st = load_coll(s, path, b, size, off + 16, len, &next);
+            got_c++;
+            off = next;
+        } else if (type == AK_SEC_END) {
+            ak_rd r = { body, (size_t)len, 0, false };
+            uint32_t nt = ak_rd_u32(&r), nc = ak_rd_u32(&r);
+            uint64_t total = ak_rd_u64(&r);
+            if (r.bad || nt != want_t || nc != want_c || nt != got_t || nc != got_c ||
+                total != off + 16 + len) {
+                st = corrupt(path, off, "end section does not match the contents");
+                break;
+            }
+            end = true;
+            off += 16 + len;
+        } else {
+            st = corrupt(path, off, "unknown section type");
+        }
+    }
+    if (st == AKIDB_OK && off != size)
+        st = corrupt(path, off, "trailing bytes after the end section");
+out:
+    ak_mmap_close(&m);
+    return st;
+}

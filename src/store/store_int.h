@@ -1,0 +1,108 @@
+/*
+ * store_int.h - private structures of the store shared by store.c (catalog,
+ * points, search, recovery) and snapshot.c (snapshot files).  Locking rules
+ * are stated next to each field; see the header comment of store.c for the
+ * overall design.
+ */
+#ifndef AKIDB_STORE_INT_H
+#define AKIDB_STORE_INT_H
+
+#include "akidb_store.h"
+#include "common/common.h"
+#include "index/index.h"
+#include "store/filter.h"
+#include "store/wal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+enum { SLOT_FREE = 0, SLOT_PENDING = 1, SLOT_LIVE = 2, SLOT_DEAD = 3 };
+
+#define AK_NO_LABEL UINT32_MAX
+
+/* One point slot; the slot number is the point's label in the HNSW index.
+ * state is read by searches without the collection lock (atomic); the other
+ * fields of a LIVE slot never change while it is LIVE. */
+typedef struct pslot {
+    _Atomic uint8_t state;
+    uint8_t id_len;
+    bool in_index;      /* label is in the index (writer only)               */
+    char *id;
+    char *text;         /* NUL-terminated, or NULL                           */
+    json_t *payload;    /* JSON object, or NULL                              */
+} pslot;
+
+typedef struct ak_coll {
+    atomic_int refs;
+    char tenant[AKIDB_STORE_NAME_MAX + 1];
+    char name[AKIDB_STORE_NAME_MAX + 1];
+    uint32_t dim;
+    akidb_metric metric;
+    char *model;                 /* NULL if none                              */
+    uint32_t M, efc;
+
+    pthread_mutex_t wmu;         /* serialises writers of this collection     */
+    pthread_rwlock_t rw;         /* write side: table mutation only           */
+    bool dead;                   /* deleted (set under wmu)                   */
+
+    ak_hnsw *index;
+    pslot *slots;                /* [n_slots], grows under rw write lock      */
+    uint32_t n_slots, cap_slots;
+    uint32_t *free_labels;       /* writer only                               */
+    uint32_t n_free, cap_free;
+    uint32_t *ht;                /* open addressing: label, or EMPTY / TOMB   */
+    size_t ht_cap, ht_used;      /* ht_used counts tombstones too             */
+    size_t n_live;
+    uint32_t *zombies;           /* DEAD labels still in the index (writer)   */
+    size_t n_zombies, cap_zombies;
+} ak_coll;
+
+typedef struct ak_tenant {
+    char name[AKIDB_STORE_NAME_MAX + 1];
+    ak_coll **colls;
+    size_t n_colls, cap_colls;
+} ak_tenant;
+
+struct akidb_store {
+    char *dir;
+    akidb_store_opts opts;
+    int lock_fd;
+    pthread_rwlock_t cat;        /* catalog readers vs catalog mutation       */
+    pthread_mutex_t cat_wmu;     /* catalog writers and snapshots             */
+    pthread_mutex_t snap_mu;     /* one snapshot at a time                    */
+    ak_tenant **tenants;
+    size_t n_tenants, cap_tenants;
+    ak_wal *wal;
+    uint64_t snap_lsn;           /* under snap_mu                             */
+    atomic_bool snapshot_busy;
+};
+
+/* ---- shared helpers (store.c) ---- */
+void ak_store_log(akidb_store *s, akidb_log_level lvl, const char *fmt, ...) AK_PRINTF(3, 4);
+ak_coll *ak_coll_new(const char *tenant, const char *name, uint32_t dim,
+                     akidb_metric metric, const char *model, uint32_t M, uint32_t efc);
+void ak_coll_unref(ak_coll *c);
+/* Grows slots / hash table / free list for n more points (wrlock held or
+ * collection private). */
+akidb_status ak_coll_reserve(ak_coll *c, size_t n);
+/* Hash table on the point id. */
+uint32_t ak_coll_find(const ak_coll *c, const char *id, size_t len);
+void ak_coll_ht_insert(ak_coll *c, uint32_t label);
+ak_tenant *ak_store_find_tenant(akidb_store *s, const char *name);
+/* Adds a tenant / collection to the catalog (caller holds what is needed). */
+akidb_status ak_store_add_tenant(akidb_store *s, const char *name, ak_tenant **out);
+akidb_status ak_tenant_add_coll(ak_tenant *t, ak_coll *c);
+void ak_tenant_free(ak_tenant *t);
+
+/* ---- snapshot.c ---- */
+/* Writes snap-<lsn>.akdb for the current catalog (cat_wmu held by caller). */
+akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn);
+/* Loads a snapshot file into the (empty) store catalog. */
+akidb_status ak_snapshot_load(akidb_store *s, const char *path, uint64_t *lsn);
+
+#define AK_SNAP_MAGIC "AKIDBSNP"
+#define AK_SNAP_VERSION 1u
+#define AK_SNAP_HEADER_SIZE 64u
+enum { AK_SEC_TENANT = 1, AK_SEC_COLLECTION = 2, AK_SEC_INDEX = 3, AK_SEC_END = 0x454E4421u };
+
+#endif

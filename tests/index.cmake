@@ -1,0 +1,4 @@
+# Vector index tests (src/index/).  AKIDB_TEST_QUICK=1 shrinks the data sets.
+if(TARGET akidb_index)
+  akidb_test(test_index SOURCES test_index.c LIBS akidb_index TIMEOUT 300)
+endif()

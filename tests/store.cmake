@@ -1,0 +1,8 @@
+# Store tests (src/store): API/property/recall, filters vs oracle, corruption,
+# OOM, and the kill -9 crash test.  AKIDB_TEST_QUICK=1 shrinks sizes.
+if(TARGET akidb_store)
+  akidb_test(test_store SOURCES test_store.c LIBS akidb_store)
+  akidb_test(test_filter SOURCES test_filter.c LIBS akidb_store)
+  akidb_test(test_store_recovery SOURCES test_store_recovery.c LIBS akidb_store)
+  akidb_test(test_store_crash SOURCES test_store_crash.c LIBS akidb_store TIMEOUT 900)
+endif()

@@ -1,0 +1,1 @@
+akidb_test(test_tokenizer SOURCES test_tokenizer.c LIBS akidb_text akidb_common)
