@@ -28,7 +28,7 @@ static void usage(FILE *f)
             AKIDB_VERSION_STRING);
 }
 
-static int missing(const char *cmd)
+static int __attribute__((unused)) missing(const char *cmd)
 {
     fprintf(stderr, "akidb: '%s' is not available in this build\n", cmd);
     return 2;

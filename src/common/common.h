@@ -116,6 +116,14 @@ int ak_utf8_decode(const unsigned char *s, uint32_t *cp);
 /* Encodes cp into buf (4 bytes room); returns bytes written. */
 int ak_utf8_encode(uint32_t cp, char *buf);
 
+/* Writes n bytes as 2n lowercase hex digits plus a NUL into out. */
+void ak_hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Makes jansson allocate through ak_malloc/ak_free (process-wide, idempotent,
+ * thread-safe) so that allocation-failure tests cover JSON handling too.
+ * Every module that parses JSON calls it before its first jansson call. */
+void ak_json_init(void);
+
 /* Monotonic clock in seconds. */
 double ak_now(void);
 

@@ -388,16 +388,6 @@ static akidb_status mkdirs_for(const char *path)
     return AKIDB_OK;
 }
 
-static void hex_of(const unsigned char *d, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[d[i] >> 4];
-        out[2 * i + 1] = hx[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* Hashes a whole file: sha256 hex, and the git blob id when git != NULL. */
 static akidb_status hash_file(const char *path, char sha[65], char git[41], long long *size)
 {
@@ -432,10 +422,10 @@ static akidb_status hash_file(const char *path, char sha[65], char git[41], long
     unsigned char d[32];
     unsigned int dl;
     EVP_DigestFinal_ex(a, d, &dl);
-    hex_of(d, 32, sha);
+    ak_hex_encode(d, 32, sha);
     EVP_DigestFinal_ex(b, d, &dl);
     if (git)
-        hex_of(d, 20, git);
+        ak_hex_encode(d, 20, git);
     EVP_MD_CTX_free(a);
     EVP_MD_CTX_free(b);
     ak_free(buf);
@@ -448,7 +438,7 @@ static akidb_status verify(const rfile *rf, const char *path, const char *linked
                            bool *checked_hash)
 {
     char sha[65], git[41];
-    long long size;
+    long long size = 0;
     akidb_status st = hash_file(path, sha, git, &size);
     if (st != AKIDB_OK)
         return st;
@@ -502,7 +492,7 @@ static size_t dl_header(char *p, size_t sz, size_t n, void *ud)
         const char *v = line + 14;
         while (*v == ' ' || *v == '"' || *v == 'W' || *v == '/')
             v++;
-        char tmp[80];
+        char tmp[256];
         snprintf(tmp, sizeof tmp, "%s", v);
         char *q = strchr(tmp, '"');
         if (q)

@@ -75,16 +75,6 @@ static void sha256(const char *s, size_t n, unsigned char out[32])
         AK_ASSERT(!"EVP_Digest(sha256) failed");
 }
 
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[b[i] >> 4];
-        out[2 * i + 1] = hx[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static bool from_hex(const char *s, unsigned char *out, size_t n)
 {
     if (strlen(s) != 2 * n)
@@ -154,7 +144,7 @@ static akidb_status save(ak_auth *a)
         if (k->env)
             continue;
         char hex[65];
-        to_hex(k->hash, 32, hex);
+        ak_hex_encode(k->hash, 32, hex);
         json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "id", k->id, "sha256", hex,
                               "tenant", k->tenant, "role", ak_role_name(k->role),
                               "label", k->label, "prefix", k->prefix, "created",
@@ -314,7 +304,7 @@ static akidb_status new_secret(char *buf)
     if (st != AKIDB_OK)
         return st;
     memcpy(buf, "ak_", 3);
-    to_hex(rnd, sizeof rnd, buf + 3);
+    ak_hex_encode(rnd, sizeof rnd, buf + 3);
     OPENSSL_cleanse(rnd, sizeof rnd);
     return AKIDB_OK;
 }
@@ -326,7 +316,7 @@ static akidb_status new_id(char *buf, size_t cap)
     if (st != AKIDB_OK)
         return st;
     char hex[13];
-    to_hex(rnd, sizeof rnd, hex);
+    ak_hex_encode(rnd, sizeof rnd, hex);
     snprintf(buf, cap, "key_%s", hex);
     return AKIDB_OK;
 }

@@ -104,21 +104,6 @@ struct ak_filter {
     fnode *root;
 };
 
-/* ---- jansson allocation ------------------------------------------------- */
-
-/* jansson reports some allocation failures as syntax errors; the parsers
- * below also consult the allocation hook's failure counter so that tests
- * see AKIDB_ENOMEM for them. */
-static void *json_malloc_hook(size_t n) { return ak_malloc(n); }
-static void json_free_hook(void *p) { ak_free(p); }
-static void json_init_once(void) { json_set_alloc_funcs(json_malloc_hook, json_free_hook); }
-
-void ak_json_init(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, json_init_once);
-}
-
 /* ---- tree --------------------------------------------------------------- */
 
 static void node_free(fnode *n)

@@ -31,10 +31,6 @@ bool ak_filter_is_true(const ak_filter *f);
 /* Releases f; NULL is allowed. */
 void ak_filter_free(ak_filter *f);
 
-/* Makes jansson allocate through ak_malloc/ak_free (process-wide, idempotent)
- * so that allocation-failure tests cover JSON handling too. */
-void ak_json_init(void);
-
 /* Parses payload text into a JSON object (*out, caller decrefs).  what names
  * the point for messages ("point 'x'").  AKIDB_EINVAL if not a JSON object or
  * malformed, AKIDB_ENOMEM. */

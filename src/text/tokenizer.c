@@ -445,7 +445,7 @@ static akidb_status parse_template(akidb_tokenizer *tok, const json_t *pp, size_
         size_t k;
         json_t *idv;
         json_array_foreach(ids, k, idv) {
-            int32_t id;
+            int32_t id = 0;
             if ((st = get_id(idv, bound, origin, "post_processor.special_tokens[].ids", &id)) ||
                 (st = seen_a ? tpl_append(&tok->tpl_post, &tok->n_post, &id, 1, origin)
                              : tpl_append(&tok->tpl_pre, &tok->n_pre, &id, 1, origin)))
@@ -468,7 +468,7 @@ static akidb_status parse_bert_processing(akidb_tokenizer *tok, const json_t *pp
         json_t *pair = json_object_get(pp, keys[k]);
         if (!json_is_array(pair) || json_array_size(pair) != 2)
             return bad_type(origin, f, "a [token, id] pair", pair);
-        int32_t id;
+        int32_t id = 0;
         akidb_status st = get_id(json_array_get(pair, 1), bound, origin, f, &id);
         if (st == AKIDB_OK)
             st = k == 0 ? tpl_append(&tok->tpl_pre, &tok->n_pre, &id, 1, origin)
@@ -587,7 +587,7 @@ static akidb_status from_json_tree(akidb_tokenizer *tok, const json_t *root, con
     if ((st = ak_vocab_init(&tok->vocab, n_vocab, text)) != AKIDB_OK)
         return ak_fail_prefix(st, "%s", origin);
     json_object_foreach((json_t *)vocab, key, val) {
-        int32_t id;
+        int32_t id = 0;
         if (!json_is_integer(val))
             return ak_fail(AKIDB_EFORMAT, "%s: model.vocab: token '%.40s' has %s, not an integer id",
                            origin, key, type_name(val));
