@@ -2,58 +2,82 @@
 # test.sh - the whole test suite, as CI runs it (.ci/run calls this file):
 #   1. installs missing Debian packages (scripts/deps.sh --test)
 #   2. release build + every ctest test, including the PyTorch exactness peer
-#   3. ASan/UBSan build + the tests again on reduced sizes
+#   3. ASan/UBSan build (clang) + every test again on reduced sizes
 #   4. every fuzz target over its committed seed corpus (regression run)
-# Ends with ctest's summary lines and a final "N passed, N failed" line.
+# Prints ctest's summary per stage and ends with one line
+# "suite: N passed, N failed" counting every test of every stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc)
+logs="$root/build/logs"
 
 bash scripts/deps.sh --test || exit 1
+mkdir -p "$logs"
 
 passed=0
 failed=0
-stage() {   # stage NAME CMD...: runs one stage and counts it
-  local name=$1; shift
-  echo "=== $name"
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "=== FAILED: $name"; fi
+
+# count LOG: adds the test counts of ctest's closing line in LOG, or one
+# failure when the stage ended before ctest could report.
+count() {
+  local line p t
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -n 1)
+  if [[ -z "$line" ]]; then
+    failed=$((failed + 1))
+    return
+  fi
+  p=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+  failed=$((failed + p))
+  passed=$((passed + t - p))
 }
 
-release() {
+echo "=== release build and tests"
+{
   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null &&
   cmake --build build/release -j"$jobs" &&
   (cd build/release && ctest --output-on-failure -j"$jobs" --timeout 900)
-}
+} 2>&1 | tee "$logs/release.log"
+count "$logs/release.log"
 
-sanitize() {
-  CC=clang cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DAKIDB_SANITIZE=ON >/dev/null &&
+echo "=== sanitizer (ASan + UBSan) build and tests"
+{
+  CC=clang CXX=clang++ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DAKIDB_SANITIZE=ON >/dev/null &&
   cmake --build build/asan -j"$jobs" &&
   (cd build/asan && AKIDB_TEST_QUICK=1 AKIDB_REF_QUICK=1 \
      ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure -j"$jobs" --timeout 1500)
-}
+} 2>&1 | tee "$logs/asan.log"
+count "$logs/asan.log"
 
+echo "=== fuzz targets over their seed corpora"
 fuzz_regress() {
-  CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DAKIDB_FUZZ=ON >/dev/null &&
+  CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DAKIDB_FUZZ=ON >/dev/null &&
   cmake --build build/fuzz -j"$jobs" || return 1
-  local ok=0 t
+  local bad=0 n=0 t name corpus
   for t in build/fuzz/fuzz/fuzz_*; do
-    [[ -x "$t" ]] || continue
-    local name corpus
+    [[ -f "$t" && -x "$t" ]] || continue
     name=$(basename "$t")
     corpus="$root/fuzz/corpus/$name"
-    [[ -d "$corpus" ]] || { echo "no seed corpus for $name"; ok=1; continue; }
-    echo "--- $name over $(ls "$corpus" | wc -l) seeds"
-    (cd "$root" && "$t" -runs=0 "$corpus") >/dev/null 2>build/fuzz/$name.log ||
-      { cat "build/fuzz/$name.log"; ok=1; }
+    n=$((n + 1))
+    if [[ ! -d "$corpus" ]]; then
+      echo "$name: no seed corpus in fuzz/corpus/$name"
+      bad=$((bad + 1))
+      continue
+    fi
+    if "$t" -runs=0 "$corpus" >"$logs/$name.log" 2>&1; then
+      echo "$name: $(ls "$corpus" | wc -l) seeds ok"
+    else
+      cat "$logs/$name.log"
+      bad=$((bad + 1))
+    fi
   done
-  return $ok
+  # closing line in ctest's shape so that count() reads it
+  echo "$(( n ? (n - bad) * 100 / n : 0 ))% tests passed, $bad tests failed out of $n"
 }
-
-stage "release build and tests" release
-stage "sanitizer build and tests" sanitize
-stage "fuzz targets over seed corpora" fuzz_regress
+fuzz_regress 2>&1 | tee "$logs/fuzz.log"
+count "$logs/fuzz.log"
 
 echo "suite: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

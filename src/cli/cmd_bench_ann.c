@@ -12,20 +12,30 @@
  * exist) it is computed with the project's exact search, and --write-gt
  * saves it for the next run.
  *
+ * Noise control: --rounds R repeats the whole ef sweep R times and reports
+ * the median QPS per ef (all samples in "qps_all"); --save-index /
+ * --load-index keep the built graph in a file so bench/ann/run.sh can
+ * alternate search-only runs of the two engines (A B A B ...) on one graph
+ * each and compare medians, which is what makes numbers from a shared,
+ * loaded machine usable.  A loaded index reports "loaded":true and
+ * "build_s":0.
+ *
  * Usage: akidb bench ann --base F.fvecs --query F.fvecs [--gt F.ivecs]
  *        [--write-gt F.ivecs] [--M 16] [--efc 200] [--threads 2]
  *        [--metric l2|cosine|dot] [--ef 10,20,40,...] [--k 10] [--nq N]
- *        [--seed S]
+ *        [--seed S] [--rounds R] [--save-index F] [--load-index F]
  */
 #include "cli/cli.h"
 #include "common/common.h"
 #include "index/index.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Reads an .fvecs/.ivecs file (int32 dim, then dim 4-byte values, per row)
  * into a new array of rows x dim 4-byte values. */
@@ -144,19 +154,34 @@ static void *gt_worker(void *arg)
     return NULL;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (n >= 1); sorts v in place. */
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static int usage(void)
 {
     fprintf(stderr,
             "usage: akidb bench ann --base F.fvecs --query F.fvecs [--gt F.ivecs]\n"
             "       [--write-gt F.ivecs] [--M 16] [--efc 200] [--threads 2]\n"
             "       [--metric l2|cosine|dot] [--ef 10,20,40,80,160] [--k 10] [--nq N]\n"
-            "       [--seed S]\n");
+            "       [--seed S] [--rounds R] [--save-index F] [--load-index F]\n");
     return 2;
 }
 
 int akidb_cmd_bench_ann(int argc, char **argv)
 {
     const char *base_path = NULL, *query_path = NULL, *gt_path = NULL, *write_gt = NULL;
+    const char *save_index = NULL, *load_index = NULL;
+    long rounds = 1;
     const char *ef_list = "10,20,40,80,120,200,400";
     long M = 16, efc = 200, threads = 2, k = 10, nq_limit = 0;
     unsigned long long seed = 100;
@@ -177,6 +202,9 @@ int akidb_cmd_bench_ann(int argc, char **argv)
         else if (strcmp(a, "--nq") == 0) nq_limit = strtol(v, NULL, 10);
         else if (strcmp(a, "--seed") == 0) seed = strtoull(v, NULL, 10);
         else if (strcmp(a, "--ef") == 0) ef_list = v;
+        else if (strcmp(a, "--rounds") == 0) rounds = strtol(v, NULL, 10);
+        else if (strcmp(a, "--save-index") == 0) save_index = v;
+        else if (strcmp(a, "--load-index") == 0) load_index = v;
         else if (strcmp(a, "--metric") == 0) {
             if (!ak_metric_parse(v, &metric)) {
                 fprintf(stderr, "bench ann: unknown metric '%s'\n", v);
@@ -187,7 +215,7 @@ int akidb_cmd_bench_ann(int argc, char **argv)
         i++;
     }
     if (!base_path || !query_path || M < 2 || M > (long)AK_HNSW_MAX_M || efc < 1 ||
-        threads < 1 || threads > 256 || k < 1 || k > 1000)
+        threads < 1 || threads > 256 || k < 1 || k > 1000 || rounds < 1 || rounds > 1000)
         return usage();
 
     int rc = 1;
@@ -259,29 +287,61 @@ int akidb_cmd_bench_ann(int argc, char **argv)
             goto fail;
     }
 
-    /* build */
-    ak_hnsw_params p = { .dim = (uint32_t)dim, .metric = metric, .M = (uint32_t)M,
-                         .ef_construction = (uint32_t)efc, .seed = seed, .capacity = n };
-    if ((st = ak_hnsw_create(&p, &h)))
-        goto fail;
-    build_job bj = { h, base, n, dim, 0, AKIDB_OK };
-    double t0 = ak_now();
-    pthread_t tid[256];
-    for (long t = 0; t < threads; t++)
-        pthread_create(&tid[t], NULL, build_worker, &bj);
-    for (long t = 0; t < threads; t++)
-        pthread_join(tid[t], NULL);
-    double build_s = ak_now() - t0;
-    if ((st = bj.st))
-        goto fail;
+    /* build (or load a saved graph) */
+    double build_s = 0;
+    bool loaded = false;
+    if (load_index && ak_file_exists(load_index)) {
+        int fd = open(load_index, O_RDONLY);
+        if (fd < 0) {
+            st = ak_fail(AKIDB_EIO, "%s: %s", load_index, strerror(errno));
+            goto fail;
+        }
+        st = ak_hnsw_load_fd(fd, &h);
+        close(fd);
+        if (st)
+            goto fail;
+        if (ak_hnsw_count(h) != n || ak_hnsw_get_params(h).M != (uint32_t)M) {
+            st = ak_fail(AKIDB_EFORMAT, "%s: saved index does not match the base set / M",
+                         load_index);
+            goto fail;
+        }
+        loaded = true;
+    } else {
+        ak_hnsw_params p = { .dim = (uint32_t)dim, .metric = metric, .M = (uint32_t)M,
+                             .ef_construction = (uint32_t)efc, .seed = seed, .capacity = n };
+        if ((st = ak_hnsw_create(&p, &h)))
+            goto fail;
+        build_job bj = { h, base, n, dim, 0, AKIDB_OK };
+        double t0 = ak_now();
+        pthread_t tid[256];
+        for (long t = 0; t < threads; t++)
+            pthread_create(&tid[t], NULL, build_worker, &bj);
+        for (long t = 0; t < threads; t++)
+            pthread_join(tid[t], NULL);
+        build_s = ak_now() - t0;
+        if ((st = bj.st))
+            goto fail;
+        if (save_index) {
+            int fd = open(save_index, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0) {
+                st = ak_fail(AKIDB_EIO, "%s: %s", save_index, strerror(errno));
+                goto fail;
+            }
+            st = ak_hnsw_save_fd(h, fd);
+            close(fd);
+            if (st)
+                goto fail;
+        }
+    }
 
     size_t mem = ak_hnsw_memory(h), raw = ak_hnsw_raw_bytes(h);
     printf("{\"engine\":\"akidb\",\"simd\":\"%s\",\"metric\":\"%s\",\"n\":%zu,\"dim\":%zu,"
            "\"nq\":%zu,\"k\":%ld,\"M\":%ld,\"efc\":%ld,\"threads\":%ld,"
-           "\"build_s\":%.3f,\"memory_bytes\":%zu,\"raw_bytes\":%zu,\"vectors_bytes\":%zu,"
-           "\"sweep\":[",
+           "\"loaded\":%s,\"build_s\":%.3f,\"memory_bytes\":%zu,\"raw_bytes\":%zu,"
+           "\"vectors_bytes\":%zu,\"rounds\":%ld,\"sweep\":[",
            ak_simd_name(ak_simd_active()), ak_metric_name(metric), n, dim, nq, k, M, efc,
-           threads, build_s, mem, raw, n * dim * sizeof(float));
+           threads, loaded ? "true" : "false", build_s, mem, raw, n * dim * sizeof(float),
+           rounds);
 
     /* sweep: single thread, all queries in order, after one warm-up pass */
     hits = ak_malloc((size_t)k * sizeof *hits);
@@ -294,35 +354,59 @@ int akidb_cmd_bench_ann(int argc, char **argv)
         for (size_t i = 0; i < nq && i < 1000; i++)
             ak_hnsw_search(h, query + i * dim, (size_t)k, 10, NULL, NULL, hits, &nh);
     }
-    const char *e = ef_list;
-    int first = 1;
-    while (*e) {
+    /* the ef list, then `rounds` passes over it (round-robin, so slow
+     * phases of a shared machine hit every ef alike) */
+    long efs[64];
+    size_t nef = 0;
+    for (const char *e = ef_list; *e && nef < 64;) {
         char *end;
         long ef = strtol(e, &end, 10);
         if (end == e || ef < 1)
             break;
-        double hit = 0;
-        double t1 = ak_now();
-        for (size_t i = 0; i < nq; i++) {
-            size_t nh;
-            if ((st = ak_hnsw_search(h, query + i * dim, (size_t)k, (size_t)ef, NULL, NULL,
-                                     hits, &nh)))
-                goto fail;
-            const int32_t *g = gt + i * gt_k;
-            for (size_t a = 0; a < nh; a++)
-                for (long b = 0; b < k; b++)
-                    if ((int32_t)hits[a].label == g[b]) {
-                        hit++;
-                        break;
-                    }
-        }
-        double dt = ak_now() - t1;
-        printf("%s{\"ef\":%ld,\"recall\":%.4f,\"qps\":%.1f}", first ? "" : ",", ef,
-               hit / ((double)nq * k), nq / dt);
-        fflush(stdout);
-        first = 0;
+        efs[nef++] = ef;
         e = *end == ',' ? end + 1 : end;
     }
+    double *qps = ak_malloc((nef ? nef : 1) * (size_t)rounds * sizeof *qps);
+    double *recall = ak_malloc((nef ? nef : 1) * sizeof *recall);
+    if (!qps || !recall) {
+        ak_free(qps);
+        ak_free(recall);
+        st = ak_fail(AKIDB_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (long r = 0; r < rounds; r++) {
+        for (size_t e = 0; e < nef; e++) {
+            double hit = 0;
+            double t1 = ak_now();
+            for (size_t i = 0; i < nq; i++) {
+                size_t nh;
+                if ((st = ak_hnsw_search(h, query + i * dim, (size_t)k, (size_t)efs[e], NULL,
+                                         NULL, hits, &nh))) {
+                    ak_free(qps);
+                    ak_free(recall);
+                    goto fail;
+                }
+                const int32_t *g = gt + i * gt_k;
+                for (size_t a = 0; a < nh; a++)
+                    for (long b = 0; b < k; b++)
+                        if ((int32_t)hits[a].label == g[b]) {
+                            hit++;
+                            break;
+                        }
+            }
+            qps[e * (size_t)rounds + (size_t)r] = nq / (ak_now() - t1);
+            recall[e] = hit / ((double)nq * k);
+        }
+    }
+    for (size_t e = 0; e < nef; e++) {
+        double *v = qps + e * (size_t)rounds;
+        printf("%s{\"ef\":%ld,\"recall\":%.4f,\"qps_all\":[", e ? "," : "", efs[e], recall[e]);
+        for (long r = 0; r < rounds; r++)
+            printf("%s%.1f", r ? "," : "", v[r]);
+        printf("],\"qps\":%.1f}", median(v, (size_t)rounds));
+    }
+    ak_free(qps);
+    ak_free(recall);
     printf("]}\n");
     rc = 0;
     goto done;

@@ -21,13 +21,13 @@
 #include <cpuid.h>
 #endif
 
-static const ak_kernels k_scalar = { AKIDB_KERNELS_SCALAR, "scalar", ak_gemm_nt_scalar };
+static const ak_kernels k_scalar = { AKIDB_KERNELS_SCALAR, "scalar", ak_gemm_nt_scalar, &ak_ops_scalar };
 #ifdef AK_X86
-static const ak_kernels k_avx2 = { AKIDB_KERNELS_AVX2, "avx2", ak_gemm_nt_avx2 };
-static const ak_kernels k_avx512 = { AKIDB_KERNELS_AVX512, "avx512", ak_gemm_nt_avx512 };
+static const ak_kernels k_avx2 = { AKIDB_KERNELS_AVX2, "avx2", ak_gemm_nt_avx2, &ak_ops_avx2 };
+static const ak_kernels k_avx512 = { AKIDB_KERNELS_AVX512, "avx512", ak_gemm_nt_avx512, &ak_ops_avx512 };
 #endif
 #ifdef __aarch64__
-static const ak_kernels k_neon = { AKIDB_KERNELS_NEON, "neon", ak_gemm_nt_neon };
+static const ak_kernels k_neon = { AKIDB_KERNELS_NEON, "neon", ak_gemm_nt_neon, &ak_ops_neon };
 #endif
 
 #ifdef AK_X86

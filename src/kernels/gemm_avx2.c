@@ -27,4 +27,11 @@ static inline __attribute__((always_inline)) float hsum256(__m256 v)
 #define AKG_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define AKG_HSUM(v) hsum256(v)
 #include "kernels/gemm_tmpl.h"
+
+/* packed micro-kernel 6 x 16: 12 accumulators + 2 W vectors + 1 broadcast */
+#define AKK_SUFFIX avx2
+#define AKK_VL 8
+#define AKK_MR 6
+#define AKK_NV 2
+#include "kernels/kern_tmpl.h"
 #endif

@@ -19,4 +19,11 @@
 #define AKG_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define AKG_HSUM(v) _mm512_reduce_add_ps(v)
 #include "kernels/gemm_tmpl.h"
+
+/* packed micro-kernel 6 x 64: 24 accumulators + 4 W vectors + 1 broadcast */
+#define AKK_SUFFIX avx512
+#define AKK_VL 16
+#define AKK_MR 6
+#define AKK_NV 4
+#include "kernels/kern_tmpl.h"
 #endif

@@ -18,4 +18,11 @@
 #define AKG_FMA(a, b, c) vfmaq_f32((c), (a), (b))
 #define AKG_HSUM(v) vaddvq_f32(v)
 #include "kernels/gemm_tmpl.h"
+
+/* packed micro-kernel 6 x 16: 24 accumulators + 4 W vectors + 1 broadcast */
+#define AKK_SUFFIX neon
+#define AKK_VL 4
+#define AKK_MR 6
+#define AKK_NV 4
+#include "kernels/kern_tmpl.h"
 #endif

@@ -15,3 +15,11 @@
 #define AKG_FMA(a, b, c) ((a) * (b) + (c))
 #define AKG_HSUM(v) (v)
 #include "kernels/gemm_tmpl.h"
+
+/* packed micro-kernel 4 x 8 in generic 4-float vectors (GCC vector
+ * extensions: plain scalar code where the target has no SIMD) */
+#define AKK_SUFFIX scalar
+#define AKK_VL 4
+#define AKK_MR 4
+#define AKK_NV 2
+#include "kernels/kern_tmpl.h"

@@ -103,11 +103,11 @@ void AKG_NAME(size_t m, size_t n, size_t k, const float *x, size_t ldx,
         size_t j1 = j0 + nb < n ? j0 + nb : n;
         for (size_t i = 0; i < m; i += AKG_MR) {
             size_t R = m - i < AKG_MR ? m - i : AKG_MR;
-            const float *xi = x + i * ldx;
+            const float *xi = x ? x + i * ldx : x;   /* k == 0 allows NULL */
             float *yi = y + i * ldy;
             for (size_t j = j0; j < j1; j += AKG_NR) {
                 size_t C = j1 - j < AKG_NR ? j1 - j : AKG_NR;
-                AKG_FN_(table)[R - 1][C - 1](k, xi, ldx, w + j * ldw, ldw,
+                AKG_FN_(table)[R - 1][C - 1](k, xi, ldx, w ? w + j * ldw : w, ldw,
                                             bias ? bias + j : NULL, yi + j, ldy);
             }
         }

@@ -24,10 +24,59 @@ typedef void (*ak_gemm_nt_fn)(size_t m, size_t n, size_t k,
                               const float *w, size_t ldw,
                               const float *bias, float *y, size_t ldy);
 
+typedef enum ak_act {
+    AK_ACT_GELU = 0,    /* x/2 * (1 + erf(x/sqrt 2)), HF "gelu"           */
+    AK_ACT_GELU_TANH,   /* tanh approximation, "gelu_new" / "gelu_pytorch_tanh" */
+    AK_ACT_RELU
+} ak_act;
+
+/* ---- prepacked GEMM ---------------------------------------------------------
+ * Weights are packed once (at model load) into panels of AK_PANEL columns:
+ * panel p holds, for each k index in order, the AK_PANEL values
+ * W[p*AK_PANEL + 0 .. AK_PANEL-1][k] (zero beyond n).  The layout is the same
+ * for every kernel path, so a model packed once runs on any path. */
+#define AK_PANEL 16
+
+/* Floats of a packed [n x k] matrix: round_up(n, AK_PANEL) * k. */
+size_t ak_pack_floats(size_t n, size_t k);
+
+/* Packs W [n x k] row-major (nn.Linear layout, row stride ldw) into wp
+ * (ak_pack_floats(n, k) floats; 64-byte alignment is best). */
+void ak_pack_nt(size_t n, size_t k, const float *w, size_t ldw, float *wp);
+
+/* Packs B [k x n] row-major (row stride ldb), i.e. the product X * B, into
+ * the same panel layout as ak_pack_nt of B^T. */
+void ak_pack_kn(size_t k, size_t n, const float *b, size_t ldb, float *wp);
+
+/* Columns [n0, n1) of Y[m x n] = X[m x k] * W^T + bias, W packed by
+ * ak_pack_nt (n, k).  n0 is a multiple of AK_PANEL; n1 is clamped to n.
+ * bias may be NULL.  Other columns of Y are not touched (several threads may
+ * fill disjoint column ranges of one Y at once).  Each element's value does
+ * not depend on m, n0, n1 or its position. */
+typedef void (*ak_gemm_p_fn)(size_t m, size_t n, size_t k, const float *x,
+                             size_t ldx, const float *wp, const float *bias,
+                             float *y, size_t ldy, size_t n0, size_t n1);
+
+/* The vectorised operations of one path (instantiated from kern_tmpl.h). */
+typedef struct ak_ops {
+    ak_gemm_p_fn gemm_p;
+    /* in place activation of n contiguous floats */
+    void (*act)(float *x, size_t n, ak_act act);
+    /* in place softmax(scale * x) of rows rows of n floats (stride ld) */
+    void (*softmax)(float *x, size_t rows, size_t n, size_t ld, float scale);
+    /* x = LayerNorm(x + res) per row (res may be NULL), as ak_add_layernorm */
+    void (*layernorm)(float *x, const float *res, size_t rows, size_t n,
+                      size_t ld, const float *g, const float *b, float eps);
+    size_t nr, mr;   /* micro-tile: columns, rows */
+} ak_ops;
+
+extern const ak_ops ak_ops_scalar, ak_ops_avx2, ak_ops_avx512, ak_ops_neon;
+
 typedef struct ak_kernels {
     akidb_kernel_path path;   /* never AUTO */
     const char *name;
-    ak_gemm_nt_fn gemm_nt;
+    ak_gemm_nt_fn gemm_nt;    /* unpacked "dot" GEMM (reference, small uses) */
+    const ak_ops *ops;        /* packed GEMM and vectorised operations */
 } ak_kernels;
 
 /* The table of the active path (resolved on first use from AKIDB_KERNELS or
@@ -72,12 +121,6 @@ void ak_layernorm(float *x, size_t rows, size_t n, size_t ld,
 void ak_add_layernorm(float *x, const float *r, size_t rows, size_t n,
                       size_t ld, const float *gamma, const float *beta,
                       float eps);
-
-typedef enum ak_act {
-    AK_ACT_GELU = 0,    /* x/2 * (1 + erf(x/sqrt 2)), HF "gelu"           */
-    AK_ACT_GELU_TANH,   /* tanh approximation, "gelu_new" / "gelu_pytorch_tanh" */
-    AK_ACT_RELU
-} ak_act;
 
 /* In place activation of n contiguous floats. */
 void ak_activation(float *x, size_t n, ak_act act);

@@ -19,7 +19,14 @@ case ${AKIDB_REF_QUICK:-0} in 0|"") ;; *) mode=quick; args=--quick ;; esac
 stamp=$(cat "$here/make_models.py" "$src/tests/golden/embed_corpus_ids.jsonl" \
             "$src"/tests/data/minilm/* 2>/dev/null | sha256sum | cut -d' ' -f1)
 stamp="$stamp $mode"
+complete=no
 if [ -f "$out/manifest.txt" ] && [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
+    complete=yes
+    for name in $(sed -n 's/^model \([^ ]*\) .*/\1/p' "$out/manifest.txt"); do
+        [ -f "$out/$name/.stamp" ] || complete=no
+    done
+fi
+if [ $complete = yes ]; then
     echo "reference models in $out are up to date"
     exit 0
 fi
