@@ -60,6 +60,8 @@ static void bench_usage(FILE *f)
             "  --warmup N         unmeasured single-text calls first (default 20)\n"
             "  --max-texts N      use only the first N texts of the file (default all)\n"
             "  --kernels PATH     scalar|avx2|avx512|neon (default: best the CPU has)\n"
+            "  --dtype f32|bf16   compute precision of the linear layers (default:\n"
+            "                     $AKIDB_DTYPE, else f32, the exact one)\n"
             "  --no-latency       skip the single-text latency pass\n"
             "  --no-throughput    skip the batch throughput pass\n"
             "  -h, --help         this text\n");
@@ -252,12 +254,13 @@ static int bench_embed(int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'},
         {"max-texts", required_argument, NULL, 'n'},
         {"kernels", required_argument, NULL, 'k'},
+        {"dtype", required_argument, NULL, 'd'},
         {"no-latency", no_argument, NULL, 'L'},
         {"no-throughput", no_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_dir = NULL, *input = NULL, *kernels = NULL;
+    const char *model_dir = NULL, *input = NULL, *kernels = NULL, *dtype = NULL;
     long threads = 1, batch = 32, warmup = 20, max_texts = 0;
     int do_latency = 1, do_throughput = 1;
     int c;
@@ -283,6 +286,13 @@ static int bench_embed(int argc, char **argv)
                 return 2;
             break;
         case 'k': kernels = optarg; break;
+        case 'd':
+            if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0) {
+                fprintf(stderr, "akidb: --dtype: expected f32 or bf16, got '%s'\n", optarg);
+                return 2;
+            }
+            dtype = optarg;
+            break;
         case 'L': do_latency = 0; break;
         case 'T': do_throughput = 0; break;
         case 'h': bench_usage(stdout); return 0;
@@ -330,6 +340,7 @@ static int bench_embed(int argc, char **argv)
     long long rss_before = rss_now();
     akidb_model_opts mo = {0};
     mo.n_threads = (int)threads;
+    mo.dtype = dtype;
     akidb_model *model = NULL;
     double t0 = ak_now();
     if (akidb_model_load(model_dir, &mo, &model) != AKIDB_OK) {
@@ -459,6 +470,8 @@ static int bench_embed(int argc, char **argv)
             n, tokens_total, (double)tokens_total / (double)n, truncated);
     fprintf(o, "  \"threads\": %ld,\n  \"kernels\": ", threads);
     json_str(o, akidb_kernels_name(akidb_kernels_active()));
+    fprintf(o, ",\n  \"dtype\": ");
+    json_str(o, dtype ? dtype : getenv("AKIDB_DTYPE") ? getenv("AKIDB_DTYPE") : "f32");
     fprintf(o, ",\n  \"batch\": %ld,\n  \"warmup\": %ld,\n  \"load_s\": %.4f,\n", batch, warmup,
             load_s);
     fprintf(o, "  \"tokenize\": {\"total_s\": %.6f, \"us_per_text\": %.3f},\n", tokenize_s,
