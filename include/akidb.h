@@ -157,6 +157,16 @@ typedef struct akidb_model_opts {
     const char *name;        /* model name reported by info; NULL: folder name */
     size_t max_seq_length;   /* 0: sentence_bert_config.json's, else config's  */
     int n_threads;           /* default threads per akidb_embed call; 0: 1     */
+    const char *dtype;       /* compute precision of the linear layers:
+                                NULL: $AKIDB_DTYPE if set, else "f32" (exact);
+                                "bf16": bfloat16 weights and activations, fp32
+                                sums (AVX512_BF16 where present);
+                                "int8": per-column s8 weights, per-row u8
+                                activations, int32 sums (AVX512_VNNI where
+                                present).  Both reduced modes run attention
+                                in bf16 and fall back to portable C on other
+                                CPUs; embeddings stay within cosine ~0.9999 of
+                                f32.  Other values: EINVAL at load. */
 } akidb_model_opts;
 
 typedef struct akidb_model_info {

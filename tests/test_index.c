@@ -143,6 +143,71 @@ AKT_TEST(distance_paths)
     AKT_FALSE(ak_metric_parse("manhattan", &m));
 }
 
+/* Bounded L2 kernels stop early only when the answer is >= the bound, and
+ * agree bit for bit with the plain kernel otherwise; the pair kernels give
+ * exactly what two single calls give.  The graph search relies on both to
+ * return the same results as one-by-one full evaluation. */
+AKT_TEST(bounded_and_pair_kernels)
+{
+    static const size_t dims[] = { 1, 3, 17, 64, 127, 128, 129, 192, 256, 384, 785, 1000 };
+    static const double fr[] = { 0.0, 0.3, 0.7, 0.99, 1.0, 1.01, 2.0, -1.0 };
+    ak_simd paths[] = { AK_SIMD_SCALAR, AK_SIMD_AVX2, AK_SIMD_AVX512, AK_SIMD_NEON };
+    /* own random stream: the data of the tests after this one stay as they
+     * were before it existed */
+    uint64_t saved_rs = rs;
+    rs = 0xB0B0B0B0ull;
+    for (size_t pi = 0; pi < 4; pi++) {
+        if (!ak_simd_supported(paths[pi])) {
+            AKT_TRUE(ak_l2_bounded_get(paths[pi]) == NULL);
+            AKT_TRUE(ak_l2_bounded2_get(paths[pi]) == NULL);
+            AKT_TRUE(ak_dot2_get(paths[pi]) == NULL);
+            continue;
+        }
+        ak_dist_fn fl = ak_dist_get(paths[pi], AK_METRIC_L2);
+        ak_dist_fn fd = ak_dist_get(paths[pi], AK_METRIC_DOT);
+        ak_dist_bounded_fn fb = ak_l2_bounded_get(paths[pi]);
+        ak_dist_bounded2_fn fb2 = ak_l2_bounded2_get(paths[pi]);
+        ak_dist2_fn fd2 = ak_dot2_get(paths[pi]);
+        AKT_TRUE(fl && fd && fb && fb2 && fd2);
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+            size_t n = dims[di];
+            for (int rep = 0; rep < 4; rep++) {
+                float *a = random_data(n + 1, 1), *b0 = random_data(n + 1, 1);
+                float *b1 = random_data(n + 1, 1);
+                /* rep 1: b1 much closer than b0, so one of a pair stops early */
+                if (rep == 1)
+                    for (size_t i = 0; i <= n; i++)
+                        b1[i] = a[i] + 0.01f * b1[i];
+                const float *bs[2] = { b0 + 1, b1 + 1 };
+                float full[2] = { fl(a + 1, bs[0], n), fl(a + 1, bs[1], n) };
+                float dots[2];
+                fd2(a + 1, bs[0], bs[1], n, dots);
+                AKT_TRUE(dots[0] == fd(a + 1, bs[0], n));
+                AKT_TRUE(dots[1] == fd(a + 1, bs[1], n));
+                AKT_TRUE(fb(a + 1, bs[0], n, INFINITY) == full[0]);
+                for (size_t fi = 0; fi < sizeof fr / sizeof fr[0]; fi++) {
+                    for (int w = 0; w < 2; w++) {
+                        float bound = fr[fi] < 0 ? INFINITY : (float)(fr[fi] * full[w]);
+                        float r = fb(a + 1, bs[w], n, bound);
+                        if (full[w] < bound)
+                            AKT_TRUE(r == full[w]);
+                        else
+                            AKT_TRUE(r >= bound && r <= full[w]);
+                        float pr[2];
+                        fb2(a + 1, bs[0], bs[1], n, bound, pr);
+                        AKT_TRUE(pr[0] == fb(a + 1, bs[0], n, bound));
+                        AKT_TRUE(pr[1] == fb(a + 1, bs[1], n, bound));
+                    }
+                }
+                free(a);
+                free(b0);
+                free(b1);
+            }
+        }
+    }
+    rs = saved_rs;
+}
+
 /* ---- recall --------------------------------------------------------------- */
 
 static double measure_recall(ak_hnsw *h, const float *qs, size_t nq, size_t dim, size_t ef,
@@ -692,7 +757,8 @@ AKT_TEST(out_of_memory)
     free(v);
 }
 
-AKT_MAIN(AKT_REG(distance_paths), AKT_REG(recall_random), AKT_REG(recall_clustered),
+AKT_MAIN(AKT_REG(distance_paths), AKT_REG(bounded_and_pair_kernels),
+         AKT_REG(recall_random), AKT_REG(recall_clustered),
          AKT_REG(filtered_recall), AKT_REG(remove_and_reuse), AKT_REG(edge_cases),
          AKT_REG(serialize_roundtrip), AKT_REG(corrupt_images),
          AKT_REG(concurrent_search_during_inserts), AKT_REG(out_of_memory))

@@ -2,10 +2,16 @@
  * test_kernels.c - every kernel path this CPU supports, forced one at a time,
  * against naive double-precision references: the linear GEMM on odd shapes
  * (1x1x1 up to BERT-sized 33 x 1536 x 384), strided operands, bias or none,
- * and the layer norm, activation, softmax and attention operations.
+ * the prepacked GEMM (both packings, column ranges as threads split them,
+ * k beyond one cache block, results independent of the split), the
+ * vectorised layer norm, activation and softmax of each path (tails shorter
+ * than a vector included), attention, the thread pool, and the bf16 / int8
+ * GEMMs (AVX512_BF16 / VNNI and portable) on their rounded operands.
  */
 #include "akt.h"
 #include "kernels/kernels.h"
+
+#include <stdatomic.h>
 
 static const akidb_kernel_path all_paths[] = {
     AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2, AKIDB_KERNELS_AVX512,
@@ -261,6 +267,318 @@ AKT_TEST(attention_all_paths)
     AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
 }
 
+/* Packed GEMM of one shape on one path, whole and split into column ranges
+ * of 16-multiples; the split result must equal the whole one bit for bit. */
+static void check_gemm_p(const ak_kernels *kt, size_t m, size_t n, size_t k,
+                         size_t pad, int with_bias, int kn)
+{
+    size_t ldx = k + pad, ldy = n + pad;
+    float *x = rand_buf(m * ldx), *w = rand_buf(n * k), *b = rand_buf(n);
+    float *wp = aligned_alloc(64, (ak_pack_floats(n, k) * sizeof(float) + 63) / 64 * 64 + 64);
+    if (kn) {   /* B = W^T stored [k x n] */
+        float *bt = malloc((n * k ? n * k : 1) * sizeof *bt);
+        for (size_t j = 0; j < n; j++)
+            for (size_t p = 0; p < k; p++)
+                bt[p * n + j] = w[j * k + p];
+        ak_pack_kn(k, n, bt, n, wp);
+        free(bt);
+    } else {
+        ak_pack_nt(n, k, w, k, wp);
+    }
+    size_t ny = m * ldy > 0 ? m * ldy : 1;
+    float *y = malloc(ny * sizeof *y), *y2 = malloc(ny * sizeof *y2);
+    for (size_t i = 0; i < m * ldy; i++)
+        y[i] = y2[i] = 12345.0f;
+    kt->ops->gemm_p(m, n, k, x, ldx, wp, with_bias ? b : NULL, y, ldy, 0, n);
+    /* split as threads do: ranges starting at multiples of 16 */
+    size_t cut1 = (n / 3) / 16 * 16, cut2 = (2 * n / 3 + 15) / 16 * 16;
+    kt->ops->gemm_p(m, n, k, x, ldx, wp, with_bias ? b : NULL, y2, ldy, cut2, n + 7);
+    kt->ops->gemm_p(m, n, k, x, ldx, wp, with_bias ? b : NULL, y2, ldy, 0, cut1);
+    kt->ops->gemm_p(m, n, k, x, ldx, wp, with_bias ? b : NULL, y2, ldy, cut1, cut2);
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < n; j++) {
+            double ref = with_bias ? b[j] : 0.0, mag = fabs(ref);
+            for (size_t p = 0; p < k; p++) {
+                ref += (double)x[i * ldx + p] * w[j * k + p];
+                mag += fabs((double)x[i * ldx + p] * w[j * k + p]);
+            }
+            double err = fabs(y[i * ldy + j] - ref);
+            double tol = 8.0 * sqrt((double)k + 1.0) * 1.1920929e-7 * mag + 1e-30;
+            if (!(err <= tol))
+                AKT_FAIL_("%s gemm_p%s %zux%zux%zu pad %zu bias %d: y[%zu][%zu] = %.9g, ref %.9g",
+                          kt->name, kn ? " (kn)" : "", m, n, k, pad, with_bias, i, j,
+                          y[i * ldy + j], ref);
+            if (memcmp(&y[i * ldy + j], &y2[i * ldy + j], sizeof(float)) != 0)
+                AKT_FAIL_("%s gemm_p %zux%zux%zu: column split changes y[%zu][%zu]",
+                          kt->name, m, n, k, i, j);
+        }
+        for (size_t j = n; j < ldy; j++)
+            if (y[i * ldy + j] != 12345.0f || y2[i * ldy + j] != 12345.0f)
+                AKT_FAIL_("%s gemm_p wrote into padding at row %zu col %zu", kt->name, i, j);
+    }
+    /* a row computed alone equals the same row inside the block */
+    if (m > 2) {
+        float *r = malloc((n + 1) * sizeof *r);
+        kt->ops->gemm_p(1, n, k, x + (m - 2) * ldx, ldx, wp, with_bias ? b : NULL, r, n, 0, n);
+        if (memcmp(r, y + (m - 2) * ldy, n * sizeof *r) != 0)
+            AKT_FAIL_("%s gemm_p %zux%zux%zu: a row alone differs", kt->name, m, n, k);
+        free(r);
+    }
+    akt_checks++;
+    free(x); free(w); free(b); free(wp); free(y); free(y2);
+}
+
+AKT_TEST(gemm_packed_all_paths)
+{
+    static const size_t shapes[][3] = {   /* m, n, k */
+        { 1, 1, 1 }, { 7, 13, 5 }, { 1, 17, 17 }, { 6, 64, 16 }, { 5, 17, 16 },
+        { 13, 65, 33 }, { 2, 3, 8 }, { 9, 127, 31 }, { 16, 64, 64 }, { 1, 384, 384 },
+        { 31, 384, 1536 }, { 30, 1152, 384 }, { 13, 200, 7 }, { 6, 2, 1100 },
+        { 37, 48, 40 }, { 12, 272, 600 },
+    };
+    for (size_t pi = 0; pi < N_PATHS; pi++) {
+        const ak_kernels *kt = ak_kernels_for(all_paths[pi]);
+        if (!kt)
+            continue;
+        fprintf(stderr, "  path %s: micro-tile %zu x %zu\n", kt->name, kt->ops->mr, kt->ops->nr);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            check_gemm_p(kt, shapes[s][0], shapes[s][1], shapes[s][2], 0, 1, 0);
+            check_gemm_p(kt, shapes[s][0], shapes[s][1], shapes[s][2], 3, 0, 0);
+            check_gemm_p(kt, shapes[s][0], shapes[s][1], shapes[s][2], 1, s & 1, 1);
+        }
+        /* k = 0: Y = bias (or 0) */
+        float b[3] = { 1.5f, -2.0f, 0.25f }, y[6], wp[64];
+        kt->ops->gemm_p(2, 3, 0, NULL, 0, wp, b, y, 3, 0, 3);
+        for (int i = 0; i < 6; i++)
+            AKT_EQ_INT(y[i] == b[i % 3], 1);
+    }
+}
+
+AKT_TEST(ops_all_paths)
+{
+    /* every path's activation, softmax and layer norm against double
+     * references, on lengths that leave vector tails */
+    static const size_t lens[] = { 1, 3, 4, 15, 16, 17, 37, 384 };
+    for (size_t pi = 0; pi < N_PATHS; pi++) {
+        const ak_kernels *kt = ak_kernels_for(all_paths[pi]);
+        if (!kt)
+            continue;
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            size_t n = lens[li];
+            float *x = rand_buf(n), *x0 = malloc(n * sizeof *x0);
+            for (int a = 0; a < 3; a++) {
+                for (size_t i = 0; i < n; i++)
+                    x[i] = x0[i] = frand() * 12.0f;
+                kt->ops->act(x, n, (ak_act)a);
+                for (size_t i = 0; i < n; i++) {
+                    double v = x0[i], ref;
+                    if (a == AK_ACT_GELU)
+                        ref = v * 0.5 * (1.0 + erf(v / sqrt(2.0)));
+                    else if (a == AK_ACT_GELU_TANH)
+                        ref = 0.5 * v * (1.0 + tanh(sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+                    else
+                        ref = v > 0 ? v : 0;
+                    if (!(fabs(x[i] - ref) <= 2e-6 * fabs(ref) + 1e-7))
+                        AKT_FAIL_("%s act %d n %zu: f(%.9g) = %.9g, ref %.9g", kt->name, a, n,
+                                  v, x[i], ref);
+                }
+            }
+            /* softmax with a scale, two rows with a padded stride */
+            size_t ld = n + 3;
+            float *sm = rand_buf(2 * ld), *sm0 = malloc(2 * ld * sizeof *sm0);
+            for (size_t i = 0; i < 2 * ld; i++)
+                sm[i] = sm0[i] = sm[i] * 30.0f;
+            kt->ops->softmax(sm, 2, n, ld, 0.125f);
+            for (size_t r = 0; r < 2; r++) {
+                double mx = -1e300, sum = 0;
+                for (size_t j = 0; j < n; j++)
+                    mx = sm0[r * ld + j] > mx ? sm0[r * ld + j] : mx;
+                for (size_t j = 0; j < n; j++)
+                    sum += exp(0.125 * (sm0[r * ld + j] - mx));
+                for (size_t j = 0; j < n; j++)
+                    AKT_NEAR(sm[r * ld + j], exp(0.125 * (sm0[r * ld + j] - mx)) / sum, 1e-6);
+                for (size_t j = n; j < ld; j++)
+                    AKT_EQ_INT(sm[r * ld + j] == sm0[r * ld + j], 1);
+            }
+            /* layer norm with and without residual */
+            float *g = rand_buf(n), *bb = rand_buf(n), *res = rand_buf(n);
+            for (int add = 0; add < 2 && n > 1; add++) {
+                float *v = rand_buf(n);
+                double d[400], mean = 0, var = 0;
+                for (size_t j = 0; j < n; j++) {
+                    v[j] = v[j] * 3.0f + 10.0f;
+                    d[j] = add ? (double)(v[j] + res[j]) : v[j];
+                    mean += d[j];
+                }
+                mean /= (double)n;
+                for (size_t j = 0; j < n; j++)
+                    var += (d[j] - mean) * (d[j] - mean);
+                var /= (double)n;
+                kt->ops->layernorm(v, add ? res : NULL, 1, n, n, g, bb, 1e-12f);
+                for (size_t j = 0; j < n; j++)
+                    AKT_NEAR(v[j], (d[j] - mean) / sqrt(var + 1e-12) * g[j] + bb[j], 1e-5);
+                free(v);
+            }
+            free(x); free(x0); free(sm); free(sm0); free(g); free(bb); free(res);
+        }
+    }
+}
+
+typedef struct pool_probe {
+    ak_pool *pool;
+    int counts[8];
+    _Atomic int total;
+    int bad;
+} pool_probe;
+
+static void pool_probe_fn(void *arg, int tid, int nt)
+{
+    pool_probe *pp = arg;
+    for (int round = 0; round < 50; round++) {
+        pp->counts[tid]++;
+        atomic_fetch_add(&pp->total, 1);
+        ak_pool_barrier(pp->pool, nt);
+        /* after the barrier every thread has counted this round */
+        if (atomic_load(&pp->total) < (round + 1) * nt)
+            pp->bad = 1;
+        ak_pool_barrier(pp->pool, nt);
+    }
+}
+
+AKT_TEST(thread_pool)
+{
+    for (int size = 1; size <= 4; size++) {
+        ak_pool *p = ak_pool_new(size);
+        AKT_TRUE(p != NULL);
+        AKT_EQ_INT(ak_pool_size(p), size);
+        for (int n = 1; n <= size + 1; n++) {
+            for (int rep = 0; rep < 3; rep++) {
+                pool_probe pp;
+                memset(&pp, 0, sizeof pp);
+                pp.pool = p;
+                ak_pool_run(p, n, pool_probe_fn, &pp);
+                int nt = n < size ? n : size;
+                AKT_EQ_INT(atomic_load(&pp.total), 50 * nt);
+                AKT_EQ_INT(pp.bad, 0);
+                for (int t = 0; t < nt; t++)
+                    AKT_EQ_INT(pp.counts[t], 50);
+            }
+        }
+        ak_pool_free(p);
+    }
+    pool_probe pp;   /* no pool: the caller alone */
+    memset(&pp, 0, sizeof pp);
+    ak_pool_run(NULL, 4, pool_probe_fn, &pp);
+    AKT_EQ_INT(atomic_load(&pp.total), 50);
+}
+
+static double bf16_val(float f)
+{
+    uint16_t h = ak_f32_to_bf16(f);
+    uint32_t u = (uint32_t)h << 16;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+/* bf16 and int8 GEMMs of each path (AVX512_BF16 / VNNI where the CPU has
+ * them, the portable ones otherwise) against double references on the same
+ * rounded / quantised operands, whole and split into column ranges. */
+static void check_reduced(const ak_kernels *kt, size_t m, size_t n, size_t k, int with_bias)
+{
+    size_t ldx = k + 3, ldy = n + 2;
+    float *x = rand_buf(m * ldx), *w = rand_buf(n * k), *b = rand_buf(n);
+    size_t np = (n + 15) / 16 * 16;
+    uint16_t *wh = aligned_alloc(64, (ak_pack_bf16_elems(n, k) * 2 + 63) / 64 * 64 + 64);
+    int8_t *wq = aligned_alloc(64, (ak_pack_i8_bytes(n, k) + 63) / 64 * 64 + 64);
+    float *ws = malloc(np * sizeof *ws);
+    int32_t *cs = malloc(np * sizeof *cs);
+    size_t scr = ak_gemm_i8_scratch(m, k) + m * ((k + 1) & ~(size_t)1) * 2;
+    void *xb = aligned_alloc(64, (scr + 63) / 64 * 64 + 64);
+    ak_pack_nt_bf16(n, k, w, k, wh);
+    ak_pack_nt_i8(n, k, w, k, wq, ws, cs);
+    float *y = malloc((m * ldy + 1) * sizeof *y), *y2 = malloc((m * ldy + 1) * sizeof *y2);
+    ak_gemm_bf16_fn gh = ak_gemm_bf16_for(kt);
+    ak_gemm_i8_fn gq = ak_gemm_i8_for(kt);
+    size_t cut = (n / 2) / 16 * 16;
+    for (int mode = 0; mode < 2; mode++) {
+        for (size_t i = 0; i < m * ldy; i++)
+            y[i] = y2[i] = 777.0f;
+        const float *bias = with_bias ? b : NULL;
+        if (mode == 0) {
+            gh(m, n, k, x, ldx, wh, bias, y, ldy, 0, n, xb);
+            gh(m, n, k, x, ldx, wh, bias, y2, ldy, cut, n, xb);
+            gh(m, n, k, x, ldx, wh, bias, y2, ldy, 0, cut, xb);
+        } else {
+            gq(m, n, k, x, ldx, wq, ws, cs, bias, y, ldy, 0, n, xb);
+            gq(m, n, k, x, ldx, wq, ws, cs, bias, y2, ldy, cut, n, xb);
+            gq(m, n, k, x, ldx, wq, ws, cs, bias, y2, ldy, 0, cut, xb);
+        }
+        for (size_t i = 0; i < m; i++) {
+            /* the row's quantisation as the kernels do it */
+            float mn = 0, mx = 0;
+            for (size_t p = 0; p < k; p++) {
+                mn = x[i * ldx + p] < mn ? x[i * ldx + p] : mn;
+                mx = x[i * ldx + p] > mx ? x[i * ldx + p] : mx;
+            }
+            for (size_t j = 0; j < n; j++) {
+                double ref = bias ? bias[j] : 0.0, mag = fabs(ref), exact = ref;
+                for (size_t p = 0; p < k; p++) {
+                    double xv = x[i * ldx + p], wv = w[j * k + p];
+                    exact += xv * wv;
+                    if (mode == 0) {
+                        ref += bf16_val(x[i * ldx + p]) * bf16_val(w[j * k + p]);
+                        mag += fabs(bf16_val(x[i * ldx + p]) * bf16_val(w[j * k + p]));
+                    } else {
+                        mag += fabs(xv * wv);
+                    }
+                }
+                double got = y[i * ldy + j];
+                if (mode == 0) {
+                    double tol = 8.0 * sqrt((double)k + 1.0) * 1.2e-7 * mag + 1e-30;
+                    if (!(fabs(got - ref) <= tol))
+                        AKT_FAIL_("%s bf16 gemm %zux%zux%zu: y[%zu][%zu] = %.9g, ref %.9g",
+                                  kt->name, m, n, k, i, j, got, ref);
+                } else {
+                    /* quantisation error bound: half a step of each operand */
+                    double sx = mx > mn ? (mx - mn) / 255.0 : 1.0, sw = ws[j];
+                    double tol = 0.5 * (sx * k * 1.0 + sw * (fabs(mx) + fabs(mn)) * k) + 1e-5 * mag;
+                    if (!(fabs(got - exact) <= tol))
+                        AKT_FAIL_("%s int8 gemm %zux%zux%zu: y[%zu][%zu] = %.9g, exact %.9g",
+                                  kt->name, m, n, k, i, j, got, exact);
+                }
+                if (memcmp(&y[i * ldy + j], &y2[i * ldy + j], sizeof(float)) != 0)
+                    AKT_FAIL_("%s %s gemm %zux%zux%zu: column split changes y[%zu][%zu]",
+                              kt->name, mode ? "int8" : "bf16", m, n, k, i, j);
+            }
+            for (size_t j = n; j < ldy; j++)
+                if (y[i * ldy + j] != 777.0f)
+                    AKT_FAIL_("%s reduced gemm wrote into padding", kt->name);
+        }
+        akt_checks++;
+    }
+    free(x); free(w); free(b); free(wh); free(wq); free(ws); free(cs); free(xb); free(y); free(y2);
+}
+
+AKT_TEST(gemm_reduced_all_paths)
+{
+    static const size_t shapes[][3] = {
+        { 1, 1, 1 }, { 7, 13, 5 }, { 6, 64, 16 }, { 13, 65, 33 }, { 9, 127, 31 },
+        { 31, 384, 384 }, { 5, 200, 1030 }, { 30, 96, 3 },
+    };
+    fprintf(stderr, "  cpu: avx512_bf16 %d, avx512_vnni %d\n", ak_cpu_has_avx512bf16(),
+            ak_cpu_has_avx512vnni());
+    for (size_t pi = 0; pi < N_PATHS; pi++) {
+        const ak_kernels *kt = ak_kernels_for(all_paths[pi]);
+        if (!kt)
+            continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            check_reduced(kt, shapes[s][0], shapes[s][1], shapes[s][2], (int)(s & 1));
+    }
+}
+
 AKT_MAIN(AKT_REG(select_and_names), AKT_REG(env_override), AKT_REG(gemm_all_paths),
          AKT_REG(gemm_degenerate), AKT_REG(layernorm), AKT_REG(activations),
-         AKT_REG(softmax), AKT_REG(attention_all_paths))
+         AKT_REG(softmax), AKT_REG(attention_all_paths),
+         AKT_REG(gemm_packed_all_paths), AKT_REG(ops_all_paths), AKT_REG(thread_pool),
+         AKT_REG(gemm_reduced_all_paths))

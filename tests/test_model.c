@@ -4,7 +4,9 @@
  * files): load errors naming file and tensor, info and max_tokens rules,
  * pooling / normalisation / truncation options, equivalence of F32 and BF16
  * weights, "bert." prefixes, gamma/beta names and sharded weights, kernel
- * paths and thread counts, concurrent callers, and allocation failures.
+ * paths and thread counts, concurrent callers, allocation failures, and the
+ * bf16 and int8 compute modes against f32 (small model on every path,
+ * MiniLM shape).
  *
  * Exactness against PyTorch is the business of tests/test_embed_ref.c.
  */
@@ -105,6 +107,10 @@ typedef struct wt {
     int nd;
 } wt;
 
+/* Shape of the models make_model writes (changed only by the MiniLM-sized
+ * bf16 test, which restores them). */
+static size_t g_h = H_, g_l = L_, g_i = I_, g_p = P_;
+
 static size_t list_weights(wt *w, const mopts *o)
 {
     size_t n = 0;
@@ -115,29 +121,29 @@ static size_t list_weights(wt *w, const mopts *o)
         snprintf(w[n].name, sizeof w[n].name, __VA_ARGS__);                   \
         w[n].nd = nd_; w[n].shape[0] = a; w[n].shape[1] = b; n++;             \
     } while (0)
-    ADD_(2, V_, H_, "%sembeddings.word_embeddings.weight", pre);
-    ADD_(2, P_, H_, "%sembeddings.position_embeddings.weight", pre);
-    ADD_(2, 2, H_, "%sembeddings.token_type_embeddings.weight", pre);
-    ADD_(1, H_, 0, "%sembeddings.LayerNorm.%s", pre, lnw);
-    ADD_(1, H_, 0, "%sembeddings.LayerNorm.%s", pre, lnb);
-    for (int l = 0; l < L_; l++) {
+    ADD_(2, V_, g_h, "%sembeddings.word_embeddings.weight", pre);
+    ADD_(2, g_p, g_h, "%sembeddings.position_embeddings.weight", pre);
+    ADD_(2, 2, g_h, "%sembeddings.token_type_embeddings.weight", pre);
+    ADD_(1, g_h, 0, "%sembeddings.LayerNorm.%s", pre, lnw);
+    ADD_(1, g_h, 0, "%sembeddings.LayerNorm.%s", pre, lnb);
+    for (int l = 0; l < (int)g_l; l++) {
         static const char *qkv[] = { "query", "key", "value" };
         for (int i = 0; i < 3; i++) {
-            ADD_(2, H_, H_, "%sencoder.layer.%d.attention.self.%s.weight", pre, l, qkv[i]);
-            ADD_(1, H_, 0, "%sencoder.layer.%d.attention.self.%s.bias", pre, l, qkv[i]);
+            ADD_(2, g_h, g_h, "%sencoder.layer.%d.attention.self.%s.weight", pre, l, qkv[i]);
+            ADD_(1, g_h, 0, "%sencoder.layer.%d.attention.self.%s.bias", pre, l, qkv[i]);
         }
-        ADD_(2, H_, H_, "%sencoder.layer.%d.attention.output.dense.weight", pre, l);
-        ADD_(1, H_, 0, "%sencoder.layer.%d.attention.output.dense.bias", pre, l);
-        ADD_(1, H_, 0, "%sencoder.layer.%d.attention.output.LayerNorm.%s", pre, l, lnw);
-        ADD_(1, H_, 0, "%sencoder.layer.%d.attention.output.LayerNorm.%s", pre, l, lnb);
-        ADD_(2, I_, H_, "%sencoder.layer.%d.intermediate.dense.weight", pre, l);
-        ADD_(1, I_, 0, "%sencoder.layer.%d.intermediate.dense.bias", pre, l);
-        ADD_(2, H_, I_, "%sencoder.layer.%d.output.dense.weight", pre, l);
-        ADD_(1, H_, 0, "%sencoder.layer.%d.output.dense.bias", pre, l);
-        ADD_(1, H_, 0, "%sencoder.layer.%d.output.LayerNorm.%s", pre, l, lnw);
-        ADD_(1, H_, 0, "%sencoder.layer.%d.output.LayerNorm.%s", pre, l, lnb);
+        ADD_(2, g_h, g_h, "%sencoder.layer.%d.attention.output.dense.weight", pre, l);
+        ADD_(1, g_h, 0, "%sencoder.layer.%d.attention.output.dense.bias", pre, l);
+        ADD_(1, g_h, 0, "%sencoder.layer.%d.attention.output.LayerNorm.%s", pre, l, lnw);
+        ADD_(1, g_h, 0, "%sencoder.layer.%d.attention.output.LayerNorm.%s", pre, l, lnb);
+        ADD_(2, g_i, g_h, "%sencoder.layer.%d.intermediate.dense.weight", pre, l);
+        ADD_(1, g_i, 0, "%sencoder.layer.%d.intermediate.dense.bias", pre, l);
+        ADD_(2, g_h, g_i, "%sencoder.layer.%d.output.dense.weight", pre, l);
+        ADD_(1, g_h, 0, "%sencoder.layer.%d.output.dense.bias", pre, l);
+        ADD_(1, g_h, 0, "%sencoder.layer.%d.output.LayerNorm.%s", pre, l, lnw);
+        ADD_(1, g_h, 0, "%sencoder.layer.%d.output.LayerNorm.%s", pre, l, lnb);
     }
-    ADD_(2, H_, H_, "%spooler.dense.weight", pre);
+    ADD_(2, g_h, g_h, "%spooler.dense.weight", pre);
 #undef ADD_
     return n;
 }
@@ -256,7 +262,7 @@ static const char *make_model(const char *name, const mopts *o)
         copy_file(a, b);
     }
     write_str(dir, "config.json", o->config ? o->config : default_config);
-    static wt w[64];
+    static wt w[128];
     size_t n = list_weights(w, o);
     char p[600];
     if (o->shards) {
@@ -697,6 +703,149 @@ AKT_TEST(out_of_memory)
     fprintf(stderr, "  %ld allocation points checked\n", i);
 }
 
+static double cosine(const float *a, const float *b, size_t n)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / (sqrt(aa * bb) + 1e-300);
+}
+
+AKT_TEST(bf16_small)
+{
+    /* reduced precision (bf16, then int8) on the small model: every kernel path (the scalar
+     * path uses the portable bf16 GEMM, AVX-512 the AVX512_BF16 one where the
+     * CPU has it), threads bit-identical, unknown dtypes refused */
+    mopts o = { 0 };
+    const char *dir = make_model("plain", &o);
+    akidb_model *f = load_ok(dir, NULL);
+    akidb_model_opts mo = { 0 };
+    mo.dtype = "bf16";
+    akidb_model *h = load_ok(dir, &mo);
+    float r[N_TEXTS * H_], x[N_TEXTS * H_], x2[N_TEXTS * H_];
+    AKT_OK(akidb_embed(f, texts, NULL, N_TEXTS, r, NULL));
+    static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
+                                               AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
+    for (size_t p = 0; p < 4; p++) {
+        if (akidb_kernels_select(paths[p]) != AKIDB_OK)
+            continue;
+        AKT_OK(akidb_embed(h, texts, NULL, N_TEXTS, x, NULL));
+        double worst = 1.0;
+        for (int t = 0; t < N_TEXTS; t++) {
+            double c = cosine(r + t * H_, x + t * H_, H_);
+            worst = c < worst ? c : worst;
+        }
+        fprintf(stderr, "  bf16 small model, %s: worst cosine to f32 %.6f\n",
+                akidb_kernels_name(paths[p]), worst);
+        AKT_TRUE(worst >= 0.999);
+        akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
+        eo.n_threads = 2;
+        AKT_OK(akidb_embed(h, texts, NULL, N_TEXTS, x2, &eo));
+        AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
+    }
+    mo.dtype = "int8";
+    akidb_model *q = load_ok(dir, &mo);
+    for (size_t p = 0; p < 4; p++) {
+        if (akidb_kernels_select(paths[p]) != AKIDB_OK)
+            continue;
+        AKT_OK(akidb_embed(q, texts, NULL, N_TEXTS, x, NULL));
+        double worst = 1.0;
+        for (int t = 0; t < N_TEXTS; t++) {
+            double c = cosine(r + t * H_, x + t * H_, H_);
+            worst = c < worst ? c : worst;
+        }
+        fprintf(stderr, "  int8 small model, %s: worst cosine to f32 %.6f\n",
+                akidb_kernels_name(paths[p]), worst);
+        AKT_TRUE(worst >= 0.999);
+        akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
+        eo.n_threads = 2;
+        AKT_OK(akidb_embed(q, texts, NULL, N_TEXTS, x2, &eo));
+        AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
+    }
+    akidb_model_free(q);
+    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
+    mo.dtype = "int4";
+    akidb_model *bad = (akidb_model *)1;
+    AKT_STATUS(akidb_model_load(dir, &mo, &bad), AKIDB_EINVAL);
+    AKT_CONTAINS(akidb_last_error(), "int4");
+    AKT_TRUE(bad == NULL);
+    mo.dtype = "f32";
+    akidb_model *f2 = load_ok(dir, &mo);
+    AKT_OK(akidb_embed(f2, texts, NULL, N_TEXTS, x, NULL));
+    AKT_EQ_INT(memcmp(r, x, sizeof r), 0);
+    akidb_model_free(f2);
+    akidb_model_free(h);
+    akidb_model_free(f);
+}
+
+AKT_TEST(bf16_minilm)
+{
+    /* MiniLM-L6 shape (6 x 384, 12 heads, 1536) with random weights: bf16
+     * and int8 against f32 on texts from 3 to 256 tokens, cosine >= 0.999
+     * each */
+    g_h = 384; g_l = 6; g_i = 1536; g_p = 512;
+    mopts o = { 0 };
+    o.config = "{\"model_type\":\"bert\",\"hidden_size\":384,\"num_hidden_layers\":6,"
+               "\"num_attention_heads\":12,\"intermediate_size\":1536,\"hidden_act\":\"gelu\","
+               "\"layer_norm_eps\":1e-12,\"max_position_embeddings\":512,\"type_vocab_size\":2,"
+               "\"vocab_size\":30522,\"position_embedding_type\":\"absolute\"}";
+    o.modules = st_modules;
+    o.pooling = "{\"word_embedding_dimension\":384,\"pooling_mode_mean_tokens\":true}";
+    o.sbert = "{\"max_seq_length\": 256}";
+    const char *dir = make_model("minilm_shape", &o);
+    g_h = H_; g_l = L_; g_i = I_; g_p = P_;
+    akidb_model *f = load_ok(dir, NULL);
+    akidb_model_opts mo = { 0 };
+    mo.dtype = "bf16";
+    akidb_model *h = load_ok(dir, &mo);
+    enum { NT = 12, D = 384 };
+    static char longtext[4000];
+    longtext[0] = 0;
+    for (int i = 0; i < 300; i++)
+        strcat(longtext, i % 7 ? "token " : "another sentence. ");
+    const char *tx[NT] = {
+        "hi", "The quick brown fox jumps over the lazy dog.",
+        "Embeddings map text to vectors so that similar meanings lie close together.",
+        "Résumé of naïve café owners, 42 years of ☕ and 日本語 text.",
+        "A", "What is the capital of France? Paris is the capital and largest city.",
+        "Short texts of about thirty tokens are the common case for semantic search "
+        "queries, so their latency matters most of all.",
+        longtext, "1 2 3 4 5 6 7 8 9 10", "UPPER lower MiXeD",
+        "Line one.\nLine two.\tTabbed.", "!!! ??? ... ---",
+    };
+    static float r[NT * D], x[NT * D];
+    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
+    eo.n_threads = 2;
+    AKT_OK(akidb_embed(f, tx, NULL, NT, r, &eo));
+    AKT_OK(akidb_embed(h, tx, NULL, NT, x, &eo));
+    double worst = 1.0;
+    for (int t = 0; t < NT; t++) {
+        double c = cosine(r + t * D, x + t * D, D);
+        worst = c < worst ? c : worst;
+    }
+    fprintf(stderr, "  bf16 MiniLM shape (%s): worst cosine to f32 over %d texts %.6f\n",
+            akidb_kernels_name(akidb_kernels_active()), NT, worst);
+    AKT_TRUE(worst >= 0.999);
+    akidb_model_free(h);
+    mo.dtype = "int8";
+    h = load_ok(dir, &mo);
+    AKT_OK(akidb_embed(h, tx, NULL, NT, x, &eo));
+    worst = 1.0;
+    for (int t = 0; t < NT; t++) {
+        double c = cosine(r + t * D, x + t * D, D);
+        worst = c < worst ? c : worst;
+    }
+    fprintf(stderr, "  int8 MiniLM shape (%s): worst cosine to f32 over %d texts %.6f\n",
+            akidb_kernels_name(akidb_kernels_active()), NT, worst);
+    AKT_TRUE(worst >= 0.999);
+    akidb_model_free(h);
+    akidb_model_free(f);
+}
+
 AKT_MAIN(AKT_REG(load_errors), AKT_REG(info_and_max_tokens), AKT_REG(pooling_names),
          AKT_REG(embed_matches_forward), AKT_REG(truncation), AKT_REG(weight_variants_agree),
-         AKT_REG(paths_and_threads), AKT_REG(concurrent_callers), AKT_REG(out_of_memory))
+         AKT_REG(paths_and_threads), AKT_REG(concurrent_callers), AKT_REG(out_of_memory),
+         AKT_REG(bf16_small), AKT_REG(bf16_minilm))

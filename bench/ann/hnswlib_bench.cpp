@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <fstream>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 /* Reads an .fvecs/.ivecs file into rows x dim 4-byte values; exits on error. */
@@ -56,6 +57,14 @@ static std::vector<T> read_vecs(const char *path, size_t &rows, size_t &dim)
     }
     std::fclose(f);
     return out;
+}
+
+/* CPU seconds of the calling thread (see cmd_bench_ann.c: cpu_qps). */
+static double thread_cpu_now()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static double now()
@@ -164,12 +173,12 @@ int main(int argc, char **argv)
         efs.push_back(ef);
         e = *end == ',' ? end + 1 : end;
     }
-    std::vector<std::vector<double>> qps(efs.size());
+    std::vector<std::vector<double>> qps(efs.size()), cqps(efs.size());
     std::vector<double> recall(efs.size());
     for (long r = 0; r < rounds; r++) {
         for (size_t e = 0; e < efs.size(); e++) {
             index->setEf((size_t)efs[e]);
-            double hit = 0, t1 = now();
+            double hit = 0, t1 = now(), c1 = thread_cpu_now();
             for (size_t i = 0; i < nq; i++) {
                 auto res = index->searchKnn(query.data() + i * dim, (size_t)k);
                 const int32_t *g = gt.data() + i * gk;
@@ -181,12 +190,15 @@ int main(int argc, char **argv)
                 }
             }
             qps[e].push_back((double)nq / (now() - t1));
+            cqps[e].push_back((double)nq / (thread_cpu_now() - c1));
             recall[e] = hit / ((double)nq * k);
         }
     }
     for (size_t e = 0; e < efs.size(); e++) {
         std::printf("%s{\"ef\":%ld,\"recall\":%.4f,\"qps_all\":[", e ? "," : "", efs[e], recall[e]);
         for (size_t r = 0; r < qps[e].size(); r++) std::printf("%s%.1f", r ? "," : "", qps[e][r]);
+        std::printf("],\"cpu_qps_all\":[");
+        for (size_t r = 0; r < cqps[e].size(); r++) std::printf("%s%.1f", r ? "," : "", cqps[e][r]);
         std::vector<double> v = qps[e];
         std::sort(v.begin(), v.end());
         size_t m = v.size();

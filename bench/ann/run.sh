@@ -17,7 +17,11 @@
 # Usage: bench/ann/run.sh [extra args for both drivers, e.g. --nq 2000]
 # Env:   BUILD (default build-bench), DATA (default $BUILD/ann-data),
 #        M (16), EFC (200), THREADS (2), EF (sweep list), PASSES (3),
-#        ROUNDS (2), REBUILD=1 to rebuild the saved graphs
+#        ROUNDS (2), REBUILD (1: rebuild the saved graphs, 0: reuse them),
+#        HNSWLIB_THP=1 to run hnswlib with glibc's malloc huge-page tunable
+#        (akidb asks for transparent huge pages for its vector array
+#        itself; this gives hnswlib the same help, for a stricter
+#        comparison)
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
@@ -33,6 +37,11 @@ fi
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j2 --target akidb_bench_ann hnswlib_bench >/dev/null
 mkdir -p "$OUT"
+if [ "${HNSWLIB_THP:-0}" = 1 ]; then
+    HNSWLIB="env GLIBC_TUNABLES=glibc.malloc.hugetlb=1 $BUILD/bench/hnswlib_bench"
+else
+    HNSWLIB="$BUILD/bench/hnswlib_bench"
+fi
 rm -f "$OUT"/*.json
 
 COMMON="--base $DATA/fmnist-base.fvecs --query $DATA/fmnist-query.fvecs --gt $DATA/fmnist-gt.ivecs
@@ -45,14 +54,14 @@ echo "uptime before: $(uptime)" >&2
 # build runs (timed build, memory, one sweep); the graphs are saved
 "$BUILD/bench/akidb_bench_ann" $COMMON --write-gt "$DATA/fmnist-gt.ivecs" \
     --save-index "$AIDX" --load-index "$AIDX" --rounds 1 "$@" > "$OUT/akidb-build.json"
-"$BUILD/bench/hnswlib_bench" $COMMON --save-index "$HIDX" --load-index "$HIDX" \
+$HNSWLIB $COMMON --save-index "$HIDX" --load-index "$HIDX" \
     --rounds 1 "$@" > "$OUT/hnswlib-build.json"
 # alternating search-only passes on the saved graphs
 p=1
 while [ "$p" -le "$PASSES" ]; do
     "$BUILD/bench/akidb_bench_ann" $COMMON --load-index "$AIDX" --rounds "$ROUNDS" "$@" \
         > "$OUT/akidb-pass$p.json"
-    "$BUILD/bench/hnswlib_bench" $COMMON --load-index "$HIDX" --rounds "$ROUNDS" "$@" \
+    $HNSWLIB $COMMON --load-index "$HIDX" --rounds "$ROUNDS" "$@" \
         > "$OUT/hnswlib-pass$p.json"
     p=$((p + 1))
 done

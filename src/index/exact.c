@@ -6,7 +6,11 @@
  * Why: exact search is the reference that recall is measured against, and
  * the right strategy when a filter matches only a few points - scanning a
  * few thousand vectors beats walking a graph whose matches are sparse.
- * Top-k is kept in a max-heap of k entries, so memory is O(k).
+ * Top-k is kept in a max-heap of k entries, so memory is O(k).  For L2,
+ * once k results are held each further distance is computed with the
+ * bounded kernel against the worst of them (see ak_dist_bounded_fn): a
+ * vector that cannot enter the top k is dropped after part of its
+ * components, with the same outcome as a full evaluation.
  */
 #include "index/hnsw_internal.h"
 
@@ -31,7 +35,10 @@ akidb_status ak_exact_locked(const ak_hnsw *h, ak_scratch *s, const float *q, si
             continue;
         if (accept && !accept(h->slot_label[x], ctx))
             continue;
-        float d = ak_distance(h, q, ak_vec(h, x));
+        /* just above the worst held distance, so ties come back exact
+         * and the label tie-break below still sees them */
+        float bound = n < k ? INFINITY : nextafterf(hp[0].d, INFINITY);
+        float d = ak_distance_below(h, q, ak_vec(h, x), bound);
         if (n < k) {
             ak_maxheap_push(hp, &n, (ak_pair){ d, x });
         } else if (d < hp[0].d || (d == hp[0].d && h->slot_label[x] < h->slot_label[hp[0].id])) {
@@ -84,19 +91,14 @@ akidb_status ak_exact_search_labels(const ak_hnsw *h, const float *query,
         if (!ak_scratch_reserve(&s->res, &s->res_cap, k + 1)) {
             st = ak_fail(AKIDB_ENOMEM, "hnsw: out of memory for exact search");
         } else {
-            uint16_t ep = ++s->epoch;
-            if (ep == 0) {
-                memset(s->mark, 0, (size_t)s->mark_cap * sizeof *s->mark);
-                ep = s->epoch = 1;
-            }
+            ak_visit_reset(s);
             ak_pair *hp = s->res;
             size_t n = 0;
             pthread_mutex_lock((pthread_mutex_t *)&h->alloc_mu);
             for (size_t i = 0; i < n_labels; i++) {
                 uint32_t x = ak_lmap_get(h, labels[i]);
-                if (x == AK_NONE || h->state[x] != SLOT_LIVE || s->mark[x] == ep)
+                if (x == AK_NONE || h->state[x] != SLOT_LIVE || !ak_visit(s, x))
                     continue;
-                s->mark[x] = ep;
                 float d = ak_distance(h, q, ak_vec(h, x));
                 if (n < k) {
                     ak_maxheap_push(hp, &n, (ak_pair){ d, x });
@@ -135,13 +137,18 @@ akidb_status ak_exact_search_array(const float *vectors, size_t n, size_t dim,
         return ak_fail(AKIDB_EINVAL, "exact search: too many vectors");
     bool l2 = metric == AK_METRIC_L2;
     ak_dist_fn f = ak_dist_get(ak_simd_active(), l2 ? AK_METRIC_L2 : AK_METRIC_DOT);
+    ak_dist_bounded_fn fb = l2 ? ak_l2_bounded_get(ak_simd_active()) : NULL;
     size_t kk = k < n ? k : n;
     ak_pair *hp = ak_malloc((kk + 1) * sizeof *hp);
     if (!hp)
         return ak_fail(AKIDB_ENOMEM, "exact search: out of memory");
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        float d = f(vectors + i * dim, query, dim);
+        float d;
+        if (fb)
+            d = fb(vectors + i * dim, query, dim, m < kk ? INFINITY : hp[0].d);
+        else
+            d = f(vectors + i * dim, query, dim);
         if (!l2) d = -d;
         if (m < kk) {
             ak_maxheap_push(hp, &m, (ak_pair){ d, (uint32_t)i });

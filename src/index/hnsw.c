@@ -14,6 +14,24 @@
  * level-0 links a fixed (1 + 2M)-word array per slot next to each other,
  * upper levels one small allocation per node that has them.  Labels map to
  * slots through an open-addressing table, so labels may be any uint32.
+ * The vector and level-0 link arrays ask for transparent huge pages
+ * (advise_huge): a query touches a few hundred vectors spread over the
+ * whole array, which with 4 KiB pages is a TLB miss per vector.
+ *
+ * Search speed (measured against hnswlib in bench/ann/, numbers in
+ * docs/PERFORMANCE.md): a query is bound by memory traffic, not by
+ * arithmetic, so the search loop is built to move fewer bytes and keep more
+ * of them in flight, without changing a single result:
+ *   - L2 distances use the bounded kernel: a neighbour that cannot beat the
+ *     current worst result stops being summed part-way (distance.c explains
+ *     why the outcome is exactly that of a full evaluation);
+ *   - neighbours are evaluated two at a time with the pair kernels, whose
+ *     interleaved loads hide memory latency; the results are then tested in
+ *     list order against the bound as it evolves, as one-by-one code would;
+ *   - the visited set is a bitset with a touched-word list (7.5 KB for 60k
+ *     slots), which stays in L1/L2 where the old 2-byte epoch stamps missed;
+ *   - the first line of every unvisited neighbour and its state byte are
+ *     prefetched as soon as the neighbour list is read.
  *
  * Concurrency (see index.h): searches and adds share a pthread rwlock in
  * read mode; an add allocates its slot under a small mutex, then links under
@@ -32,6 +50,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -182,6 +201,9 @@ akidb_status ak_hnsw_alloc_empty(const ak_hnsw_params *p, ak_hnsw **out)
     h->rng = p->seed;
     h->neg = p->metric != AK_METRIC_L2;
     h->dist = ak_dist_get(ak_simd_active(), h->neg ? AK_METRIC_DOT : AK_METRIC_L2);
+    h->distb = h->neg ? NULL : ak_l2_bounded_get(ak_simd_active());
+    h->distb2 = h->neg ? NULL : ak_l2_bounded2_get(ak_simd_active());
+    h->dot2 = h->neg ? ak_dot2_get(ak_simd_active()) : NULL;
     h->ep = AK_NONE;
     h->max_level = -1;
     pthread_rwlockattr_t ra;
@@ -198,6 +220,29 @@ akidb_status ak_hnsw_alloc_empty(const ak_hnsw_params *p, ak_hnsw **out)
     return AKIDB_OK;
 }
 
+/* Arrays at least this large are placed on 2 MiB boundaries and marked for
+ * transparent huge pages. */
+#define AK_HUGE_PAGE ((size_t)2 << 20)
+
+/* Asks the kernel to back the 2 MiB-aligned part of [p, p + n) with
+ * transparent huge pages (a hint: ignored where THP is off or unsupported).
+ * Why: a search touches a few hundred vectors scattered over the whole
+ * array; with 4 KiB pages nearly each one costs a TLB miss and a page walk,
+ * and the hardware prefetcher stops at every 4 KiB boundary inside a
+ * vector.  Call it before the memory is first touched. */
+static void advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    uintptr_t a = ((uintptr_t)p + AK_HUGE_PAGE - 1) & ~(uintptr_t)(AK_HUGE_PAGE - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(AK_HUGE_PAGE - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 akidb_status ak_hnsw_grow(ak_hnsw *h, uint32_t new_cap)
 {
     if (new_cap <= h->cap)
@@ -206,12 +251,17 @@ akidb_status ak_hnsw_grow(ak_hnsw *h, uint32_t new_cap)
     if (ak_mul_overflow((size_t)new_cap, (size_t)h->dim * sizeof(float), &vbytes) ||
         ak_mul_overflow((size_t)new_cap, (size_t)(1 + h->M0) * sizeof(uint32_t), &lbytes))
         return ak_fail(AKIDB_ENOMEM, "hnsw: capacity %u too large", new_cap);
-    float *v = ak_malloc_aligned(vbytes ? vbytes : 64, 64);
+    bool huge = vbytes >= 2 * AK_HUGE_PAGE;
+    float *v = ak_malloc_aligned(vbytes ? vbytes : 64, huge ? AK_HUGE_PAGE : 64);
     if (!v)
         return ak_fail(AKIDB_ENOMEM, "hnsw: out of memory for %u vectors", new_cap);
+    if (huge)
+        advise_huge(v, vbytes);
     uint32_t *l0 = ak_realloc(h->links0, lbytes);
     if (!l0) goto oom;
     h->links0 = l0;
+    if (lbytes >= 2 * AK_HUGE_PAGE)
+        advise_huge(l0, lbytes);
     uint32_t **up = ak_realloc(h->upper, (size_t)new_cap * sizeof *up);
     if (!up) goto oom;
     h->upper = up;
@@ -277,7 +327,8 @@ void ak_hnsw_free(ak_hnsw *h)
     ak_free(h->free_slots);
     for (ak_scratch *s = h->pool, *n; s; s = n) {
         n = s->next;
-        ak_free(s->mark);
+        ak_free(s->vis);
+        ak_free(s->vis_words);
         ak_free(s->cand);
         ak_free(s->res);
         ak_free(s->tmp);
@@ -338,19 +389,22 @@ ak_scratch *ak_scratch_get(const ak_hnsw *hc)
         h->pool_bytes += sizeof *s + (size_t)h->dim * sizeof(float);
         pthread_mutex_unlock(&h->pool_mu);
     }
-    if (s->mark_cap < h->cap) {
-        uint16_t *m = ak_realloc(s->mark, (size_t)h->cap * sizeof *m);
-        if (!m) {
+    if (s->vis_cap < h->cap) {
+        uint32_t nw = (uint32_t)(((uint64_t)h->cap + 63) / 64), ow = s->vis_cap / 64;
+        uint64_t *v = ak_realloc(s->vis, (size_t)nw * sizeof *v);
+        if (v)
+            s->vis = v;
+        uint32_t *vw = v ? ak_realloc(s->vis_words, (size_t)nw * sizeof *vw) : NULL;
+        if (!vw) {
             ak_scratch_put(h, s);
             return NULL;
         }
+        s->vis_words = vw;
+        memset(v + ow, 0, (size_t)(nw - ow) * sizeof *v);
         pthread_mutex_lock(&h->pool_mu);
-        h->pool_bytes += (size_t)(h->cap - s->mark_cap) * sizeof *m;
+        h->pool_bytes += (size_t)(nw - ow) * (sizeof *v + sizeof *vw);
         pthread_mutex_unlock(&h->pool_mu);
-        memset(m, 0, (size_t)h->cap * sizeof *m);
-        s->mark = m;
-        s->mark_cap = h->cap;
-        s->epoch = 0;
+        s->vis_cap = nw * 64;
     }
     return s;
 }
@@ -364,15 +418,6 @@ void ak_scratch_put(const ak_hnsw *hc, ak_scratch *s)
     s->next = h->pool;
     h->pool = s;
     pthread_mutex_unlock(&h->pool_mu);
-}
-
-static inline uint16_t new_epoch(ak_scratch *s)
-{
-    if (++s->epoch == 0) {
-        memset(s->mark, 0, (size_t)s->mark_cap * sizeof *s->mark);
-        s->epoch = 1;
-    }
-    return s->epoch;
 }
 
 /* ---- heaps ---------------------------------------------------------------- */
@@ -497,24 +542,41 @@ void ak_emit_hits(const ak_hnsw *h, ak_pair *p, size_t n, ak_hit *out)
 }
 
 /* Greedy walk on one upper level: moves *cur to the closest neighbour while
- * that improves the distance. */
+ * that improves the distance.  Neighbours are taken in list order, two at a
+ * time with the pair kernel: both get the bound of the first, and the second
+ * is then tested against the bound as updated by the first, which is
+ * exactly what one-by-one evaluation decides (the bound only falls, so a
+ * distance cut short at the old bound is also rejected at the new one). */
 static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, float *curd)
 {
-    bool changed = true;
+    bool changed = true, pair = ak_has_pair(h);
+    uint32_t ids[AK_HNSW_MAX_M];
     while (changed) {
         changed = false;
         const uint32_t *lk = ak_links(h, *cur, level);
-        uint32_t cnt = ld32(lk);
+        uint32_t cnt = ld32(lk), nn = 0;
         if (cnt > h->M) cnt = h->M;
         for (uint32_t i = 0; i < cnt; i++) {
             uint32_t x = ld32(lk + 1 + i);
             if (x >= h->cap) continue;
-            float d = ak_distance(h, q, ak_vec(h, x));
-            if (d < *curd) {
-                *curd = d;
-                *cur = x;
-                changed = true;
+            ids[nn++] = x;
+            AK_PREFETCH(ak_vec(h, x));
+        }
+        for (uint32_t i = 0; i < nn;) {
+            uint32_t nb = pair && i + 1 < nn ? 2 : 1;
+            float dd[2];
+            if (nb == 2)
+                ak_distance2_below(h, q, ak_vec(h, ids[i]), ak_vec(h, ids[i + 1]), *curd, dd);
+            else
+                dd[0] = ak_distance_below(h, q, ak_vec(h, ids[i]), *curd);
+            for (uint32_t j = 0; j < nb; j++) {
+                if (dd[j] < *curd) {
+                    *curd = dd[j];
+                    *cur = ids[i + j];
+                    changed = true;
+                }
             }
+            i += nb;
         }
     }
 }
@@ -528,8 +590,7 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
                            int level, size_t ef, bool for_query, ak_filter_fn accept,
                            void *ctx, uint32_t exclude)
 {
-    uint16_t ep_mark = new_epoch(s);
-    uint16_t *mark = s->mark;
+    ak_visit_reset(s);
     uint32_t maxl = max_links(h, level);
     size_t nres = 0, ncand = 0;
     if (!ak_scratch_reserve(&s->res, &s->res_cap, ef + 2) ||
@@ -537,8 +598,8 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
         return SIZE_MAX;
     ak_pair *res = s->res;
     if (exclude != AK_NONE)
-        mark[exclude] = ep_mark;
-    mark[ep] = ep_mark;
+        ak_visit(s, exclude);
+    ak_visit(s, ep);
     float d0 = ak_distance(h, q, ak_vec(h, ep));
     float lb = INFINITY;
     {
@@ -552,8 +613,7 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
     }
     minheap_push(s->cand, &ncand, (ak_pair){ d0, ep });
     uint32_t ids[2 * AK_HNSW_MAX_M];
-    size_t dim_lines = ((size_t)h->dim * sizeof(float) + 63) / 64;
-    if (dim_lines > 4) dim_lines = 4;
+    bool pair = ak_has_pair(h);
     while (ncand) {
         ak_pair c = s->cand[0];
         if (c.d > lb && nres >= ef)
@@ -565,11 +625,11 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
         uint32_t nn = 0;
         for (uint32_t i = 0; i < cnt; i++) {
             uint32_t x = ld32(lk + 1 + i);
-            if (x >= s->mark_cap || mark[x] == ep_mark)
+            if (x >= s->vis_cap || !ak_visit(s, x))
                 continue;
-            mark[x] = ep_mark;
             ids[nn++] = x;
             AK_PREFETCH(ak_vec(h, x));
+            AK_PREFETCH(&h->state[x]);
         }
         if (ncand) {
             /* next candidate's links are likely read next */
@@ -577,15 +637,25 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
         }
         if (!ak_scratch_reserve(&s->cand, &s->cand_cap, ncand + nn + 1))
             return SIZE_MAX;
-        for (uint32_t i = 0; i < nn; i++) {
-            uint32_t x = ids[i];
-            if (i + 1 < nn) {
-                const char *nv = (const char *)ak_vec(h, ids[i + 1]);
-                for (size_t l = 1; l < dim_lines; l++)
-                    AK_PREFETCH(nv + 64 * l);
-            }
-            float d = ak_distance(h, q, ak_vec(h, x));
-            if (nres < ef || d < lb) {
+        /* distances two at a time (pair kernels, see distance.c): both get
+         * the bound in force before the pair, then each is tested in list
+         * order against the current bound.  That is exactly the one-by-one
+         * outcome: once the heap is full its worst distance only falls, so a
+         * distance cut short at the older bound fails the newer one too,
+         * and while it is not full the bound is infinite (nothing is cut) */
+        for (uint32_t i = 0; i < nn;) {
+            uint32_t nb = pair && i + 1 < nn ? 2 : 1;
+            float bound = nres < ef ? INFINITY : lb;
+            float dd[2];
+            if (nb == 2)
+                ak_distance2_below(h, q, ak_vec(h, ids[i]), ak_vec(h, ids[i + 1]), bound, dd);
+            else
+                dd[0] = ak_distance_below(h, q, ak_vec(h, ids[i]), bound);
+            for (uint32_t j = 0; j < nb; j++) {
+                uint32_t x = ids[i + j];
+                float d = dd[j];
+                if (!(nres < ef || d < lb))
+                    continue;
                 minheap_push(s->cand, &ncand, (ak_pair){ d, x });
                 uint8_t stt = ld8(&h->state[x]);
                 bool ok = for_query ? (stt == SLOT_LIVE && (!accept || accept(h->slot_label[x], ctx)))
@@ -597,6 +667,7 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
                     lb = res[0].d;
                 }
             }
+            i += nb;
         }
     }
     return nres;
@@ -612,7 +683,7 @@ static size_t heuristic(const ak_hnsw *h, ak_pair *c, size_t n, size_t m)
         const float *vi = ak_vec(h, c[i].id);
         bool ok = true;
         for (size_t j = 0; j < sel; j++) {
-            if (ak_distance(h, vi, ak_vec(h, c[j].id)) < c[i].d) {
+            if (ak_distance_below(h, vi, ak_vec(h, c[j].id), c[i].d) < c[i].d) {
                 ok = false;
                 break;
             }
@@ -920,17 +991,16 @@ akidb_status ak_hnsw_remove_batch(ak_hnsw *h, const uint32_t *labels, size_t n,
                 hit = h->state[lk[1 + i]] != SLOT_LIVE;
             if (!hit)
                 continue;
-            uint16_t ep = new_epoch(s);
-            s->mark[x] = ep;
+            ak_visit_reset(s);
+            ak_visit(s, x);
             size_t nc = 0;
             const float *vx = ak_vec(h, x);
             for (int pass = 0; pass < 2; pass++) {
                 for (uint32_t i = 0; i < cnt; i++) {
                     uint32_t y = lk[1 + i];
                     if (pass == 0) {
-                        if (h->state[y] != SLOT_LIVE || s->mark[y] == ep)
+                        if (h->state[y] != SLOT_LIVE || !ak_visit(s, y))
                             continue;
-                        s->mark[y] = ep;
                         if (!ak_scratch_reserve(&s->tmp, &s->tmp_cap, nc + 1))
                             goto oom;
                         s->tmp[nc++] = (ak_pair){ ak_distance(h, vx, ak_vec(h, y)), y };
@@ -938,9 +1008,8 @@ akidb_status ak_hnsw_remove_batch(ak_hnsw *h, const uint32_t *labels, size_t n,
                         const uint32_t *lr = ak_links(h, y, l);
                         for (uint32_t j = 0; j < lr[0]; j++) {
                             uint32_t z = lr[1 + j];
-                            if (h->state[z] != SLOT_LIVE || s->mark[z] == ep)
+                            if (h->state[z] != SLOT_LIVE || !ak_visit(s, z))
                                 continue;
-                            s->mark[z] = ep;
                             if (!ak_scratch_reserve(&s->tmp, &s->tmp_cap, nc + 1))
                                 goto oom;
                             s->tmp[nc++] = (ak_pair){ ak_distance(h, vx, ak_vec(h, z)), z };

@@ -25,12 +25,18 @@ typedef struct ak_pair {
     uint32_t id;
 } ak_pair;
 
-/* Per-search scratch: epoch-stamped visited marks and heap buffers.  Kept in
- * a pool on the index so searches allocate nothing in the steady state. */
+/* Per-search scratch: a visited bitset and heap buffers.  Kept in a pool on
+ * the index so searches allocate nothing in the steady state.
+ *
+ * Visited set: one bit per slot (cap / 8 bytes: 7.5 KB for 60k slots, so it
+ * stays in L1/L2 while the search streams vectors through the cache, where
+ * a 2-byte epoch stamp per slot kept missing), plus the list of words made
+ * non-zero, so resetting costs only what the last traversal touched. */
 typedef struct ak_scratch {
-    uint16_t *mark;
-    uint32_t mark_cap;
-    uint16_t epoch;
+    uint64_t *vis;         /* visited bits, vis_cap / 64 words */
+    uint32_t *vis_words;   /* indices of the non-zero words of vis */
+    uint32_t vis_cap;      /* slots covered (a multiple of 64) */
+    uint32_t n_vis_words;
     ak_pair *cand, *res, *tmp;
     size_t cand_cap, res_cap, tmp_cap;
     float *q;          /* normalised query copy (dim floats) */
@@ -49,6 +55,9 @@ struct ak_hnsw {
     double mult;
     uint64_t rng;
     ak_dist_fn dist;       /* l2sq or dot kernel */
+    ak_dist_bounded_fn distb; /* bounded l2sq kernel (L2 only), else NULL */
+    ak_dist_bounded2_fn distb2; /* its pair form (L2 only), else NULL */
+    ak_dist2_fn dot2;      /* pair dot kernel (cosine/dot only), else NULL */
     bool neg;              /* internal distance = -dot */
 
     uint32_t cap;          /* allocated slots */
@@ -98,9 +107,67 @@ static inline float ak_distance(const ak_hnsw *h, const float *a, const float *b
     return h->neg ? -d : d;
 }
 
+/* Internal distance from a to b when it is below bound; otherwise any value
+ * >= bound (the L2 kernel may stop early, see ak_dist_bounded_fn).  Use it
+ * where only "is it closer than bound" matters. */
+static inline float ak_distance_below(const ak_hnsw *h, const float *a, const float *b,
+                                      float bound)
+{
+    if (h->distb)
+        return h->distb(a, b, h->dim, bound);
+    return ak_distance(h, a, b);
+}
+
+/* Two internal distances from a (to b0, b1) into dd, each as
+ * ak_distance_below with the same bound would give.  Needs ak_has_pair(h). */
+static inline void ak_distance2_below(const ak_hnsw *h, const float *a, const float *b0,
+                                      const float *b1, float bound, float dd[2])
+{
+    if (h->distb2) {
+        h->distb2(a, b0, b1, h->dim, bound, dd);
+    } else {
+        h->dot2(a, b0, b1, h->dim, dd);
+        dd[0] = -dd[0];
+        dd[1] = -dd[1];
+    }
+}
+
+/* True if the index has a pair kernel for its metric. */
+static inline bool ak_has_pair(const ak_hnsw *h)
+{
+    return h->distb2 || h->dot2;
+}
+
 static inline float ak_score(const ak_hnsw *h, float d)
 {
     return h->neg ? -d : d;
+}
+
+/* Clears the visited set (only the words the last traversal touched).
+ * Every traversal starts with it. */
+static inline void ak_visit_reset(ak_scratch *s)
+{
+    for (uint32_t i = 0; i < s->n_vis_words; i++)
+        s->vis[s->vis_words[i]] = 0;
+    s->n_vis_words = 0;
+}
+
+/* Marks slot x (< s->vis_cap) visited; true if it was not visited yet. */
+static inline bool ak_visit(ak_scratch *s, uint32_t x)
+{
+    uint64_t *w = &s->vis[x >> 6], m = (uint64_t)1 << (x & 63), v = *w;
+    if (v & m)
+        return false;
+    if (!v)
+        s->vis_words[s->n_vis_words++] = x >> 6;
+    *w = v | m;
+    return true;
+}
+
+/* True if slot x (< s->vis_cap) is marked visited. */
+static inline bool ak_visited(const ak_scratch *s, uint32_t x)
+{
+    return (s->vis[x >> 6] >> (x & 63)) & 1;
 }
 
 /* Shared helpers (hnsw.c). */

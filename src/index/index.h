@@ -50,7 +50,9 @@
  * links in a fixed array of 1 + 2M uint32 per slot (count + ids), upper
  * levels in one small allocation per node that has them, 1 byte of level and
  * 1 byte of state per slot, and label<->slot maps (4 bytes each way per
- * label/slot).
+ * label/slot).  Large vector / link arrays are 2 MiB-aligned and advised
+ * for transparent huge pages (madvise; a no-op where THP is off).  Each
+ * pooled search scratch holds a visited bitset of cap / 8 bytes.
  *
  * Serialised format (version 1, all integers little-endian)
  *   off  size  field
@@ -136,6 +138,35 @@ const char *ak_simd_name(ak_simd path);
  * supported.  kind: AK_METRIC_L2 gives squared L2, AK_METRIC_DOT and
  * AK_METRIC_COSINE give the dot product. */
 ak_dist_fn ak_dist_get(ak_simd path, ak_metric kind);
+
+/* Bounded squared-L2 kernel: when the squared distance is below bound it
+ * returns exactly what the plain L2 kernel of the same path returns;
+ * otherwise it may stop early and return a partial sum that is >= bound
+ * (and <= the full distance).  So `k(a, b, n, bound) < bound` decides
+ * "closer than bound" exactly as the plain kernel would, at a fraction of
+ * the memory traffic for far vectors.  bound = INFINITY never stops. */
+typedef float (*ak_dist_bounded_fn)(const float *a, const float *b, size_t n, float bound);
+
+/* Bounded L2 kernel of one path; NULL if the path is not supported. */
+ak_dist_bounded_fn ak_l2_bounded_get(ak_simd path);
+
+/* Two bounded squared-L2 distances from a to b0 and to b1 with one bound,
+ * into out[0] and out[1]; each equals what the path's ak_dist_bounded_fn
+ * returns for that pair (the loads of both are interleaved, which hides
+ * memory latency). */
+typedef void (*ak_dist_bounded2_fn)(const float *a, const float *b0, const float *b1,
+                                    size_t n, float bound, float out[2]);
+
+/* Pair kernel of one path; NULL if the path is not supported. */
+ak_dist_bounded2_fn ak_l2_bounded2_get(ak_simd path);
+
+/* Two dot products of a with b0 and b1 into out[0], out[1], each equal to
+ * the path's dot kernel result (loads interleaved, as above). */
+typedef void (*ak_dist2_fn)(const float *a, const float *b0, const float *b1, size_t n,
+                            float out[2]);
+
+/* Pair dot kernel of one path; NULL if the path is not supported. */
+ak_dist2_fn ak_dot2_get(ak_simd path);
 
 /* Kernels of the active path. */
 float ak_dot(const float *a, const float *b, size_t n);

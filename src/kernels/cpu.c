@@ -64,6 +64,32 @@ static int x86_features(void)
 }
 #endif
 
+int ak_cpu_has_avx512bf16(void)
+{
+#ifdef AK_X86
+    if (!(x86_features() & 2) || __get_cpuid_max(0, NULL) < 7)
+        return 0;
+    unsigned a, b, c, d;
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a >> 5) & 1;
+#else
+    return 0;
+#endif
+}
+
+int ak_cpu_has_avx512vnni(void)
+{
+#ifdef AK_X86
+    if (!(x86_features() & 2))
+        return 0;
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (c >> 11) & 1;
+#else
+    return 0;
+#endif
+}
+
 const ak_kernels *ak_kernels_for(akidb_kernel_path path)
 {
     if (path == AKIDB_KERNELS_AUTO)

@@ -94,6 +94,12 @@ void AKG_NAME(size_t m, size_t n, size_t k, const float *x, size_t ldx,
 {
     if (m == 0 || n == 0)
         return;
+    if (k == 0) {   /* empty sum: Y = b (x and w may be NULL) */
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++)
+                y[i * ldy + j] = bias ? bias[j] : 0.0f;
+        return;
+    }
     /* W rows per block: about 192 KiB of W, a multiple of AKG_NR */
     size_t nb = (size_t)(192 * 1024) / ((k ? k : 1) * sizeof(float));
     nb -= nb % AKG_NR;
@@ -103,11 +109,11 @@ void AKG_NAME(size_t m, size_t n, size_t k, const float *x, size_t ldx,
         size_t j1 = j0 + nb < n ? j0 + nb : n;
         for (size_t i = 0; i < m; i += AKG_MR) {
             size_t R = m - i < AKG_MR ? m - i : AKG_MR;
-            const float *xi = x ? x + i * ldx : x;   /* k == 0 allows NULL */
+            const float *xi = x + i * ldx;
             float *yi = y + i * ldy;
             for (size_t j = j0; j < j1; j += AKG_NR) {
                 size_t C = j1 - j < AKG_NR ? j1 - j : AKG_NR;
-                AKG_FN_(table)[R - 1][C - 1](k, xi, ldx, w ? w + j * ldw : w, ldw,
+                AKG_FN_(table)[R - 1][C - 1](k, xi, ldx, w + j * ldw, ldw,
                                             bias ? bias + j : NULL, yi + j, ldy);
             }
         }

@@ -113,7 +113,7 @@ AKK_INLINE void AKK_FN(tile)(const int MR_, const int NV_, size_t kc,
     }
     /* partial tile: same sums, stored element by element */
     for (int r = 0; r < MR_; r++) {
-        float tmp[4 * AKK_VL];
+        float tmp[4 * AKK_VL] = { 0 };
         for (int c = 0; c < NV_; c++)
             v_store(tmp + c * AKK_VL, acc[r][c]);
         float *yr = y + (size_t)r * ldy;

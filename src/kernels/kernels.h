@@ -132,6 +132,13 @@ void ak_softmax_rows(float *x, size_t rows, size_t n, size_t ld);
 /* Floats of scratch ak_attention needs for s tokens and head_dim. */
 size_t ak_attention_scratch(size_t s, size_t head_dim);
 
+/* One head of attention: ctx = softmax(scale * Q K^T) V for Q, K, V of
+ * [s x hd] (row stride ld), ctx row stride ldc, with the given path's ops;
+ * scratch holds ak_attention_scratch(s, hd) floats. */
+void ak_attention_head(const ak_ops *ops, size_t s, size_t hd, float scale,
+                       const float *q, const float *k, const float *v,
+                       size_t ld, float *ctx, size_t ldc, float *scratch);
+
 /* Multi-head self-attention of one sequence without mask:
  * for each head h, ctx_h = softmax(Q_h K_h^T * scale) V_h, where Q_h is the
  * [s x head_dim] column slice h*head_dim.. of q (row stride ld), likewise
@@ -140,5 +147,106 @@ size_t ak_attention_scratch(size_t s, size_t head_dim);
 void ak_attention(size_t s, size_t n_heads, size_t head_dim, float scale,
                   const float *q, const float *k, const float *v, size_t ld,
                   float *ctx, size_t ldc, float *scratch);
+
+/* ---- thread pool (pool.c) ------------------------------------------------ */
+
+typedef struct ak_pool ak_pool;
+typedef void (*ak_pool_fn)(void *arg, int tid, int nt);
+
+/* Starts a pool for n_threads threads: n_threads - 1 persistent workers plus
+ * the thread that calls ak_pool_run.  NULL on ENOMEM; if some threads cannot
+ * be created the pool is smaller (ak_pool_size). */
+ak_pool *ak_pool_new(int n_threads);
+/* Stops and joins the workers; NULL is fine. */
+void ak_pool_free(ak_pool *p);
+/* Threads a run can use (1 for NULL). */
+int ak_pool_size(const ak_pool *p);
+/* Runs fn(arg, tid, nt) on nt = min(n, size) threads (tid 0 is the caller)
+ * and returns when every thread has returned.  p may be NULL (nt = 1).  One
+ * run at a time per pool: the caller serialises. */
+void ak_pool_run(ak_pool *p, int n, ak_pool_fn fn, void *arg);
+/* Inside a run: waits until all nt threads of the run have arrived.  No-op
+ * for p NULL or nt 1. */
+void ak_pool_barrier(ak_pool *p, int nt);
+
+/* ---- reduced precision: bf16 linear layers (bf16.c) -------------------------
+ * Weights packed as bf16 in panels of AK_PANEL columns with k padded to even
+ * and interleaved in pairs (see bf16.c); activations rounded to bf16 per call;
+ * products summed in fp32. */
+
+/* f to bfloat16, rounded to nearest even (NaN stays NaN). */
+uint16_t ak_f32_to_bf16(float f);
+/* Elements (uint16_t) of a bf16-packed [n x k] matrix. */
+size_t ak_pack_bf16_elems(size_t n, size_t k);
+/* Packs W [n x k] (row stride ldw) as bf16 into wp. */
+void ak_pack_nt_bf16(size_t n, size_t k, const float *w, size_t ldw, uint16_t *wp);
+/* Rows of x [m x k] as bf16 into xb [m x round_up(k, 2)] (pad 0). */
+void ak_bf16_rows(size_t m, size_t k, const float *x, size_t ldx, uint16_t *xb);
+
+/* Columns [n0, n1) of Y = bf16(X) * bf16(W)^T + bias, W packed by
+ * ak_pack_nt_bf16; contract otherwise as ak_gemm_p_fn.  xb is scratch of
+ * m * round_up(k, 2) uint16_t (private to the calling thread). */
+typedef void (*ak_gemm_bf16_fn)(size_t m, size_t n, size_t k, const float *x,
+                                size_t ldx, const uint16_t *wp,
+                                const float *bias, float *y, size_t ldy,
+                                size_t n0, size_t n1, uint16_t *xb);
+/* Packs B [k x n] (row stride ldb; the product X * B) as bf16 in the layout
+ * of ak_pack_nt_bf16 of B^T. */
+void ak_pack_kn_bf16(size_t k, size_t n, const float *b, size_t ldb, uint16_t *wp);
+
+/* ak_attention_head with both products in bf16 (scores and softmax stay
+ * fp32) through gemm; scratch holds ak_attention_scratch_bf16(s, hd) floats
+ * (64-byte aligned). */
+size_t ak_attention_scratch_bf16(size_t s, size_t hd);
+void ak_attention_head_bf16(const ak_ops *ops, ak_gemm_bf16_fn gemm, size_t s, size_t hd, float scale, const float *q,
+                            const float *k, const float *v, size_t ld, float *ctx,
+                            size_t ldc, float *scratch);
+
+/* The bf16 GEMM to use with path kt: AVX512_BF16 where kt is the AVX-512
+ * path and the CPU has the instructions, else the portable one. */
+ak_gemm_bf16_fn ak_gemm_bf16_for(const ak_kernels *kt);
+void ak_gemm_bf16_avx512(size_t m, size_t n, size_t k, const float *x,
+                         size_t ldx, const uint16_t *wp, const float *bias,
+                         float *y, size_t ldy, size_t n0, size_t n1,
+                         uint16_t *xb);
+/* 1 if the CPU and OS support AVX-512F and AVX512_BF16. */
+int ak_cpu_has_avx512bf16(void);
+
+/* ---- reduced precision: int8 linear layers (int8.c) -------------------------
+ * Weights quantised per output column (symmetric s8, scale ws, column sums),
+ * packed in panels of AK_PANEL columns with k padded to a multiple of 4 and
+ * grouped by 4; activations quantised per row per call (asymmetric u8). */
+
+/* Bytes of an int8-packed [n x k] matrix. */
+size_t ak_pack_i8_bytes(size_t n, size_t k);
+/* Quantises and packs W [n x k] (row stride ldw) into wp; ws and colsum
+ * receive round_up(n, AK_PANEL) entries (1 and 0 beyond n). */
+void ak_pack_nt_i8(size_t n, size_t k, const float *w, size_t ldw, int8_t *wp,
+                   float *ws, int32_t *colsum);
+/* Quantises rows of x [m x k]: xq [m x round_up(k, 4)] (pad = zero point),
+ * x ~ xs[i] * (xq - zp[i]). */
+void ak_quant_rows_u8(size_t m, size_t k, const float *x, size_t ldx, uint8_t *xq,
+                      float *xs, int32_t *zp);
+/* Bytes of scratch an int8 GEMM of m rows and depth k needs. */
+size_t ak_gemm_i8_scratch(size_t m, size_t k);
+
+/* Columns [n0, n1) of Y = dequant(quant(X) * Wq^T) + bias, W packed by
+ * ak_pack_nt_i8; contract otherwise as ak_gemm_p_fn.  scratch holds
+ * ak_gemm_i8_scratch(m, k) bytes private to the calling thread, 64-byte
+ * aligned. */
+typedef void (*ak_gemm_i8_fn)(size_t m, size_t n, size_t k, const float *x,
+                              size_t ldx, const int8_t *wp, const float *ws,
+                              const int32_t *colsum, const float *bias,
+                              float *y, size_t ldy, size_t n0, size_t n1,
+                              void *scratch);
+/* AVX512_VNNI GEMM where kt is the AVX-512 path and the CPU has VNNI, else
+ * the portable one. */
+ak_gemm_i8_fn ak_gemm_i8_for(const ak_kernels *kt);
+void ak_gemm_i8_avx512(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                       const int8_t *wp, const float *ws, const int32_t *colsum,
+                       const float *bias, float *y, size_t ldy, size_t n0,
+                       size_t n1, void *scratch);
+/* 1 if the CPU and OS support AVX-512F and AVX512_VNNI. */
+int ak_cpu_has_avx512vnni(void);
 
 #endif /* AKIDB_KERNELS_H */

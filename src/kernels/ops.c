@@ -1,41 +1,23 @@
 /*
- * ops.c - the non-GEMM operations of a BERT forward pass: layer norm,
- * activations, row softmax and unmasked multi-head attention.
+ * ops.c - the non-GEMM operations of a BERT forward pass (layer norm,
+ * activations, row softmax, unmasked multi-head attention) as entry points
+ * that dispatch to the active path's vectorised versions (kern_tmpl.h).
  *
- * Why portable C for all paths: these are memory-bound and a small share of
- * the run time next to the GEMMs; the compiler's auto-vectorisation is enough
- * for now.  Formulas follow PyTorch's definitions exactly (biased variance in
- * layer norm, erf-form GELU, max-subtracted softmax) so that results stay
- * within float rounding of the reference.
+ * Formulas follow PyTorch's definitions (biased variance in layer norm,
+ * erf-form GELU, max-subtracted softmax) so that results stay within float
+ * rounding of the reference.  Attention works per head on one sequence at
+ * its own length: K_h and V_h are packed into the GEMM panel layout, the
+ * [s x s] scores are never padded to a batch length.
  */
 #include "kernels/kernels.h"
 
 #include <math.h>
 
-static void layernorm_row(float *x, size_t n, const float *gamma,
-                          const float *beta, float eps)
-{
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += x[i];
-    double mean = sum / (double)n;
-    double var = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)x[i] - mean;
-        var += d * d;
-    }
-    var /= (double)n;
-    double rstd = 1.0 / sqrt(var + (double)eps);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(((double)x[i] - mean) * rstd) * gamma[i] + beta[i];
-}
-
 void ak_layernorm(float *x, size_t rows, size_t n, size_t ld,
                   const float *gamma, const float *beta, float eps)
 {
     AK_ASSERT(n > 0);
-    for (size_t r = 0; r < rows; r++)
-        layernorm_row(x + r * ld, n, gamma, beta, eps);
+    ak_kernels_get()->ops->layernorm(x, NULL, rows, n, ld, gamma, beta, eps);
 }
 
 void ak_add_layernorm(float *x, const float *res, size_t rows, size_t n,
@@ -43,79 +25,55 @@ void ak_add_layernorm(float *x, const float *res, size_t rows, size_t n,
                       float eps)
 {
     AK_ASSERT(n > 0);
-    for (size_t r = 0; r < rows; r++) {
-        float *xr = x + r * ld;
-        const float *rr = res + r * ld;
-        for (size_t i = 0; i < n; i++)
-            xr[i] += rr[i];
-        layernorm_row(xr, n, gamma, beta, eps);
-    }
+    ak_kernels_get()->ops->layernorm(x, res, rows, n, ld, gamma, beta, eps);
 }
 
 void ak_activation(float *x, size_t n, ak_act act)
 {
-    switch (act) {
-    case AK_ACT_GELU:
-        for (size_t i = 0; i < n; i++)
-            x[i] = x[i] * 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-        break;
-    case AK_ACT_GELU_TANH: {
-        const float c = 0.7978845608028654f; /* sqrt(2/pi) */
-        for (size_t i = 0; i < n; i++) {
-            float v = x[i];
-            x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
-        }
-        break;
-    }
-    case AK_ACT_RELU:
-        for (size_t i = 0; i < n; i++)
-            x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-        break;
-    }
+    ak_kernels_get()->ops->act(x, n, act);
 }
 
 void ak_softmax_rows(float *x, size_t rows, size_t n, size_t ld)
 {
     AK_ASSERT(n > 0);
-    for (size_t r = 0; r < rows; r++) {
-        float *xr = x + r * ld;
-        float mx = xr[0];
-        for (size_t i = 1; i < n; i++)
-            mx = xr[i] > mx ? xr[i] : mx;
-        double sum = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            xr[i] = expf(xr[i] - mx);
-            sum += xr[i];
-        }
-        float inv = (float)(1.0 / sum);
-        for (size_t i = 0; i < n; i++)
-            xr[i] *= inv;
-    }
+    ak_kernels_get()->ops->softmax(x, rows, n, ld, 1.0f);
+}
+
+static size_t pad_panel(size_t n)
+{
+    return (n + AK_PANEL - 1) / AK_PANEL * AK_PANEL;
 }
 
 size_t ak_attention_scratch(size_t s, size_t head_dim)
 {
-    return s * s + head_dim * s;
+    return pad_panel(s) * head_dim + s * pad_panel(head_dim) + s * pad_panel(s);
+}
+
+void ak_attention_head(const ak_ops *ops, size_t s, size_t hd, float scale,
+                       const float *q, const float *k, const float *v,
+                       size_t ld, float *ctx, size_t ldc, float *scratch)
+{
+    if (s == 0)
+        return;
+    const size_t sp = pad_panel(s);
+    float *kp = scratch;                 /* K_h packed: [s x hd] as W */
+    float *vp = kp + sp * hd;            /* V_h packed: [s x hd] as B */
+    float *p = vp + s * pad_panel(hd);   /* [s x s] scores, row stride sp */
+    ak_pack_nt(s, hd, k, ld, kp);
+    ops->gemm_p(s, s, hd, q, ld, kp, NULL, p, sp, 0, s);
+    ops->softmax(p, s, s, sp, scale);
+    ak_pack_kn(s, hd, v, ld, vp);
+    ops->gemm_p(s, hd, s, p, sp, vp, NULL, ctx, ldc, 0, hd);
 }
 
 void ak_attention(size_t s, size_t n_heads, size_t head_dim, float scale,
                   const float *q, const float *k, const float *v, size_t ld,
                   float *ctx, size_t ldc, float *scratch)
 {
-    if (s == 0)
-        return;
-    const ak_kernels *kt = ak_kernels_get();
-    float *p = scratch;              /* [s x s] scores, then probabilities */
-    float *vt = scratch + s * s;     /* [head_dim x s] V_h transposed */
+    const ak_ops *ops = ak_kernels_get()->ops;
     for (size_t h = 0; h < n_heads; h++) {
         size_t off = h * head_dim;
-        kt->gemm_nt(s, s, head_dim, q + off, ld, k + off, ld, NULL, p, s);
-        for (size_t i = 0; i < s * s; i++)
-            p[i] *= scale;
-        ak_softmax_rows(p, s, s, s);
-        for (size_t t = 0; t < s; t++)
-            for (size_t d = 0; d < head_dim; d++)
-                vt[d * s + t] = v[t * ld + off + d];
-        kt->gemm_nt(s, head_dim, s, p, s, vt, s, NULL, ctx + off, ldc);
+        ak_attention_head(ops, s, head_dim, scale, q + off, k + off, v + off, ld,
+                          ctx + off, ldc, scratch);
     }
 }

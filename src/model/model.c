@@ -3,18 +3,22 @@
  * (configuration, weights, tokenizer), reporting its properties, and
  * embedding texts.
  *
- * Thread safety: a loaded model is immutable.  Every akidb_embed call keeps
- * its activations in arenas of its own and takes no lock, so any number of
- * threads may embed with one model at once.  With n_threads > 1 a call splits
- * its texts into contiguous ranges and runs each range on a thread started
- * for the call (worker 0 is the calling thread); a later persistent pool can
- * replace spawn_workers() without touching the per-range worker.
+ * Thread safety: a loaded model is immutable apart from its thread pool
+ * cache.  An akidb_embed call tokenises its texts on the calling thread,
+ * groups them (up to ak_bert_batch_rows tokens per group) and runs each
+ * group's forward pass with all its token rows in one GEMM M dimension, on
+ * n_threads threads of the model's persistent pool (the caller is thread 0).
+ * The pool serves one call at a time: a call that finds it busy runs on its
+ * own thread alone, so any number of threads may embed with one model at
+ * once.  Results do not depend on the thread count or on the grouping.
  */
 #include "model/bert.h"
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct akidb_model {
     char *name;
@@ -25,6 +29,10 @@ struct akidb_model {
     akidb_pooling pooling;
     int normalize;
     int n_threads;
+    pthread_mutex_t pool_mu;   /* guards pool: one call uses it at a time */
+    ak_pool *pool;             /* started by the first multi-thread call */
+    ak_arena arena;            /* scratch of the call holding the pool, kept
+                                  between calls (no page faults per call) */
 };
 
 const char *akidb_pooling_name(akidb_pooling p)
@@ -59,6 +67,9 @@ void akidb_model_free(akidb_model *m)
 {
     if (!m)
         return;
+    ak_pool_free(m->pool);
+    ak_arena_free(&m->arena);
+    pthread_mutex_destroy(&m->pool_mu);
     ak_bert_free(&m->bert);
     if (m->tok)
         akidb_tokenizer_free(m->tok);
@@ -87,6 +98,8 @@ akidb_status akidb_model_load(const char *dir, const akidb_model_opts *opts,
     akidb_model *m = ak_calloc(1, sizeof *m);
     if (!m)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
+    pthread_mutex_init(&m->pool_mu, NULL);
+    ak_arena_init(&m->arena, 0);
     ak_st_pipeline pipe;
     ak_bert_config cfg;
     char *cfg_path = NULL;
@@ -104,7 +117,21 @@ akidb_status akidb_model_load(const char *dir, const akidb_model_opts *opts,
     }
     if ((st = ak_bert_config_load(cfg_path, &cfg)) != AKIDB_OK)
         goto fail;
-    if ((st = ak_bert_load(pipe.transformer_dir, &cfg, &m->bert)) != AKIDB_OK)
+    const char *dtype = opts && opts->dtype ? opts->dtype : getenv("AKIDB_DTYPE");
+    int prec = 0;
+    if (dtype && *dtype && strcmp(dtype, "f32") != 0 && strcmp(dtype, "fp32") != 0 &&
+        strcmp(dtype, "float32") != 0) {
+        if (strcmp(dtype, "bf16") == 0 || strcmp(dtype, "bfloat16") == 0) {
+            prec = 1;
+        } else if (strcmp(dtype, "int8") == 0) {
+            prec = 2;
+        } else {
+            st = ak_fail(AKIDB_EINVAL, "%s: unknown dtype '%.40s' (f32, bf16 or int8)", dir,
+                         dtype);
+            goto fail;
+        }
+    }
+    if ((st = ak_bert_load_ex(pipe.transformer_dir, &cfg, prec, &m->bert)) != AKIDB_OK)
         goto fail;
     if ((st = akidb_tokenizer_load(pipe.transformer_dir, &m->tok)) != AKIDB_OK) {
         m->tok = NULL;
@@ -172,85 +199,44 @@ const akidb_tokenizer *akidb_model_tokenizer(const akidb_model *m)
 
 /* ---- embedding ---------------------------------------------------------- */
 
-typedef struct embed_job {
-    const akidb_model *m;
-    const char *const *texts;
-    const size_t *lens;
-    float *out;
-    akidb_pooling pooling;
-    int normalize;
-    int no_truncate;
-    size_t begin, end;     /* texts of this worker */
-    /* results */
-    akidb_status st;
-    size_t n_tokens;
-    char msg[512];
-} embed_job;
-
-static void embed_range(embed_job *j)
+/* Takes the model's thread pool for one call, (re)starting it with want
+ * threads if needed.  Returns NULL (run on the calling thread alone) if
+ * another call holds it or it cannot start; otherwise the caller must
+ * release it with pool_release. */
+static ak_pool *pool_acquire(akidb_model *m, int want)
 {
-    const akidb_model *m = j->m;
-    const size_t H = m->bert.cfg.hidden;
-    akidb_tokens toks = { 0 };
-    ak_arena ar;
-    ak_arena_init(&ar, ak_bert_scratch_bytes(&m->bert, m->max_tokens < 128 ? m->max_tokens : 128));
-    j->st = AKIDB_OK;
-    for (size_t i = j->begin; i < j->end; i++) {
-        const char *t = j->texts[i];
-        AK_ASSERT(t != NULL);
-        size_t len = j->lens ? j->lens[i] : strlen(t);
-        akidb_status st = akidb_tokenizer_encode(m->tok, t, len, m->max_tokens, &toks);
-        if (st != AKIDB_OK) {
-            j->st = ak_fail_prefix(st, "text %zu", i);
-            break;
+    if (want <= 1 || pthread_mutex_trylock(&m->pool_mu) != 0)
+        return NULL;
+    if (!m->pool || ak_pool_size(m->pool) < want) {
+        ak_pool_free(m->pool);
+        m->pool = ak_pool_new(want);
+        if (!m->pool) {
+            pthread_mutex_unlock(&m->pool_mu);
+            return NULL;
         }
-        if (j->no_truncate && toks.n_full > m->max_tokens) {
-            j->st = ak_fail(AKIDB_ETOOLONG,
-                            "text %zu: %zu tokens exceed the model's limit of %zu",
-                            i, toks.n_full, m->max_tokens);
-            break;
-        }
-        if (toks.n == 0 || toks.n > m->max_tokens) {
-            j->st = ak_fail(AKIDB_EINTERNAL, "text %zu: tokenizer gave %zu tokens (limit %zu)",
-                            i, toks.n, m->max_tokens);
-            break;
-        }
-        for (size_t p = 0; p < toks.n; p++) {
-            if (toks.ids[p] < 0 || (size_t)toks.ids[p] >= m->bert.cfg.vocab) {
-                j->st = ak_fail(AKIDB_EDIM,
-                                "text %zu: token id %d is outside the model's vocabulary of %zu",
-                                i, (int)toks.ids[p], m->bert.cfg.vocab);
-                goto out;
-            }
-        }
-        st = ak_bert_embed(&m->bert, toks.ids, toks.n, j->pooling, j->normalize, &ar,
-                           j->out + i * H);
-        ak_arena_reset(&ar);
-        if (st != AKIDB_OK) {
-            j->st = ak_fail_prefix(st, "text %zu", i);
-            break;
-        }
-        j->n_tokens += toks.n;
     }
-out:
-    if (j->st != AKIDB_OK)
-        snprintf(j->msg, sizeof j->msg, "%s", akidb_last_error());
-    akidb_tokens_free(&toks);
-    ak_arena_free(&ar);
+    return m->pool;
 }
 
-static void *embed_thread(void *arg)
+static void pool_release(akidb_model *m, ak_pool *p)
 {
-    embed_range(arg);
-    return NULL;
+    if (p)
+        pthread_mutex_unlock(&m->pool_mu);
 }
 
-akidb_status akidb_embed(const akidb_model *m, const char *const *texts,
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 1024 ? (int)n : 1;
+}
+
+akidb_status akidb_embed(const akidb_model *cm, const char *const *texts,
                          const size_t *lens, size_t n, float *out,
                          const akidb_embed_opts *opts)
 {
-    AK_ASSERT(m != NULL);
+    AK_ASSERT(cm != NULL);
     AK_ASSERT(n == 0 || (texts != NULL && out != NULL));
+    akidb_model *m = (akidb_model *)cm;   /* only the pool cache changes */
     akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
     if (opts)
         o = *opts;
@@ -261,67 +247,105 @@ akidb_status akidb_embed(const akidb_model *m, const char *const *texts,
     if (o.pooling < AKIDB_POOL_MEAN || o.pooling > AKIDB_POOL_MEAN_SQRT_LEN)
         return ak_fail(AKIDB_EINVAL, "unknown pooling value %d", (int)o.pooling);
     int normalize = o.normalize < 0 ? m->normalize : o.normalize != 0;
-    size_t threads = (size_t)(o.n_threads > 0 ? o.n_threads : m->n_threads);
-    if (threads > n)
-        threads = n;
-    if (threads > 256)
-        threads = 256;
-    if (threads < 1)
-        threads = 1;
+    int threads = o.n_threads > 0 ? o.n_threads : m->n_threads;
     if (n == 0)
         return AKIDB_OK;
+    /* more threads than CPUs only add waiting (results do not depend on it) */
+    int cpus = online_cpus();
+    if (threads > cpus)
+        threads = cpus;
+    if (threads < 1)
+        threads = 1;
 
-    embed_job stack_jobs[1];
-    embed_job *jobs = stack_jobs;
-    pthread_t *tids = NULL;
-    if (threads > 1) {
-        jobs = ak_calloc(threads, sizeof *jobs);
-        tids = ak_calloc(threads, sizeof *tids);
-        if (!jobs || !tids) {   /* fall back to the calling thread alone */
-            ak_free(jobs);
-            ak_free(tids);
-            jobs = stack_jobs;
-            tids = NULL;
-            threads = 1;
-        }
-    }
-    for (size_t w = 0; w < threads; w++) {
-        embed_job *j = &jobs[w];
-        memset(j, 0, sizeof *j);
-        j->m = m;
-        j->texts = texts;
-        j->lens = lens;
-        j->out = out;
-        j->pooling = o.pooling;
-        j->normalize = normalize;
-        j->no_truncate = o.no_truncate;
-        j->begin = n * w / threads;
-        j->end = n * (w + 1) / threads;
-    }
-    /* spawn_workers: threads 1.. run on new threads, 0 on this one; a range
-     * whose thread cannot start runs here afterwards */
-    unsigned char started[256] = { 0 };
-    for (size_t w = 1; w < threads; w++)
-        started[w] = pthread_create(&tids[w], NULL, embed_thread, &jobs[w]) == 0;
-    embed_range(&jobs[0]);
-    for (size_t w = 1; w < threads; w++) {
-        if (started[w])
-            pthread_join(tids[w], NULL);
-        else
-            embed_range(&jobs[w]);
-    }
+    const ak_bert *b = &m->bert;
+    const size_t H = b->cfg.hidden, cap = ak_bert_batch_rows(b);
+    const size_t max_group = n < 256 ? n : 256;
     akidb_status st = AKIDB_OK;
+    akidb_tokens *toks = ak_calloc(max_group, sizeof *toks);
+    const int32_t **ids = ak_calloc(max_group, sizeof *ids);
+    size_t *tl = ak_calloc(max_group, sizeof *tl);
+    ak_arena local, *arp = &local;
+    ak_arena_init(&local, 0);
+    ak_pool *pool = NULL;
+    if (!toks || !ids || !tl) {
+        st = ak_fail(AKIDB_ENOMEM, "out of memory");
+        goto out;
+    }
+    pool = pool_acquire(m, threads);
+    if (pool)
+        arp = &m->arena;   /* guarded by pool_mu like the pool */
+    ak_arena *ar = arp;
     size_t total = 0;
-    for (size_t w = 0; w < threads; w++) {
-        total += jobs[w].n_tokens;
-        if (st == AKIDB_OK && jobs[w].st != AKIDB_OK)
-            st = ak_fail(jobs[w].st, "%s", jobs[w].msg);
+    for (size_t i = 0; i < n && st == AKIDB_OK;) {
+        /* tokenise a group of texts that together fit one forward pass */
+        size_t g = 0, rows = 0;
+        while (i + g < n && g < max_group) {
+            size_t ti = i + g;
+            const char *t = texts[ti];
+            AK_ASSERT(t != NULL);
+            size_t len = lens ? lens[ti] : strlen(t);
+            akidb_tokens *tk = &toks[g];
+            st = akidb_tokenizer_encode(m->tok, t, len, m->max_tokens, tk);
+            if (st != AKIDB_OK) {
+                st = ak_fail_prefix(st, "text %zu", ti);
+                goto out;
+            }
+            if (o.no_truncate && tk->n_full > m->max_tokens) {
+                st = ak_fail(AKIDB_ETOOLONG, "text %zu: %zu tokens exceed the model's limit of %zu",
+                             ti, tk->n_full, m->max_tokens);
+                goto out;
+            }
+            if (tk->n == 0 || tk->n > m->max_tokens) {
+                st = ak_fail(AKIDB_EINTERNAL, "text %zu: tokenizer gave %zu tokens (limit %zu)",
+                             ti, tk->n, m->max_tokens);
+                goto out;
+            }
+            for (size_t p = 0; p < tk->n; p++) {
+                if (tk->ids[p] < 0 || (size_t)tk->ids[p] >= b->cfg.vocab) {
+                    st = ak_fail(AKIDB_EDIM,
+                                 "text %zu: token id %d is outside the model's vocabulary of %zu",
+                                 ti, (int)tk->ids[p], b->cfg.vocab);
+                    goto out;
+                }
+            }
+            if (g > 0 && rows + tk->n > cap)
+                break;   /* re-tokenised as the first of the next group */
+            ids[g] = tk->ids;
+            tl[g] = tk->n;
+            rows += tk->n;
+            g++;
+        }
+        size_t max_len = 0;
+        for (size_t k = 0; k < g; k++)
+            max_len = tl[k] > max_len ? tl[k] : max_len;
+        /* one arena block holds the whole pass */
+        size_t kmax = (b->cfg.intermediate > H ? b->cfg.intermediate : H) + 2;
+        size_t want = ak_bert_scratch_bytes(b, rows) + (size_t)threads *
+                        (ak_bert_scratch_bytes(b, max_len) +
+                         (b->bf16 || b->int8 ? rows * kmax * sizeof(uint16_t) + 256 : 0) + 256);
+        if (want > ar->block_size)
+            ar->block_size = want;
+        st = ak_bert_embed_batch(b, g, ids, tl, o.pooling, normalize, pool, threads, ar,
+                                 out + i * H);
+        if (st != AKIDB_OK) {
+            st = ak_fail_prefix(st, "texts %zu-%zu", i, i + g - 1);
+            goto out;
+        }
+        total += rows;
+        i += g;
     }
     if (o.n_tokens)
         *o.n_tokens = total;
-    if (jobs != stack_jobs) {
-        ak_free(jobs);
-        ak_free(tids);
-    }
+out:
+    if (pool)
+        ak_arena_reset(&m->arena);
+    pool_release(m, pool);
+    if (toks)
+        for (size_t g = 0; g < max_group; g++)
+            akidb_tokens_free(&toks[g]);
+    ak_free(toks);
+    ak_free(ids);
+    ak_free(tl);
+    ak_arena_free(&local);
     return st;
 }

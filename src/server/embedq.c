@@ -382,7 +382,7 @@ static akidb_status add_model(ak_models *ms, const ak_server_config *cfg, ak_met
         emodel_free(em);
         return ak_fail(AKIDB_ENOMEM, "out of memory");
     }
-    akidb_model_opts mo = {em->name, 0, ms->n_threads};
+    akidb_model_opts mo = {.name = em->name, .n_threads = ms->n_threads};
     akidb_status st = akidb_model_load(dir, &mo, &em->model);
     if (st != AKIDB_OK) {
         ak_fail_prefix(st, "model '%s' (%s)", name, dir);
