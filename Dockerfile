@@ -25,7 +25,7 @@ COPY tests/ tests/
 # the kernels pick AVX2/AVX-512/NEON at run time.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DAKIDB_NATIVE=OFF \
  && cmake --build build --target akidb -j"$(nproc)" \
- && install -m 0755 build/src/cli/akidb /usr/local/bin/akidb
+ && install -m 0755 build/akidb /usr/local/bin/akidb
 
 FROM debian:12-slim
 RUN apt-get update \

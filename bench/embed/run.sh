@@ -73,7 +73,6 @@ if [ "${SKIP_AKIDB:-0}" != 1 ]; then
     fi
 fi
 AKIDB="$root/$BUILD_DIR/akidb"
-[ -x "$AKIDB" ] || AKIDB="$root/$BUILD_DIR/src/cli/akidb"
 
 # ---- texts and models -------------------------------------------------------------
 sh "$here/make_texts.sh" bench/data

@@ -85,8 +85,7 @@ fi
 log "building akidb (Release) in $BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j"$JOBS" --target akidb >/dev/null
-AKIDB=$root/$BUILD_DIR/src/cli/akidb
-[ -x "$AKIDB" ] || AKIDB=$root/$BUILD_DIR/akidb
+AKIDB=$root/$BUILD_DIR/akidb
 [ -x "$AKIDB" ] || die "no akidb binary in $BUILD_DIR"
 RATE=$root/$BUILD_DIR/rate
 cc -O2 -std=c11 -Wall -o "$RATE" bench/load/rate.c -lm
