@@ -19,6 +19,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The per-process scratch directory of akt_tmpdir(), removed at exit. */
+static char akt_tmp_path[256];
+
+static void akt_tmp_cleanup(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", akt_tmp_path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", akt_tmp_path);
+}
+
+/* Returns a directory /tmp/<prefix>XXXXXX made on first call and removed
+ * with its contents when the process exits; exits with status 2 if it
+ * cannot be made. */
+static inline const char *akt_tmpdir(const char *prefix)
+{
+    if (akt_tmp_path[0])
+        return akt_tmp_path;
+    snprintf(akt_tmp_path, sizeof akt_tmp_path, "/tmp/%sXXXXXX", prefix);
+    if (!mkdtemp(akt_tmp_path)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    atexit(akt_tmp_cleanup);
+    return akt_tmp_path;
+}
+
 typedef void (*akt_fn)(void);
 typedef struct { const char *name; akt_fn fn; } akt_case;
 

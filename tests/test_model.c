@@ -24,27 +24,14 @@
 #define V_ 30522
 #define P_ 64
 
-static char tmpdir[256];
+static const char *tmpdir;
 static char tokdir[512];
-
-static void cleanup(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
-}
 
 static void setup(void)
 {
-    if (tmpdir[0])
+    if (tmpdir)
         return;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/akidb_model_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-    atexit(cleanup);
+    tmpdir = akt_tmpdir("akidb_model_");
     const char *src = getenv("AKIDB_SRC");
     if (!src)
         src = ".";

@@ -11,26 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[256];
-
-static void cleanup(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
-}
+static const char *tmpdir;
 
 static void setup(void)
 {
-    if (tmpdir[0])
-        return;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/akidb_st_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-    atexit(cleanup);
+    tmpdir = akt_tmpdir("akidb_st_");
 }
 
 /* Writes "<tmpdir>/<name>": 8-byte length of header, header, data. */
