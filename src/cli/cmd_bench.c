@@ -60,7 +60,7 @@ static void bench_usage(FILE *f)
             "  --warmup N         unmeasured single-text calls first (default 20)\n"
             "  --max-texts N      use only the first N texts of the file (default all)\n"
             "  --kernels PATH     scalar|avx2|avx512|neon (default: best the CPU has)\n"
-            "  --dtype f32|bf16   compute precision of the linear layers (default:\n"
+            "  --dtype f32|bf16|int8  compute precision of the linear layers (default:\n"
             "                     $AKIDB_DTYPE, else f32, the exact one)\n"
             "  --no-latency       skip the single-text latency pass\n"
             "  --no-throughput    skip the batch throughput pass\n"
@@ -287,8 +287,9 @@ static int bench_embed(int argc, char **argv)
             break;
         case 'k': kernels = optarg; break;
         case 'd':
-            if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0) {
-                fprintf(stderr, "akidb: --dtype: expected f32 or bf16, got '%s'\n", optarg);
+            if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0 &&
+                strcmp(optarg, "int8") != 0) {
+                fprintf(stderr, "akidb: --dtype: expected f32, bf16 or int8, got '%s'\n", optarg);
                 return 2;
             }
             dtype = optarg;

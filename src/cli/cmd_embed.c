@@ -132,8 +132,11 @@ static void embed_usage(FILE *f)
             "                   [--format jsonl|f32] [--threads N]\n"
             "                   [--pooling mean|cls|max|mean_sqrt_len]\n"
             "                   [--normalize | --no-normalize]\n"
+            "                   [--dtype f32|bf16|int8]\n"
             "Embeds each input line (stdin by default).  jsonl writes one JSON array\n"
-            "per line; f32 writes N x D little-endian float32 without a header.\n");
+            "per line; f32 writes N x D little-endian float32 without a header.\n"
+            "--dtype picks the precision of the linear layers: f32 (default, exact),\n"
+            "or the faster bf16 / int8 modes.\n");
 }
 
 static int write_rows(FILE *out, int f32, const float *v, size_t rows, size_t dim)
@@ -173,10 +176,11 @@ int akidb_cmd_embed(int argc, char **argv)
         {"pooling", required_argument, NULL, 'p'},
         {"normalize", no_argument, NULL, 'N'},
         {"no-normalize", no_argument, NULL, 'U'},
+        {"dtype", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_dir = NULL, *input = NULL, *output = NULL;
+    const char *model_dir = NULL, *input = NULL, *output = NULL, *dtype = NULL;
     int f32 = 0, threads = 1;
     akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
     int c;
@@ -208,6 +212,7 @@ int akidb_cmd_embed(int argc, char **argv)
             break;
         case 'N': eo.normalize = 1; break;
         case 'U': eo.normalize = 0; break;
+        case 'd': dtype = optarg; break;
         case 'h': embed_usage(stdout); return 0;
         default: embed_usage(stderr); return 2;
         }
@@ -220,6 +225,7 @@ int akidb_cmd_embed(int argc, char **argv)
 
     akidb_model_opts mo = {0};
     mo.n_threads = threads;
+    mo.dtype = dtype;   /* validated by akidb_model_load */
     akidb_model *model = NULL;
     if (akidb_model_load(model_dir, &mo, &model) != AKIDB_OK) {
         fprintf(stderr, "akidb: %s\n", akidb_last_error());
