@@ -256,6 +256,24 @@ static akidb_status get_json(const puller *pl, const char *url, json_t **out, lo
     return st;
 }
 
+/* Reads the LFS part of a Hub file entry into f: the sha256 (from key
+ * first, else second; an optional "sha256:" prefix is dropped, anything but
+ * 64 hex digits is ignored) and the size of the real file. */
+static void read_lfs(json_t *lfs, const char *first, const char *second, rfile *f)
+{
+    json_t *sha = json_object_get(lfs, first);
+    if (!json_is_string(sha))
+        sha = json_object_get(lfs, second);
+    const char *hs = json_is_string(sha) ? json_string_value(sha) : "";
+    if (strncmp(hs, "sha256:", 7) == 0)
+        hs += 7;
+    if (is_hex(hs, 64))
+        snprintf(f->sha256, sizeof f->sha256, "%s", hs);
+    json_t *lsz = json_object_get(lfs, "size");
+    if (json_is_integer(lsz))
+        f->size = json_integer_value(lsz);
+}
+
 /* ---- listing ------------------------------------------------------------------------ */
 
 static akidb_status list_files(puller *pl, flist *files)
@@ -297,17 +315,7 @@ static akidb_status list_files(puller *pl, flist *files)
                 snprintf(f->git_oid, sizeof f->git_oid, "%s", json_string_value(blob));
             json_t *lfs = json_object_get(s, "lfs");
             if (json_is_object(lfs)) {
-                json_t *sha = json_object_get(lfs, "sha256");
-                if (!json_is_string(sha))
-                    sha = json_object_get(lfs, "oid");
-                const char *hs = json_is_string(sha) ? json_string_value(sha) : "";
-                if (strncmp(hs, "sha256:", 7) == 0)
-                    hs += 7;
-                if (is_hex(hs, 64))
-                    snprintf(f->sha256, sizeof f->sha256, "%s", hs);
-                json_t *lsz = json_object_get(lfs, "size");
-                if (json_is_integer(lsz))
-                    f->size = json_integer_value(lsz);
+                read_lfs(lfs, "sha256", "oid", f);
                 f->git_oid[0] = '\0';   /* the blob id is the pointer file's */
             }
         }
@@ -347,17 +355,7 @@ static akidb_status list_files(puller *pl, flist *files)
         json_t *oid = json_object_get(e, "oid");
         json_t *lfs = json_object_get(e, "lfs");
         if (json_is_object(lfs)) {
-            json_t *sha = json_object_get(lfs, "oid");
-            if (!json_is_string(sha))
-                sha = json_object_get(lfs, "sha256");
-            const char *hs = json_is_string(sha) ? json_string_value(sha) : "";
-            if (strncmp(hs, "sha256:", 7) == 0)
-                hs += 7;
-            if (is_hex(hs, 64))
-                snprintf(f->sha256, sizeof f->sha256, "%s", hs);
-            json_t *lsz = json_object_get(lfs, "size");
-            if (json_is_integer(lsz))
-                f->size = json_integer_value(lsz);
+            read_lfs(lfs, "oid", "sha256", f);
         } else if (json_is_string(oid) && is_hex(json_string_value(oid), 40)) {
             snprintf(f->git_oid, sizeof f->git_oid, "%s", json_string_value(oid));
         }

@@ -139,6 +139,18 @@ static bool get_filter(ak_ctx *c, json_t *body, char **out)
     return true;
 }
 
+/* The AKIDB_WITH_* flag of one "include" name, 0 if it names none. */
+static unsigned include_flag(const char *name)
+{
+    if (strcmp(name, "payload") == 0)
+        return AKIDB_WITH_PAYLOAD;
+    if (strcmp(name, "text") == 0)
+        return AKIDB_WITH_TEXT;
+    if (strcmp(name, "vector") == 0)
+        return AKIDB_WITH_VECTOR;
+    return 0;
+}
+
 /* "include" (array of "payload", "text", "vector") -> AKIDB_WITH_* mask. */
 static bool get_include(ak_ctx *c, json_t *v, unsigned def, unsigned *out)
 {
@@ -154,11 +166,10 @@ static bool get_include(ak_ctx *c, json_t *v, unsigned def, unsigned *out)
     size_t i;
     json_t *x;
     json_array_foreach(v, i, x) {
-        const char *s = json_is_string(x) ? json_string_value(x) : "";
-        if (strcmp(s, "payload") == 0) m |= AKIDB_WITH_PAYLOAD;
-        else if (strcmp(s, "text") == 0) m |= AKIDB_WITH_TEXT;
-        else if (strcmp(s, "vector") == 0) m |= AKIDB_WITH_VECTOR;
-        else {
+        unsigned f = include_flag(json_is_string(x) ? json_string_value(x) : "");
+        if (f) {
+            m |= f;
+        } else {
             ak_reply_error(c, 400, "invalid_request",
                            "\"include\"[%zu] must be \"payload\", \"text\" or \"vector\"", i);
             return false;
@@ -179,10 +190,10 @@ static bool get_include_query(ak_ctx *c, unsigned def, unsigned *out)
     unsigned m = 0;
     char *save = NULL;
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (strcmp(t, "payload") == 0) m |= AKIDB_WITH_PAYLOAD;
-        else if (strcmp(t, "text") == 0) m |= AKIDB_WITH_TEXT;
-        else if (strcmp(t, "vector") == 0) m |= AKIDB_WITH_VECTOR;
-        else {
+        unsigned f = include_flag(t);
+        if (f) {
+            m |= f;
+        } else {
             ak_reply_error(c, 400, "invalid_request",
                            "include= takes payload,text,vector; got '%s'", t);
             return false;
