@@ -208,6 +208,72 @@ AKT_TEST(bounded_and_pair_kernels)
     rs = saved_rs;
 }
 
+/* The group kernel (1 to 8 vectors read as interleaved streams) must give,
+ * for each vector, exactly the single bounded kernel's result, whatever
+ * checkpoint each lane leaves at: lanes are made to stop at different
+ * points by giving them different distances, and the bound sweeps from
+ * "everything stops at the first check" to "nothing stops". */
+AKT_TEST(group_kernels)
+{
+    static const size_t dims[] = { 1, 5, 31, 32, 33, 64, 127, 128, 129, 160, 256, 300, 784, 1000 };
+    static const double fr[] = { 0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 1.5, -1.0 };
+    static const float closeness[8] = { 1.0f, 0.05f, 0.3f, 0.6f, 0.8f, 0.2f, 0.45f, 0.1f };
+    ak_simd paths[] = { AK_SIMD_SCALAR, AK_SIMD_AVX2, AK_SIMD_AVX512, AK_SIMD_NEON };
+    uint64_t saved_rs = rs;
+    rs = 0x6A0B6A0Bull;
+    size_t checked = 0;
+    for (size_t pi = 0; pi < 4; pi++) {
+        ak_dist_boundedm_fn fm = ak_l2_bounded_multi_get(paths[pi]);
+        if (!ak_simd_supported(paths[pi])) {
+            AKT_TRUE(fm == NULL);
+            continue;
+        }
+        ak_dist_bounded_fn fb = ak_l2_bounded_get(paths[pi]);
+        ak_dist_bounded2_fn fb2 = ak_l2_bounded2_get(paths[pi]);
+        ak_dist_fn fl = ak_dist_get(paths[pi], AK_METRIC_L2);
+        AKT_TRUE(fm && fb && fb2 && fl);
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+            size_t n = dims[di];
+            for (int rot = 0; rot < 8; rot += 3) {
+                float *a = random_data(n, 1), *v[8];
+                const float *b[8];
+                for (int j = 0; j < 8; j++) {
+                    v[j] = random_data(n, 1);
+                    float c = closeness[(j + rot) & 7];
+                    for (size_t i = 0; i < n; i++)
+                        v[j][i] = a[i] + c * v[j][i];
+                    b[j] = v[j];
+                }
+                float mid = fl(a, b[rot & 7], n);
+                for (size_t fi = 0; fi < sizeof fr / sizeof fr[0]; fi++) {
+                    float bound = fr[fi] < 0 ? INFINITY : (float)(fr[fi] * mid);
+                    for (size_t m = 1; m <= 8; m++) {
+                        float out[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+                        fm(a, b, m, n, bound, out);
+                        for (size_t j = 0; j < m; j++) {
+                            AKT_TRUE(out[j] == fb(a, b[j], n, bound));
+                            checked++;
+                        }
+                        for (size_t j = m; j < 8; j++)
+                            AKT_TRUE(out[j] == -1); /* nothing written past m */
+                    }
+                    /* and the pair kernel agrees with both */
+                    float pr[2];
+                    fb2(a, b[0], b[1], n, bound, pr);
+                    AKT_TRUE(pr[0] == fb(a, b[0], n, bound) && pr[1] == fb(a, b[1], n, bound));
+                    if (!(bound < INFINITY))
+                        AKT_TRUE(fb(a, b[0], n, bound) == fl(a, b[0], n));
+                }
+                free(a);
+                for (int j = 0; j < 8; j++)
+                    free(v[j]);
+            }
+        }
+    }
+    AKT_TRUE(checked > 5000);
+    rs = saved_rs;
+}
+
 /* ---- recall --------------------------------------------------------------- */
 
 static double measure_recall(ak_hnsw *h, const float *qs, size_t nq, size_t dim, size_t ef,
@@ -757,7 +823,7 @@ AKT_TEST(out_of_memory)
     free(v);
 }
 
-AKT_MAIN(AKT_REG(distance_paths), AKT_REG(bounded_and_pair_kernels),
+AKT_MAIN(AKT_REG(distance_paths), AKT_REG(bounded_and_pair_kernels), AKT_REG(group_kernels),
          AKT_REG(recall_random), AKT_REG(recall_clustered),
          AKT_REG(filtered_recall), AKT_REG(remove_and_reuse), AKT_REG(edge_cases),
          AKT_REG(serialize_roundtrip), AKT_REG(corrupt_images),

@@ -335,49 +335,38 @@ AK_AVX512 static void dot2_avx512(const float *a, const float *b0, const float *
     out[1] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(t0, t1), _mm512_add_ps(t2, t3)));
 }
 
-/* Four AVX-512 accumulators of one squared-L2 sum (lanes i, i+16, i+32,
- * i+48 of each 64-float step). */
+/* Squared L2 on AVX-512.  One accumulation scheme serves the single,
+ * bounded and group kernels, so they agree bit for bit on every pair:
+ * two accumulators per vector (floats i..i+15 and i+16..i+31 of each
+ * 32-float step), a 16-float step into the first and a masked remainder
+ * into the second at the end, then one horizontal sum.  Two accumulators
+ * (not four) so that eight vectors' sums fit in registers at once. */
 typedef struct l2acc512 {
-    __m512 s0, s1, s2, s3;
+    __m512 s0, s1;
 } l2acc512;
 
 AK_AVX512 static inline __attribute__((always_inline)) void
-l2_512_step(l2acc512 *s, const float *a, const float *b)
+l2_512_step(l2acc512 *s, __m512 a0, __m512 a1, const float *b)
 {
-    __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b));
-    __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + 16), _mm512_loadu_ps(b + 16));
-    __m512 d2 = _mm512_sub_ps(_mm512_loadu_ps(a + 32), _mm512_loadu_ps(b + 32));
-    __m512 d3 = _mm512_sub_ps(_mm512_loadu_ps(a + 48), _mm512_loadu_ps(b + 48));
+    __m512 d0 = _mm512_sub_ps(a0, _mm512_loadu_ps(b));
+    __m512 d1 = _mm512_sub_ps(a1, _mm512_loadu_ps(b + 16));
     s->s0 = _mm512_fmadd_ps(d0, d0, s->s0);
     s->s1 = _mm512_fmadd_ps(d1, d1, s->s1);
-    s->s2 = _mm512_fmadd_ps(d2, d2, s->s2);
-    s->s3 = _mm512_fmadd_ps(d3, d3, s->s3);
 }
 
 AK_AVX512 static inline __attribute__((always_inline)) float l2_512_sum(const l2acc512 *s)
 {
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s->s0, s->s1),
-                                              _mm512_add_ps(s->s2, s->s3)));
+    return _mm512_reduce_add_ps(_mm512_add_ps(s->s0, s->s1));
 }
 
-/* Squared L2 of a and b from float i on, continuing accumulators s (masked
- * tail, no scalar loop); with check, returns a partial sum as soon as one
- * reaches bound. */
+/* The end of one sum after the 32-float steps: floats i..n (i + 32 > n). */
 AK_AVX512 static inline __attribute__((always_inline)) float
-l2_512_finish(const float *a, const float *b, size_t n, size_t i, l2acc512 s, float bound,
-              int check)
+l2_512_tail(const float *a, const float *b, size_t n, size_t i, l2acc512 s)
 {
-    for (; i + 64 <= n; i += 64) {
-        l2_512_step(&s, a + i, b + i);
-        if (check && l2_check_at(i + 64, n, 64)) {
-            float p = l2_512_sum(&s);
-            if (p >= bound)
-                return p;
-        }
-    }
-    for (; i + 16 <= n; i += 16) {
+    if (i + 16 <= n) {
         __m512 d = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
         s.s0 = _mm512_fmadd_ps(d, d, s.s0);
+        i += 16;
     }
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
@@ -387,43 +376,97 @@ l2_512_finish(const float *a, const float *b, size_t n, size_t i, l2acc512 s, fl
     return l2_512_sum(&s);
 }
 
+/* One squared-L2 sum; with check, returns a partial sum >= bound as soon
+ * as one is seen at a check position. */
+AK_AVX512 static inline __attribute__((always_inline)) float
+l2_512_one(const float *a, const float *b, size_t n, float bound, int check)
+{
+    l2acc512 s = { _mm512_setzero_ps(), _mm512_setzero_ps() };
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        l2_512_step(&s, _mm512_loadu_ps(a + i), _mm512_loadu_ps(a + i + 16), b + i);
+        if (check && l2_check_at(i + 32, n, 32)) {
+            float p = l2_512_sum(&s);
+            if (p >= bound)
+                return p;
+        }
+    }
+    return l2_512_tail(a, b, n, i, s);
+}
+
 AK_AVX512 static float l2_avx512(const float *a, const float *b, size_t n)
 {
-    l2acc512 z = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                   _mm512_setzero_ps() };
-    return l2_512_finish(a, b, n, 0, z, INFINITY, 0);
+    return l2_512_one(a, b, n, INFINITY, 0);
 }
 
 AK_AVX512 static float l2b_avx512(const float *a, const float *b, size_t n, float bound)
 {
-    l2acc512 z = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                   _mm512_setzero_ps() };
-    return l2_512_finish(a, b, n, 0, z, bound, 1);
+    return l2_512_one(a, b, n, bound, 1);
+}
+
+/* Bounded squared-L2 sums of m <= L vectors read as L interleaved streams
+ * (L is a compile-time constant at each use).  More independent streams
+ * keep more cache-line fills in flight: on the machines measured, eight
+ * random 3 KB vectors read together move ~60 % more bytes per second than
+ * two.  A lane whose partial sum reaches bound at a check stores it and is
+ * pointed at `a` itself (already in L1), so it costs no more memory
+ * traffic; lanes past m start that way.  Every lane runs exactly the step,
+ * check and tail sequence of l2_512_one, so each result equals
+ * l2b_avx512's bit for bit. */
+AK_AVX512 static inline __attribute__((always_inline)) void
+l2_512_lanes(const float *a, const float *const *bv, size_t m, size_t n, float bound, float *out,
+             const int L)
+{
+    const float *b[8];
+    l2acc512 s[8];
+    unsigned live = (1u << m) - 1u;
+    for (int j = 0; j < L; j++) {
+        b[j] = (size_t)j < m ? bv[j] : a;
+        s[j].s0 = _mm512_setzero_ps();
+        s[j].s1 = _mm512_setzero_ps();
+    }
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 a0 = _mm512_loadu_ps(a + i), a1 = _mm512_loadu_ps(a + i + 16);
+        for (int j = 0; j < L; j++)
+            l2_512_step(&s[j], a0, a1, b[j] + i);
+        if (l2_check_at(i + 32, n, 32)) {
+            for (int j = 0; j < L; j++) {
+                if (!((live >> j) & 1))
+                    continue;
+                float p = l2_512_sum(&s[j]);
+                if (p >= bound) {
+                    out[j] = p;
+                    live &= ~(1u << j);
+                    b[j] = a;
+                }
+            }
+            if (!live)
+                return;
+        }
+    }
+    for (int j = 0; j < L; j++)
+        if ((live >> j) & 1)
+            out[j] = l2_512_tail(a, b[j], n, i, s[j]);
 }
 
 /* Two bounded squared-L2 sums interleaved (see l2b2_avx2). */
 AK_AVX512 static void l2b2_avx512(const float *a, const float *b0, const float *b1, size_t n,
                                   float bound, float *out)
 {
-    l2acc512 s = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                   _mm512_setzero_ps() };
-    l2acc512 t = s;
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        l2_512_step(&s, a + i, b0 + i);
-        l2_512_step(&t, a + i, b1 + i);
-        if (l2_check_at(i + 64, n, 64)) {
-            float p = l2_512_sum(&s), r = l2_512_sum(&t);
-            if (p >= bound || r >= bound) {
-                i += 64;
-                out[0] = p >= bound ? p : l2_512_finish(a, b0, n, i, s, bound, 1);
-                out[1] = r >= bound ? r : l2_512_finish(a, b1, n, i, t, bound, 1);
-                return;
-            }
-        }
-    }
-    out[0] = l2_512_finish(a, b0, n, i, s, bound, 1);
-    out[1] = l2_512_finish(a, b1, n, i, t, bound, 1);
+    const float *b[2] = { b0, b1 };
+    l2_512_lanes(a, b, 2, n, bound, out, 2);
+}
+
+AK_AVX512 static void l2bm_avx512(const float *a, const float *const *b, size_t m, size_t n,
+                                  float bound, float *out)
+{
+    if (m <= 2)
+        l2_512_lanes(a, b, m, n, bound, out, 2);
+    else if (m <= 4)
+        l2_512_lanes(a, b, m, n, bound, out, 4);
+    else
+        l2_512_lanes(a, b, m, n, bound, out, 8);
 }
 #endif /* AK_X86 */
 
@@ -630,6 +673,44 @@ ak_dist_bounded2_fn ak_l2_bounded2_get(ak_simd path)
 #endif
 #ifdef __aarch64__
     case AK_SIMD_NEON: return l2b2_neon;
+#endif
+    default: return NULL;
+    }
+}
+
+/* Group form of a path without a wider kernel: pairs, then a single. */
+#define AK_L2BM_FROM_PAIRS(name, single, pair)                                          \
+    static void name(const float *a, const float *const *b, size_t m, size_t n,        \
+                     float bound, float *out)                                          \
+    {                                                                                  \
+        size_t j = 0;                                                                  \
+        for (; j + 1 < m; j += 2)                                                      \
+            pair(a, b[j], b[j + 1], n, bound, out + j);                                \
+        if (j < m)                                                                     \
+            out[j] = single(a, b[j], n, bound);                                        \
+    }
+AK_L2BM_FROM_PAIRS(l2bm_scalar, l2b_scalar, l2b2_scalar)
+#ifdef AK_X86
+AK_L2BM_FROM_PAIRS(l2bm_avx2, l2b_avx2, l2b2_avx2)
+#endif
+#ifdef __aarch64__
+AK_L2BM_FROM_PAIRS(l2bm_neon, l2b_neon, l2b2_neon)
+#endif
+
+ak_dist_boundedm_fn ak_l2_bounded_multi_get(ak_simd path)
+{
+    if (path == AK_SIMD_AUTO)
+        path = best_path();
+    if (!ak_simd_supported(path))
+        return NULL;
+    switch (path) {
+    case AK_SIMD_SCALAR: return l2bm_scalar;
+#ifdef AK_X86
+    case AK_SIMD_AVX2: return l2bm_avx2;
+    case AK_SIMD_AVX512: return l2bm_avx512;
+#endif
+#ifdef __aarch64__
+    case AK_SIMD_NEON: return l2bm_neon;
 #endif
     default: return NULL;
     }

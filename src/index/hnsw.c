@@ -25,9 +25,10 @@
  *   - L2 distances use the bounded kernel: a neighbour that cannot beat the
  *     current worst result stops being summed part-way (distance.c explains
  *     why the outcome is exactly that of a full evaluation);
- *   - neighbours are evaluated two at a time with the pair kernels, whose
- *     interleaved loads hide memory latency; the results are then tested in
- *     list order against the bound as it evolves, as one-by-one code would;
+ *   - neighbours are evaluated up to eight at a time with the group kernels,
+ *     whose interleaved streams keep more memory reads in flight; the
+ *     results are then tested in list order against the bound as it
+ *     evolves, as one-by-one code would;
  *   - the visited set is a bitset with a touched-word list (7.5 KB for 60k
  *     slots), which stays in L1/L2 where the old 2-byte epoch stamps missed;
  *   - the first line of every unvisited neighbour and its state byte are
@@ -202,7 +203,7 @@ akidb_status ak_hnsw_alloc_empty(const ak_hnsw_params *p, ak_hnsw **out)
     h->neg = p->metric != AK_METRIC_L2;
     h->dist = ak_dist_get(ak_simd_active(), h->neg ? AK_METRIC_DOT : AK_METRIC_L2);
     h->distb = h->neg ? NULL : ak_l2_bounded_get(ak_simd_active());
-    h->distb2 = h->neg ? NULL : ak_l2_bounded2_get(ak_simd_active());
+    h->distbm = h->neg ? NULL : ak_l2_bounded_multi_get(ak_simd_active());
     h->dot2 = h->neg ? ak_dot2_get(ak_simd_active()) : NULL;
     h->ep = AK_NONE;
     h->max_level = -1;
@@ -542,14 +543,15 @@ void ak_emit_hits(const ak_hnsw *h, ak_pair *p, size_t n, ak_hit *out)
 }
 
 /* Greedy walk on one upper level: moves *cur to the closest neighbour while
- * that improves the distance.  Neighbours are taken in list order, two at a
- * time with the pair kernel: both get the bound of the first, and the second
- * is then tested against the bound as updated by the first, which is
- * exactly what one-by-one evaluation decides (the bound only falls, so a
- * distance cut short at the old bound is also rejected at the new one). */
+ * that improves the distance.  Neighbours are taken in list order, up to
+ * AK_GROUP at a time with the group kernel: all get the bound in force
+ * before the group, and each is then tested against the bound as updated
+ * by the ones before it, which is exactly what one-by-one evaluation
+ * decides (the bound only falls, so a distance cut short at the old bound
+ * is also rejected at the new one). */
 static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, float *curd)
 {
-    bool changed = true, pair = ak_has_pair(h);
+    bool changed = true;
     uint32_t ids[AK_HNSW_MAX_M];
     while (changed) {
         changed = false;
@@ -563,12 +565,9 @@ static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, f
             AK_PREFETCH(ak_vec(h, x));
         }
         for (uint32_t i = 0; i < nn;) {
-            uint32_t nb = pair && i + 1 < nn ? 2 : 1;
-            float dd[2];
-            if (nb == 2)
-                ak_distance2_below(h, q, ak_vec(h, ids[i]), ak_vec(h, ids[i + 1]), *curd, dd);
-            else
-                dd[0] = ak_distance_below(h, q, ak_vec(h, ids[i]), *curd);
+            uint32_t nb = nn - i < AK_GROUP ? nn - i : AK_GROUP;
+            float dd[AK_GROUP];
+            ak_distance_group_below(h, q, ids + i, nb, *curd, dd);
             for (uint32_t j = 0; j < nb; j++) {
                 if (dd[j] < *curd) {
                     *curd = dd[j];
@@ -613,7 +612,6 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
     }
     minheap_push(s->cand, &ncand, (ak_pair){ d0, ep });
     uint32_t ids[2 * AK_HNSW_MAX_M];
-    bool pair = ak_has_pair(h);
     while (ncand) {
         ak_pair c = s->cand[0];
         if (c.d > lb && nres >= ef)
@@ -637,20 +635,18 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
         }
         if (!ak_scratch_reserve(&s->cand, &s->cand_cap, ncand + nn + 1))
             return SIZE_MAX;
-        /* distances two at a time (pair kernels, see distance.c): both get
-         * the bound in force before the pair, then each is tested in list
-         * order against the current bound.  That is exactly the one-by-one
-         * outcome: once the heap is full its worst distance only falls, so a
-         * distance cut short at the older bound fails the newer one too,
-         * and while it is not full the bound is infinite (nothing is cut) */
+        /* distances up to AK_GROUP at a time (group kernels, see
+         * distance.c): all get the bound in force before the group, then
+         * each is tested in list order against the current bound.  That is
+         * exactly the one-by-one outcome: once the heap is full its worst
+         * distance only falls, so a distance cut short at the older bound
+         * fails the newer one too, and while it is not full the bound is
+         * infinite (nothing is cut) */
         for (uint32_t i = 0; i < nn;) {
-            uint32_t nb = pair && i + 1 < nn ? 2 : 1;
+            uint32_t nb = nn - i < AK_GROUP ? nn - i : AK_GROUP;
             float bound = nres < ef ? INFINITY : lb;
-            float dd[2];
-            if (nb == 2)
-                ak_distance2_below(h, q, ak_vec(h, ids[i]), ak_vec(h, ids[i + 1]), bound, dd);
-            else
-                dd[0] = ak_distance_below(h, q, ak_vec(h, ids[i]), bound);
+            float dd[AK_GROUP];
+            ak_distance_group_below(h, q, ids + i, nb, bound, dd);
             for (uint32_t j = 0; j < nb; j++) {
                 uint32_t x = ids[i + j];
                 float d = dd[j];

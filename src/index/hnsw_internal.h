@@ -56,7 +56,7 @@ struct ak_hnsw {
     uint64_t rng;
     ak_dist_fn dist;       /* l2sq or dot kernel */
     ak_dist_bounded_fn distb; /* bounded l2sq kernel (L2 only), else NULL */
-    ak_dist_bounded2_fn distb2; /* its pair form (L2 only), else NULL */
+    ak_dist_boundedm_fn distbm; /* its group form (L2 only), else NULL */
     ak_dist2_fn dot2;      /* pair dot kernel (cosine/dot only), else NULL */
     bool neg;              /* internal distance = -dot */
 
@@ -118,24 +118,32 @@ static inline float ak_distance_below(const ak_hnsw *h, const float *a, const fl
     return ak_distance(h, a, b);
 }
 
-/* Two internal distances from a (to b0, b1) into dd, each as
- * ak_distance_below with the same bound would give.  Needs ak_has_pair(h). */
-static inline void ak_distance2_below(const ak_hnsw *h, const float *a, const float *b0,
-                                      const float *b1, float bound, float dd[2])
-{
-    if (h->distb2) {
-        h->distb2(a, b0, b1, h->dim, bound, dd);
-    } else {
-        h->dot2(a, b0, b1, h->dim, dd);
-        dd[0] = -dd[0];
-        dd[1] = -dd[1];
-    }
-}
+/* Most slots ak_distance_group_below takes at once. */
+#define AK_GROUP 8
 
-/* True if the index has a pair kernel for its metric. */
-static inline bool ak_has_pair(const ak_hnsw *h)
+/* Internal distances from a to the vectors of slots ids[0..m) (1 <= m <=
+ * AK_GROUP) into dd, each as ak_distance_below with the same bound would
+ * give; the vectors are read as interleaved streams (see
+ * ak_dist_boundedm_fn), which is what makes a group faster than m calls. */
+static inline void ak_distance_group_below(const ak_hnsw *h, const float *a,
+                                           const uint32_t *ids, uint32_t m, float bound,
+                                           float *dd)
 {
-    return h->distb2 || h->dot2;
+    if (h->distbm) {
+        const float *b[AK_GROUP];
+        for (uint32_t j = 0; j < m; j++)
+            b[j] = ak_vec(h, ids[j]);
+        h->distbm(a, b, m, h->dim, bound, dd);
+        return;
+    }
+    uint32_t j = 0;
+    for (; j + 1 < m; j += 2) {
+        h->dot2(a, ak_vec(h, ids[j]), ak_vec(h, ids[j + 1]), h->dim, dd + j);
+        dd[j] = -dd[j];
+        dd[j + 1] = -dd[j + 1];
+    }
+    if (j < m)
+        dd[j] = ak_distance(h, a, ak_vec(h, ids[j]));
 }
 
 static inline float ak_score(const ak_hnsw *h, float d)

@@ -160,6 +160,17 @@ typedef void (*ak_dist_bounded2_fn)(const float *a, const float *b0, const float
 /* Pair kernel of one path; NULL if the path is not supported. */
 ak_dist_bounded2_fn ak_l2_bounded2_get(ak_simd path);
 
+/* Bounded squared-L2 distances from a to each of b[0..m) (1 <= m <= 8)
+ * with one bound, into out[0..m); each equals what the path's
+ * ak_dist_bounded_fn returns for that pair.  The vectors are read as
+ * interleaved streams (up to eight at once on AVX-512, pairs elsewhere),
+ * which keeps more memory reads in flight. */
+typedef void (*ak_dist_boundedm_fn)(const float *a, const float *const *b, size_t m, size_t n,
+                                    float bound, float *out);
+
+/* Group kernel of one path; NULL if the path is not supported. */
+ak_dist_boundedm_fn ak_l2_bounded_multi_get(ak_simd path);
+
 /* Two dot products of a with b0 and b1 into out[0], out[1], each equal to
  * the path's dot kernel result (loads interleaved, as above). */
 typedef void (*ak_dist2_fn)(const float *a, const float *b0, const float *b1, size_t n,
