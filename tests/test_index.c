@@ -224,14 +224,17 @@ AKT_TEST(group_kernels)
     size_t checked = 0;
     for (size_t pi = 0; pi < 4; pi++) {
         ak_dist_boundedm_fn fm = ak_l2_bounded_multi_get(paths[pi]);
+        ak_distm_fn fdm = ak_dot_multi_get(paths[pi]);
         if (!ak_simd_supported(paths[pi])) {
-            AKT_TRUE(fm == NULL);
+            AKT_TRUE(fm == NULL && fdm == NULL);
             continue;
         }
         ak_dist_bounded_fn fb = ak_l2_bounded_get(paths[pi]);
         ak_dist_bounded2_fn fb2 = ak_l2_bounded2_get(paths[pi]);
         ak_dist_fn fl = ak_dist_get(paths[pi], AK_METRIC_L2);
-        AKT_TRUE(fm && fb && fb2 && fl);
+        ak_dist_fn fd = ak_dist_get(paths[pi], AK_METRIC_DOT);
+        ak_dist2_fn fd2 = ak_dot2_get(paths[pi]);
+        AKT_TRUE(fm && fdm && fb && fb2 && fl && fd && fd2);
         for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
             size_t n = dims[di];
             for (int rot = 0; rot < 8; rot += 3) {
@@ -264,6 +267,20 @@ AKT_TEST(group_kernels)
                     if (!(bound < INFINITY))
                         AKT_TRUE(fb(a, b[0], n, bound) == fl(a, b[0], n));
                 }
+                /* dot products: group, pair and single agree */
+                for (size_t m = 1; m <= 8; m++) {
+                    float out[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+                    fdm(a, b, m, n, out);
+                    for (size_t j = 0; j < m; j++) {
+                        AKT_TRUE(out[j] == fd(a, b[j], n));
+                        checked++;
+                    }
+                    for (size_t j = m; j < 8; j++)
+                        AKT_TRUE(out[j] == -1);
+                }
+                float dp[2];
+                fd2(a, b[2], b[3], n, dp);
+                AKT_TRUE(dp[0] == fd(a, b[2], n) && dp[1] == fd(a, b[3], n));
                 free(a);
                 for (int j = 0; j < 8; j++)
                     free(v[j]);

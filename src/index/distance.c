@@ -280,59 +280,69 @@ AK_AVX2 static void l2b2_avx2(const float *a, const float *b0, const float *b1, 
 
 /* ---- AVX-512F ------------------------------------------------------------ */
 
+/* Dot products on AVX-512, in the same shape as the squared L2 below: two
+ * accumulators per vector (floats i..i+15 and i+16..i+31 of each 32-float
+ * step), a 16-float step into the first and a masked remainder into the
+ * second, one horizontal sum; so one, two or eight vectors read together
+ * give bit-identical results, and eight vectors' sums fit in registers. */
+AK_AVX512 static inline __attribute__((always_inline)) void
+dot_512_lanes(const float *a, const float *const *bv, size_t m, size_t n, float *out, const int L)
+{
+    const float *b[8];
+    __m512 s0[8], s1[8];
+    for (int j = 0; j < L; j++) {
+        b[j] = (size_t)j < m ? bv[j] : a;
+        s0[j] = _mm512_setzero_ps();
+        s1[j] = _mm512_setzero_ps();
+    }
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 a0 = _mm512_loadu_ps(a + i), a1 = _mm512_loadu_ps(a + i + 16);
+        for (int j = 0; j < L; j++) {
+            s0[j] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(b[j] + i), s0[j]);
+            s1[j] = _mm512_fmadd_ps(a1, _mm512_loadu_ps(b[j] + i + 16), s1[j]);
+        }
+    }
+    if (i + 16 <= n) {
+        __m512 ai = _mm512_loadu_ps(a + i);
+        for (int j = 0; j < L; j++)
+            s0[j] = _mm512_fmadd_ps(ai, _mm512_loadu_ps(b[j] + i), s0[j]);
+        i += 16;
+    }
+    if (i < n) {
+        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 ai = _mm512_maskz_loadu_ps(mk, a + i);
+        for (int j = 0; j < L; j++)
+            s1[j] = _mm512_fmadd_ps(ai, _mm512_maskz_loadu_ps(mk, b[j] + i), s1[j]);
+    }
+    for (int j = 0; j < L && (size_t)j < m; j++)
+        out[j] = _mm512_reduce_add_ps(_mm512_add_ps(s0[j], s1[j]));
+}
+
 AK_AVX512 static float dot_avx512(const float *a, const float *b, size_t n)
 {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
-        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
-    }
-    for (; i + 16 <= n; i += 16)
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i),
-                             _mm512_maskz_loadu_ps(m, b + i), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    float r;
+    dot_512_lanes(a, &b, 1, n, &r, 1);
+    return r;
 }
 
 /* Two dot products, loads interleaved; bit-identical to dot_avx512 each. */
 AK_AVX512 static void dot2_avx512(const float *a, const float *b0, const float *b1, size_t n,
                                   float *out)
 {
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    __m512 t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __m512 a0 = _mm512_loadu_ps(a + i), a1 = _mm512_loadu_ps(a + i + 16);
-        __m512 a2 = _mm512_loadu_ps(a + i + 32), a3 = _mm512_loadu_ps(a + i + 48);
-        s0 = _mm512_fmadd_ps(a0, _mm512_loadu_ps(b0 + i), s0);
-        t0 = _mm512_fmadd_ps(a0, _mm512_loadu_ps(b1 + i), t0);
-        s1 = _mm512_fmadd_ps(a1, _mm512_loadu_ps(b0 + i + 16), s1);
-        t1 = _mm512_fmadd_ps(a1, _mm512_loadu_ps(b1 + i + 16), t1);
-        s2 = _mm512_fmadd_ps(a2, _mm512_loadu_ps(b0 + i + 32), s2);
-        t2 = _mm512_fmadd_ps(a2, _mm512_loadu_ps(b1 + i + 32), t2);
-        s3 = _mm512_fmadd_ps(a3, _mm512_loadu_ps(b0 + i + 48), s3);
-        t3 = _mm512_fmadd_ps(a3, _mm512_loadu_ps(b1 + i + 48), t3);
-    }
-    for (; i + 16 <= n; i += 16) {
-        __m512 ai = _mm512_loadu_ps(a + i);
-        s0 = _mm512_fmadd_ps(ai, _mm512_loadu_ps(b0 + i), s0);
-        t0 = _mm512_fmadd_ps(ai, _mm512_loadu_ps(b1 + i), t0);
-    }
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        __m512 ai = _mm512_maskz_loadu_ps(m, a + i);
-        s1 = _mm512_fmadd_ps(ai, _mm512_maskz_loadu_ps(m, b0 + i), s1);
-        t1 = _mm512_fmadd_ps(ai, _mm512_maskz_loadu_ps(m, b1 + i), t1);
-    }
-    out[0] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-    out[1] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(t0, t1), _mm512_add_ps(t2, t3)));
+    const float *b[2] = { b0, b1 };
+    dot_512_lanes(a, b, 2, n, out, 2);
+}
+
+AK_AVX512 static void dotm_avx512(const float *a, const float *const *b, size_t m, size_t n,
+                                  float *out)
+{
+    if (m <= 2)
+        dot_512_lanes(a, b, m, n, out, 2);
+    else if (m <= 4)
+        dot_512_lanes(a, b, m, n, out, 4);
+    else
+        dot_512_lanes(a, b, m, n, out, 8);
 }
 
 /* Squared L2 on AVX-512.  One accumulation scheme serves the single,
@@ -696,6 +706,44 @@ AK_L2BM_FROM_PAIRS(l2bm_avx2, l2b_avx2, l2b2_avx2)
 #ifdef __aarch64__
 AK_L2BM_FROM_PAIRS(l2bm_neon, l2b_neon, l2b2_neon)
 #endif
+
+/* Group dot form of a path without a wider kernel: pairs, then a single. */
+#define AK_DOTM_FROM_PAIRS(name, single, pair)                                          \
+    static void name(const float *a, const float *const *b, size_t m, size_t n,        \
+                     float *out)                                                       \
+    {                                                                                  \
+        size_t j = 0;                                                                  \
+        for (; j + 1 < m; j += 2)                                                      \
+            pair(a, b[j], b[j + 1], n, out + j);                                       \
+        if (j < m)                                                                     \
+            out[j] = single(a, b[j], n);                                               \
+    }
+AK_DOTM_FROM_PAIRS(dotm_scalar, dot_scalar, dot2_scalar)
+#ifdef AK_X86
+AK_DOTM_FROM_PAIRS(dotm_avx2, dot_avx2, dot2_avx2)
+#endif
+#ifdef __aarch64__
+AK_DOTM_FROM_PAIRS(dotm_neon, dot_neon, dot2_neon)
+#endif
+
+ak_distm_fn ak_dot_multi_get(ak_simd path)
+{
+    if (path == AK_SIMD_AUTO)
+        path = best_path();
+    if (!ak_simd_supported(path))
+        return NULL;
+    switch (path) {
+    case AK_SIMD_SCALAR: return dotm_scalar;
+#ifdef AK_X86
+    case AK_SIMD_AVX2: return dotm_avx2;
+    case AK_SIMD_AVX512: return dotm_avx512;
+#endif
+#ifdef __aarch64__
+    case AK_SIMD_NEON: return dotm_neon;
+#endif
+    default: return NULL;
+    }
+}
 
 ak_dist_boundedm_fn ak_l2_bounded_multi_get(ak_simd path)
 {

@@ -204,7 +204,7 @@ akidb_status ak_hnsw_alloc_empty(const ak_hnsw_params *p, ak_hnsw **out)
     h->dist = ak_dist_get(ak_simd_active(), h->neg ? AK_METRIC_DOT : AK_METRIC_L2);
     h->distb = h->neg ? NULL : ak_l2_bounded_get(ak_simd_active());
     h->distbm = h->neg ? NULL : ak_l2_bounded_multi_get(ak_simd_active());
-    h->dot2 = h->neg ? ak_dot2_get(ak_simd_active()) : NULL;
+    h->dotm = h->neg ? ak_dot_multi_get(ak_simd_active()) : NULL;
     h->ep = AK_NONE;
     h->max_level = -1;
     pthread_rwlockattr_t ra;

@@ -57,7 +57,7 @@ struct ak_hnsw {
     ak_dist_fn dist;       /* l2sq or dot kernel */
     ak_dist_bounded_fn distb; /* bounded l2sq kernel (L2 only), else NULL */
     ak_dist_boundedm_fn distbm; /* its group form (L2 only), else NULL */
-    ak_dist2_fn dot2;      /* pair dot kernel (cosine/dot only), else NULL */
+    ak_distm_fn dotm;      /* group dot kernel (cosine/dot only), else NULL */
     bool neg;              /* internal distance = -dot */
 
     uint32_t cap;          /* allocated slots */
@@ -129,21 +129,16 @@ static inline void ak_distance_group_below(const ak_hnsw *h, const float *a,
                                            const uint32_t *ids, uint32_t m, float bound,
                                            float *dd)
 {
+    const float *b[AK_GROUP];
+    for (uint32_t j = 0; j < m; j++)
+        b[j] = ak_vec(h, ids[j]);
     if (h->distbm) {
-        const float *b[AK_GROUP];
-        for (uint32_t j = 0; j < m; j++)
-            b[j] = ak_vec(h, ids[j]);
         h->distbm(a, b, m, h->dim, bound, dd);
         return;
     }
-    uint32_t j = 0;
-    for (; j + 1 < m; j += 2) {
-        h->dot2(a, ak_vec(h, ids[j]), ak_vec(h, ids[j + 1]), h->dim, dd + j);
+    h->dotm(a, b, m, h->dim, dd); /* dot products have no bounded form */
+    for (uint32_t j = 0; j < m; j++)
         dd[j] = -dd[j];
-        dd[j + 1] = -dd[j + 1];
-    }
-    if (j < m)
-        dd[j] = ak_distance(h, a, ak_vec(h, ids[j]));
 }
 
 static inline float ak_score(const ak_hnsw *h, float d)

@@ -179,6 +179,15 @@ typedef void (*ak_dist2_fn)(const float *a, const float *b0, const float *b1, si
 /* Pair dot kernel of one path; NULL if the path is not supported. */
 ak_dist2_fn ak_dot2_get(ak_simd path);
 
+/* Dot products of a with each of b[0..m) (1 <= m <= 8) into out[0..m),
+ * each equal to the path's dot kernel result (streams interleaved, as
+ * ak_dist_boundedm_fn). */
+typedef void (*ak_distm_fn)(const float *a, const float *const *b, size_t m, size_t n,
+                            float *out);
+
+/* Group dot kernel of one path; NULL if the path is not supported. */
+ak_distm_fn ak_dot_multi_get(ak_simd path);
+
 /* Kernels of the active path. */
 float ak_dot(const float *a, const float *b, size_t n);
 float ak_l2sq(const float *a, const float *b, size_t n);
