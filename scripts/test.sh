@@ -4,6 +4,9 @@
 #   2. release build + every ctest test, including the PyTorch exactness peer
 #   3. ASan/UBSan build (clang) + every test again on reduced sizes
 #   4. every fuzz target over its committed seed corpus (regression run)
+#   5. on x86-64: an aarch64 cross build (NEON kernels) and every test again
+#      under qemu-aarch64 on reduced sizes (AKIDB_TEST_ARM64=0 skips it; on
+#      an ARM machine stage 2 already runs the NEON paths natively)
 # Prints ctest's summary per stage and ends with one line
 # "suite: N passed, N failed" counting every test of every stage.
 set -uo pipefail
@@ -78,6 +81,19 @@ fuzz_regress() {
 }
 fuzz_regress 2>&1 | tee "$logs/fuzz.log"
 count "$logs/fuzz.log"
+
+if [[ "$(uname -m)" == "x86_64" && "${AKIDB_TEST_ARM64:-1}" != 0 ]]; then
+  echo "=== aarch64 cross build, tests under qemu-aarch64"
+  {
+    bash scripts/deps.sh --arm64 >/dev/null &&
+    cmake -S . -B build/arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+      -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+    cmake --build build/arm64 -j"$jobs" &&
+    (cd build/arm64 && AKIDB_TEST_QUICK=1 AKIDB_REF_QUICK=1 \
+       ctest --output-on-failure -j"$jobs" --timeout 1500)
+  } 2>&1 | tee "$logs/arm64.log"
+  count "$logs/arm64.log"
+fi
 
 echo "suite: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -276,7 +276,7 @@ static void check_gemm_p(const ak_kernels *kt, size_t m, size_t n, size_t k,
     float *x = rand_buf(m * ldx), *w = rand_buf(n * k), *b = rand_buf(n);
     float *wp = aligned_alloc(64, (ak_pack_floats(n, k) * sizeof(float) + 63) / 64 * 64 + 64);
     if (kn) {   /* B = W^T stored [k x n] */
-        float *bt = malloc((n * k ? n * k : 1) * sizeof *bt);
+        float *bt = malloc((n && k ? n * k : 1) * sizeof *bt);
         for (size_t j = 0; j < n; j++)
             for (size_t p = 0; p < k; p++)
                 bt[p * n + j] = w[j * k + p];
