@@ -599,45 +599,6 @@ static ak_simd best_path(void)
     return AK_SIMD_SCALAR;
 }
 
-ak_dist_fn ak_dist_get(ak_simd path, ak_metric kind)
-{
-    if (path == AK_SIMD_AUTO)
-        path = best_path();
-    if (!ak_simd_supported(path))
-        return NULL;
-    bool l2 = kind == AK_METRIC_L2;
-    switch (path) {
-    case AK_SIMD_SCALAR: return l2 ? l2_scalar : dot_scalar;
-#ifdef AK_X86
-    case AK_SIMD_AVX2: return l2 ? l2_avx2 : dot_avx2;
-    case AK_SIMD_AVX512: return l2 ? l2_avx512 : dot_avx512;
-#endif
-#ifdef __aarch64__
-    case AK_SIMD_NEON: return l2 ? l2_neon : dot_neon;
-#endif
-    default: return NULL;
-    }
-}
-
-ak_dist_bounded_fn ak_l2_bounded_get(ak_simd path)
-{
-    if (path == AK_SIMD_AUTO)
-        path = best_path();
-    if (!ak_simd_supported(path))
-        return NULL;
-    switch (path) {
-    case AK_SIMD_SCALAR: return l2b_scalar;
-#ifdef AK_X86
-    case AK_SIMD_AVX2: return l2b_avx2;
-    case AK_SIMD_AVX512: return l2b_avx512;
-#endif
-#ifdef __aarch64__
-    case AK_SIMD_NEON: return l2b_neon;
-#endif
-    default: return NULL;
-    }
-}
-
 /* Pair form of any single kernel: two plain calls. */
 static void dot2_scalar(const float *a, const float *b0, const float *b1, size_t n, float *out)
 {
@@ -653,119 +614,92 @@ static void dot2_neon(const float *a, const float *b0, const float *b1, size_t n
 }
 #endif
 
-ak_dist2_fn ak_dot2_get(ak_simd path)
+/* Group forms of a path without a wider kernel: pairs, then a single. */
+#define AK_GROUP_FROM_PAIRS(name, single, pair, BOUND_PARAM, BOUND_ARG)                 \
+    static void name(const float *a, const float *const *b, size_t m,                   \
+                     size_t n BOUND_PARAM, float *out)                                  \
+    {                                                                                   \
+        size_t j = 0;                                                                   \
+        for (; j + 1 < m; j += 2)                                                       \
+            pair(a, b[j], b[j + 1], n BOUND_ARG, out + j);                              \
+        if (j < m)                                                                      \
+            out[j] = single(a, b[j], n BOUND_ARG);                                      \
+    }
+#define AK_WITH_BOUND , float bound
+#define AK_BOUND , bound
+#define AK_NOTHING
+AK_GROUP_FROM_PAIRS(l2bm_scalar, l2b_scalar, l2b2_scalar, AK_WITH_BOUND, AK_BOUND)
+AK_GROUP_FROM_PAIRS(dotm_scalar, dot_scalar, dot2_scalar, AK_NOTHING, AK_NOTHING)
+#ifdef AK_X86
+AK_GROUP_FROM_PAIRS(l2bm_avx2, l2b_avx2, l2b2_avx2, AK_WITH_BOUND, AK_BOUND)
+AK_GROUP_FROM_PAIRS(dotm_avx2, dot_avx2, dot2_avx2, AK_NOTHING, AK_NOTHING)
+#endif
+#ifdef __aarch64__
+AK_GROUP_FROM_PAIRS(l2bm_neon, l2b_neon, l2b2_neon, AK_WITH_BOUND, AK_BOUND)
+AK_GROUP_FROM_PAIRS(dotm_neon, dot_neon, dot2_neon, AK_NOTHING, AK_NOTHING)
+#endif
+
+/* Every kernel of one path. */
+typedef struct dist_set {
+    ak_dist_fn l2, dot;
+    ak_dist_bounded_fn l2b;
+    ak_dist_bounded2_fn l2b2;
+    ak_dist2_fn dot2;
+    ak_dist_boundedm_fn l2bm;
+    ak_distm_fn dotm;
+} dist_set;
+
+/* The kernels of path (AUTO: the best supported one); NULL if this build
+ * or this CPU cannot run it. */
+static const dist_set *path_set(ak_simd path)
 {
+    static const dist_set scalar = { l2_scalar, dot_scalar, l2b_scalar, l2b2_scalar,
+                                     dot2_scalar, l2bm_scalar, dotm_scalar };
+#ifdef AK_X86
+    static const dist_set avx2 = { l2_avx2, dot_avx2, l2b_avx2, l2b2_avx2,
+                                   dot2_avx2, l2bm_avx2, dotm_avx2 };
+    static const dist_set avx512 = { l2_avx512, dot_avx512, l2b_avx512, l2b2_avx512,
+                                     dot2_avx512, l2bm_avx512, dotm_avx512 };
+#endif
+#ifdef __aarch64__
+    static const dist_set neon = { l2_neon, dot_neon, l2b_neon, l2b2_neon,
+                                   dot2_neon, l2bm_neon, dotm_neon };
+#endif
     if (path == AK_SIMD_AUTO)
         path = best_path();
     if (!ak_simd_supported(path))
         return NULL;
     switch (path) {
-    case AK_SIMD_SCALAR: return dot2_scalar;
+    case AK_SIMD_SCALAR: return &scalar;
 #ifdef AK_X86
-    case AK_SIMD_AVX2: return dot2_avx2;
-    case AK_SIMD_AVX512: return dot2_avx512;
+    case AK_SIMD_AVX2: return &avx2;
+    case AK_SIMD_AVX512: return &avx512;
 #endif
 #ifdef __aarch64__
-    case AK_SIMD_NEON: return dot2_neon;
+    case AK_SIMD_NEON: return &neon;
 #endif
     default: return NULL;
     }
 }
 
-ak_dist_bounded2_fn ak_l2_bounded2_get(ak_simd path)
+ak_dist_fn ak_dist_get(ak_simd path, ak_metric kind)
 {
-    if (path == AK_SIMD_AUTO)
-        path = best_path();
-    if (!ak_simd_supported(path))
-        return NULL;
-    switch (path) {
-    case AK_SIMD_SCALAR: return l2b2_scalar;
-#ifdef AK_X86
-    case AK_SIMD_AVX2: return l2b2_avx2;
-    case AK_SIMD_AVX512: return l2b2_avx512;
-#endif
-#ifdef __aarch64__
-    case AK_SIMD_NEON: return l2b2_neon;
-#endif
-    default: return NULL;
-    }
+    const dist_set *k = path_set(path);
+    return k ? (kind == AK_METRIC_L2 ? k->l2 : k->dot) : NULL;
 }
 
-/* Group form of a path without a wider kernel: pairs, then a single. */
-#define AK_L2BM_FROM_PAIRS(name, single, pair)                                          \
-    static void name(const float *a, const float *const *b, size_t m, size_t n,        \
-                     float bound, float *out)                                          \
-    {                                                                                  \
-        size_t j = 0;                                                                  \
-        for (; j + 1 < m; j += 2)                                                      \
-            pair(a, b[j], b[j + 1], n, bound, out + j);                                \
-        if (j < m)                                                                     \
-            out[j] = single(a, b[j], n, bound);                                        \
+/* The public getters: one field of the path's set each. */
+#define AK_DIST_GETTER(type, name, field)         \
+    type name(ak_simd path)                       \
+    {                                             \
+        const dist_set *k = path_set(path);       \
+        return k ? k->field : NULL;               \
     }
-AK_L2BM_FROM_PAIRS(l2bm_scalar, l2b_scalar, l2b2_scalar)
-#ifdef AK_X86
-AK_L2BM_FROM_PAIRS(l2bm_avx2, l2b_avx2, l2b2_avx2)
-#endif
-#ifdef __aarch64__
-AK_L2BM_FROM_PAIRS(l2bm_neon, l2b_neon, l2b2_neon)
-#endif
-
-/* Group dot form of a path without a wider kernel: pairs, then a single. */
-#define AK_DOTM_FROM_PAIRS(name, single, pair)                                          \
-    static void name(const float *a, const float *const *b, size_t m, size_t n,        \
-                     float *out)                                                       \
-    {                                                                                  \
-        size_t j = 0;                                                                  \
-        for (; j + 1 < m; j += 2)                                                      \
-            pair(a, b[j], b[j + 1], n, out + j);                                       \
-        if (j < m)                                                                     \
-            out[j] = single(a, b[j], n);                                               \
-    }
-AK_DOTM_FROM_PAIRS(dotm_scalar, dot_scalar, dot2_scalar)
-#ifdef AK_X86
-AK_DOTM_FROM_PAIRS(dotm_avx2, dot_avx2, dot2_avx2)
-#endif
-#ifdef __aarch64__
-AK_DOTM_FROM_PAIRS(dotm_neon, dot_neon, dot2_neon)
-#endif
-
-ak_distm_fn ak_dot_multi_get(ak_simd path)
-{
-    if (path == AK_SIMD_AUTO)
-        path = best_path();
-    if (!ak_simd_supported(path))
-        return NULL;
-    switch (path) {
-    case AK_SIMD_SCALAR: return dotm_scalar;
-#ifdef AK_X86
-    case AK_SIMD_AVX2: return dotm_avx2;
-    case AK_SIMD_AVX512: return dotm_avx512;
-#endif
-#ifdef __aarch64__
-    case AK_SIMD_NEON: return dotm_neon;
-#endif
-    default: return NULL;
-    }
-}
-
-ak_dist_boundedm_fn ak_l2_bounded_multi_get(ak_simd path)
-{
-    if (path == AK_SIMD_AUTO)
-        path = best_path();
-    if (!ak_simd_supported(path))
-        return NULL;
-    switch (path) {
-    case AK_SIMD_SCALAR: return l2bm_scalar;
-#ifdef AK_X86
-    case AK_SIMD_AVX2: return l2bm_avx2;
-    case AK_SIMD_AVX512: return l2bm_avx512;
-#endif
-#ifdef __aarch64__
-    case AK_SIMD_NEON: return l2bm_neon;
-#endif
-    default: return NULL;
-    }
-}
+AK_DIST_GETTER(ak_dist_bounded_fn, ak_l2_bounded_get, l2b)
+AK_DIST_GETTER(ak_dist_bounded2_fn, ak_l2_bounded2_get, l2b2)
+AK_DIST_GETTER(ak_dist2_fn, ak_dot2_get, dot2)
+AK_DIST_GETTER(ak_dist_boundedm_fn, ak_l2_bounded_multi_get, l2bm)
+AK_DIST_GETTER(ak_distm_fn, ak_dot_multi_get, dotm)
 
 static void set_path(ak_simd p)
 {
