@@ -139,11 +139,12 @@ static akidb_status pack_layers(const char *dir, ak_bert *b)
         memcpy(tmp, y->wq, H * H * sizeof *tmp);
         memcpy(tmp + H * H, y->wk, H * H * sizeof *tmp);
         memcpy(tmp + 2 * H * H, y->wv, H * H * sizeof *tmp);
+        /* the four matrices of the layer, as [rows x cols] row-major */
+        const float *src[4] = { tmp, y->wo, y->wi, y->wout };
+        const size_t rows[4] = { 3 * H, H, I, H }, cols[4] = { H, H, H, I };
         if (b->int8) {
             int8_t *e = b->packed_q + l * per_q;
             float *sc = b->packed_qs + l * per_qs;
-            const float *src[4] = { tmp, y->wo, y->wi, y->wout };
-            const size_t rows[4] = { 3 * H, H, I, H }, cols[4] = { H, H, H, I };
             const size_t bytes_m[4] = { q_qkv, q_o, q_i, q_out }, cn[4] = { c_qkv, c_o, c_i, c_o };
             ak_qmat *qm[4] = { &y->q_qkv, &y->q_o, &y->q_i, &y->q_out };
             for (int t = 0; t < 4; t++) {
@@ -157,30 +158,19 @@ static akidb_status pack_layers(const char *dir, ak_bert *b)
             }
         } else if (b->bf16) {
             uint16_t *e = b->packed_h + l * per_h;
-            ak_pack_nt_bf16(3 * H, H, tmp, H, e);
-            y->h_qkv = e;
-            e += h_qkv;
-            ak_pack_nt_bf16(H, H, y->wo, H, e);
-            y->h_o = e;
-            e += h_o;
-            ak_pack_nt_bf16(I, H, y->wi, H, e);
-            y->h_i = e;
-            e += h_i;
-            ak_pack_nt_bf16(H, I, y->wout, I, e);
-            y->h_out = e;
+            const uint16_t **dst[4] = { &y->h_qkv, &y->h_o, &y->h_i, &y->h_out };
+            for (int t = 0; t < 4; t++) {
+                ak_pack_nt_bf16(rows[t], cols[t], src[t], cols[t], e);
+                *dst[t] = e;
+                e += ak_pack_bf16_elems(rows[t], cols[t]);
+            }
         } else {
-            ak_pack_nt(3 * H, H, tmp, H, d);
-            y->p_qkv = d;
-            d += f_qkv;
-            ak_pack_nt(H, H, y->wo, H, d);
-            y->p_o = d;
-            d += f_o;
-            ak_pack_nt(I, H, y->wi, H, d);
-            y->p_i = d;
-            d += f_i;
-            ak_pack_nt(H, I, y->wout, I, d);
-            y->p_out = d;
-            d += f_out;
+            const float **dst[4] = { &y->p_qkv, &y->p_o, &y->p_i, &y->p_out };
+            for (int t = 0; t < 4; t++) {
+                ak_pack_nt(rows[t], cols[t], src[t], cols[t], d);
+                *dst[t] = d;
+                d += ak_pack_floats(rows[t], cols[t]);
+            }
         }
         memcpy(d, y->bq, H * sizeof *d);
         memcpy(d + H, y->bk, H * sizeof *d);

@@ -537,12 +537,34 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static akidb_status names_add(akidb_names *out, const char *name)
+static const char *tenant_name(const void *arr, size_t i)
 {
-    char *d = ak_strdup(name);
-    if (!d)
+    return ((ak_tenant *const *)arr)[i]->name;
+}
+
+static const char *coll_name(const void *arr, size_t i)
+{
+    return ((ak_coll *const *)arr)[i]->name;
+}
+
+/* Fills out (zeroed by the caller) with sorted copies of the names of the n
+ * objects of arr, name_of(arr, i) giving the i-th.  On failure out is
+ * freed. */
+static akidb_status names_fill(akidb_names *out, const void *arr, size_t n,
+                               const char *(*name_of)(const void *arr, size_t i))
+{
+    out->names = ak_calloc(n + 1, sizeof *out->names);
+    if (!out->names)
         return ak_fail(AKIDB_ENOMEM, "out of memory listing names");
-    out->names[out->n++] = d;
+    for (size_t i = 0; i < n; i++) {
+        char *d = ak_strdup(name_of(arr, i));
+        if (!d) {
+            akidb_names_free(out);
+            return ak_fail(AKIDB_ENOMEM, "out of memory listing names");
+        }
+        out->names[out->n++] = d;
+    }
+    qsort(out->names, out->n, sizeof *out->names, cmp_str);
     return AKIDB_OK;
 }
 
@@ -550,20 +572,10 @@ akidb_status akidb_tenant_list(akidb_store *s, akidb_names *out)
 {
     AK_ASSERT(s && out);
     memset(out, 0, sizeof *out);
-    akidb_status st = AKIDB_OK;
     pthread_rwlock_rdlock(&s->cat);
-    out->names = ak_calloc(s->n_tenants + 1, sizeof *out->names);
-    if (!out->names)
-        st = ak_fail(AKIDB_ENOMEM, "out of memory listing tenants");
-    for (size_t i = 0; st == AKIDB_OK && i < s->n_tenants; i++)
-        st = names_add(out, s->tenants[i]->name);
+    akidb_status st = names_fill(out, s->tenants, s->n_tenants, tenant_name);
     pthread_rwlock_unlock(&s->cat);
-    if (st != AKIDB_OK) {
-        akidb_names_free(out);
-        return st;
-    }
-    qsort(out->names, out->n, sizeof *out->names, cmp_str);
-    return AKIDB_OK;
+    return st;
 }
 
 /* ---- collections ------------------------------------------------------------------- */
@@ -746,25 +758,15 @@ akidb_status akidb_collection_list(akidb_store *s, const char *tenant, akidb_nam
 {
     AK_ASSERT(s && tenant && out);
     memset(out, 0, sizeof *out);
-    akidb_status st = AKIDB_OK;
+    akidb_status st;
     pthread_rwlock_rdlock(&s->cat);
     ak_tenant *t = ak_store_find_tenant(s, tenant);
-    if (!t) {
+    if (!t)
         st = ak_fail(AKIDB_ENOENT, "tenant '%.80s' not found", tenant);
-    } else {
-        out->names = ak_calloc(t->n_colls + 1, sizeof *out->names);
-        if (!out->names)
-            st = ak_fail(AKIDB_ENOMEM, "out of memory listing collections");
-        for (size_t i = 0; st == AKIDB_OK && i < t->n_colls; i++)
-            st = names_add(out, t->colls[i]->name);
-    }
+    else
+        st = names_fill(out, t->colls, t->n_colls, coll_name);
     pthread_rwlock_unlock(&s->cat);
-    if (st != AKIDB_OK) {
-        akidb_names_free(out);
-        return st;
-    }
-    qsort(out->names, out->n, sizeof *out->names, cmp_str);
-    return AKIDB_OK;
+    return st;
 }
 
 /* ---- points: validation and upsert ---------------------------------------------------- */
