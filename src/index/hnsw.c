@@ -798,6 +798,36 @@ static akidb_status reserve_free(ak_hnsw *h, uint64_t extra)
     return AKIDB_OK;
 }
 
+/* Picks a new entry point (the live node of highest level) after the old one
+ * went away (write lock held). */
+static void reelect_entry(ak_hnsw *h)
+{
+    h->ep = AK_NONE;
+    h->max_level = -1;
+    for (uint32_t x = 0; x < h->n_slots; x++)
+        if (h->state[x] == SLOT_LIVE && (int)h->level[x] > h->max_level) {
+            h->max_level = h->level[x];
+            h->ep = x;
+        }
+}
+
+/* Returns slot, holding label, to the free list with nothing left of it:
+ * links, upper levels, vector, label mapping (write lock held, room on the
+ * free list reserved). */
+static void wipe_slot(ak_hnsw *h, uint32_t slot, uint32_t label)
+{
+    ak_free(h->upper[slot]);
+    h->upper[slot] = NULL;
+    h->links0[(size_t)slot * (1 + h->M0)] = 0;
+    h->level[slot] = 0;
+    memset(h->vecs + (size_t)slot * h->dim, 0, (size_t)h->dim * sizeof(float));
+    h->state[slot] = SLOT_FREE;
+    h->slot_label[slot] = AK_NONE;
+    lmap_del(h, label);
+    AK_ASSERT(h->n_free < h->free_cap);
+    h->free_slots[h->n_free++] = slot;
+}
+
 /* Undoes a failed insert (write lock held): removes every link to slot,
  * wipes it and returns it to the free list (room reserved at allocation). */
 static void rollback_slot(ak_hnsw *h, uint32_t slot, uint32_t label)
@@ -814,25 +844,9 @@ static void rollback_slot(ak_hnsw *h, uint32_t slot, uint32_t label)
             lk[0] = k;
         }
     }
-    if (h->ep == slot) {
-        h->ep = AK_NONE;
-        h->max_level = -1;
-        for (uint32_t x = 0; x < h->n_slots; x++)
-            if (h->state[x] == SLOT_LIVE && (int)h->level[x] > h->max_level) {
-                h->max_level = h->level[x];
-                h->ep = x;
-            }
-    }
-    ak_free(h->upper[slot]);
-    h->upper[slot] = NULL;
-    h->links0[(size_t)slot * (1 + h->M0)] = 0;
-    h->level[slot] = 0;
-    memset(h->vecs + (size_t)slot * h->dim, 0, (size_t)h->dim * sizeof(float));
-    h->state[slot] = SLOT_FREE;
-    h->slot_label[slot] = AK_NONE;
-    lmap_del(h, label);
-    AK_ASSERT(h->n_free < h->free_cap);
-    h->free_slots[h->n_free++] = slot;
+    if (h->ep == slot)
+        reelect_entry(h); /* slot is PENDING, so not a candidate */
+    wipe_slot(h, slot, label);
 }
 
 akidb_status ak_hnsw_add(ak_hnsw *h, uint32_t label, const float *vec)
@@ -1033,26 +1047,11 @@ akidb_status ak_hnsw_remove_batch(ak_hnsw *h, const uint32_t *labels, size_t n,
         uint32_t slot = ak_lmap_get(h, labels[i]);
         if (slot == AK_NONE || h->state[slot] != SLOT_REMOVING)
             continue;
-        ak_free(h->upper[slot]);
-        h->upper[slot] = NULL;
-        h->links0[(size_t)slot * (1 + h->M0)] = 0;
-        h->level[slot] = 0;
-        memset(h->vecs + (size_t)slot * h->dim, 0, (size_t)h->dim * sizeof(float));
-        h->state[slot] = SLOT_FREE;
-        h->slot_label[slot] = AK_NONE;
-        lmap_del(h, labels[i]);
-        h->free_slots[h->n_free++] = slot;
+        wipe_slot(h, slot, labels[i]);
         h->count--;
     }
-    if (h->ep != AK_NONE && h->state[h->ep] != SLOT_LIVE) {
-        h->ep = AK_NONE;
-        h->max_level = -1;
-        for (uint32_t x = 0; x < h->n_slots; x++)
-            if (h->state[x] == SLOT_LIVE && (int)h->level[x] > h->max_level) {
-                h->max_level = h->level[x];
-                h->ep = x;
-            }
-    }
+    if (h->ep != AK_NONE && h->state[h->ep] != SLOT_LIVE)
+        reelect_entry(h);
 done:
     ak_scratch_put(h, s);
     UNLOCK(h);
