@@ -127,58 +127,69 @@ AK_AVX2 static inline float hsum256(__m256 v)
     return _mm_cvtss_f32(lo);
 }
 
+/* Dot products on AVX2, in the shape of the AVX-512 ones below: two
+ * accumulators per vector (floats i..i+7 and i+8..i+15 of each 16-float
+ * step), an 8-float step into the first, one horizontal sum, then a scalar
+ * remainder; so one, two or four vectors read together give bit-identical
+ * results, and four vectors' sums fit in the 16 registers. */
+AK_AVX2 static inline __attribute__((always_inline)) void
+dot_256_lanes(const float *a, const float *const *bv, size_t m, size_t n, float *out, const int L)
+{
+    const float *b[4];
+    __m256 s0[4], s1[4];
+    for (int j = 0; j < L; j++) {
+        b[j] = (size_t)j < m ? bv[j] : a;
+        s0[j] = _mm256_setzero_ps();
+        s1[j] = _mm256_setzero_ps();
+    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_loadu_ps(a + i), a1 = _mm256_loadu_ps(a + i + 8);
+        for (int j = 0; j < L; j++) {
+            s0[j] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[j] + i), s0[j]);
+            s1[j] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b[j] + i + 8), s1[j]);
+        }
+    }
+    size_t i8 = i + 8 <= n ? i + 8 : i;
+    if (i8 != i) {
+        __m256 ai = _mm256_loadu_ps(a + i);
+        for (int j = 0; j < L; j++)
+            s0[j] = _mm256_fmadd_ps(ai, _mm256_loadu_ps(b[j] + i), s0[j]);
+    }
+    for (int j = 0; j < L && (size_t)j < m; j++) {
+        float r = hsum256(_mm256_add_ps(s0[j], s1[j]));
+        for (size_t t = i8; t < n; t++)
+            r += a[t] * b[j][t];
+        out[j] = r;
+    }
+}
+
 AK_AVX2 static float dot_avx2(const float *a, const float *b, size_t n)
 {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    float r;
+    dot_256_lanes(a, &b, 1, n, &r, 1);
+    return r;
 }
 
 /* Two dot products of a with b0 and b1, loads interleaved; each result is
- * bit-identical to dot_avx2 (same accumulators, same order). */
+ * bit-identical to dot_avx2. */
 AK_AVX2 static void dot2_avx2(const float *a, const float *b0, const float *b1, size_t n,
                               float *out)
 {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    __m256 t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m256 a0 = _mm256_loadu_ps(a + i), a1 = _mm256_loadu_ps(a + i + 8);
-        __m256 a2 = _mm256_loadu_ps(a + i + 16), a3 = _mm256_loadu_ps(a + i + 24);
-        s0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b0 + i), s0);
-        t0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b1 + i), t0);
-        s1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b0 + i + 8), s1);
-        t1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b1 + i + 8), t1);
-        s2 = _mm256_fmadd_ps(a2, _mm256_loadu_ps(b0 + i + 16), s2);
-        t2 = _mm256_fmadd_ps(a2, _mm256_loadu_ps(b1 + i + 16), t2);
-        s3 = _mm256_fmadd_ps(a3, _mm256_loadu_ps(b0 + i + 24), s3);
-        t3 = _mm256_fmadd_ps(a3, _mm256_loadu_ps(b1 + i + 24), t3);
+    const float *b[2] = { b0, b1 };
+    dot_256_lanes(a, b, 2, n, out, 2);
+}
+
+AK_AVX2 static void dotm_avx2(const float *a, const float *const *b, size_t m, size_t n,
+                              float *out)
+{
+    for (size_t j = 0; j < m; j += 4) {
+        size_t r = m - j < 4 ? m - j : 4;
+        if (r <= 2)
+            dot_256_lanes(a, b + j, r, n, out + j, 2);
+        else
+            dot_256_lanes(a, b + j, r, n, out + j, 4);
     }
-    for (; i + 8 <= n; i += 8) {
-        __m256 ai = _mm256_loadu_ps(a + i);
-        s0 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(b0 + i), s0);
-        t0 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(b1 + i), t0);
-    }
-    float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    float t = hsum256(_mm256_add_ps(_mm256_add_ps(t0, t1), _mm256_add_ps(t2, t3)));
-    for (; i < n; i++) {
-        s += a[i] * b0[i];
-        t += a[i] * b1[i];
-    }
-    out[0] = s;
-    out[1] = t;
 }
 
 /* Where the bounded kernels test their partial sum: after p floats when p
@@ -189,47 +200,36 @@ static inline int l2_check_at(size_t p, size_t n, size_t step)
     return (p & 127) == 0 && p + step <= n;
 }
 
-/* Four AVX2 accumulators of one squared-L2 sum (lanes i, i+8, i+16, i+24
- * of each 32-float step). */
+/* Squared L2 on AVX2, shaped like the dot products above: two
+ * accumulators per vector (16-float steps), an 8-float step into the
+ * first, one horizontal sum, a scalar remainder; the bound is checked every
+ * 128 floats. */
 typedef struct l2acc256 {
-    __m256 s0, s1, s2, s3;
+    __m256 s0, s1;
 } l2acc256;
 
 AK_AVX2 static inline __attribute__((always_inline)) void
-l2_256_step(l2acc256 *s, const float *a, const float *b)
+l2_256_step(l2acc256 *s, __m256 a0, __m256 a1, const float *b)
 {
-    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b));
-    __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + 8), _mm256_loadu_ps(b + 8));
-    __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + 16), _mm256_loadu_ps(b + 16));
-    __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + 24), _mm256_loadu_ps(b + 24));
+    __m256 d0 = _mm256_sub_ps(a0, _mm256_loadu_ps(b));
+    __m256 d1 = _mm256_sub_ps(a1, _mm256_loadu_ps(b + 8));
     s->s0 = _mm256_fmadd_ps(d0, d0, s->s0);
     s->s1 = _mm256_fmadd_ps(d1, d1, s->s1);
-    s->s2 = _mm256_fmadd_ps(d2, d2, s->s2);
-    s->s3 = _mm256_fmadd_ps(d3, d3, s->s3);
 }
 
 AK_AVX2 static inline __attribute__((always_inline)) float l2_256_sum(const l2acc256 *s)
 {
-    return hsum256(_mm256_add_ps(_mm256_add_ps(s->s0, s->s1), _mm256_add_ps(s->s2, s->s3)));
+    return hsum256(_mm256_add_ps(s->s0, s->s1));
 }
 
-/* Squared L2 of a and b from float i on, continuing accumulators s; with
- * check, returns a partial sum as soon as one reaches bound. */
+/* The end of one sum after the 16-float steps: floats i..n (i + 16 > n). */
 AK_AVX2 static inline __attribute__((always_inline)) float
-l2_256_finish(const float *a, const float *b, size_t n, size_t i, l2acc256 s, float bound,
-              int check)
+l2_256_tail(const float *a, const float *b, size_t n, size_t i, l2acc256 s)
 {
-    for (; i + 32 <= n; i += 32) {
-        l2_256_step(&s, a + i, b + i);
-        if (check && l2_check_at(i + 32, n, 32)) {
-            float p = l2_256_sum(&s);
-            if (p >= bound)
-                return p;
-        }
-    }
-    for (; i + 8 <= n; i += 8) {
+    if (i + 8 <= n) {
         __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
         s.s0 = _mm256_fmadd_ps(d, d, s.s0);
+        i += 8;
     }
     float r = l2_256_sum(&s);
     for (; i < n; i++) {
@@ -239,46 +239,79 @@ l2_256_finish(const float *a, const float *b, size_t n, size_t i, l2acc256 s, fl
     return r;
 }
 
+/* Bounded squared-L2 sums of m <= L vectors read as L interleaved streams
+ * (L a compile-time constant); same lane handling as l2_512_lanes. */
+AK_AVX2 static inline __attribute__((always_inline)) void
+l2_256_lanes(const float *a, const float *const *bv, size_t m, size_t n, float bound, float *out,
+             const int L)
+{
+    const float *b[4];
+    l2acc256 s[4];
+    unsigned live = (1u << m) - 1u;
+    for (int j = 0; j < L; j++) {
+        b[j] = (size_t)j < m ? bv[j] : a;
+        s[j].s0 = _mm256_setzero_ps();
+        s[j].s1 = _mm256_setzero_ps();
+    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_loadu_ps(a + i), a1 = _mm256_loadu_ps(a + i + 8);
+        for (int j = 0; j < L; j++)
+            l2_256_step(&s[j], a0, a1, b[j] + i);
+        if (l2_check_at(i + 16, n, 16)) {
+            for (int j = 0; j < L; j++) {
+                if (!((live >> j) & 1))
+                    continue;
+                float p = l2_256_sum(&s[j]);
+                if (p >= bound) {
+                    out[j] = p;
+                    live &= ~(1u << j);
+                    b[j] = a;
+                }
+            }
+            if (!live)
+                return;
+        }
+    }
+    for (int j = 0; j < L; j++)
+        if ((live >> j) & 1)
+            out[j] = l2_256_tail(a, b[j], n, i, s[j]);
+}
+
 AK_AVX2 static float l2_avx2(const float *a, const float *b, size_t n)
 {
-    l2acc256 z = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                   _mm256_setzero_ps() };
-    return l2_256_finish(a, b, n, 0, z, INFINITY, 0);
+    float r;
+    l2_256_lanes(a, &b, 1, n, INFINITY, &r, 1);
+    return r;
 }
 
 AK_AVX2 static float l2b_avx2(const float *a, const float *b, size_t n, float bound)
 {
-    l2acc256 z = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                   _mm256_setzero_ps() };
-    return l2_256_finish(a, b, n, 0, z, bound, 1);
+    float r;
+    l2_256_lanes(a, &b, 1, n, bound, &r, 1);
+    return r;
 }
 
 /* Two bounded squared-L2 sums (a-b0, a-b1) interleaved: each vector's
  * arithmetic is exactly that of l2b_avx2, but both memory streams are in
- * flight at once.  Once one sum reaches the bound the other goes on
- * alone. */
+ * flight at once. */
 AK_AVX2 static void l2b2_avx2(const float *a, const float *b0, const float *b1, size_t n,
                               float bound, float *out)
 {
-    l2acc256 s = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                   _mm256_setzero_ps() };
-    l2acc256 t = s;
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        l2_256_step(&s, a + i, b0 + i);
-        l2_256_step(&t, a + i, b1 + i);
-        if (l2_check_at(i + 32, n, 32)) {
-            float p = l2_256_sum(&s), r = l2_256_sum(&t);
-            if (p >= bound || r >= bound) {
-                i += 32;
-                out[0] = p >= bound ? p : l2_256_finish(a, b0, n, i, s, bound, 1);
-                out[1] = r >= bound ? r : l2_256_finish(a, b1, n, i, t, bound, 1);
-                return;
-            }
-        }
+    const float *b[2] = { b0, b1 };
+    l2_256_lanes(a, b, 2, n, bound, out, 2);
+}
+
+AK_AVX2 static void l2bm_avx2(const float *a, const float *const *b, size_t m, size_t n,
+                              float bound, float *out)
+{
+    for (size_t j = 0; j < m; j += 4) {
+        size_t r = m - j < 4 ? m - j : 4;
+        if (r <= 2)
+            l2_256_lanes(a, b + j, r, n, bound, out + j, 2);
+        else
+            l2_256_lanes(a, b + j, r, n, bound, out + j, 4);
     }
-    out[0] = l2_256_finish(a, b0, n, i, s, bound, 1);
-    out[1] = l2_256_finish(a, b1, n, i, t, bound, 1);
 }
 
 /* ---- AVX-512F ------------------------------------------------------------ */
@@ -630,10 +663,6 @@ static void dot2_neon(const float *a, const float *b0, const float *b1, size_t n
 #define AK_NOTHING
 AK_GROUP_FROM_PAIRS(l2bm_scalar, l2b_scalar, l2b2_scalar, AK_WITH_BOUND, AK_BOUND)
 AK_GROUP_FROM_PAIRS(dotm_scalar, dot_scalar, dot2_scalar, AK_NOTHING, AK_NOTHING)
-#ifdef AK_X86
-AK_GROUP_FROM_PAIRS(l2bm_avx2, l2b_avx2, l2b2_avx2, AK_WITH_BOUND, AK_BOUND)
-AK_GROUP_FROM_PAIRS(dotm_avx2, dot_avx2, dot2_avx2, AK_NOTHING, AK_NOTHING)
-#endif
 #ifdef __aarch64__
 AK_GROUP_FROM_PAIRS(l2bm_neon, l2b_neon, l2b2_neon, AK_WITH_BOUND, AK_BOUND)
 AK_GROUP_FROM_PAIRS(dotm_neon, dot_neon, dot2_neon, AK_NOTHING, AK_NOTHING)
