@@ -200,6 +200,53 @@ static inline int l2_check_at(size_t p, size_t n, size_t step)
     return (p & 127) == 0 && p + step <= n;
 }
 
+/* Bounded squared-L2 sums of m <= L vectors read as L interleaved streams
+ * (L is a compile-time constant at each use).  More independent streams
+ * keep more cache-line fills in flight: on the machines measured, eight
+ * random 3 KB vectors read together move ~60 % more bytes per second than
+ * two.  A lane whose partial sum reaches bound at a check stores it and is
+ * pointed at `a` itself (already in L1), so it costs no more memory
+ * traffic; lanes past m start that way.  Every lane runs exactly the step,
+ * check and tail sequence of the path's single kernel, so each result equals
+ * the single kernel's bit for bit. */
+#define AK_L2_LANES(attr, name, acc, vec, W, load, zero, step, sum, tail, MAXL)            \
+    attr static inline __attribute__((always_inline)) void                                \
+    name(const float *a, const float *const *bv, size_t m, size_t n, float bound,         \
+         float *out, const int L)                                                         \
+    {                                                                                     \
+        const float *b[MAXL];                                                             \
+        acc s[MAXL];                                                                      \
+        unsigned live = (1u << m) - 1u;                                                   \
+        for (int j = 0; j < L; j++) {                                                     \
+            b[j] = (size_t)j < m ? bv[j] : a;                                             \
+            s[j].s0 = zero();                                                             \
+            s[j].s1 = zero();                                                             \
+        }                                                                                 \
+        size_t i = 0;                                                                     \
+        for (; i + 2 * W <= n; i += 2 * W) {                                              \
+            vec a0 = load(a + i), a1 = load(a + i + W);                                   \
+            for (int j = 0; j < L; j++)                                                   \
+                step(&s[j], a0, a1, b[j] + i);                                            \
+            if (l2_check_at(i + 2 * W, n, 2 * W)) {                                       \
+                for (int j = 0; j < L; j++) {                                             \
+                    if (!((live >> j) & 1))                                               \
+                        continue;                                                         \
+                    float p = sum(&s[j]);                                                 \
+                    if (p >= bound) {                                                     \
+                        out[j] = p;                                                       \
+                        live &= ~(1u << j);                                               \
+                        b[j] = a;                                                         \
+                    }                                                                     \
+                }                                                                         \
+                if (!live)                                                                \
+                    return;                                                               \
+            }                                                                             \
+        }                                                                                 \
+        for (int j = 0; j < L; j++)                                                       \
+            if ((live >> j) & 1)                                                          \
+                out[j] = tail(a, b[j], n, i, s[j]);                                       \
+    }
+
 /* Squared L2 on AVX2, shaped like the dot products above: two
  * accumulators per vector (16-float steps), an 8-float step into the
  * first, one horizontal sum, a scalar remainder; the bound is checked every
@@ -239,44 +286,8 @@ l2_256_tail(const float *a, const float *b, size_t n, size_t i, l2acc256 s)
     return r;
 }
 
-/* Bounded squared-L2 sums of m <= L vectors read as L interleaved streams
- * (L a compile-time constant); same lane handling as l2_512_lanes. */
-AK_AVX2 static inline __attribute__((always_inline)) void
-l2_256_lanes(const float *a, const float *const *bv, size_t m, size_t n, float bound, float *out,
-             const int L)
-{
-    const float *b[4];
-    l2acc256 s[4];
-    unsigned live = (1u << m) - 1u;
-    for (int j = 0; j < L; j++) {
-        b[j] = (size_t)j < m ? bv[j] : a;
-        s[j].s0 = _mm256_setzero_ps();
-        s[j].s1 = _mm256_setzero_ps();
-    }
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 a0 = _mm256_loadu_ps(a + i), a1 = _mm256_loadu_ps(a + i + 8);
-        for (int j = 0; j < L; j++)
-            l2_256_step(&s[j], a0, a1, b[j] + i);
-        if (l2_check_at(i + 16, n, 16)) {
-            for (int j = 0; j < L; j++) {
-                if (!((live >> j) & 1))
-                    continue;
-                float p = l2_256_sum(&s[j]);
-                if (p >= bound) {
-                    out[j] = p;
-                    live &= ~(1u << j);
-                    b[j] = a;
-                }
-            }
-            if (!live)
-                return;
-        }
-    }
-    for (int j = 0; j < L; j++)
-        if ((live >> j) & 1)
-            out[j] = l2_256_tail(a, b[j], n, i, s[j]);
-}
+AK_L2_LANES(AK_AVX2, l2_256_lanes, l2acc256, __m256, 8, _mm256_loadu_ps, _mm256_setzero_ps,
+            l2_256_step, l2_256_sum, l2_256_tail, 4)
 
 AK_AVX2 static float l2_avx2(const float *a, const float *b, size_t n)
 {
@@ -450,51 +461,8 @@ AK_AVX512 static float l2b_avx512(const float *a, const float *b, size_t n, floa
     return l2_512_one(a, b, n, bound, 1);
 }
 
-/* Bounded squared-L2 sums of m <= L vectors read as L interleaved streams
- * (L is a compile-time constant at each use).  More independent streams
- * keep more cache-line fills in flight: on the machines measured, eight
- * random 3 KB vectors read together move ~60 % more bytes per second than
- * two.  A lane whose partial sum reaches bound at a check stores it and is
- * pointed at `a` itself (already in L1), so it costs no more memory
- * traffic; lanes past m start that way.  Every lane runs exactly the step,
- * check and tail sequence of l2_512_one, so each result equals
- * l2b_avx512's bit for bit. */
-AK_AVX512 static inline __attribute__((always_inline)) void
-l2_512_lanes(const float *a, const float *const *bv, size_t m, size_t n, float bound, float *out,
-             const int L)
-{
-    const float *b[8];
-    l2acc512 s[8];
-    unsigned live = (1u << m) - 1u;
-    for (int j = 0; j < L; j++) {
-        b[j] = (size_t)j < m ? bv[j] : a;
-        s[j].s0 = _mm512_setzero_ps();
-        s[j].s1 = _mm512_setzero_ps();
-    }
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m512 a0 = _mm512_loadu_ps(a + i), a1 = _mm512_loadu_ps(a + i + 16);
-        for (int j = 0; j < L; j++)
-            l2_512_step(&s[j], a0, a1, b[j] + i);
-        if (l2_check_at(i + 32, n, 32)) {
-            for (int j = 0; j < L; j++) {
-                if (!((live >> j) & 1))
-                    continue;
-                float p = l2_512_sum(&s[j]);
-                if (p >= bound) {
-                    out[j] = p;
-                    live &= ~(1u << j);
-                    b[j] = a;
-                }
-            }
-            if (!live)
-                return;
-        }
-    }
-    for (int j = 0; j < L; j++)
-        if ((live >> j) & 1)
-            out[j] = l2_512_tail(a, b[j], n, i, s[j]);
-}
+AK_L2_LANES(AK_AVX512, l2_512_lanes, l2acc512, __m512, 16, _mm512_loadu_ps, _mm512_setzero_ps,
+            l2_512_step, l2_512_sum, l2_512_tail, 8)
 
 /* Two bounded squared-L2 sums interleaved (see l2b2_avx2). */
 AK_AVX512 static void l2b2_avx512(const float *a, const float *b0, const float *b1, size_t n,
