@@ -29,8 +29,9 @@
  * leaves the core waiting for each line, while eight streams in flight move
  * about 60 % more bytes per second than two on the benchmark machine.  Each
  * vector's arithmetic is that of the single kernel, so the results are
- * bit-identical to single calls.  On AVX-512 that arithmetic uses two
- * accumulators per vector, so eight vectors' sums fit in the registers.
+ * bit-identical to single calls.  On AVX-512 and AVX2 that arithmetic
+ * uses two accumulators per vector, so eight (AVX-512) or four (AVX2)
+ * vectors' sums fit in the registers; NEON and scalar groups are pairs.
  */
 #include "index/index.h"
 

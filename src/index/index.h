@@ -163,8 +163,8 @@ ak_dist_bounded2_fn ak_l2_bounded2_get(ak_simd path);
 /* Bounded squared-L2 distances from a to each of b[0..m) (1 <= m <= 8)
  * with one bound, into out[0..m); each equals what the path's
  * ak_dist_bounded_fn returns for that pair.  The vectors are read as
- * interleaved streams (up to eight at once on AVX-512, pairs elsewhere),
- * which keeps more memory reads in flight. */
+ * interleaved streams (eight at once on AVX-512, four on AVX2, pairs on
+ * NEON and scalar), which keeps more memory reads in flight. */
 typedef void (*ak_dist_boundedm_fn)(const float *a, const float *const *b, size_t m, size_t n,
                                     float bound, float *out);
 
