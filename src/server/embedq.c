@@ -218,6 +218,11 @@ static void *worker_main(void *arg)
                        sl[i].count * dim * sizeof(float));
             off += sl[i].count;
         }
+        /* histograms before the waiters wake: a caller that got its answer
+         * finds its batch in /metrics */
+        ak_hist_observe(em->h_texts, (double)n);
+        ak_hist_observe(em->h_tokens, (double)tokens);
+        ak_hist_observe(em->h_secs, secs);
         pthread_mutex_lock(&em->mu);
         for (size_t i = 0; i < ns; i++) {
             ejob *j = sl[i].job;
@@ -237,11 +242,6 @@ static void *worker_main(void *arg)
         em->n_batches++;
         if (st != AKIDB_OK)
             em->n_errors++;
-        pthread_mutex_unlock(&em->mu);
-        ak_hist_observe(em->h_texts, (double)n);
-        ak_hist_observe(em->h_tokens, (double)tokens);
-        ak_hist_observe(em->h_secs, secs);
-        pthread_mutex_lock(&em->mu);
     }
     pthread_mutex_unlock(&em->mu);
     ak_free(texts);
