@@ -96,9 +96,9 @@ static void quant_rows(size_t m, size_t k, const float *x, size_t ldx, uint8_t *
             mn = xr[q] < mn ? xr[q] : mn;
             mx = xr[q] > mx ? xr[q] : mx;
         }
-        float s = mx > mn ? (mx - mn) / 255.0f : 1.0f, inv = 1.0f / s;
-        int32_t z = (int32_t)(-mn * inv + 0.5f);
-        z = z < 0 ? 0 : z > 255 ? 255 : z;
+        float s, inv;
+        int32_t z;
+        ak_quant_u8_params(mn, mx, &s, &inv, &z);
         uint8_t *d = xq + i * k4;
         const __m512 invv = _mm512_set1_ps(inv), off = _mm512_set1_ps((float)z + 0.5f);
         const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f);
@@ -130,9 +130,10 @@ void ak_gemm_i8_avx512(size_t m, size_t n, size_t k, const float *x, size_t ldx,
         n1 = n;
     if (m == 0 || n0 >= n1)
         return;
-    uint8_t *xq = scratch;
-    float *xs = (float *)(xq + ((m * k4 + 63) & ~(size_t)63));
-    int32_t *zp = (int32_t *)(xs + m);
+    uint8_t *xq;
+    float *xs;
+    int32_t *zp;
+    ak_gemm_i8_scratch_split(scratch, m, k, &xq, &xs, &zp);
     quant_rows(m, k, x, ldx, xq, xs, zp);
     for (size_t jc = n0; jc < n1; jc += NC) {
         size_t je = jc + NC < n1 ? jc + NC : n1;

@@ -61,9 +61,9 @@ void ak_quant_rows_u8(size_t m, size_t k, const float *x, size_t ldx, uint8_t *x
             mn = xr[q] < mn ? xr[q] : mn;
             mx = xr[q] > mx ? xr[q] : mx;
         }
-        float s = mx > mn ? (mx - mn) / 255.0f : 1.0f, inv = 1.0f / s;
-        int32_t z = (int32_t)(-mn * inv + 0.5f);
-        z = z < 0 ? 0 : z > 255 ? 255 : z;
+        float s, inv;
+        int32_t z;
+        ak_quant_u8_params(mn, mx, &s, &inv, &z);
         uint8_t *d = xq + i * k4;
         const float off = (float)z + 0.5f;   /* round half up, then clamp */
         for (size_t q = 0; q < k; q++) {
@@ -89,9 +89,10 @@ static void gemm_i8_portable(size_t m, size_t n, size_t k, const float *x, size_
         n1 = n;
     if (m == 0 || n0 >= n1)
         return;
-    uint8_t *xq = scratch;
-    float *xs = (float *)(xq + ((m * k4 + 63) & ~(size_t)63));
-    int32_t *zp = (int32_t *)(xs + m);
+    uint8_t *xq;
+    float *xs;
+    int32_t *zp;
+    ak_gemm_i8_scratch_split(scratch, m, k, &xq, &xs, &zp);
     ak_quant_rows_u8(m, k, x, ldx, xq, xs, zp);
     for (size_t i = 0; i < m; i++) {
         const uint8_t *xr = xq + i * k4;
@@ -111,9 +112,23 @@ static void gemm_i8_portable(size_t m, size_t n, size_t k, const float *x, size_
     }
 }
 
+/* Scratch layout: xq, padded to 64 bytes, then xs, then zp. */
+static size_t i8_xq_bytes(size_t m, size_t k)
+{
+    return (m * ((k + 3) & ~(size_t)3) + 63) & ~(size_t)63;
+}
+
+void ak_gemm_i8_scratch_split(void *scratch, size_t m, size_t k, uint8_t **xq, float **xs,
+                              int32_t **zp)
+{
+    *xq = scratch;
+    *xs = (float *)(*xq + i8_xq_bytes(m, k));
+    *zp = (int32_t *)(*xs + m);
+}
+
 size_t ak_gemm_i8_scratch(size_t m, size_t k)
 {
-    return ((m * ((k + 3) & ~(size_t)3) + 63) & ~(size_t)63) + m * 8 + 64;
+    return i8_xq_bytes(m, k) + m * 8 + 64;
 }
 
 ak_gemm_i8_fn ak_gemm_i8_for(const ak_kernels *kt)

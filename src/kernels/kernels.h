@@ -227,8 +227,22 @@ void ak_pack_nt_i8(size_t n, size_t k, const float *w, size_t ldw, int8_t *wp,
  * x ~ xs[i] * (xq - zp[i]). */
 void ak_quant_rows_u8(size_t m, size_t k, const float *x, size_t ldx, uint8_t *xq,
                       float *xs, int32_t *zp);
+/* Scale s (and 1 / s) and zero point z of the u8 quantisation of a row
+ * whose range, widened to include 0, is [mn, mx]: x ~ s * (q - z).  Every
+ * path derives them here, so all quantise a row alike. */
+static inline void ak_quant_u8_params(float mn, float mx, float *s, float *inv, int32_t *z)
+{
+    *s = mx > mn ? (mx - mn) / 255.0f : 1.0f;
+    *inv = 1.0f / *s;
+    int32_t zz = (int32_t)(-mn * *inv + 0.5f);
+    *z = zz < 0 ? 0 : zz > 255 ? 255 : zz;
+}
 /* Bytes of scratch an int8 GEMM of m rows and depth k needs. */
 size_t ak_gemm_i8_scratch(size_t m, size_t k);
+/* Splits such a scratch block into the quantised rows xq [m x round_up(k,
+ * 4)], their scales xs [m] and zero points zp [m]. */
+void ak_gemm_i8_scratch_split(void *scratch, size_t m, size_t k, uint8_t **xq, float **xs,
+                              int32_t **zp);
 
 /* Columns [n0, n1) of Y = dequant(quant(X) * Wq^T) + bias, W packed by
  * ak_pack_nt_i8; contract otherwise as ak_gemm_p_fn.  scratch holds
