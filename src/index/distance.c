@@ -434,36 +434,22 @@ l2_512_tail(const float *a, const float *b, size_t n, size_t i, l2acc512 s)
     return l2_512_sum(&s);
 }
 
-/* One squared-L2 sum; with check, returns a partial sum >= bound as soon
- * as one is seen at a check position. */
-AK_AVX512 static inline __attribute__((always_inline)) float
-l2_512_one(const float *a, const float *b, size_t n, float bound, int check)
-{
-    l2acc512 s = { _mm512_setzero_ps(), _mm512_setzero_ps() };
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        l2_512_step(&s, _mm512_loadu_ps(a + i), _mm512_loadu_ps(a + i + 16), b + i);
-        if (check && l2_check_at(i + 32, n, 32)) {
-            float p = l2_512_sum(&s);
-            if (p >= bound)
-                return p;
-        }
-    }
-    return l2_512_tail(a, b, n, i, s);
-}
+AK_L2_LANES(AK_AVX512, l2_512_lanes, l2acc512, __m512, 16, _mm512_loadu_ps, _mm512_setzero_ps,
+            l2_512_step, l2_512_sum, l2_512_tail, 8)
 
 AK_AVX512 static float l2_avx512(const float *a, const float *b, size_t n)
 {
-    return l2_512_one(a, b, n, INFINITY, 0);
+    float r;
+    l2_512_lanes(a, &b, 1, n, INFINITY, &r, 1);
+    return r;
 }
 
 AK_AVX512 static float l2b_avx512(const float *a, const float *b, size_t n, float bound)
 {
-    return l2_512_one(a, b, n, bound, 1);
+    float r;
+    l2_512_lanes(a, &b, 1, n, bound, &r, 1);
+    return r;
 }
-
-AK_L2_LANES(AK_AVX512, l2_512_lanes, l2acc512, __m512, 16, _mm512_loadu_ps, _mm512_setzero_ps,
-            l2_512_step, l2_512_sum, l2_512_tail, 8)
 
 /* Two bounded squared-L2 sums interleaved (see l2b2_avx2). */
 AK_AVX512 static void l2b2_avx512(const float *a, const float *b0, const float *b1, size_t n,
