@@ -701,6 +701,33 @@ static double cosine(const float *a, const float *b, size_t n)
     return ab / (sqrt(aa * bb) + 1e-300);
 }
 
+/* Embeds the small texts with m (a reduced-precision load of the small
+ * model) on every kernel path this CPU has: worst cosine to the f32
+ * embeddings ref >= 0.999, and 2 threads bit-identical to 1. */
+static void reduced_on_every_path(akidb_model *m, const char *dtype, const float *ref)
+{
+    static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
+                                               AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
+    float x[N_TEXTS * H_], x2[N_TEXTS * H_];
+    for (size_t p = 0; p < 4; p++) {
+        if (akidb_kernels_select(paths[p]) != AKIDB_OK)
+            continue;
+        AKT_OK(akidb_embed(m, texts, NULL, N_TEXTS, x, NULL));
+        double worst = 1.0;
+        for (int t = 0; t < N_TEXTS; t++) {
+            double c = cosine(ref + t * H_, x + t * H_, H_);
+            worst = c < worst ? c : worst;
+        }
+        fprintf(stderr, "  %s small model, %s: worst cosine to f32 %.6f\n", dtype,
+                akidb_kernels_name(paths[p]), worst);
+        AKT_TRUE(worst >= 0.999);
+        akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
+        eo.n_threads = 2;
+        AKT_OK(akidb_embed(m, texts, NULL, N_TEXTS, x2, &eo));
+        AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
+    }
+}
+
 AKT_TEST(bf16_small)
 {
     /* reduced precision (bf16, then int8) on the small model: every kernel path (the scalar
@@ -712,46 +739,12 @@ AKT_TEST(bf16_small)
     akidb_model_opts mo = { 0 };
     mo.dtype = "bf16";
     akidb_model *h = load_ok(dir, &mo);
-    float r[N_TEXTS * H_], x[N_TEXTS * H_], x2[N_TEXTS * H_];
+    float r[N_TEXTS * H_], x[N_TEXTS * H_];
     AKT_OK(akidb_embed(f, texts, NULL, N_TEXTS, r, NULL));
-    static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
-                                               AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
-    for (size_t p = 0; p < 4; p++) {
-        if (akidb_kernels_select(paths[p]) != AKIDB_OK)
-            continue;
-        AKT_OK(akidb_embed(h, texts, NULL, N_TEXTS, x, NULL));
-        double worst = 1.0;
-        for (int t = 0; t < N_TEXTS; t++) {
-            double c = cosine(r + t * H_, x + t * H_, H_);
-            worst = c < worst ? c : worst;
-        }
-        fprintf(stderr, "  bf16 small model, %s: worst cosine to f32 %.6f\n",
-                akidb_kernels_name(paths[p]), worst);
-        AKT_TRUE(worst >= 0.999);
-        akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-        eo.n_threads = 2;
-        AKT_OK(akidb_embed(h, texts, NULL, N_TEXTS, x2, &eo));
-        AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-    }
+    reduced_on_every_path(h, "bf16", r);
     mo.dtype = "int8";
     akidb_model *q = load_ok(dir, &mo);
-    for (size_t p = 0; p < 4; p++) {
-        if (akidb_kernels_select(paths[p]) != AKIDB_OK)
-            continue;
-        AKT_OK(akidb_embed(q, texts, NULL, N_TEXTS, x, NULL));
-        double worst = 1.0;
-        for (int t = 0; t < N_TEXTS; t++) {
-            double c = cosine(r + t * H_, x + t * H_, H_);
-            worst = c < worst ? c : worst;
-        }
-        fprintf(stderr, "  int8 small model, %s: worst cosine to f32 %.6f\n",
-                akidb_kernels_name(paths[p]), worst);
-        AKT_TRUE(worst >= 0.999);
-        akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-        eo.n_threads = 2;
-        AKT_OK(akidb_embed(q, texts, NULL, N_TEXTS, x2, &eo));
-        AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-    }
+    reduced_on_every_path(q, "int8", r);
     akidb_model_free(q);
     AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
     mo.dtype = "int4";
