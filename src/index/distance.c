@@ -26,8 +26,9 @@
  * ak_dot2_get, ak_dot_multi_get) compute distances from one query to two,
  * or up to eight, vectors read as interleaved streams.  A graph search is
  * bound by memory latency, not arithmetic: one 3 KB vector at a time
- * leaves the core waiting for each line, while eight streams in flight move
- * about 60 % more bytes per second than two on the benchmark machine.  Each
+ * leaves the core waiting for each line; with eight streams in flight the
+ * AVX-512 kernel takes ~1.25x less time per 3 KB vector than with two on
+ * the benchmark machine (bench/ann/group_kernels.c measures it).  Each
  * vector's arithmetic is that of the single kernel, so the results are
  * bit-identical to single calls.  On AVX-512 and AVX2 that arithmetic
  * uses two accumulators per vector, so eight (AVX-512) or four (AVX2)
@@ -203,9 +204,8 @@ static inline int l2_check_at(size_t p, size_t n, size_t step)
 
 /* Bounded squared-L2 sums of m <= L vectors read as L interleaved streams
  * (L is a compile-time constant at each use).  More independent streams
- * keep more cache-line fills in flight: on the machines measured, eight
- * random 3 KB vectors read together move ~60 % more bytes per second than
- * two.  A lane whose partial sum reaches bound at a check stores it and is
+ * keep more cache-line fills in flight (see the file header for the
+ * measured gain).  A lane whose partial sum reaches bound at a check stores it and is
  * pointed at `a` itself (already in L1), so it costs no more memory
  * traffic; lanes past m start that way.  Every lane runs exactly the step,
  * check and tail sequence of the path's single kernel, so each result equals
