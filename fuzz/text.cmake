@@ -2,3 +2,4 @@
 # MiniLM tokenizer (run from the source root or set AKIDB_SRC).
 akidb_fuzz(fuzz_tokenizer_json SOURCES fuzz_tokenizer_json.c LIBS akidb_text akidb_common)
 akidb_fuzz(fuzz_tokenize SOURCES fuzz_tokenize.c LIBS akidb_text akidb_common)
+akidb_fuzz(fuzz_pretok SOURCES fuzz_pretok.c LIBS akidb_text akidb_common)

@@ -106,23 +106,29 @@ typedef struct akidb_tokenizer akidb_tokenizer;
 /* A growable token buffer owned by the caller.  Initialise with {0}; reuse it
  * across calls to avoid allocation; release with akidb_tokens_free(). */
 typedef struct akidb_tokens {
-    int32_t *ids;     /* token ids, [CLS] ... [SEP] included              */
-    size_t   n;       /* number of ids                                    */
-    size_t   cap;     /* allocated capacity of ids                        */
-    size_t   n_full;  /* ids the text gives before truncation             */
+    int32_t *ids;       /* token ids, the template's special tokens included  */
+    size_t   n;         /* number of ids                                      */
+    size_t   cap;       /* allocated capacity of ids and type_ids             */
+    size_t   n_full;    /* ids the text gives before truncation               */
+    uint32_t *type_ids; /* token type (segment) of each id, as the template
+                         * assigns it: 0 for a single text; 0 / 1 for a pair
+                         * under a BERT template                              */
 } akidb_tokens;
 
 void akidb_tokens_free(akidb_tokens *toks);
 
-/* Loads the tokenizer of a Hugging Face model folder: tokenizer.json, or
- * vocab.txt (+ tokenizer_config.json) when tokenizer.json is absent. */
+/* Loads the tokenizer of a Hugging Face model folder: tokenizer.json; else a
+ * sentencepiece model (sentencepiece.bpe.model, spiece.model,
+ * tokenizer.model), vocab.json + merges.txt, or vocab.txt (+
+ * tokenizer_config.json), converted as the Hugging Face converters do. */
 akidb_status akidb_tokenizer_load(const char *dir, akidb_tokenizer **out);
 void akidb_tokenizer_free(akidb_tokenizer *tok);
 
-/* Encodes one UTF-8 text of len bytes (NUL bytes are allowed and are removed
- * by the normaliser like other control characters) into ids with the special
+/* Encodes one UTF-8 text of len bytes into ids exactly as Hugging Face
+ * tokenizers' encode(text, add_special_tokens=True) does, with the special
  * tokens of the tokenizer's template.  max_tokens > 0 truncates the result to
- * at most max_tokens ids, special tokens included; 0 means no truncation.
+ * at most max_tokens ids, special tokens included (the text's tokens are cut
+ * at the end); 0 means no truncation.
  * toks->n_full receives the length the text would have without truncation
  * (it may stop counting at some bound above max_tokens for huge inputs, but
  * is then still > max_tokens).  Returns AKIDB_EUTF8 for malformed UTF-8. */
@@ -130,9 +136,39 @@ akidb_status akidb_tokenizer_encode(const akidb_tokenizer *tok, const char *text
                                     size_t len, size_t max_tokens,
                                     akidb_tokens *toks);
 
-/* Vocabulary size, and the token string of an id (NULL if out of range). */
+/* How a pair is cut to max_tokens (Hugging Face's TruncationStrategy). */
+typedef enum akidb_truncation {
+    AKIDB_TRUNC_LONGEST_FIRST = 0,  /* shorten the longer side first         */
+    AKIDB_TRUNC_ONLY_FIRST,         /* only the first text                   */
+    AKIDB_TRUNC_ONLY_SECOND         /* only the second text; with either
+                                     * only_* strategy, AKIDB_ETOOLONG when
+                                     * the cut would leave that text empty,
+                                     * as the Rust library refuses           */
+} akidb_truncation;
+
+/* Encodes a text pair (a query and a passage for a cross-encoder) under the
+ * template's pair form, e.g. [CLS] A [SEP] B [SEP] with type ids 0 / 1.
+ * max_tokens as in akidb_tokenizer_encode; n_full counts both texts. */
+akidb_status akidb_tokenizer_encode_pair(const akidb_tokenizer *tok, const char *a,
+                                         size_t a_len, const char *b, size_t b_len,
+                                         size_t max_tokens, akidb_truncation strategy,
+                                         akidb_tokens *toks);
+
+/* Decodes ids to text as Hugging Face's decode(ids, skip_special_tokens)
+ * does: ids without a token are skipped; the tokenizer's decoders rebuild the
+ * text (tokens joined by spaces when it has none).  *text is NUL-terminated,
+ * *len bytes (len may be NULL); release it with akidb_string_free. */
+akidb_status akidb_tokenizer_decode(const akidb_tokenizer *tok, const int32_t *ids,
+                                    size_t n, int skip_special, char **text,
+                                    size_t *len);
+void akidb_string_free(char *s);
+
+/* Vocabulary size (max id + 1 over the model and the added tokens), the
+ * token string of an id (NULL if out of range or a hole), and the id of a
+ * token string (added tokens first; -1 if absent). */
 size_t akidb_tokenizer_vocab_size(const akidb_tokenizer *tok);
 const char *akidb_tokenizer_id_to_token(const akidb_tokenizer *tok, int32_t id);
+int32_t akidb_tokenizer_token_to_id(const akidb_tokenizer *tok, const char *token);
 
 /* ------------------------------------------------------------------------ */
 /* Embedding models                                                          */

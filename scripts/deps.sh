@@ -2,7 +2,8 @@
 # deps.sh - installs the Debian 12 packages AkiDB needs.
 #   scripts/deps.sh          build + run dependencies
 #   scripts/deps.sh --test   also what the test suite needs (PyTorch peer,
-#                            clang for the sanitizer and fuzz builds)
+#                            clang for the sanitizer and fuzz builds, npm for
+#                            scripts/tokref.sh unless one is on the PATH)
 #   scripts/deps.sh --arm64  what the 64-bit ARM stage of the suite needs:
 #                            the aarch64 cross compilers, qemu-user, and the
 #                            arm64 builds of the libraries (Debian multiarch)
@@ -10,9 +11,10 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config ca-certificates
-      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev)
+      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libpcre2-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(python3 python3-torch python3-numpy clang libclang-rt-14-dev curl)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 update=0
 if [[ "${1:-}" == "--arm64" ]]; then
@@ -22,7 +24,7 @@ if [[ "${1:-}" == "--arm64" ]]; then
   fi
   pkgs=(qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
         libjansson-dev:arm64 libmicrohttpd-dev:arm64 libcurl4-openssl-dev:arm64
-        libssl-dev:arm64)
+        libssl-dev:arm64 libpcre2-dev:arm64)
 fi
 
 missing=()

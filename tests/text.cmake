@@ -1,1 +1,7 @@
 akidb_test(test_tokenizer SOURCES test_tokenizer.c LIBS akidb_text akidb_common)
+akidb_test(test_tok_bpe SOURCES test_tok_bpe.c LIBS akidb_text akidb_common)
+akidb_test(test_unicode SOURCES test_unicode.c LIBS akidb_text akidb_common)
+akidb_test(test_tok_hf SOURCES test_tok_hf.c LIBS akidb_text akidb_common TIMEOUT 1200)
+akidb_test(test_tok_unigram SOURCES test_tok_unigram.c LIBS akidb_text akidb_common)
+akidb_test(test_tok_pretok SOURCES test_tok_pretok.c LIBS akidb_text akidb_common Threads::Threads)
+akidb_test(test_tok_post SOURCES test_tok_post.c LIBS akidb_text akidb_common)

@@ -1,11 +1,12 @@
 /*
  * config.c - reads the JSON files that describe a model folder: config.json
- * (BERT hyper-parameters), and the sentence-transformers files modules.json,
+ * (through the ak_cfg_* readers the families use, and the BertConfig field
+ * set they share), and the sentence-transformers files modules.json,
  * <Pooling>/config.json and sentence_bert_config.json that decide pooling,
  * normalisation and truncation length.
  *
  * Why strict: a silently misread field gives plausible but wrong embeddings.
- * Anything the forward pass does not implement (other model types, relative
+ * Anything the forward pass does not implement (unknown model types, relative
  * position embeddings, Dense modules, combined pooling modes) is refused with
  * EUNSUPPORTED naming the file and the value, never approximated.
  *
@@ -14,7 +15,7 @@
  * loader uses min(tokenizer model_max_length, max_position_embeddings), which
  * is what sentence-transformers itself does for such folders.
  */
-#include "model/bert.h"
+#include "model/family.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -70,74 +71,158 @@ static const char *get_str(json_t *o, const char *key, const char *def)
     return json_is_string(v) ? json_string_value(v) : (v && !json_is_null(v) ? NULL : def);
 }
 
-akidb_status ak_bert_config_load(const char *path, ak_bert_config *cfg)
-{
+/* ---- config.json readers for the families ------------------------------------ */
+
+struct ak_cfg {
+    char *path;
     json_t *root;
-    akidb_status st = load_json(path, &root);
+};
+
+akidb_status ak_cfg_open(const char *path, ak_cfg **out)
+{
+    *out = NULL;
+    ak_cfg *c = ak_calloc(1, sizeof *c);
+    if (!c || !(c->path = ak_strdup(path))) {
+        ak_free(c);
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", path);
+    }
+    akidb_status st = load_json(path, &c->root);
+    if (st != AKIDB_OK) {
+        ak_cfg_close(c);
+        return st;
+    }
+    *out = c;
+    return AKIDB_OK;
+}
+
+void ak_cfg_close(ak_cfg *c)
+{
+    if (!c)
+        return;
+    json_decref(c->root);
+    ak_free(c->path);
+    ak_free(c);
+}
+
+const char *ak_cfg_path(const ak_cfg *c)
+{
+    return c->path;
+}
+
+const char *ak_cfg_str_at(const ak_cfg *c, const char *key, size_t i)
+{
+    json_t *a = json_object_get(c->root, key);
+    json_t *v = json_is_array(a) ? json_array_get(a, i) : NULL;
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+akidb_status ak_cfg_size(const ak_cfg *c, const char *key, size_t def, size_t max,
+                         size_t *out)
+{
+    return get_size(c->path, c->root, key, def, max, out);
+}
+
+akidb_status ak_cfg_int(const ak_cfg *c, const char *key, long def, long lo, long hi,
+                        long *out)
+{
+    json_t *v = json_object_get(c->root, key);
+    if (!v || json_is_null(v)) {
+        *out = def;
+        return AKIDB_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return ak_fail(AKIDB_EFORMAT, "%s: \"%s\" must be an integer in [%ld, %ld]", c->path,
+                       key, lo, hi);
+    *out = (long)json_integer_value(v);
+    return AKIDB_OK;
+}
+
+akidb_status ak_cfg_float(const ak_cfg *c, const char *key, double def, double lo,
+                          double hi, float *out)
+{
+    json_t *v = json_object_get(c->root, key);
+    if (!v || json_is_null(v)) {
+        *out = (float)def;
+        return AKIDB_OK;
+    }
+    if (!json_is_number(v) || !(json_number_value(v) >= lo) || !(json_number_value(v) < hi))
+        return ak_fail(AKIDB_EFORMAT, "%s: \"%s\" must be a number in [%g, %g)", c->path,
+                       key, lo, hi);
+    *out = (float)json_number_value(v);
+    return AKIDB_OK;
+}
+
+akidb_status ak_cfg_bool(const ak_cfg *c, const char *key, int def, int *out)
+{
+    json_t *v = json_object_get(c->root, key);
+    if (!v || json_is_null(v)) {
+        *out = def;
+        return AKIDB_OK;
+    }
+    if (!json_is_boolean(v))
+        return ak_fail(AKIDB_EFORMAT, "%s: \"%s\" is not a boolean", c->path, key);
+    *out = json_is_true(v);
+    return AKIDB_OK;
+}
+
+akidb_status ak_cfg_str(const ak_cfg *c, const char *key, const char *def, const char **out)
+{
+    *out = get_str(c->root, key, def);
+    if (!*out && json_object_get(c->root, key))
+        return ak_fail(AKIDB_EFORMAT, "%s: \"%s\" is not a string", c->path, key);
+    return AKIDB_OK;
+}
+
+akidb_status ak_cfg_act(const ak_cfg *c, const char *key, const char *def, ak_act *out)
+{
+    const char *act;
+    akidb_status st = ak_cfg_str(c, key, def, &act);
     if (st != AKIDB_OK)
         return st;
-    memset(cfg, 0, sizeof *cfg);
-    const char *mt = get_str(root, "model_type", NULL);
-    if (!mt) {
-        st = ak_fail(AKIDB_EFORMAT, "%s: missing or non-string \"model_type\"", path);
-        goto done;
-    }
-    if (strcmp(mt, "bert") != 0) {
-        st = ak_fail(AKIDB_EUNSUPPORTED,
-                     "%s: model_type '%.60s' is not supported (only 'bert')", path, mt);
-        goto done;
-    }
-    if ((st = get_size(path, root, "hidden_size", 0, 1 << 16, &cfg->hidden)) ||
-        (st = get_size(path, root, "num_hidden_layers", 0, 1024, &cfg->n_layers)) ||
-        (st = get_size(path, root, "num_attention_heads", 0, 4096, &cfg->n_heads)) ||
-        (st = get_size(path, root, "intermediate_size", 0, 1 << 18, &cfg->intermediate)) ||
-        (st = get_size(path, root, "max_position_embeddings", 0, 1 << 20, &cfg->max_positions)) ||
-        (st = get_size(path, root, "type_vocab_size", 2, 1 << 16, &cfg->type_vocab)) ||
-        (st = get_size(path, root, "vocab_size", 0, (size_t)1 << 24, &cfg->vocab)))
-        goto done;
-    if (cfg->hidden % cfg->n_heads != 0) {
-        st = ak_fail(AKIDB_EFORMAT,
-                     "%s: hidden_size %zu is not a multiple of num_attention_heads %zu",
-                     path, cfg->hidden, cfg->n_heads);
-        goto done;
-    }
-    const char *act = get_str(root, "hidden_act", "gelu");
-    if (!act) {
-        st = ak_fail(AKIDB_EFORMAT, "%s: \"hidden_act\" is not a string", path);
-        goto done;
-    }
     if (strcmp(act, "gelu") == 0)
-        cfg->act = AK_ACT_GELU;
+        *out = AK_ACT_GELU;
     else if (strcmp(act, "gelu_new") == 0 || strcmp(act, "gelu_pytorch_tanh") == 0)
-        cfg->act = AK_ACT_GELU_TANH;
+        *out = AK_ACT_GELU_TANH;
     else if (strcmp(act, "relu") == 0)
-        cfg->act = AK_ACT_RELU;
-    else {
-        st = ak_fail(AKIDB_EUNSUPPORTED,
-                     "%s: hidden_act '%.60s' is not supported (gelu, gelu_new, "
-                     "gelu_pytorch_tanh, relu)", path, act);
-        goto done;
-    }
-    json_t *eps = json_object_get(root, "layer_norm_eps");
-    if (!eps || json_is_null(eps)) {
-        cfg->ln_eps = 1e-12f;
-    } else if (!json_is_number(eps) || !(json_number_value(eps) >= 0.0) ||
-               !(json_number_value(eps) < 1.0)) {
-        st = ak_fail(AKIDB_EFORMAT, "%s: \"layer_norm_eps\" must be a number in [0, 1)", path);
-        goto done;
-    } else {
-        cfg->ln_eps = (float)json_number_value(eps);
-    }
-    const char *pet = get_str(root, "position_embedding_type", "absolute");
-    if (!pet || strcmp(pet, "absolute") != 0) {
-        st = ak_fail(AKIDB_EUNSUPPORTED,
-                     "%s: position_embedding_type '%.60s' is not supported (only 'absolute')",
-                     path, pet ? pet : "(not a string)");
-        goto done;
-    }
-done:
-    json_decref(root);
-    return st;
+        *out = AK_ACT_RELU;
+    else
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "%s: %s '%.60s' is not supported (gelu, gelu_new, gelu_pytorch_tanh, "
+                       "relu)", c->path, key, act);
+    return AKIDB_OK;
+}
+
+akidb_status ak_cfg_heads_divide(const ak_cfg *c, const char *hkey, size_t hidden,
+                                 const char *nkey, size_t heads)
+{
+    if (hidden % heads != 0)
+        return ak_fail(AKIDB_EFORMAT, "%s: %s %zu is not a multiple of %s %zu", c->path, hkey,
+                       hidden, nkey, heads);
+    return AKIDB_OK;
+}
+
+akidb_status ak_cfg_bertlike(const ak_cfg *c, ak_hparams *hp)
+{
+    akidb_status st;
+    const char *pet;
+    if ((st = ak_cfg_size(c, "hidden_size", 0, 1 << 16, &hp->hidden)) ||
+        (st = ak_cfg_size(c, "num_hidden_layers", 0, 1024, &hp->n_layers)) ||
+        (st = ak_cfg_size(c, "num_attention_heads", 0, 4096, &hp->n_heads)) ||
+        (st = ak_cfg_size(c, "intermediate_size", 0, 1 << 18, &hp->intermediate)) ||
+        (st = ak_cfg_size(c, "max_position_embeddings", 0, 1 << 20, &hp->max_positions)) ||
+        (st = ak_cfg_size(c, "type_vocab_size", 2, 1 << 16, &hp->type_vocab)) ||
+        (st = ak_cfg_size(c, "vocab_size", 0, (size_t)1 << 24, &hp->vocab)) ||
+        (st = ak_cfg_heads_divide(c, "hidden_size", hp->hidden, "num_attention_heads",
+                                  hp->n_heads)) ||
+        (st = ak_cfg_act(c, "hidden_act", "gelu", &hp->act)) ||
+        (st = ak_cfg_float(c, "layer_norm_eps", 1e-12, 0.0, 1.0, &hp->ln_eps)) ||
+        (st = ak_cfg_str(c, "position_embedding_type", "absolute", &pet)))
+        return st;
+    if (strcmp(pet, "absolute") != 0)
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "%s: position_embedding_type '%.60s' is not supported (only 'absolute')",
+                       c->path, pet);
+    return AKIDB_OK;
 }
 
 void ak_pipeline_free(ak_st_pipeline *p)

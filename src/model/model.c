@@ -1,18 +1,20 @@
 /*
  * model.c - the public "Embedding models" API: loading a model folder
  * (configuration, weights, tokenizer), reporting its properties, and
- * embedding texts.
+ * embedding texts.  One akidb_model handle serves every architecture: the
+ * family of config.json (families.c) loads and runs the transformer, and
+ * nothing here depends on which one it is.
  *
  * Thread safety: a loaded model is immutable apart from its thread pool
  * cache.  An akidb_embed call tokenises its texts on the calling thread,
- * groups them (up to ak_bert_batch_rows tokens per group) and runs each
+ * groups them (up to the family's batch_rows tokens per group) and runs each
  * group's forward pass with all its token rows in one GEMM M dimension, on
  * n_threads threads of the model's persistent pool (the caller is thread 0).
  * The pool serves one call at a time: a call that finds it busy runs on its
  * own thread alone, so any number of threads may embed with one model at
  * once.  Results do not depend on the thread count or on the grouping.
  */
-#include "model/bert.h"
+#include "model/blocks.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -23,8 +25,11 @@
 struct akidb_model {
     char *name;
     char *dir;
-    ak_bert bert;
-    akidb_tokenizer *tok;
+    const ak_family *fam;
+    ak_hparams hp;
+    void *impl;                /* the family's loaded model */
+    ak_dtype dtype;            /* of the stored word embeddings */
+    akidb_tokenizer *tok;      /* NULL when loaded for token ids only */
     size_t max_tokens;
     akidb_pooling pooling;
     int normalize;
@@ -70,7 +75,8 @@ void akidb_model_free(akidb_model *m)
     ak_pool_free(m->pool);
     ak_arena_free(&m->arena);
     pthread_mutex_destroy(&m->pool_mu);
-    ak_bert_free(&m->bert);
+    if (m->impl)
+        m->fam->free(m->impl);
     if (m->tok)
         akidb_tokenizer_free(m->tok);
     ak_free(m->name);
@@ -90,8 +96,44 @@ static char *base_name(const char *dir)
     return ak_strndup(dir + b, n - b);
 }
 
-akidb_status akidb_model_load(const char *dir, const akidb_model_opts *opts,
-                              akidb_model **out)
+/* Precision of the linear layers from dtype (NULL: $AKIDB_DTYPE, f32). */
+static akidb_status parse_dtype(const char *dir, const akidb_model_opts *opts, int *prec)
+{
+    const char *dtype = opts && opts->dtype ? opts->dtype : getenv("AKIDB_DTYPE");
+    *prec = 0;
+    if (!dtype || !*dtype || strcmp(dtype, "f32") == 0 || strcmp(dtype, "fp32") == 0 ||
+        strcmp(dtype, "float32") == 0)
+        return AKIDB_OK;
+    if (strcmp(dtype, "bf16") == 0 || strcmp(dtype, "bfloat16") == 0)
+        *prec = 1;
+    else if (strcmp(dtype, "int8") == 0)
+        *prec = 2;
+    else
+        return ak_fail(AKIDB_EINVAL, "%s: unknown dtype '%.40s' (f32, bf16 or int8)", dir,
+                       dtype);
+    return AKIDB_OK;
+}
+
+/* The family, hyper-parameters and weights of the transformer in tdir. */
+static akidb_status load_transformer(akidb_model *m, const char *dir, const char *tdir,
+                                     const akidb_model_opts *opts)
+{
+    char *cfg_path = ak_path_join(tdir, "config.json");
+    if (!cfg_path)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
+    akidb_status st;
+    int prec = 0;
+    if (!ak_file_exists(cfg_path))
+        st = ak_fail(AKIDB_ENOENT, "%s: missing (not a Hugging Face model folder?)", cfg_path);
+    else if ((st = ak_family_config_load(cfg_path, &m->fam, &m->hp)) == AKIDB_OK &&
+             (st = parse_dtype(dir, opts, &prec)) == AKIDB_OK)
+        st = m->fam->load(tdir, &m->hp, prec, &m->impl, &m->dtype);
+    ak_free(cfg_path);
+    return st;
+}
+
+static akidb_status model_load(const char *dir, const akidb_model_opts *opts, int with_tok,
+                               akidb_model **out)
 {
     AK_ASSERT(dir && out);
     *out = NULL;
@@ -101,49 +143,23 @@ akidb_status akidb_model_load(const char *dir, const akidb_model_opts *opts,
     pthread_mutex_init(&m->pool_mu, NULL);
     ak_arena_init(&m->arena, 0);
     ak_st_pipeline pipe;
-    ak_bert_config cfg;
-    char *cfg_path = NULL;
     akidb_status st = ak_pipeline_load(dir, &pipe);
-    if (st != AKIDB_OK)
-        goto fail_nopipe;
-    cfg_path = ak_path_join(pipe.transformer_dir, "config.json");
-    if (!cfg_path) {
-        st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
-        goto fail;
+    if (st != AKIDB_OK) {
+        akidb_model_free(m);
+        return st;
     }
-    if (!ak_file_exists(cfg_path)) {
-        st = ak_fail(AKIDB_ENOENT, "%s: missing (not a Hugging Face model folder?)", cfg_path);
+    const char *tdir = pipe.transformer_dir;
+    if ((st = load_transformer(m, dir, tdir, opts)) != AKIDB_OK)
         goto fail;
-    }
-    if ((st = ak_bert_config_load(cfg_path, &cfg)) != AKIDB_OK)
-        goto fail;
-    const char *dtype = opts && opts->dtype ? opts->dtype : getenv("AKIDB_DTYPE");
-    int prec = 0;
-    if (dtype && *dtype && strcmp(dtype, "f32") != 0 && strcmp(dtype, "fp32") != 0 &&
-        strcmp(dtype, "float32") != 0) {
-        if (strcmp(dtype, "bf16") == 0 || strcmp(dtype, "bfloat16") == 0) {
-            prec = 1;
-        } else if (strcmp(dtype, "int8") == 0) {
-            prec = 2;
-        } else {
-            st = ak_fail(AKIDB_EINVAL, "%s: unknown dtype '%.40s' (f32, bf16 or int8)", dir,
-                         dtype);
-            goto fail;
-        }
-    }
-    if ((st = ak_bert_load_ex(pipe.transformer_dir, &cfg, prec, &m->bert)) != AKIDB_OK)
-        goto fail;
-    if ((st = akidb_tokenizer_load(pipe.transformer_dir, &m->tok)) != AKIDB_OK) {
+    if (with_tok && (st = akidb_tokenizer_load(tdir, &m->tok)) != AKIDB_OK) {
         m->tok = NULL;
         goto fail;
     }
     size_t max_seq = opts && opts->max_seq_length ? opts->max_seq_length : pipe.max_seq_length;
-    if (max_seq == 0) {
-        if ((st = ak_tokenizer_max_length(pipe.transformer_dir, &max_seq)) != AKIDB_OK)
-            goto fail;
-    }
-    if (max_seq == 0 || max_seq > cfg.max_positions)
-        max_seq = cfg.max_positions;
+    if (max_seq == 0 && (st = ak_tokenizer_max_length(tdir, &max_seq)) != AKIDB_OK)
+        goto fail;
+    if (max_seq == 0 || max_seq > m->hp.max_tokens)
+        max_seq = m->hp.max_tokens;
     m->max_tokens = max_seq;
     m->pooling = pipe.pooling;
     m->normalize = pipe.normalize;
@@ -155,21 +171,30 @@ akidb_status akidb_model_load(const char *dir, const akidb_model_opts *opts,
         goto fail;
     }
     ak_pipeline_free(&pipe);
-    ak_free(cfg_path);
     *out = m;
     return AKIDB_OK;
 fail:
     ak_pipeline_free(&pipe);
-fail_nopipe:
-    ak_free(cfg_path);
     akidb_model_free(m);
     return st;
+}
+
+akidb_status akidb_model_load(const char *dir, const akidb_model_opts *opts,
+                              akidb_model **out)
+{
+    return model_load(dir, opts, 1, out);
+}
+
+akidb_status ak_model_load_ids(const char *dir, const akidb_model_opts *opts,
+                               akidb_model **out)
+{
+    return model_load(dir, opts, 0, out);
 }
 
 void akidb_model_get_info(const akidb_model *m, akidb_model_info *info)
 {
     AK_ASSERT(m && info);
-    const ak_bert_config *c = &m->bert.cfg;
+    const ak_hparams *c = &m->hp;
     memset(info, 0, sizeof *info);
     info->name = m->name;
     info->dir = m->dir;
@@ -182,13 +207,19 @@ void akidb_model_get_info(const akidb_model *m, akidb_model_info *info)
     info->n_heads = c->n_heads;
     info->intermediate = c->intermediate;
     info->vocab_size = c->vocab;
-    info->weights_dtype = ak_dtype_name(m->bert.dtype);
+    info->weights_dtype = ak_dtype_name(m->dtype);
 }
 
-const ak_bert *ak_model_bert(const akidb_model *m)
+const ak_family *ak_model_family(const akidb_model *m)
 {
     AK_ASSERT(m);
-    return &m->bert;
+    return m->fam;
+}
+
+const ak_hparams *ak_model_hparams(const akidb_model *m)
+{
+    AK_ASSERT(m);
+    return &m->hp;
 }
 
 const akidb_tokenizer *akidb_model_tokenizer(const akidb_model *m)
@@ -230,84 +261,140 @@ static int online_cpus(void)
     return n > 0 && n < 1024 ? (int)n : 1;
 }
 
+/* What one embedding call runs with: options resolved against the model's
+ * defaults, the pool (if it got it) and the arena. */
+typedef struct call {
+    akidb_model *m;
+    akidb_embed_opts o;
+    int normalize, threads;
+    ak_pool *pool;
+    ak_arena local, *ar;
+} call;
+
+static akidb_status call_begin(call *c, const akidb_model *cm, const akidb_embed_opts *opts)
+{
+    memset(c, 0, sizeof *c);
+    c->m = (akidb_model *)cm;   /* only the pool cache changes */
+    c->o = (akidb_embed_opts)AKIDB_EMBED_OPTS_INIT;
+    if (opts)
+        c->o = *opts;
+    if (c->o.n_tokens)
+        *c->o.n_tokens = 0;
+    if (c->o.pooling == AKIDB_POOL_DEFAULT)
+        c->o.pooling = cm->pooling;
+    ak_arena_init(&c->local, 0);
+    c->ar = &c->local;
+    if (c->o.pooling < AKIDB_POOL_MEAN || c->o.pooling > AKIDB_POOL_MEAN_SQRT_LEN)
+        return ak_fail(AKIDB_EINVAL, "unknown pooling value %d", (int)c->o.pooling);
+    c->normalize = c->o.normalize < 0 ? cm->normalize : c->o.normalize != 0;
+    int threads = c->o.n_threads > 0 ? c->o.n_threads : cm->n_threads;
+    /* more threads than CPUs only add waiting (results do not depend on it) */
+    int cpus = online_cpus();
+    c->threads = threads > cpus ? cpus : threads < 1 ? 1 : threads;
+    return AKIDB_OK;
+}
+
+/* Takes the pool (and with it the model's kept arena) for the call. */
+static void call_pool(call *c)
+{
+    c->pool = pool_acquire(c->m, c->threads);
+    if (c->pool)
+        c->ar = &c->m->arena;   /* guarded by pool_mu like the pool */
+}
+
+static void call_end(call *c)
+{
+    if (c->pool)
+        ak_arena_reset(&c->m->arena);
+    pool_release(c->m, c->pool);
+    ak_arena_free(&c->local);
+}
+
+/* Fails with EDIM if an id of sequence i is outside the vocabulary. */
+static akidb_status check_ids(const akidb_model *m, size_t i, const int32_t *ids, size_t n)
+{
+    for (size_t p = 0; p < n; p++)
+        if (ids[p] < 0 || (size_t)ids[p] >= m->hp.vocab)
+            return ak_fail(AKIDB_EDIM,
+                           "text %zu: token id %d is outside the model's vocabulary of %zu",
+                           i, (int)ids[p], m->hp.vocab);
+    return AKIDB_OK;
+}
+
+/* Embeds sequences [0, g) (texts first..) of one group into out. */
+static akidb_status run_group(call *c, size_t first, size_t g, const int32_t *const *ids,
+                              const size_t *tl, float *out)
+{
+    size_t rows = 0, max_len = 0;
+    for (size_t k = 0; k < g; k++) {
+        rows += tl[k];
+        max_len = tl[k] > max_len ? tl[k] : max_len;
+    }
+    /* one arena block holds the whole pass */
+    size_t want = c->m->fam->scratch_bytes(c->m->impl, rows, max_len, c->threads);
+    if (want > c->ar->block_size)
+        c->ar->block_size = want;
+    akidb_status st = ak_embed_seqs(c->m->fam, c->m->impl, &c->m->hp, g, ids, tl,
+                                    c->o.pooling, c->normalize, c->pool, c->threads, c->ar,
+                                    out);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "texts %zu-%zu", first, first + g - 1);
+    if (c->o.n_tokens)
+        *c->o.n_tokens += rows;
+    return AKIDB_OK;
+}
+
+/* Tokenises text ti into tk, checking the result against the model. */
+static akidb_status tokenize(const call *c, const char *t, size_t len, size_t ti,
+                             akidb_tokens *tk)
+{
+    const akidb_model *m = c->m;
+    akidb_status st = akidb_tokenizer_encode(m->tok, t, len, m->max_tokens, tk);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "text %zu", ti);
+    if (c->o.no_truncate && tk->n_full > m->max_tokens)
+        return ak_fail(AKIDB_ETOOLONG, "text %zu: %zu tokens exceed the model's limit of %zu",
+                       ti, tk->n_full, m->max_tokens);
+    if (tk->n == 0 || tk->n > m->max_tokens)
+        return ak_fail(AKIDB_EINTERNAL, "text %zu: tokenizer gave %zu tokens (limit %zu)", ti,
+                       tk->n, m->max_tokens);
+    return check_ids(m, ti, tk->ids, tk->n);
+}
+
 akidb_status akidb_embed(const akidb_model *cm, const char *const *texts,
                          const size_t *lens, size_t n, float *out,
                          const akidb_embed_opts *opts)
 {
     AK_ASSERT(cm != NULL);
     AK_ASSERT(n == 0 || (texts != NULL && out != NULL));
-    akidb_model *m = (akidb_model *)cm;   /* only the pool cache changes */
-    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
-    if (opts)
-        o = *opts;
-    if (o.n_tokens)
-        *o.n_tokens = 0;
-    if (o.pooling == AKIDB_POOL_DEFAULT)
-        o.pooling = m->pooling;
-    if (o.pooling < AKIDB_POOL_MEAN || o.pooling > AKIDB_POOL_MEAN_SQRT_LEN)
-        return ak_fail(AKIDB_EINVAL, "unknown pooling value %d", (int)o.pooling);
-    int normalize = o.normalize < 0 ? m->normalize : o.normalize != 0;
-    int threads = o.n_threads > 0 ? o.n_threads : m->n_threads;
-    if (n == 0)
-        return AKIDB_OK;
-    /* more threads than CPUs only add waiting (results do not depend on it) */
-    int cpus = online_cpus();
-    if (threads > cpus)
-        threads = cpus;
-    if (threads < 1)
-        threads = 1;
-
-    const ak_bert *b = &m->bert;
-    const size_t H = b->cfg.hidden, cap = ak_bert_batch_rows(b);
+    call c;
+    akidb_status st = call_begin(&c, cm, opts);
+    if (st != AKIDB_OK || n == 0)
+        goto end;
+    if (!cm->tok) {
+        st = ak_fail(AKIDB_EINVAL, "model %s was loaded without its tokenizer", cm->name);
+        goto end;
+    }
+    const size_t H = cm->hp.hidden, cap = cm->fam->batch_rows(cm->impl);
     const size_t max_group = n < 256 ? n : 256;
-    akidb_status st = AKIDB_OK;
     akidb_tokens *toks = ak_calloc(max_group, sizeof *toks);
     const int32_t **ids = ak_calloc(max_group, sizeof *ids);
     size_t *tl = ak_calloc(max_group, sizeof *tl);
-    ak_arena local, *arp = &local;
-    ak_arena_init(&local, 0);
-    ak_pool *pool = NULL;
     if (!toks || !ids || !tl) {
         st = ak_fail(AKIDB_ENOMEM, "out of memory");
         goto out;
     }
-    pool = pool_acquire(m, threads);
-    if (pool)
-        arp = &m->arena;   /* guarded by pool_mu like the pool */
-    ak_arena *ar = arp;
-    size_t total = 0;
+    call_pool(&c);
     for (size_t i = 0; i < n && st == AKIDB_OK;) {
         /* tokenise a group of texts that together fit one forward pass */
         size_t g = 0, rows = 0;
         while (i + g < n && g < max_group) {
             size_t ti = i + g;
-            const char *t = texts[ti];
-            AK_ASSERT(t != NULL);
-            size_t len = lens ? lens[ti] : strlen(t);
+            AK_ASSERT(texts[ti] != NULL);
             akidb_tokens *tk = &toks[g];
-            st = akidb_tokenizer_encode(m->tok, t, len, m->max_tokens, tk);
-            if (st != AKIDB_OK) {
-                st = ak_fail_prefix(st, "text %zu", ti);
+            st = tokenize(&c, texts[ti], lens ? lens[ti] : strlen(texts[ti]), ti, tk);
+            if (st != AKIDB_OK)
                 goto out;
-            }
-            if (o.no_truncate && tk->n_full > m->max_tokens) {
-                st = ak_fail(AKIDB_ETOOLONG, "text %zu: %zu tokens exceed the model's limit of %zu",
-                             ti, tk->n_full, m->max_tokens);
-                goto out;
-            }
-            if (tk->n == 0 || tk->n > m->max_tokens) {
-                st = ak_fail(AKIDB_EINTERNAL, "text %zu: tokenizer gave %zu tokens (limit %zu)",
-                             ti, tk->n, m->max_tokens);
-                goto out;
-            }
-            for (size_t p = 0; p < tk->n; p++) {
-                if (tk->ids[p] < 0 || (size_t)tk->ids[p] >= b->cfg.vocab) {
-                    st = ak_fail(AKIDB_EDIM,
-                                 "text %zu: token id %d is outside the model's vocabulary of %zu",
-                                 ti, (int)tk->ids[p], b->cfg.vocab);
-                    goto out;
-                }
-            }
             if (g > 0 && rows + tk->n > cap)
                 break;   /* re-tokenised as the first of the next group */
             ids[g] = tk->ids;
@@ -315,37 +402,61 @@ akidb_status akidb_embed(const akidb_model *cm, const char *const *texts,
             rows += tk->n;
             g++;
         }
-        size_t max_len = 0;
-        for (size_t k = 0; k < g; k++)
-            max_len = tl[k] > max_len ? tl[k] : max_len;
-        /* one arena block holds the whole pass */
-        size_t kmax = (b->cfg.intermediate > H ? b->cfg.intermediate : H) + 2;
-        size_t want = ak_bert_scratch_bytes(b, rows) + (size_t)threads *
-                        (ak_bert_scratch_bytes(b, max_len) +
-                         (b->bf16 || b->int8 ? rows * kmax * sizeof(uint16_t) + 256 : 0) + 256);
-        if (want > ar->block_size)
-            ar->block_size = want;
-        st = ak_bert_embed_batch(b, g, ids, tl, o.pooling, normalize, pool, threads, ar,
-                                 out + i * H);
-        if (st != AKIDB_OK) {
-            st = ak_fail_prefix(st, "texts %zu-%zu", i, i + g - 1);
-            goto out;
-        }
-        total += rows;
+        st = run_group(&c, i, g, ids, tl, out + i * H);
         i += g;
     }
-    if (o.n_tokens)
-        *o.n_tokens = total;
 out:
-    if (pool)
-        ak_arena_reset(&m->arena);
-    pool_release(m, pool);
     if (toks)
         for (size_t g = 0; g < max_group; g++)
             akidb_tokens_free(&toks[g]);
     ak_free(toks);
     ak_free(ids);
     ak_free(tl);
-    ak_arena_free(&local);
+end:
+    if (st != AKIDB_OK && c.o.n_tokens)
+        *c.o.n_tokens = 0;
+    call_end(&c);
     return st;
+}
+
+akidb_status ak_model_embed_ids(const akidb_model *cm, size_t n, const int32_t *const *ids,
+                                const size_t *lens, float *out,
+                                const akidb_embed_opts *opts)
+{
+    AK_ASSERT(cm != NULL);
+    AK_ASSERT(n == 0 || (ids != NULL && lens != NULL && out != NULL));
+    call c;
+    akidb_status st = call_begin(&c, cm, opts);
+    for (size_t i = 0; i < n && st == AKIDB_OK; i++) {
+        if (lens[i] == 0)
+            st = ak_fail(AKIDB_EINVAL, "text %zu: no token ids", i);
+        else if (lens[i] > cm->max_tokens)
+            st = ak_fail(AKIDB_ETOOLONG, "text %zu: %zu tokens exceed the model's limit of %zu",
+                         i, lens[i], cm->max_tokens);
+        else
+            st = check_ids(cm, i, ids[i], lens[i]);
+    }
+    if (st == AKIDB_OK && n > 0) {
+        const size_t H = cm->hp.hidden, cap = cm->fam->batch_rows(cm->impl);
+        call_pool(&c);
+        for (size_t i = 0; i < n && st == AKIDB_OK;) {
+            size_t g = 1, rows = lens[i];
+            while (i + g < n && rows + lens[i + g] <= cap)
+                rows += lens[i + g++];
+            st = run_group(&c, i, g, ids + i, lens + i, out + i * H);
+            i += g;
+        }
+    }
+    if (st != AKIDB_OK && c.o.n_tokens)
+        *c.o.n_tokens = 0;
+    call_end(&c);
+    return st;
+}
+
+akidb_status ak_model_forward(const akidb_model *m, const int32_t *ids, size_t s,
+                              ak_arena *ar, float **hidden)
+{
+    AK_ASSERT(m && s >= 1 && s <= m->hp.max_tokens);
+    const ak_seqs seqs = { 1, &ids, &s, s, s };
+    return m->fam->forward(m->impl, &seqs, NULL, 1, ar, hidden);
 }

@@ -1,246 +1,137 @@
 /*
- * encode.c - akidb_tokenizer_encode: text -> ids exactly as Hugging Face
- * tokenizers' encode(text, add_special_tokens=True) with right truncation.
+ * encode.c - akidb_tokenizer_encode / _encode_pair: text -> ids exactly as
+ * Hugging Face tokenizers' encode(text, add_special_tokens=True).
  *
  * Pipeline (as the Rust library): split the raw text at added tokens whose
  * normalized flag is false; normalise each piece in between; split it at
- * added tokens whose flag is true; pre-tokenise (whitespace removed, each
- * punctuation character alone); WordPiece each word; put the result inside
- * the single-sequence template.  Truncation keeps the first
- * max_tokens - (template specials) pieces.
+ * added tokens whose flag is true; run the pre-tokenizers over each
+ * remaining piece; run the model over each word; put the result inside the
+ * template (post-processor) after truncation.
  *
- * Cost stays linear: pieces of text are normalised in chunks of a few
- * thousand characters cut at ASCII whitespace (every step is per character
- * there, so the result is the same as for the whole text), and the work stops
- * once the truncated result is known to be full.
+ * Cost stays linear and bounded by the truncation: the work stops once the
+ * sequence holds more pieces than can be kept.  For BERT-like pipelines
+ * (per-character normalizers, whitespace-splitting pre-tokenizer) long pieces
+ * are normalised in chunks cut at ASCII whitespace, which gives the same
+ * result, so a huge text truncated to 512 tokens costs a few chunks.
  */
 #include "tok_internal.h"
-#include "unicode.h"
 
 #include <string.h>
 
-#define CHUNK_CPS 4096  /* code points normalised at a time */
+#define CHUNK_CPS 4096  /* code points normalised at a time when chunkable */
 
+/* The state of encoding one sequence. */
 typedef struct enc {
     const akidb_tokenizer *tok;
-    akidb_tokens *toks;
-    size_t limit;          /* pieces kept (SIZE_MAX: no truncation)          */
-    size_t pieces;         /* pieces produced so far                         */
-    bool stopped;          /* result known to exceed the limit               */
-    uint32_t *na, *nb;     /* normaliser scratch                             */
-    size_t cna, cnb;
-    char *w;               /* UTF-8 of the current word                      */
-    size_t cw;
-    size_t *woff;          /* byte offset of each character of the word      */
-    size_t cwoff;
-    int32_t *sub;          /* ids of the current word's pieces               */
-    size_t csub;
+    ak_idbuf ids;          /* the sequence's pieces (no template specials)   */
+    size_t limit;          /* pieces that can be kept                        */
+    bool stopped;          /* more than limit pieces: the rest is not needed */
+    ak_tok_scratch scr;
+    ak_cpbuf raw;          /* the text as code points                        */
+    ak_cpbuf na, nb;       /* normalizer buffers                             */
+    ak_splits sa, sb;      /* pre-tokenizer buffers                          */
 } enc;
 
-static akidb_status grow(void **p, size_t *cap, size_t need, size_t elem)
+static void enc_free(enc *e)
 {
-    if (need <= *cap)
-        return AKIDB_OK;
-    size_t nc = *cap ? *cap : 16, bytes;
-    while (nc < need)
-        nc *= 2;
-    if (ak_mul_overflow(nc, elem, &bytes))
-        return ak_fail(AKIDB_ENOMEM, "text too large to tokenize");
-    void *np = ak_realloc(*p, bytes);
-    if (!np)
-        return ak_fail(AKIDB_ENOMEM, "out of memory tokenizing a text");
-    *p = np;
-    *cap = nc;
-    return AKIDB_OK;
+    ak_idbuf_free(&e->ids);
+    ak_tok_scratch_free(&e->scr);
+    ak_cpbuf_free(&e->raw);
+    ak_cpbuf_free(&e->na);
+    ak_cpbuf_free(&e->nb);
+    ak_splits_free(&e->sa);
+    ak_splits_free(&e->sb);
 }
 
-/* Adds one piece of sequence A. */
+static void check_full(enc *e)
+{
+    if (e->ids.n > e->limit)
+        e->stopped = true;
+}
+
 static akidb_status emit(enc *e, int32_t id)
 {
-    if (e->pieces >= e->limit) {
-        e->pieces++;
-        e->stopped = true;
-        return AKIDB_OK;
-    }
-    akidb_tokens *t = e->toks;
-    size_t at = e->tok->n_pre + e->pieces;
-    akidb_status st = grow((void **)&t->ids, &t->cap, at + 1 + e->tok->n_post,
-                           sizeof *t->ids);
-    if (st != AKIDB_OK)
-        return st;
-    t->ids[at] = id;
-    e->pieces++;
-    return AKIDB_OK;
+    akidb_status st = ak_idbuf_push(&e->ids, id);
+    check_full(e);
+    return st;
 }
 
-static akidb_status emit_unk(enc *e)
+akidb_status ak_tok_normalize(const akidb_tokenizer *tok, const uint32_t *in, size_t n,
+                              ak_tok_scratch *scr, ak_cpbuf *a, ak_cpbuf *b,
+                              const ak_cpbuf **out)
 {
-    if (e->tok->unk_id < 0)
-        return ak_fail(AKIDB_EFORMAT, "tokenizer: unk token '%s' is not in the vocabulary",
-                       e->tok->unk_token);
-    return emit(e, e->tok->unk_id);
+    const uint32_t *src = in;
+    size_t len = n;
+    ak_cpbuf *dst = a;
+    akidb_status st = AKIDB_OK;
+    if (tok->n_norm == 0) {
+        a->n = 0;
+        st = ak_cpbuf_push(a, in, n);
+    }
+    for (size_t i = 0; i < tok->n_norm && st == AKIDB_OK; i++) {
+        dst = (i % 2 == 0) ? a : b;
+        dst->n = 0;
+        st = tok->norm[i]->kind->apply(tok->norm[i], src, len, scr, dst);
+        src = dst->v;
+        len = dst->n;
+    }
+    *out = dst;
+    return st;
 }
 
-/* WordPiece: greedy longest-match-first over the word w[0..n). */
-static akidb_status wordpiece(enc *e, const uint32_t *w, size_t n)
+/* Pre-tokenizes s[0..n) and runs the model over each word. */
+static akidb_status words(enc *e, const uint32_t *s, size_t n, bool at0)
 {
     const akidb_tokenizer *tok = e->tok;
-    if (n > tok->max_chars)
-        return emit_unk(e);
-    akidb_status st;
-    if ((st = grow((void **)&e->w, &e->cw, n * 4 + 1, 1)) != AKIDB_OK ||
-        (st = grow((void **)&e->woff, &e->cwoff, n + 1, sizeof *e->woff)) != AKIDB_OK ||
-        (st = grow((void **)&e->sub, &e->csub, n, sizeof *e->sub)) != AKIDB_OK)
+    akidb_status st = AKIDB_OK;
+    if (n == 0)
+        return AKIDB_OK;
+    ak_splits *cur = &e->sa, *next = &e->sb;
+    ak_splits_clear(cur);
+    if ((st = ak_splits_push(cur, s, n, at0)) != AKIDB_OK)
         return st;
-    size_t b = 0;
-    for (size_t i = 0; i < n; i++) {
-        e->woff[i] = b;
-        b += (size_t)ak_utf8_encode(w[i], e->w + b);
-    }
-    e->woff[n] = b;
-
-    size_t nsub = 0, start = 0;
-    size_t maxlen = tok->vocab.max_len;
-    while (start < n) {
-        size_t plen = start ? tok->prefix_len : 0;
-        /* Nothing longer than the longest vocabulary entry can match: start
-         * from the last end that fits (binary search over the offsets). */
-        size_t end = n;
-        if (plen > maxlen) {
-            end = start;
-        } else if (e->woff[n] - e->woff[start] + plen > maxlen) {
-            size_t lo = start, hi = n;  /* largest end with bytes + plen <= max */
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo + 1) / 2;
-                if (e->woff[mid] - e->woff[start] + plen <= maxlen)
-                    lo = mid;
-                else
-                    hi = mid - 1;
-            }
-            end = lo;
-        }
-        int32_t id = -1;
-        for (; end > start; end--) {
-            id = ak_vocab_get2(&tok->vocab, tok->prefix, plen, e->w + e->woff[start],
-                               e->woff[end] - e->woff[start]);
-            if (id >= 0)
-                break;
-        }
-        if (id < 0)
-            return emit_unk(e);
-        e->sub[nsub++] = id;
-        start = end;
-    }
-    for (size_t i = 0; i < nsub && !e->stopped; i++)
-        if ((st = emit(e, e->sub[i])) != AKIDB_OK)
+    for (size_t p = 0; p < tok->n_pre; p++) {
+        const ak_pretok *pt = tok->pre[p];
+        ak_splits_clear(next);
+        for (size_t i = 0; i < cur->n && st == AKIDB_OK; i++)
+            if (cur->v[i].len)
+                st = pt->kind->split(pt, cur->text.v + cur->v[i].off, cur->v[i].len,
+                                     cur->v[i].at0, &e->scr, next);
+        if (st != AKIDB_OK)
             return st;
+        ak_splits *t = cur;
+        cur = next;
+        next = t;
+    }
+    const ak_tok_model *m = tok->model;
+    for (size_t i = 0; i < cur->n && !e->stopped; i++) {
+        if (!cur->v[i].len)
+            continue;
+        if ((st = m->kind->tokenize(m, cur->text.v + cur->v[i].off, cur->v[i].len, &e->scr,
+                                    &e->ids)) != AKIDB_OK)
+            return st;
+        check_full(e);
+    }
     return AKIDB_OK;
 }
 
-static bool is_punct(uint32_t c)
+/* Normalised text: cut out the added tokens matched on it, tokenize the rest. */
+static akidb_status split_normalized(enc *e, const uint32_t *s, size_t n, bool at0)
 {
-    if (c < 128)
-        return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
-               (c >= 123 && c <= 126);
-    return (aku_flags(c) & AKU_PUNCT) != 0;
-}
-
-/* BertPreTokenizer: whitespace separates words and is dropped; each
- * punctuation character is a word of its own. */
-static akidb_status pretokenize(enc *e, const uint32_t *s, size_t n)
-{
-    akidb_status st;
-    if (!e->tok->pretok_bert)
-        return n ? wordpiece(e, s, n) : AKIDB_OK;
-    size_t word = 0;
-    for (size_t i = 0; i < n && !e->stopped; i++) {
-        uint32_t c = s[i];
-        bool ws = c == ' ' || (aku_flags(c) & AKU_WSPACE);
-        if (!ws && !is_punct(c))
-            continue;
-        if (i > word && (st = wordpiece(e, s + word, i - word)) != AKIDB_OK)
-            return st;
-        if (!ws && !e->stopped && (st = wordpiece(e, s + i, 1)) != AKIDB_OK)
-            return st;
-        word = i + 1;
-    }
-    if (n > word && !e->stopped)
-        return wordpiece(e, s + word, n - word);
-    return AKIDB_OK;
-}
-
-/* Finds the leftmost-longest match of m in s[from..n) whose single_word
- * condition holds; [*ms, *me) is the match widened by lstrip (not below
- * floor, the end of the previous match) and rstrip. */
-static bool next_match(const ak_matcher *m, const uint32_t *s, size_t n, size_t from,
-                       size_t floor, size_t *ms, size_t *me, int32_t *id)
-{
-    size_t p = from;
-    while (p < n) {
-        uint32_t c = s[p];
-        if (!((m->first_bloom >> (c & 63)) & 1)) {
-            p++;
-            continue;
-        }
-        size_t lo = 0, hi = m->n;  /* first token whose first cp >= c */
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (m->tok[mid].cps[0] < c)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        const ak_added *hit = NULL;
-        for (size_t k = lo; k < m->n && m->tok[k].cps[0] == c; k++) {
-            const ak_added *a = &m->tok[k];
-            if (a->n <= n - p && memcmp(a->cps, s + p, a->n * sizeof *s) == 0) {
-                hit = a;
-                break;
-            }
-        }
-        if (!hit) {
-            p++;
-            continue;
-        }
-        size_t end = p + hit->n;
-        if (hit->single_word &&
-            ((p > 0 && (aku_flags(s[p - 1]) & AKU_WORD)) ||
-             (end < n && (aku_flags(s[end]) & AKU_WORD)))) {
-            p = end;
-            continue;
-        }
-        size_t st = p;
-        if (hit->lstrip)
-            while (st > floor && (aku_flags(s[st - 1]) & AKU_WSPACE))
-                st--;
-        if (hit->rstrip)
-            while (end < n && (aku_flags(s[end]) & AKU_WSPACE))
-                end++;
-        *ms = st;
-        *me = end;
-        *id = hit->id;
-        return true;
-    }
-    return false;
-}
-
-/* Pre-tokenises normalised text, cutting out added tokens matched on it. */
-static akidb_status split_normalized(enc *e, const uint32_t *s, size_t n)
-{
-    const ak_matcher *m = &e->tok->norm;
+    const ak_matcher *m = &e->tok->norm_m;
     if (m->n == 0)
-        return pretokenize(e, s, n);
+        return words(e, s, n, at0);
     size_t pos = 0, ms, me;
     int32_t id;
     akidb_status st;
-    while (!e->stopped && next_match(m, s, n, pos, pos, &ms, &me, &id)) {
-        if ((st = pretokenize(e, s + pos, ms - pos)) != AKIDB_OK)
+    while (!e->stopped && ak_added_next(m, s, n, pos, pos, &ms, &me, &id)) {
+        if ((st = words(e, s + pos, ms - pos, at0 && pos == 0)) != AKIDB_OK)
             return st;
         if (!e->stopped && (st = emit(e, id)) != AKIDB_OK)
             return st;
         pos = me;
     }
-    return e->stopped ? AKIDB_OK : pretokenize(e, s + pos, n - pos);
+    return e->stopped ? AKIDB_OK : words(e, s + pos, n - pos, at0 && pos == 0);
 }
 
 static bool ascii_space(uint32_t c)
@@ -248,28 +139,104 @@ static bool ascii_space(uint32_t c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Normalises and tokenises raw[from..to), a piece between raw added tokens. */
-static akidb_status process_piece(enc *e, const uint32_t *raw, size_t from, size_t to)
+/* Normalises and tokenizes raw[from..to), a piece between raw added tokens. */
+static akidb_status process_piece(enc *e, size_t from, size_t to)
 {
+    const uint32_t *raw = e->raw.v;
     size_t pos = from;
     while (pos < to && !e->stopped) {
         size_t cend = to;
-        /* Normalised added tokens may span whitespace: no chunks then. */
-        if (e->tok->norm.n == 0 && to - pos > CHUNK_CPS) {
+        if (e->tok->chunkable && to - pos > CHUNK_CPS) {
             cend = pos + CHUNK_CPS;
             while (cend < to && !ascii_space(raw[cend]))
                 cend++;
         }
-        const uint32_t *norm;
-        size_t nn;
-        akidb_status st = ak_normalize(e->tok, raw + pos, cend - pos, &e->na, &e->cna,
-                                       &e->nb, &e->cnb, &norm, &nn);
-        if (st != AKIDB_OK)
-            return st;
-        if ((st = split_normalized(e, norm, nn)) != AKIDB_OK)
+        const ak_cpbuf *norm;
+        akidb_status st = ak_tok_normalize(e->tok, raw + pos, cend - pos, &e->scr, &e->na,
+                                           &e->nb, &norm);
+        if (st != AKIDB_OK ||
+            (st = split_normalized(e, norm->v, norm->n, pos == 0)) != AKIDB_OK)
             return st;
         pos = cend;
     }
+    return AKIDB_OK;
+}
+
+/* Tokenizes one text into e->ids (at most a little over e->limit pieces). */
+static akidb_status encode_seq(enc *e, const char *text, size_t len)
+{
+    size_t bad;
+    if (len && !ak_utf8_valid(text, len, &bad))
+        return ak_fail(AKIDB_EUTF8, "text: invalid UTF-8 at byte offset %zu", bad);
+    e->raw.n = 0;
+    akidb_status st = ak_cpbuf_reserve(&e->raw, len + 1);
+    if (st != AKIDB_OK)
+        return st;
+    for (size_t i = 0; i < len;)
+        i += (size_t)ak_utf8_decode((const unsigned char *)text + i, &e->raw.v[e->raw.n++]);
+    const ak_matcher *m = &e->tok->raw;
+    size_t n = e->raw.n, pos = 0, ms, me;
+    int32_t id;
+    while (!e->stopped && m->n && ak_added_next(m, e->raw.v, n, pos, pos, &ms, &me, &id)) {
+        if ((st = process_piece(e, pos, ms)) != AKIDB_OK)
+            return st;
+        if (!e->stopped && (st = emit(e, id)) != AKIDB_OK)
+            return st;
+        pos = me;
+    }
+    if (!e->stopped)
+        st = process_piece(e, pos, n);
+    return st;
+}
+
+/* ---- template --------------------------------------------------------------- */
+
+static akidb_status reserve_out(akidb_tokens *t, size_t need)
+{
+    if (need <= t->cap && t->type_ids)
+        return AKIDB_OK;
+    size_t nc = t->cap > 64 ? t->cap : 64;
+    while (nc < need)
+        nc *= 2;
+    int32_t *ids = ak_realloc(t->ids, nc * sizeof *ids);
+    if (ids)
+        t->ids = ids;
+    uint32_t *types = ak_realloc(t->type_ids, nc * sizeof *types);
+    if (types)
+        t->type_ids = types;
+    if (!ids || !types)
+        return ak_fail(AKIDB_ENOMEM, "out of memory for %zu tokens", need);
+    t->cap = nc;
+    return AKIDB_OK;
+}
+
+/* Writes the template form (single: b == NULL) with a[0..na) and b[0..nb).
+ * The loader always gives an explicit template (Rust's identity one when the
+ * file has no post-processor); a sequence the template does not name is
+ * dropped, as in Rust. */
+static akidb_status apply_template(const akidb_tokenizer *tok, const int32_t *a, size_t na,
+                                   const int32_t *b, size_t nb, akidb_tokens *out)
+{
+    const ak_tpl_item *items = b ? tok->tpl.pair : tok->tpl.single;
+    size_t n_items = b ? tok->tpl.n_pair : tok->tpl.n_single, need = 0;
+    for (size_t i = 0; i < n_items; i++)
+        need += items[i].seq < 0 ? items[i].n_ids : items[i].seq == 0 ? na : nb;
+    akidb_status st = reserve_out(out, need + 1);
+    if (st != AKIDB_OK)
+        return st;
+    size_t k = 0;
+    for (size_t i = 0; i < n_items; i++) {
+        const ak_tpl_item *it = &items[i];
+        const int32_t *src = it->seq < 0 ? it->ids : it->seq == 0 ? a : b;
+        size_t cnt = it->seq < 0 ? it->n_ids : it->seq == 0 ? na : nb;
+        if (!cnt)
+            continue;
+        memcpy(out->ids + k, src, cnt * sizeof *src);
+        for (size_t t = 0; t < cnt; t++)
+            out->type_ids[k + t] = it->type_id;
+        k += cnt;
+    }
+    out->n = k;
     return AKIDB_OK;
 }
 
@@ -277,6 +244,7 @@ void akidb_tokens_free(akidb_tokens *toks)
 {
     AK_ASSERT(toks);
     ak_free(toks->ids);
+    ak_free(toks->type_ids);
     memset(toks, 0, sizeof *toks);
 }
 
@@ -286,63 +254,92 @@ akidb_status akidb_tokenizer_encode(const akidb_tokenizer *tok, const char *text
     AK_ASSERT(tok && toks && (text || len == 0));
     toks->n = 0;
     toks->n_full = 0;
-    size_t bad;
-    if (len && !ak_utf8_valid(text, len, &bad))
-        return ak_fail(AKIDB_EUTF8, "text: invalid UTF-8 at byte offset %zu", bad);
-    size_t n_spec = tok->n_pre + tok->n_post;
+    size_t n_spec = tok->tpl.specials_single;
     if (max_tokens && max_tokens < n_spec)
         return ak_fail(AKIDB_EINVAL,
                        "max_tokens %zu is less than the %zu special tokens of the template",
                        max_tokens, n_spec);
-
-    enc e = {.tok = tok, .toks = toks, .limit = max_tokens ? max_tokens - n_spec : SIZE_MAX};
-    akidb_status st = grow((void **)&toks->ids, &toks->cap, n_spec + 64, sizeof *toks->ids);
-    uint32_t *raw = NULL;
+    enc e = {.tok = tok, .limit = max_tokens ? max_tokens - n_spec : SIZE_MAX};
+    akidb_status st = encode_seq(&e, text, len);
+    if (st == AKIDB_OK) {
+        size_t kept = e.ids.n < e.limit ? e.ids.n : e.limit;
+        st = apply_template(tok, e.ids.v, kept, NULL, 0, toks);
+        toks->n_full = n_spec + e.ids.n;
+    }
+    enc_free(&e);
     if (st != AKIDB_OK)
-        goto out;
-    size_t raw_bytes;
-    if (!ak_mul_overflow(len + 1, sizeof *raw, &raw_bytes))
-        raw = ak_malloc(raw_bytes);
-    if (!raw) {
-        st = ak_fail(AKIDB_ENOMEM, "out of memory for a text of %zu bytes", len);
-        goto out;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < len;)
-        i += (size_t)ak_utf8_decode((const unsigned char *)text + i, &raw[n++]);
+        toks->n = toks->n_full = 0;
+    return st;
+}
 
-    if (tok->n_pre)
-        memcpy(toks->ids, tok->tpl_pre, tok->n_pre * sizeof *toks->ids);
-    size_t pos = 0, ms, me;
-    int32_t id;
-    while (!e.stopped && tok->raw.n && next_match(&tok->raw, raw, n, pos, pos, &ms, &me, &id)) {
-        if ((st = process_piece(&e, raw, pos, ms)) != AKIDB_OK)
-            goto out;
-        if (!e.stopped && (st = emit(&e, id)) != AKIDB_OK)
-            goto out;
-        pos = me;
+/* Lengths to keep of a pair (n1, n2 pieces) within budget, as the Rust
+ * library's truncate_encodings. */
+static akidb_status pair_cut(size_t n1, size_t n2, size_t budget, akidb_truncation how,
+                             size_t *k1, size_t *k2)
+{
+    *k1 = n1;
+    *k2 = n2;
+    if (n1 + n2 <= budget)
+        return AKIDB_OK;
+    size_t excess = n1 + n2 - budget;
+    if (how == AKIDB_TRUNC_ONLY_FIRST || how == AKIDB_TRUNC_ONLY_SECOND) {
+        size_t *k = how == AKIDB_TRUNC_ONLY_FIRST ? k1 : k2;
+        if (*k <= excess)
+            return ak_fail(AKIDB_ETOOLONG,
+                           "the %s text (%zu tokens) is too short to remove the %zu tokens "
+                           "over max_tokens", how == AKIDB_TRUNC_ONLY_FIRST ? "first" : "second",
+                           *k, excess);
+        *k -= excess;
+        return AKIDB_OK;
     }
-    if (!e.stopped && (st = process_piece(&e, raw, pos, n)) != AKIDB_OK)
-        goto out;
+    bool swap = n1 > n2;
+    size_t s = swap ? n2 : n1, l = swap ? n1 : n2;   /* shorter, longer */
+    l = s > budget ? s : (s > budget - s ? s : budget - s);
+    if (s + l > budget) {
+        s = budget / 2;
+        l = s + budget % 2;
+    }
+    *k1 = swap ? l : s;
+    *k2 = swap ? s : l;
+    return AKIDB_OK;
+}
 
-    size_t kept = e.pieces < e.limit ? e.pieces : e.limit;
-    if ((st = grow((void **)&toks->ids, &toks->cap, n_spec + kept, sizeof *toks->ids)) !=
-        AKIDB_OK)
-        goto out;
-    if (tok->n_post)
-        memcpy(toks->ids + tok->n_pre + kept, tok->tpl_post, tok->n_post * sizeof *toks->ids);
-    toks->n = n_spec + kept;
-    toks->n_full = n_spec + e.pieces;
-out:
-    ak_free(raw);
-    ak_free(e.na);
-    ak_free(e.nb);
-    ak_free(e.w);
-    ak_free(e.woff);
-    ak_free(e.sub);
-    if (st != AKIDB_OK) {
-        toks->n = 0;
-        toks->n_full = 0;
+akidb_status akidb_tokenizer_encode_pair(const akidb_tokenizer *tok, const char *a,
+                                         size_t a_len, const char *b, size_t b_len,
+                                         size_t max_tokens, akidb_truncation strategy,
+                                         akidb_tokens *toks)
+{
+    AK_ASSERT(tok && toks && (a || a_len == 0) && (b || b_len == 0));
+    toks->n = 0;
+    toks->n_full = 0;
+    size_t n_spec = tok->tpl.specials_pair;
+    if (max_tokens && max_tokens < n_spec)
+        return ak_fail(AKIDB_EINVAL,
+                       "max_tokens %zu is less than the %zu special tokens of the pair template",
+                       max_tokens, n_spec);
+    size_t budget = max_tokens ? max_tokens - n_spec : SIZE_MAX;
+    /* Both sides are counted in full: when both exceed the budget, which one
+     * is longer still decides who gets the odd token. */
+    enc ea = {.tok = tok, .limit = SIZE_MAX}, eb = {.tok = tok, .limit = SIZE_MAX};
+    akidb_status st = encode_seq(&ea, a, a_len);
+    if (st == AKIDB_OK)
+        st = encode_seq(&eb, b, b_len);
+    size_t k1 = 0, k2 = 0;
+    if (st == AKIDB_OK && max_tokens)
+        st = pair_cut(ea.ids.n, eb.ids.n, budget, strategy, &k1, &k2);
+    else if (st == AKIDB_OK) {
+        k1 = ea.ids.n;
+        k2 = eb.ids.n;
     }
+    if (st == AKIDB_OK) {
+        static const int32_t none[1] = {0};
+        st = apply_template(tok, ea.ids.v ? ea.ids.v : none, k1, eb.ids.v ? eb.ids.v : none,
+                            k2, toks);
+        toks->n_full = n_spec + ea.ids.n + eb.ids.n;
+    }
+    enc_free(&ea);
+    enc_free(&eb);
+    if (st != AKIDB_OK)
+        toks->n = toks->n_full = 0;
     return st;
 }

@@ -1,24 +1,14 @@
 /*
- * tok_internal.h - the layout of akidb_tokenizer, shared by the loaders
- * (tokenizer.c) and the encoder (encode.c).  Every pointer is owned by the
- * tokenizer and released by akidb_tokenizer_free.
+ * tok_internal.h - the layout of akidb_tokenizer, shared by the loader
+ * (tokenizer.c), the added-token matcher (added.c), the encoder (encode.c)
+ * and the decoder (decode.c).  Every pointer is owned by the tokenizer and
+ * released by akidb_tokenizer_free.
  */
 #ifndef AK_TEXT_TOK_INTERNAL_H
 #define AK_TEXT_TOK_INTERNAL_H
 
+#include "tok_parts.h"
 #include "tokenizer.h"
-#include "vocab.h"
-
-/* Normaliser steps, applied in order to the code points of a text. */
-typedef enum ak_norm_op {
-    AK_NORM_CLEAN,     /* BertNormalizer clean_text                          */
-    AK_NORM_CHINESE,   /* BertNormalizer handle_chinese_chars                */
-    AK_NORM_STRIP,     /* BertNormalizer strip_accents: NFD, then drop Mn    */
-    AK_NORM_NFD,       /* NFD normalizer                                     */
-    AK_NORM_LOWER      /* lowercase (BertNormalizer / Lowercase normalizer)  */
-} ak_norm_op;
-
-#define AK_NORM_MAX_OPS 32
 
 /* One added token (tokenizer.json "added_tokens"). */
 typedef struct ak_added {
@@ -36,31 +26,50 @@ typedef struct ak_matcher {
     uint64_t first_bloom;  /* bit (first cp & 63) set for each token         */
 } ak_matcher;
 
+/* An added token as read from the file, before the matchers are built. */
+typedef struct ak_added_spec {
+    const char *content;
+    int32_t id;
+    bool single_word, lstrip, rstrip, normalized, special;
+} ak_added_spec;
+
 struct akidb_tokenizer {
-    ak_vocab vocab;            /* model vocabulary                            */
-    const char **id_tok;       /* id -> token string (NULL for holes)         */
-    size_t vocab_size;         /* max id + 1 over vocab and added tokens       */
+    ak_tok_model *model;
+    ak_normalizer **norm;      /* Sequence flattened, in order                */
+    size_t n_norm;
+    ak_pretok **pre;
+    size_t n_pre;
+    ak_decoder **dec;
+    size_t n_dec;
+    ak_template tpl;
+    bool chunkable;            /* text may be cut at ASCII whitespace before
+                                * normalising (per-character normalizers and
+                                * a whitespace-splitting pre-tokenizer)       */
+    const char **id_tok;       /* id -> token over model and added tokens     */
+    uint8_t *special;          /* per id: 1 for special added tokens          */
+    size_t vocab_size;         /* max id + 1                                  */
     char *added_pool;          /* strings of the added tokens                 */
-    int32_t unk_id;            /* -1 if unk_token is not in the vocabulary    */
-    char *unk_token;
-    char *prefix;              /* continuing_subword_prefix                   */
-    size_t prefix_len;
-    size_t max_chars;          /* max_input_chars_per_word                    */
-    ak_norm_op ops[AK_NORM_MAX_OPS];
-    int n_ops;
-    bool pretok_bert;          /* BertPreTokenizer; false: no pre-tokeniser   */
+    int32_t *added_ids;        /* ids of the added tokens, file order         */
+    size_t n_added;
     ak_matcher raw;            /* added tokens with normalized = false        */
-    ak_matcher norm;           /* added tokens with normalized = true         */
-    int32_t *tpl_pre, *tpl_post; /* special ids before / after $A             */
-    size_t n_pre, n_post;
+    ak_matcher norm_m;         /* added tokens with normalized = true         */
 };
 
-/* Applies the tokenizer's normaliser steps to in[0..n) and returns the result
- * in *out (n_out code points).  a and b are caller-owned scratch buffers
- * (capacities *ca, *cb) grown with ak_realloc; *out points into one of them.
- * Returns OK or ENOMEM. */
-akidb_status ak_normalize(const akidb_tokenizer *tok, const uint32_t *in, size_t n,
-                          uint32_t **a, size_t *ca, uint32_t **b, size_t *cb,
-                          const uint32_t **out, size_t *n_out);
+/* Runs the normalizer chain over in[0..n); the result is left in *out (which
+ * points at a or b, both caller-owned). */
+akidb_status ak_tok_normalize(const akidb_tokenizer *tok, const uint32_t *in, size_t n,
+                              ak_tok_scratch *scr, ak_cpbuf *a, ak_cpbuf *b,
+                              const ak_cpbuf **out);
+
+/* added.c: builds tok->raw / tok->norm_m from specs (the normalizer chain
+ * must be loaded: normalized contents are matched in normalised form). */
+akidb_status ak_added_build(akidb_tokenizer *tok, const ak_added_spec *specs, size_t n,
+                            const char *origin);
+void ak_matcher_free(ak_matcher *m);
+/* Leftmost-longest match of m in s[from..n) whose single_word condition
+ * holds; [*ms, *me) is the match widened by lstrip (not below floor) and
+ * rstrip. */
+bool ak_added_next(const ak_matcher *m, const uint32_t *s, size_t n, size_t from,
+                   size_t floor, size_t *ms, size_t *me, int32_t *id);
 
 #endif /* AK_TEXT_TOK_INTERNAL_H */

@@ -1,7 +1,7 @@
 /*
- * unicode.c - binary searches over the generated Unicode tables, plus the
+ * unicode.c - binary searches over the generated Unicode tables, the
  * algorithmic Hangul decomposition (not tabulated, as Unicode defines it by
- * formula).
+ * formula), extended grapheme clusters (UAX #29) and the Script property.
  */
 #include "unicode.h"
 
@@ -110,4 +110,105 @@ bool aku_is_chinese(uint32_t cp)
            (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
            (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B920 && cp <= 0x2CEAF) ||
            (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
+}
+
+/* Packed grapheme byte of cp: Grapheme_Cluster_Break in the low bits,
+ * AKU_GB_EXTPICT, Indic_Conjunct_Break above AKU_INCB_SHIFT. */
+static unsigned gb_props(uint32_t cp)
+{
+    if (cp < 0x7F)
+        return cp >= 0x20 ? AKU_GB_OTHER
+               : cp == '\r' ? AKU_GB_CR : cp == '\n' ? AKU_GB_LF : AKU_GB_CONTROL;
+    if (cp >= HANGUL_S && cp < HANGUL_S + HANGUL_SN)
+        return (cp - HANGUL_S) % HANGUL_TN == 0 ? AKU_GB_LV : AKU_GB_LVT;
+    return range_lookup(aku_gb_ranges, aku_gb_ranges_n, cp);
+}
+
+static bool gb_is_control(unsigned g)
+{
+    return g == AKU_GB_CONTROL || g == AKU_GB_CR || g == AKU_GB_LF;
+}
+
+/* State carried along one cluster for the rules that look back further than
+ * one code point (GB9c, GB11, GB12/13). */
+typedef struct gb_state {
+    unsigned emoji;    /* 1: ExtPict Extend*; 2: that followed by ZWJ        */
+    unsigned incb;     /* 1: Consonant [Extend Linker]*; 2: one Linker seen   */
+    size_t ri;         /* Regional_Indicators just before                    */
+} gb_state;
+
+static void gb_advance(gb_state *st, unsigned p)
+{
+    unsigned g = p & AKU_GB_MASK, ib = (p >> AKU_INCB_SHIFT) & 3;
+    if (p & AKU_GB_EXTPICT)
+        st->emoji = 1;
+    else if (st->emoji == 1 && g == AKU_GB_EXTEND)
+        st->emoji = 1;
+    else if (st->emoji == 1 && g == AKU_GB_ZWJ)
+        st->emoji = 2;
+    else
+        st->emoji = 0;
+    if (ib == AKU_INCB_CONSONANT)
+        st->incb = 1;
+    else if (ib == AKU_INCB_LINKER && st->incb)
+        st->incb = 2;
+    else if (ib != AKU_INCB_EXTEND)
+        st->incb = 0;
+    st->ri = g == AKU_GB_RI ? st->ri + 1 : 0;
+}
+
+/* True when UAX #29 puts a boundary between a code point of break value
+ * `prev` and the next one, `cur` (packed bytes), given the state so far. */
+static bool gb_break(unsigned prev, unsigned cur, const gb_state *st)
+{
+    unsigned a = prev & AKU_GB_MASK, b = cur & AKU_GB_MASK;
+    if (a == AKU_GB_CR && b == AKU_GB_LF)
+        return false;                                           /* GB3   */
+    if (gb_is_control(a) || gb_is_control(b))
+        return true;                                            /* GB4/5 */
+    if (a == AKU_GB_L && (b == AKU_GB_L || b == AKU_GB_V || b == AKU_GB_LV ||
+                          b == AKU_GB_LVT))
+        return false;                                           /* GB6   */
+    if ((a == AKU_GB_LV || a == AKU_GB_V) && (b == AKU_GB_V || b == AKU_GB_T))
+        return false;                                           /* GB7   */
+    if ((a == AKU_GB_LVT || a == AKU_GB_T) && b == AKU_GB_T)
+        return false;                                           /* GB8   */
+    if (b == AKU_GB_EXTEND || b == AKU_GB_ZWJ || b == AKU_GB_SPACINGMARK ||
+        a == AKU_GB_PREPEND)
+        return false;                                           /* GB9-9b */
+    if (st->incb == 2 && ((cur >> AKU_INCB_SHIFT) & 3) == AKU_INCB_CONSONANT)
+        return false;                                           /* GB9c  */
+    if (st->emoji == 2 && (cur & AKU_GB_EXTPICT))
+        return false;                                           /* GB11  */
+    if (a == AKU_GB_RI && b == AKU_GB_RI && st->ri % 2 == 1)
+        return false;                                           /* GB12/13 */
+    return true;                                                /* GB999 */
+}
+
+size_t aku_grapheme_end(const uint32_t *s, size_t n, size_t i)
+{
+    if (i >= n)
+        return n;
+    /* Printable ASCII followed by printable ASCII: a one-code-point cluster. */
+    if (s[i] >= 0x20 && s[i] < 0x7F &&
+        (i + 1 == n || (s[i + 1] >= 0x20 && s[i + 1] < 0x7F)))
+        return i + 1;
+    unsigned prev = gb_props(s[i]);
+    gb_state st = {0, 0, 0};
+    gb_advance(&st, prev);
+    for (size_t j = i + 1; j < n; j++) {
+        unsigned cur = gb_props(s[j]);
+        if (gb_break(prev, cur, &st))
+            return j;
+        gb_advance(&st, cur);
+        prev = cur;
+    }
+    return n;
+}
+
+int aku_script(uint32_t cp)
+{
+    if (cp < 0x80)
+        return ((cp | 32) >= 'a' && (cp | 32) <= 'z') ? AKU_SCRIPT_LATIN : AKU_SCRIPT_COMMON;
+    return (int)range_lookup(aku_script_ranges, aku_script_ranges_n, cp);
 }

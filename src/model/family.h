@@ -1,0 +1,173 @@
+/*
+ * family.h - one interface for every model architecture ("family"), as
+ * llama.cpp keeps one file per architecture: BERT in fam_bert.c, DistilBERT
+ * in fam_distilbert.c, RoBERTa / XLM-RoBERTa / CamemBERT in fam_roberta.c.
+ *
+ * Why: model.c (the public API) must not grow a branch per architecture.  A
+ * family says which config.json model_type / architectures it serves, reads
+ * its hyper-parameters into the one ak_hparams superset, loads and packs its
+ * weights, and runs a batch of token sequences to their last hidden states;
+ * pooling, normalisation, grouping and threads around that are shared
+ * (blocks.c).  The table in families.c lists every family, one line each.
+ *
+ * Adding a family: docs/ARCHITECTURE.md, "Adding a model family".
+ */
+#ifndef AKIDB_FAMILY_H
+#define AKIDB_FAMILY_H
+
+#include "common/common.h"
+#include "kernels/kernels.h"
+#include "model/safetensors.h"
+
+/* Hyper-parameters of a loaded model: the superset of what the families
+ * read (llama.cpp's llama_hparams).  A family leaves fields it has no use
+ * for at 0. */
+typedef struct ak_hparams {
+    /* every family */
+    size_t hidden;          /* width of the last hidden state (embedding dim) */
+    size_t n_layers, n_heads, intermediate;
+    size_t vocab;           /* token ids must be < vocab */
+    size_t max_tokens;      /* longest sequence the model accepts */
+    /* learned absolute positions and token types */
+    size_t max_positions;   /* rows of the position table */
+    size_t type_vocab;      /* rows of the token-type table (0: none) */
+    int32_t pad_id;         /* padding_idx of position ids (RoBERTa), or -1 */
+    ak_act act;             /* feed-forward activation */
+    float ln_eps;           /* LayerNorm epsilon */
+} ak_hparams;
+
+/* A parsed config.json; read it with the ak_cfg_* helpers (config.c), which
+ * name the file and the field in every failure. */
+typedef struct ak_cfg ak_cfg;
+
+/* Sequences of one forward pass.  Their hidden states are concatenated:
+ * sequence i has rows [sum of lens[0..i), + lens[i]). */
+typedef struct ak_seqs {
+    size_t n;
+    const int32_t *const *ids;   /* ids[i][0..lens[i]), each < vocab */
+    const size_t *lens;          /* each in [1, max_tokens] */
+    size_t rows;                 /* sum of lens */
+    size_t max_len;              /* largest lens[i] */
+} ak_seqs;
+
+/* One model architecture.  Every function reports failures with ak_fail,
+ * naming the file and the field or tensor. */
+typedef struct ak_family {
+    const char *model_type;   /* config.json model_type(s), space separated */
+    const char *archs;        /* "architectures" class-name stems, space
+                                 separated: "Bert" serves BertModel,
+                                 BertForMaskedLM, ... */
+    /* Reads the family's fields of config.json into hp (zeroed by the
+     * caller, pad_id -1).  EFORMAT / EUNSUPPORTED naming the field. */
+    akidb_status (*config)(const ak_cfg *c, ak_hparams *hp);
+    /* Opens the weights of dir, checks every tensor's shape against hp and
+     * packs them for precision prec (0 f32, 1 bf16, 2 int8) into *impl;
+     * *dtype: the dtype of the stored word embeddings.  A missing tensor
+     * fails with EFORMAT naming it. */
+    akidb_status (*load)(const char *dir, const ak_hparams *hp, int prec, void **impl,
+                         ak_dtype *dtype);
+    /* Token rows one forward should hold at most (longer texts run alone). */
+    size_t (*batch_rows)(const void *impl);
+    /* Bytes of arena scratch one forward of rows rows (longest max_len) on
+     * nt threads takes at most: sizes the arena's first block. */
+    size_t (*scratch_bytes)(const void *impl, size_t rows, size_t max_len, int nt);
+    /* Runs the sequences on up to nt threads of pool (NULL: one); *hidden
+     * receives their last hidden states [rows x hidden], from arena.
+     * Results are bit-identical for every nt.  Returns ENOMEM only. */
+    akidb_status (*forward)(const void *impl, const ak_seqs *s, ak_pool *pool, int nt,
+                            ak_arena *arena, float **hidden);
+    void (*free)(void *impl);
+} ak_family;
+
+extern const ak_family ak_family_bert, ak_family_distilbert, ak_family_roberta;
+
+/* Reads config.json at path, picks the family by model_type (or, when that
+ * is absent, by architectures) and lets it fill *hp.  Unknown types give
+ * EUNSUPPORTED naming the type and listing the supported ones. */
+akidb_status ak_family_config_load(const char *path, const ak_family **fam, ak_hparams *hp);
+
+/* The family serving model_type, or NULL. */
+const ak_family *ak_family_find(const char *model_type);
+
+/* "bert, distilbert, ..." : every model_type of the table. */
+const char *ak_family_supported(void);
+
+/* ---- config.json readers (config.c) -------------------------------------- */
+
+/* Reads and parses path (EFORMAT naming it if not a JSON object). */
+akidb_status ak_cfg_open(const char *path, ak_cfg **out);
+void ak_cfg_close(ak_cfg *c);
+const char *ak_cfg_path(const ak_cfg *c);
+/* Element i of the string array key; NULL past its end or if not strings. */
+const char *ak_cfg_str_at(const ak_cfg *c, const char *key, size_t i);
+/* Integer key in [1, max]; def (if nonzero) when absent or null. */
+akidb_status ak_cfg_size(const ak_cfg *c, const char *key, size_t def, size_t max,
+                         size_t *out);
+/* Integer key in [lo, hi]; def when absent or null. */
+akidb_status ak_cfg_int(const ak_cfg *c, const char *key, long def, long lo, long hi,
+                        long *out);
+/* Number key in [lo, hi); def when absent or null. */
+akidb_status ak_cfg_float(const ak_cfg *c, const char *key, double def, double lo,
+                          double hi, float *out);
+/* Boolean key; def when absent or null. */
+akidb_status ak_cfg_bool(const ak_cfg *c, const char *key, int def, int *out);
+/* String key: *out = value, or def when absent or null; EFORMAT if another type. */
+akidb_status ak_cfg_str(const ak_cfg *c, const char *key, const char *def, const char **out);
+/* Activation named by key (gelu, gelu_new, gelu_pytorch_tanh, relu). */
+akidb_status ak_cfg_act(const ak_cfg *c, const char *key, const char *def, ak_act *out);
+/* EFORMAT unless hidden (field hkey) is a multiple of heads (field nkey). */
+akidb_status ak_cfg_heads_divide(const ak_cfg *c, const char *hkey, size_t hidden,
+                                 const char *nkey, size_t heads);
+/* The hyper-parameters of BertConfig (hidden_size, num_hidden_layers, ...,
+ * hidden_act, layer_norm_eps, position_embedding_type absolute), shared by
+ * the configs derived from it (RoBERTa, XLM-R, CamemBERT).  Sets every field
+ * but max_tokens and pad_id. */
+akidb_status ak_cfg_bertlike(const ak_cfg *c, ak_hparams *hp);
+
+/* ---- the sentence-transformers pipeline (config.c) ----------------------- */
+
+typedef struct ak_st_pipeline {
+    char *transformer_dir;   /* folder holding config.json and weights */
+    akidb_pooling pooling;   /* never DEFAULT */
+    int normalize;           /* 0 or 1 */
+    size_t max_seq_length;   /* 0 if no file said */
+} ak_st_pipeline;
+
+/* Reads the sentence-transformers files of dir (modules.json, the Pooling
+ * module's config.json, sentence_bert_config.json).  Without modules.json:
+ * transformer_dir = dir, mean pooling, no normalisation, max_seq_length 0.
+ * Modules other than Transformer, Pooling and Normalize (e.g. Dense) give
+ * EUNSUPPORTED, as do pooling modes that combine several vectors. */
+akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p);
+void ak_pipeline_free(ak_st_pipeline *p);
+
+/* model_max_length of dir/tokenizer_config.json into *out; 0 if the file or
+ * the field is absent or says "unlimited".  Fails on unreadable/bad JSON. */
+akidb_status ak_tokenizer_max_length(const char *dir, size_t *out);
+
+/* ---- model internals for tests and tools (model.c) ----------------------- */
+
+/* akidb_model_load without the tokenizer: the model embeds token ids only
+ * (ak_model_embed_ids); akidb_embed on it fails with EINVAL. */
+akidb_status ak_model_load_ids(const char *dir, const akidb_model_opts *opts,
+                               akidb_model **out);
+
+/* Embeds n token id sequences (ids[i] of lens[i] ids) as akidb_embed embeds
+ * texts after tokenising: out receives n * dim floats.  Every id must be <
+ * vocab (EDIM) and every length in [1, max_tokens] (EINVAL / ETOOLONG):
+ * truncation is the tokenizer's business.  Options as for akidb_embed
+ * (no_truncate has no effect). */
+akidb_status ak_model_embed_ids(const akidb_model *m, size_t n, const int32_t *const *ids,
+                                const size_t *lens, float *out,
+                                const akidb_embed_opts *opts);
+
+/* The last hidden state [s x hidden] of one sequence (1 <= s <= max_tokens,
+ * ids < vocab), from arena. */
+akidb_status ak_model_forward(const akidb_model *m, const int32_t *ids, size_t s,
+                              ak_arena *arena, float **hidden);
+
+/* The family and hyper-parameters of a loaded model. */
+const ak_family *ak_model_family(const akidb_model *m);
+const ak_hparams *ak_model_hparams(const akidb_model *m);
+
+#endif /* AKIDB_FAMILY_H */

@@ -1,0 +1,66 @@
+/*
+ * decode.c - akidb_tokenizer_decode: ids -> text as Hugging Face tokenizers'
+ * decode(ids, skip_special_tokens).  Ids without a token are skipped; the
+ * decoders (a Sequence flattened by the loader) rewrite the token list in
+ * turn and the result is concatenated; with no decoder the tokens are joined
+ * by single spaces.
+ */
+#include "tok_internal.h"
+
+#include <string.h>
+
+void akidb_string_free(char *s)
+{
+    ak_free(s);
+}
+
+/* Concatenates toks with sep between them into a new string. */
+static akidb_status join(const ak_strs *toks, const char *sep, char **text, size_t *len)
+{
+    size_t seplen = strlen(sep), total = 1;
+    for (size_t i = 0; i < toks->n; i++)
+        total += strlen(toks->v[i]) + (i ? seplen : 0);
+    char *s = ak_malloc(total);
+    if (!s)
+        return ak_fail(AKIDB_ENOMEM, "out of memory decoding %zu tokens", toks->n);
+    size_t o = 0;
+    for (size_t i = 0; i < toks->n; i++) {
+        if (i) {
+            memcpy(s + o, sep, seplen);
+            o += seplen;
+        }
+        size_t l = strlen(toks->v[i]);
+        memcpy(s + o, toks->v[i], l);
+        o += l;
+    }
+    s[o] = 0;
+    *text = s;
+    if (len)
+        *len = o;
+    return AKIDB_OK;
+}
+
+akidb_status akidb_tokenizer_decode(const akidb_tokenizer *tok, const int32_t *ids,
+                                    size_t n, int skip_special, char **text, size_t *len)
+{
+    AK_ASSERT(tok && (ids || n == 0) && text);
+    *text = NULL;
+    if (len)
+        *len = 0;
+    ak_strs toks = {0};
+    akidb_status st = AKIDB_OK;
+    for (size_t i = 0; i < n && st == AKIDB_OK; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || (size_t)id >= tok->vocab_size || !tok->id_tok[id])
+            continue;
+        if (skip_special && tok->special[id])
+            continue;
+        st = ak_strs_push(&toks, tok->id_tok[id], strlen(tok->id_tok[id]));
+    }
+    for (size_t d = 0; d < tok->n_dec && st == AKIDB_OK; d++)
+        st = tok->dec[d]->kind->decode(tok->dec[d], &toks);
+    if (st == AKIDB_OK)
+        st = join(&toks, tok->n_dec ? "" : " ", text, len);
+    ak_strs_free(&toks);
+    return st;
+}
