@@ -13,7 +13,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config ca-certificates
       libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libpcre2-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(python3 python3-torch python3-numpy clang libclang-rt-14-dev curl)
+  pkgs+=(python3 python3-torch python3-numpy clang libclang-rt-14-dev curl zlib1g-dev)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 update=0
@@ -24,7 +24,7 @@ if [[ "${1:-}" == "--arm64" ]]; then
   fi
   pkgs=(qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
         libjansson-dev:arm64 libmicrohttpd-dev:arm64 libcurl4-openssl-dev:arm64
-        libssl-dev:arm64 libpcre2-dev:arm64)
+        libssl-dev:arm64 libpcre2-dev:arm64 zlib1g-dev:arm64)
 fi
 
 missing=()

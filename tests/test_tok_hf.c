@@ -18,6 +18,7 @@
  * and AKIDB_TOKREF_DIR set to the empty string skips them.
  */
 #include "akt.h"
+#include "akt_data.h"
 #include "akidb.h"
 #include "common/common.h"
 
@@ -38,11 +39,8 @@ static char *src_path(const char *rel)
 
 static char *slurp(const char *path, size_t *len)
 {
-    char *data = NULL;
-    akidb_status st = ak_read_file(path, (size_t)1 << 30, &data, len);
-    if (st != AKIDB_OK)
-        fprintf(stderr, "  cannot read %s: %s\n", path, akidb_last_error());
-    AKT_OK(st);
+    char *data = akt_data_read(path, len);
+    AKT_TRUE(data != NULL);
     return data;
 }
 

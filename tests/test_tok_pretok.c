@@ -14,6 +14,7 @@
  * ctest sets to the source root).
  */
 #include "akt.h"
+#include "akt_data.h"
 #include "akidb.h"
 #include "common/common.h"
 #include "text/regex.h"
@@ -59,10 +60,9 @@ static json_t *load_json(const char *rel)
  * skipped.  strings: each must be a string (a corpus). */
 static void read_lines(const char *rel, json_t *into, bool strings)
 {
-    char *path = src_path(rel), *data = NULL;
     size_t n;
-    AKT_OK(ak_read_file(path, (size_t)1 << 24, &data, &n));
-    ak_free(path);
+    char *data = akt_data_read(rel, &n);
+    AKT_TRUE(data != NULL);
     for (char *line = data, *end; line < data + n; line = end + 1) {
         end = memchr(line, '\n', (size_t)(data + n - line));
         if (!end)

@@ -17,6 +17,7 @@
  * the reference; see there for the documented differences from Rust).
  */
 #include "akt.h"
+#include "akt_data.h"
 #include "akidb.h"
 #include "common/common.h"
 #include "text/spm_model.h"
@@ -354,8 +355,8 @@ AKT_TEST(large_vocabulary)
 
 static char *slurp(const char *path, size_t *n)
 {
-    char *data = NULL;
-    AKT_OK(ak_read_file(path, (size_t)64 << 20, &data, n));
+    char *data = akt_data_read(path, n);
+    AKT_TRUE(data != NULL);
     return data;
 }
 

@@ -16,6 +16,7 @@
  * cases, option errors and out-of-memory handling.
  */
 #include "akt.h"
+#include "akt_data.h"
 #include "akidb.h"
 #include "common/common.h"
 #include "text/tok_parts.h"
@@ -34,14 +35,8 @@ static const ak_norm_kind *const KINDS[] = {
 
 static char *slurp(const char *rel, size_t *len)
 {
-    const char *src = getenv("AKIDB_SRC");
-    char *path = ak_path_join(src && *src ? src : ".", rel), *data = NULL;
-    AKT_TRUE(path != NULL);
-    akidb_status st = ak_read_file(path, (size_t)1 << 30, &data, len);
-    if (st != AKIDB_OK)
-        fprintf(stderr, "  cannot read %s: %s\n", path, akidb_last_error());
-    ak_free(path);
-    AKT_OK(st);
+    char *data = akt_data_read(rel, len);
+    AKT_TRUE(data != NULL);
     return data;
 }
 

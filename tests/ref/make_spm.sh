@@ -18,4 +18,5 @@ if ! "$py" -c 'import sentencepiece, regex' 2>/dev/null; then
     echo "FAIL: $py needs python3-sentencepiece and python3-regex" >&2
     exit 1
 fi
-exec "$py" "$here/make_spm.py" "$@"
+"$py" "$here/make_spm.py" "$@"
+sh "$here/pack_goldens.sh"

@@ -36,6 +36,9 @@
 // corpora avoid characters assigned after Unicode 14.0 because AkiDB's
 // regex engine (PCRE2 10.42) has Unicode 14 property tables while this
 // library's Oniguruma has Unicode 16 ones.
+//
+// (After regenerating, run tests/ref/pack_goldens.sh: the large goldens are
+// committed gzip-compressed and the tests read either form.)
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 

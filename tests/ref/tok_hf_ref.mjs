@@ -96,6 +96,9 @@
 //     max - (template's special tokens) ids of the text; the test derives
 //     that from the untruncated ids.  truncatePair() follows Rust's
 //     truncate_encodings for pairs (the longer text gets the odd id).
+//
+// (After regenerating, run tests/ref/pack_goldens.sh: the large goldens are
+// committed gzip-compressed and the tests read either form.)
 import { readFileSync } from "node:fs";
 import { Tokenizer } from "@huggingface/tokenizers";
 

@@ -32,6 +32,9 @@
 //   python3 tools/gen_unicode.py    # installs build/ucd-npm (random inputs)
 //   git -C <tokenizers checkout> show HEAD:tokenizers/src/pre_tokenizers/unicode_scripts/scripts.rs > /tmp/scripts.rs
 //   node tests/ref/unicode_ref.mjs /tmp/scripts.rs
+//
+// (After regenerating, run tests/ref/pack_goldens.sh: the large goldens are
+// committed gzip-compressed and the tests read either form.)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
