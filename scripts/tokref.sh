@@ -30,7 +30,7 @@ if ((!fresh)); then
     exit 1
   fi
   echo "tokref: installing the packages of tests/ref/package-lock.json into $dir" >&2
-  if ! (cd "$ref" && npm ci --ignore-scripts --no-audit --no-fund >&2); then
+  if ! (cd "$ref" && npm ci --ignore-scripts --omit=optional --no-audit --no-fund >&2); then
     echo "tokref: npm ci failed in tests/ref (is the npm registry reachable?)" >&2
     exit 1
   fi

@@ -1,6 +1,6 @@
 /*
  * test_tok_post.c - checks the tokenizer's post-processors (reduced to one
- * template, src/text/postproc.c) and decoders (src/text/decoders.c) against
+ * template, src/text/postproc.c) and decoders (src/text/dec_*.c) against
  * results of the Hugging Face tokenizers library itself, recorded by
  * tests/ref/decode_ref.mjs in tests/golden/decode_*.jsonl and
  * tests/golden/post_templates.jsonl; plus the cases Rust panics on, bad
@@ -55,7 +55,7 @@ static rows read_rows(const char *rel)
         if (data[i] != '\n')
             continue;
         json_error_t err;
-        json_t *j = json_loadb(data + start, i - start, 0, &err);
+        json_t *j = json_loadb(data + start, i - start, JSON_ALLOW_NUL, &err);
         if (!j)
             fprintf(stderr, "  %s: bad line %zu: %s\n", rel, r.n + 1, err.text);
         AKT_TRUE(j != NULL);
@@ -161,25 +161,30 @@ static bool check_decode_row(const json_t *row)
     bool ok = st == AKIDB_OK;
     if (ok && json_is_true(json_object_get(row, "panics"))) {
         ok = toks.n == n_in;   /* Rust panics; here each token is cut, never fails */
-    } else if (ok) {
-        const json_t *want = json_object_get(row, "chain");
-        const char *text = json_string_value(json_object_get(row, "text"));
+    } else if (ok) {   /* the chain, and the text it joins to (both may hold NULs) */
+        const json_t *want = json_object_get(row, "chain"), *jt = json_object_get(row, "text");
+        const char *text = json_string_value(jt);
+        size_t text_len = json_string_length(jt), at = 0;
         ok = toks.n == json_array_size(want);
-        for (size_t i = 0; ok && i < toks.n; i++)
-            ok = strcmp(toks.v[i], json_string_value(json_array_get(want, i))) == 0;
-        size_t at = 0;
         for (size_t i = 0; ok && i < toks.n; i++) {
-            size_t k = strlen(toks.v[i]);
-            ok = strncmp(text + at, toks.v[i], k) == 0;
-            at += k;
+            const json_t *w = json_array_get(want, i);
+            ok = toks.len[i] == json_string_length(w) &&
+                 memcmp(toks.v[i], json_string_value(w), toks.len[i]) == 0 &&
+                 toks.len[i] <= text_len - at && memcmp(text + at, toks.v[i], toks.len[i]) == 0;
+            at += toks.len[i];
         }
-        ok = ok && text[at] == 0;
+        ok = ok && at == text_len;
     }
     if (!ok) {
         char *w = json_dumps(json_object_get(row, "chain"), JSON_COMPACT);
         fprintf(stderr, "  %s: status %d, want chain %s, got %zu:", name, st, w, toks.n);
-        for (size_t i = 0; i < toks.n; i++)
-            fprintf(stderr, " \"%s\"", toks.v[i]);
+        for (size_t i = 0; i < toks.n; i++) {
+            json_t *g = json_stringn_nocheck(toks.v[i], toks.len[i]);
+            char *gs = json_dumps(g, JSON_ENCODE_ANY);
+            fprintf(stderr, " %s", gs ? gs : "(not UTF-8)");
+            free(gs);
+            json_decref(g);
+        }
         fprintf(stderr, "\n");
         free(w);
     }
@@ -202,12 +207,26 @@ AKT_TEST(decode_bytelevel_qwen3) { check_decode_golden("tests/golden/decode_byte
 AKT_TEST(decode_gemma3) { check_decode_golden("tests/golden/decode_gemma.jsonl"); }
 AKT_TEST(decode_every_kind) { check_decode_golden("tests/golden/decode_misc.jsonl"); }
 
-/* Decodes toks through a decoder given as JSON text; returns the joined
- * result in buf. */
-static akidb_status decode_text(const char *dec_json, const char *const *toks, size_t n,
-                                char *buf, size_t cap)
+/* Joins the entries of s into buf (cap bytes, NUL-terminated, cut to fit);
+ * returns the joined length. */
+static size_t join_strs(const ak_strs *s, char *buf, size_t cap)
 {
-    json_t *dec = json_loads(dec_json, 0, NULL);
+    size_t at = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t k = s->len[i] < cap - 1 - at ? s->len[i] : cap - 1 - at;
+        memcpy(buf + at, s->v[i], k);
+        at += k;
+    }
+    buf[at] = 0;
+    return at;
+}
+
+/* Decodes toks through a decoder given as JSON text; returns the joined
+ * result in buf and its length in *len (len may be NULL). */
+static akidb_status decode_text_n(const char *dec_json, const char *const *toks, size_t n,
+                                  char *buf, size_t cap, size_t *len)
+{
+    json_t *dec = json_loads(dec_json, JSON_ALLOW_NUL, NULL);
     AKT_TRUE(dec != NULL);
     chain c = {0};
     ak_strs s = {0};
@@ -217,12 +236,46 @@ static akidb_status decode_text(const char *dec_json, const char *const *toks, s
     if (st == AKIDB_OK)
         st = chain_run(&c, &s);
     buf[0] = 0;
-    for (size_t i = 0; st == AKIDB_OK && i < s.n; i++)
-        strncat(buf, s.v[i], cap - strlen(buf) - 1);
+    size_t k = st == AKIDB_OK ? join_strs(&s, buf, cap) : 0;
+    if (len)
+        *len = k;
     ak_strs_free(&s);
     chain_free(&c);
     json_decref(dec);
     return st;
+}
+
+static akidb_status decode_text(const char *dec_json, const char *const *toks, size_t n,
+                                char *buf, size_t cap)
+{
+    return decode_text_n(dec_json, toks, n, buf, cap, NULL);
+}
+
+/* A decoded U+0000 is a character like any other: it ends neither its token
+ * nor the text (the goldens hold Rust's results on such tokens too). */
+AKT_TEST(decoders_keep_nul)
+{
+    static const char *const bl[] = {"a\xC4\x80" "b", "\xC4\x80"};   /* U+0100 is byte 0 */
+    static const char *const fb[] = {"<0x00>", "\xE2\x96\x81x", "<0x00>", "<0x00>"};
+    char out[64];
+    size_t n;
+    AKT_OK(decode_text_n("{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+                         "\"trim_offsets\":true}", bl, 2, out, sizeof out, &n));
+    AKT_EQ_INT(n, 4);
+    AKT_TRUE(memcmp(out, "a\0b\0", 4) == 0);
+    /* Gemma's chain plus Strip of U+0000 at both ends */
+    AKT_OK(decode_text_n("{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\","
+                         "\"pattern\":{\"String\":\"\\u2581\"},\"content\":\" \"},"
+                         "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}",
+                         fb, 4, out, sizeof out, &n));
+    AKT_EQ_INT(n, 5);
+    AKT_TRUE(memcmp(out, "\0 x\0\0", 5) == 0);
+    AKT_OK(decode_text_n("{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},"
+                         "{\"type\":\"Fuse\"},{\"type\":\"Strip\",\"content\":\"\\u0000\","
+                         "\"start\":1,\"stop\":1}]}",
+                         fb, 4, out, sizeof out, &n));
+    AKT_EQ_INT(n, 5);   /* "\xE2\x96\x81x\0": one NUL cut at each end */
+    AKT_TRUE(memcmp(out, "\xE2\x96\x81x\0", 5) == 0);
 }
 
 AKT_TEST(strip_where_rust_panics)
@@ -310,9 +363,7 @@ AKT_TEST(decoder_out_of_memory)
                 AKT_EQ_INT(st, AKIDB_ENOMEM);
                 fails++;
             } else {
-                got[0] = 0;
-                for (size_t i = 0; i < s.n; i++)
-                    strncat(got, s.v[i], sizeof got - strlen(got) - 1);
+                join_strs(&s, got, sizeof got);
                 AKT_EQ_STR(got, want);
             }
             ak_strs_free(&s);
@@ -579,7 +630,7 @@ AKT_TEST(post_out_of_memory)
 }
 
 AKT_MAIN(AKT_REG(decode_bytelevel_qwen3), AKT_REG(decode_gemma3), AKT_REG(decode_every_kind),
-         AKT_REG(strip_where_rust_panics), AKT_REG(decoder_bad_input),
-         AKT_REG(decoder_out_of_memory), AKT_REG(post_processors_golden),
+         AKT_REG(strip_where_rust_panics), AKT_REG(decoders_keep_nul),
+         AKT_REG(decoder_bad_input), AKT_REG(decoder_out_of_memory), AKT_REG(post_processors_golden),
          AKT_REG(post_minilm_file), AKT_REG(post_null_is_identity), AKT_REG(post_bad_input),
          AKT_REG(post_out_of_memory))

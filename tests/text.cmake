@@ -5,3 +5,5 @@ akidb_test(test_tok_hf SOURCES test_tok_hf.c LIBS akidb_text akidb_common TIMEOU
 akidb_test(test_tok_unigram SOURCES test_tok_unigram.c LIBS akidb_text akidb_common)
 akidb_test(test_tok_pretok SOURCES test_tok_pretok.c LIBS akidb_text akidb_common Threads::Threads)
 akidb_test(test_tok_post SOURCES test_tok_post.c LIBS akidb_text akidb_common)
+akidb_test(test_tok_long SOURCES test_tok_long.c LIBS akidb_text akidb_common TIMEOUT 1200)
+akidb_test(test_tok_json SOURCES test_tok_json.c LIBS akidb_text akidb_common)

@@ -21,10 +21,12 @@
  *
  * Merges live in one open-addressing table keyed by (left id, right id) ->
  * (rank, merged id): 16 bytes a slot, no allocation per merge; loading
- * resolves the merges' tokens through a compact load-time index in
- * prefetched batches (Gemma 3 has 515k merges).
+ * resolves the merges' tokens in the vocabulary in prefetched batches (Gemma
+ * 3 has 515k merges), reading model.vocab and model.merges straight from the
+ * text of tokenizer.json when the loader found their spans (json_scan.h).
  */
 #include "tok_parts.h"
+#include "json_scan.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -100,196 +102,196 @@ static akidb_status merges_alloc(ak_bpe *m, size_t n, const char *origin)
             return ak_fail(AKIDB_ETOOLONG, "%s: %zu merges are too many", origin, n);
         cap <<= 1;
     }
-    m->slots = ak_malloc(cap * sizeof *m->slots);
+    m->slots = ak_table_alloc(cap * sizeof *m->slots, 0xff);
     if (!m->slots)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory for %zu merges", origin, n);
-    memset(m->slots, 0xff, cap * sizeof *m->slots);
     m->mask = cap - 1;
     return AKIDB_OK;
 }
 
 /* ---- loading --------------------------------------------------------------- */
 
-/* The two tokens of merges[i] in either encoding: "a b" (exactly one space, as
- * Rust's split(' ') into two parts) or ["a", "b"].  *skip is set for the
- * string form's "#version" lines, which Rust filters out before ranking. */
-static akidb_status merge_parts(const json_t *e, bool pairs, size_t i, const char *origin,
-                                const char *path, const char **a, size_t *an,
-                                const char **b, size_t *bn, bool *skip)
+/* Where model.merges is read from: the jansson array, or its span in the
+ * text (json_scan.h), element by element. */
+typedef struct merge_src {
+    const json_t *arr;        /* the tree's array, when not from a span       */
+    const ak_tok_spans *spans;
+    ak_js_cur cur;            /* from a span: at the next element             */
+    ak_js_buf buf;            /* decoded strings with escapes (one batch)     */
+    size_t n;                 /* elements                                     */
+    bool pairs;               /* ["a", "b"] elements, else "a b"              */
+} merge_src;
+
+/* One merge while its tokens are resolved. */
+typedef struct merge_item {
+    size_t i;                 /* index in model.merges                        */
+    const char *a, *b;
+    size_t an, bn;
+    size_t a_off, b_off;      /* SIZE_MAX, or the offset of a / b in the
+                               * source's buffer (which may move until the
+                               * batch is complete)                            */
+    uint64_t h[3];            /* hashes of a, b, a + b without the prefix     */
+    int32_t ia, ib, id;
+} merge_item;
+
+/* The string form "a b": exactly one space, as Rust's split(' ') into two
+ * parts.  *skip is set for "#version" lines, which Rust filters out before
+ * ranking. */
+static akidb_status split_merge(const char *s, size_t n, size_t i, const char *origin,
+                                const char *path, merge_item *it, bool *skip)
 {
-    *skip = false;
-    if (pairs) {
-        *a = json_string_value(json_array_get(e, 0));
-        *an = json_string_length(json_array_get(e, 0));
-        *b = json_string_value(json_array_get(e, 1));
-        *bn = json_string_length(json_array_get(e, 1));
+    *skip = n >= 8 && memcmp(s, "#version", 8) == 0;
+    if (*skip)
         return AKIDB_OK;
-    }
-    const char *s = json_string_value(e);
-    size_t n = json_string_length(e);
-    if (n >= 8 && memcmp(s, "#version", 8) == 0) {
-        *skip = true;
-        return AKIDB_OK;
-    }
     const char *sp = memchr(s, ' ', n);
     if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp + 1 - s)))
         return ak_fail(AKIDB_EFORMAT,
-                       "%s: %smerges[%zu]: \"%.60s\" is not two tokens separated by one space",
-                       origin, path, i, s);
-    *a = s;
-    *an = (size_t)(sp - s);
-    *b = sp + 1;
-    *bn = n - *an - 1;
+                       "%s: %smerges[%zu]: \"%.*s\" is not two tokens separated by one space",
+                       origin, path, i, n < 60 ? (int)n : 60, s);
+    it->a = s;
+    it->an = (size_t)(sp - s);
+    it->b = sp + 1;
+    it->bn = n - it->an - 1;
     return AKIDB_OK;
+}
+
+/* Reads merges[i] (the next element) into it. */
+static akidb_status merge_next(merge_src *src, size_t i, const char *origin, const char *path,
+                               merge_item *it, bool *skip)
+{
+    *skip = false;
+    it->a_off = it->b_off = SIZE_MAX;
+    if (!src->spans) {
+        const json_t *e = json_array_get(src->arr, i);
+        if (!src->pairs)
+            return split_merge(json_string_value(e), json_string_length(e), i, origin, path,
+                               it, skip);
+        const json_t *a = json_array_get(e, 0), *b = json_array_get(e, 1);
+        it->a = json_string_value(a);
+        it->an = json_string_length(a);
+        it->b = json_string_value(b);
+        it->bn = json_string_length(b);
+        return AKIDB_OK;
+    }
+    ak_js_cur *c = &src->cur;
+    ak_js_str s;
+    akidb_status st;
+    bool more = ak_js_more(c);
+    AK_ASSERT(more);                /* the scanner counted the elements */
+    if (!src->pairs) {
+        if ((st = ak_js_string(c, &src->buf, &s)) != AKIDB_OK ||
+            (st = split_merge(s.s, s.n, i, origin, path, it, skip)) != AKIDB_OK)
+            return st;
+        if (s.off != SIZE_MAX) {
+            it->a_off = s.off;
+            it->b_off = s.off + (size_t)(it->b - s.s);
+        }
+        return AKIDB_OK;
+    }
+    ak_js_enter(c);
+    for (int k = 0; k < 2; k++) {
+        more = ak_js_more(c);
+        AK_ASSERT(more);
+        if ((st = ak_js_string(c, &src->buf, &s)) != AKIDB_OK)
+            return st;
+        *(k ? &it->b : &it->a) = s.s;
+        *(k ? &it->bn : &it->an) = s.n;
+        *(k ? &it->b_off : &it->a_off) = s.off;
+    }
+    more = ak_js_more(c);           /* passes the ']' */
+    AK_ASSERT(!more);
+    return AKIDB_OK;
+}
+
+/* What merges[i] is, for a message about its form. */
+static const char *merge_form(const merge_src *src, size_t i)
+{
+    if (!src->spans) {
+        const json_t *e = json_array_get(src->arr, i);
+        return json_is_array(e) ? (json_array_size(e) == 2 ? "a pair with a non-string"
+                                                           : "an array of another size")
+                                : ak_tj_type_name(e);
+    }
+    ak_js_cur c;
+    ak_js_open(&c, src->spans, &src->spans->merges);
+    for (size_t k = 0; ak_js_more(&c) && k < i; k++)
+        ak_js_skip(&c);
+    if (ak_js_type(&c) != AK_JS_ARRAY)
+        return ak_js_type_name(&c);
+    size_t n = 0;
+    for (ak_js_enter(&c); ak_js_more(&c); n++)
+        ak_js_skip(&c);
+    return n == 2 ? "a pair with a non-string" : "an array of another size";
 }
 
 /* Tells which encoding model.merges uses: all pairs of strings (also an empty
  * list) or all strings, as Rust's untagged enum accepts.  The first element
  * sets the form; the first element that breaks it is reported. */
-static akidb_status merges_kind(const json_t *merges, const char *origin, const char *path,
-                                bool *pairs)
+static akidb_status merges_kind(merge_src *src, const char *origin, const char *path)
 {
-    size_t n = json_array_size(merges), i;
-    *pairs = n == 0 || !json_is_string(json_array_get(merges, 0));
-    for (i = 0; i < n; i++) {
-        const json_t *e = json_array_get(merges, i);
-        bool ok = *pairs ? json_is_array(e) && json_array_size(e) == 2 &&
-                               json_is_string(json_array_get(e, 0)) &&
-                               json_is_string(json_array_get(e, 1))
-                         : json_is_string(e);
-        if (!ok)
-            break;
+    size_t n = src->n, i;
+    if (!src->spans) {
+        src->pairs = n == 0 || !json_is_string(json_array_get(src->arr, 0));
+        for (i = 0; i < n; i++) {
+            const json_t *e = json_array_get(src->arr, i);
+            bool ok = src->pairs ? json_is_array(e) && json_array_size(e) == 2 &&
+                                       json_is_string(json_array_get(e, 0)) &&
+                                       json_is_string(json_array_get(e, 1))
+                                 : json_is_string(e);
+            if (!ok)
+                break;
+        }
+    } else {
+        /* the scanner noted element 0's shape and the first that differs */
+        const ak_js_span *sp = &src->spans->merges;
+        const uint32_t str = AK_JS_SHAPE(AK_JS_STRING, 0, 0, 0),
+                       pair = AK_JS_SHAPE(AK_JS_ARRAY, 2, AK_JS_STRING, AK_JS_STRING);
+        src->pairs = n == 0 || sp->shape0 != str;
+        i = n == 0 || sp->shape0 == str || sp->shape0 == pair ? sp->other : 0;
     }
     if (i == n)
         return AKIDB_OK;
-    const json_t *e = json_array_get(merges, i);
-    const char *want = !*pairs ? "a string \"a b\" like merges[0]"
-                       : i > 0 ? "a pair [\"a\", \"b\"] of strings like merges[0]"
-                               : "a string \"a b\" or a pair [\"a\", \"b\"] of strings";
-    const char *got = json_is_array(e) ? (json_array_size(e) == 2 ? "a pair with a non-string"
-                                                                  : "an array of another size")
-                                       : ak_tj_type_name(e);
+    const char *want = !src->pairs ? "a string \"a b\" like merges[0]"
+                       : i > 0     ? "a pair [\"a\", \"b\"] of strings like merges[0]"
+                                   : "a string \"a b\" or a pair [\"a\", \"b\"] of strings";
     return ak_fail(AKIDB_EFORMAT, "%s: %smerges[%zu]: expected %s, found %s", origin, path, i,
-                   want, got);
-}
-
-/* ---- token lookups while loading ----------------------------------------- */
-
-/* Each merge costs three vocabulary lookups (left, right and merged token),
- * 1.5 million for Gemma 3, and they miss the cache.  A load-time index with
- * one 16-byte slot per token (hash tag, id, place in the vocabulary's string
- * pool) makes a lookup one slot read plus one string compare, and merges are
- * resolved in batches whose slots are prefetched first, so that the misses
- * overlap.  The index is freed once the merges are loaded. */
-/* Lookups issued together, their cache misses overlapping. */
-#define MERGE_BATCH 32
-
-typedef struct tok_slot {
-    uint32_t tag;             /* 0: empty                                     */
-    int32_t id;
-    uint32_t off, len;
-} tok_slot;
-
-typedef struct tok_index {
-    tok_slot *s;
-    size_t mask;
-    const char *pool;
-} tok_index;
-
-static uint64_t str_hash(const char *a, size_t an, const char *b, size_t bn)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < an; i++)
-        h = (h ^ (unsigned char)a[i]) * 0x100000001b3ull;
-    for (size_t i = 0; i < bn; i++)
-        h = (h ^ (unsigned char)b[i]) * 0x100000001b3ull;
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 32;
-    return h;
-}
-
-static akidb_status tok_index_build(tok_index *ti, const ak_vocab *v, const char *origin)
-{
-    size_t cap = 16;
-    while (cap < 2 * v->n)
-        cap <<= 1;
-    ti->s = ak_calloc(cap, sizeof *ti->s);
-    if (!ti->s)
-        return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
-    ti->mask = cap - 1;
-    ti->pool = v->pool;
-    uint64_t h[MERGE_BATCH];
-    for (size_t e0 = 0; e0 < v->n; e0 += MERGE_BATCH) {
-        size_t nb = v->n - e0 < MERGE_BATCH ? v->n - e0 : MERGE_BATCH;
-        for (size_t k = 0; k < nb; k++) {     /* hash a batch, prefetch its slots */
-            h[k] = str_hash(v->pool + v->off[e0 + k], v->len[e0 + k], "", 0);
-            __builtin_prefetch(&ti->s[h[k] & ti->mask], 1);
-        }
-        for (size_t k = 0; k < nb; k++) {
-            size_t e = e0 + k, i = h[k] & ti->mask;
-            while (ti->s[i].tag)
-                i = (i + 1) & ti->mask;
-            ti->s[i] = (tok_slot){(uint32_t)(h[k] >> 32) | 1u, v->id[e], v->off[e], v->len[e]};
-        }
-    }
-    return AKIDB_OK;
-}
-
-/* Prefetches the string of the slot that h most likely names. */
-static void tok_index_prefetch(const tok_index *ti, uint64_t h)
-{
-    const tok_slot *s = &ti->s[h & ti->mask];
-    if (s->tag == ((uint32_t)(h >> 32) | 1u))
-        __builtin_prefetch(ti->pool + s->off);
-}
-
-/* Id of a followed by b (hash h of both), or -1. */
-static int32_t tok_index_get(const tok_index *ti, uint64_t h, const char *a, size_t an,
-                             const char *b, size_t bn)
-{
-    uint32_t tag = (uint32_t)(h >> 32) | 1u;
-    for (size_t i = h & ti->mask; ti->s[i].tag; i = (i + 1) & ti->mask) {
-        const tok_slot *s = &ti->s[i];
-        if (s->tag == tag && s->len == an + bn && memcmp(ti->pool + s->off, a, an) == 0 &&
-            memcmp(ti->pool + s->off + an, b, bn) == 0)
-            return s->id;
-    }
-    return -1;
+                   want, merge_form(src, i));
 }
 
 /* ---- merges ------------------------------------------------------------------ */
 
-typedef struct merge_item {
-    size_t i;                 /* index in model.merges                        */
-    const char *a, *b;
-    size_t an, bn;
-    uint64_t h[3];            /* hashes of a, b, a + b without the prefix     */
-    int32_t ia, ib, id;
-} merge_item;
+/* Each merge costs three vocabulary lookups (left, right and merged token),
+ * 1.5 million for Gemma 3, and they miss the cache: merges are resolved in
+ * batches whose vocabulary slots, then key strings, are prefetched first, so
+ * that the misses overlap. */
+#define MERGE_BATCH 32
 
 /* Resolves the ids of one batch (slots prefetched by the caller) and reports
  * the first merge, in list order, whose tokens are not in the vocabulary. */
-static akidb_status resolve_batch(const ak_bpe *m, const tok_index *ti, merge_item *q,
-                                  size_t nq, const char *origin, const char *path)
+static akidb_status resolve_batch(const ak_bpe *m, merge_item *q, size_t nq,
+                                  const char *origin, const char *path)
 {
+    const ak_vocab *v = &m->base.vocab;
     size_t pl = m->prefix_len;
     for (size_t k = 0; k < nq; k++) {
         merge_item *it = &q[k];
-        it->ia = tok_index_get(ti, it->h[0], it->a, it->an, "", 0);
-        it->ib = tok_index_get(ti, it->h[1], it->b, it->bn, "", 0);
-        if (it->ia < 0 || it->ib < 0)
+        it->ia = ak_vocab_find(v, it->h[0], it->a, it->an, "", 0);
+        it->ib = ak_vocab_find(v, it->h[1], it->b, it->bn, "", 0);
+        if (it->ia < 0 || it->ib < 0) {
+            const char *t = it->ia < 0 ? it->a : it->b;
+            size_t tn = it->ia < 0 ? it->an : it->bn;
             return ak_fail(AKIDB_EFORMAT,
-                           "%s: %smerges[%zu]: token \"%.60s\" is not in %svocab "
+                           "%s: %smerges[%zu]: token \"%.*s\" is not in %svocab "
                            "(MergeTokenOutOfVocabulary)",
-                           origin, path, it->i, it->ia < 0 ? it->a : it->b, path);
+                           origin, path, it->i, tn < 60 ? (int)tn : 60, t, path);
+        }
         if (it->bn < pl)
             return ak_fail(AKIDB_EFORMAT,
-                           "%s: %smerges[%zu]: token \"%.60s\" is shorter than "
+                           "%s: %smerges[%zu]: token \"%.*s\" is shorter than "
                            "%scontinuing_subword_prefix",
-                           origin, path, it->i, it->b, path);
+                           origin, path, it->i, (int)it->bn, it->b, path);
         /* Rust drops prefix_len bytes of the right token, prefix or not. */
-        it->id = tok_index_get(ti, it->h[2], it->a, it->an, it->b + pl, it->bn - pl);
+        it->id = ak_vocab_find(v, it->h[2], it->a, it->an, it->b + pl, it->bn - pl);
         if (it->id < 0)
             return ak_fail(AKIDB_EFORMAT,
                            "%s: %smerges[%zu]: merged token \"%.*s%.*s\" is not in %svocab "
@@ -301,41 +303,56 @@ static akidb_status resolve_batch(const ak_bpe *m, const tok_index *ti, merge_it
     return AKIDB_OK;
 }
 
-static akidb_status merges_table(ak_bpe *m, const json_t *merges, bool pairs,
-                                 const tok_index *ti, const char *origin, const char *path)
+/* Reads the next batch of merges (from *i on), hashes it and prefetches its
+ * slots; a malformed merge ends the batch and is returned in *bad, to be
+ * reported after the merges before it have been checked. */
+static size_t fill_batch(const ak_bpe *m, merge_src *src, size_t *i, merge_item *q,
+                         const char *origin, const char *path, akidb_status *bad)
 {
-    size_t n = json_array_size(merges), i = 0, pl = m->prefix_len;
+    const ak_vocab *v = &m->base.vocab;
+    size_t nq = 0, pl = m->prefix_len;
+    *bad = AKIDB_OK;
+    src->buf.n = 0;
+    for (; *i < src->n && nq < MERGE_BATCH; (*i)++) {
+        merge_item *it = &q[nq];
+        bool skip;
+        if ((*bad = merge_next(src, *i, origin, path, it, &skip)) != AKIDB_OK)
+            break;
+        if (skip)
+            continue;
+        it->i = *i;
+        it->h[0] = ak_vocab_hash2(it->a, it->an, "", 0);
+        it->h[1] = ak_vocab_hash2(it->b, it->bn, "", 0);
+        it->h[2] = it->bn < pl ? 0 : ak_vocab_hash2(it->a, it->an, it->b + pl, it->bn - pl);
+        for (int k = 0; k < 3; k++)
+            ak_vocab_prefetch(v, it->h[k]);
+        nq++;
+    }
+    if (*bad != AKIDB_OK)
+        (*i)++;
+    for (size_t k = 0; k < nq; k++) {   /* decoded strings: the buffer is final */
+        if (q[k].a_off != SIZE_MAX)
+            q[k].a = src->buf.v + q[k].a_off;
+        if (q[k].b_off != SIZE_MAX)
+            q[k].b = src->buf.v + q[k].b_off;
+    }
+    return nq;
+}
+
+static akidb_status merges_table(ak_bpe *m, merge_src *src, const char *origin,
+                                 const char *path)
+{
+    const ak_vocab *v = &m->base.vocab;
+    size_t i = 0;
     uint32_t rank = 0;
     merge_item q[MERGE_BATCH];
-    while (i < n) {
-        /* 1: split the next batch, hash it and prefetch its slots; a
-         * malformed merge ends the batch and is reported after the merges
-         * before it have been checked */
-        size_t nq = 0;
-        akidb_status bad = AKIDB_OK;
-        for (; i < n && nq < MERGE_BATCH; i++) {
-            merge_item *it = &q[nq];
-            bool skip;
-            bad = merge_parts(json_array_get(merges, i), pairs, i, origin, path, &it->a,
-                              &it->an, &it->b, &it->bn, &skip);
-            if (bad != AKIDB_OK)
-                break;
-            if (skip)
-                continue;
-            it->i = i;
-            it->h[0] = str_hash(it->a, it->an, "", 0);
-            it->h[1] = str_hash(it->b, it->bn, "", 0);
-            it->h[2] = it->bn < pl ? 0 : str_hash(it->a, it->an, it->b + pl, it->bn - pl);
-            for (int k = 0; k < 3; k++)
-                __builtin_prefetch(&ti->s[it->h[k] & ti->mask]);
-            nq++;
-        }
-        /* 2: prefetch the strings to compare; 3: look the tokens up; 4:
-         * record the merges in list order */
-        for (size_t k = 0; k < nq; k++)
+    while (i < src->n) {
+        akidb_status bad;
+        size_t nq = fill_batch(m, src, &i, q, origin, path, &bad);
+        for (size_t k = 0; k < nq; k++)   /* the strings to compare */
             for (int h = 0; h < 3; h++)
-                tok_index_prefetch(ti, q[k].h[h]);
-        akidb_status st = resolve_batch(m, ti, q, nq, origin, path);
+                ak_vocab_prefetch_key(v, q[k].h[h]);
+        akidb_status st = resolve_batch(m, q, nq, origin, path);
         if (st != AKIDB_OK)
             return st;
         for (size_t k = 0; k < nq; k++) {
@@ -349,31 +366,36 @@ static akidb_status merges_table(ak_bpe *m, const json_t *merges, bool pairs,
     return AKIDB_OK;
 }
 
-static akidb_status load_merges(ak_bpe *m, const json_t *merges, const char *origin,
-                                const char *path)
+/* model.merges: the array merges of the tree, or its span when spans has
+ * one. */
+static akidb_status load_merges(ak_bpe *m, const json_t *merges, const ak_tok_spans *spans,
+                                const char *origin, const char *path)
 {
-    if (!json_is_array(merges)) {
+    merge_src src = {.arr = merges};
+    if (spans && spans->merges.len && spans->merges.open == '[') {
+        src.spans = spans;
+        src.n = spans->merges.count;
+        ak_js_open(&src.cur, spans, &spans->merges);
+    } else if (!json_is_array(merges)) {
         char f[160];
         snprintf(f, sizeof f, "%smerges", path);
         return ak_tj_bad_type(origin, f, "an array", merges);
+    } else {
+        src.n = json_array_size(merges);
     }
-    bool pairs;
-    akidb_status st = merges_kind(merges, origin, path, &pairs);
+    akidb_status st = merges_kind(&src, origin, path);
     if (st != AKIDB_OK)
         return st;
-    size_t n = json_array_size(merges);
+    size_t n = src.n;
     if (n >= UINT32_MAX)
         return ak_fail(AKIDB_ETOOLONG, "%s: %smerges: too many merges", origin, path);
     if ((st = merges_alloc(m, n, origin)) != AKIDB_OK)
         return st;
-    m->rank_id = ak_malloc((n ? n : 1) * sizeof *m->rank_id);
+    m->rank_id = ak_table_alloc((n ? n : 1) * sizeof *m->rank_id, -1);
     if (!m->rank_id)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory for %zu merges", origin, n);
-    tok_index ti;
-    if ((st = tok_index_build(&ti, &m->base.vocab, origin)) != AKIDB_OK)
-        return st;
-    st = merges_table(m, merges, pairs, &ti, origin, path);
-    ak_free(ti.s);
+    st = merges_table(m, &src, origin, path);
+    ak_js_buf_free(&src.buf);
     return st;
 }
 
@@ -386,16 +408,20 @@ static size_t char_slot(uint32_t cp, size_t mask)
     return (size_t)(((uint64_t)cp * 0x9e3779b97f4a7c15ull) >> 32) & mask;
 }
 
+/* The code point of a vocabulary key that is exactly one character. */
+static bool one_char(const ak_vocab *v, const ak_vocab_slot *s, uint32_t *cp)
+{
+    return s->tag && s->len >= 1 && s->len <= 4 &&
+           (size_t)ak_utf8_decode((const unsigned char *)v->pool + s->off, cp) == s->len;
+}
+
 static akidb_status chars_build(ak_bpe *m, const char *origin)
 {
     const ak_vocab *v = &m->base.vocab;
-    size_t count = 0, cap = 16;
+    size_t count = 0, cap = 16, ns = ak_vocab_nslots(v);
     uint32_t cp;
-    for (size_t e = 0; e < v->n; e++)
-        if (v->len[e] >= 1 && v->len[e] <= 4 &&
-            (size_t)ak_utf8_decode((const unsigned char *)v->pool + v->off[e], &cp) ==
-                v->len[e])
-            count++;
+    for (size_t e = 0; e < ns; e++)
+        count += one_char(v, &v->slots[e], &cp);
     while (cap < 2 * count)
         cap <<= 1;
     m->chars = ak_malloc(cap * sizeof *m->chars);
@@ -403,15 +429,13 @@ static akidb_status chars_build(ak_bpe *m, const char *origin)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
     memset(m->chars, 0xff, cap * sizeof *m->chars);
     m->chars_mask = cap - 1;
-    for (size_t e = 0; e < v->n; e++) {
-        if (!(v->len[e] >= 1 && v->len[e] <= 4 &&
-              (size_t)ak_utf8_decode((const unsigned char *)v->pool + v->off[e], &cp) ==
-                  v->len[e]))
+    for (size_t e = 0; e < ns; e++) {
+        if (!one_char(v, &v->slots[e], &cp))
             continue;
         size_t i = char_slot(cp, m->chars_mask);
         while (m->chars[i] != UINT64_MAX)
             i = (i + 1) & m->chars_mask;
-        m->chars[i] = (uint64_t)cp << 32 | (uint32_t)v->id[e];
+        m->chars[i] = (uint64_t)cp << 32 | (uint32_t)v->slots[e].id;
     }
     return AKIDB_OK;
 }
@@ -501,8 +525,8 @@ static void bpe_free(ak_tok_model *base)
         return;
     ak_bpe *m = (ak_bpe *)base;
     ak_tok_model_base_free(&m->base);
-    ak_free(m->slots);
-    ak_free(m->rank_id);
+    ak_table_free(m->slots);
+    ak_table_free(m->rank_id);
     ak_free(m->chars);
     ak_free(m->prefix);
     ak_free(m->suffix);
@@ -514,6 +538,7 @@ static akidb_status bpe_from_json(const json_t *model, const ak_tok_load *ld,
                                   ak_tok_model **out)
 {
     const char *origin = ld->origin, *path = ld->path ? ld->path : "model.";
+    const ak_tok_spans *spans = ld->spans;
     *out = NULL;
     if (!json_is_object(model))
         return ak_tj_bad_type(origin, "model", "an object", model);
@@ -523,6 +548,7 @@ static akidb_status bpe_from_json(const json_t *model, const ak_tok_load *ld,
     snprintf(f, sizeof f, "%s%s", path, !vocab ? "vocab" : "merges");
     if (!vocab || !merges)
         return ak_fail(AKIDB_EFORMAT, "%s: %s: missing (BPE needs vocab and merges)", origin, f);
+    bool vspan = spans && spans->vocab.len && spans->vocab.open == '{';
     ak_bpe *m = ak_calloc(1, sizeof *m);
     if (!m)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
@@ -531,13 +557,14 @@ static akidb_status bpe_from_json(const json_t *model, const ak_tok_load *ld,
     akidb_status st = load_options(m, model, origin, path);
     if (st == AKIDB_OK) {
         snprintf(f, sizeof f, "%svocab", path);
-        size_t n = json_is_object(vocab) ? json_object_size(vocab) : 0;
+        size_t n = vspan ? spans->vocab.count : json_is_object(vocab) ? json_object_size(vocab) : 0;
         size_t bound = n + BPE_ID_SLACK < (size_t)INT32_MAX ? n + BPE_ID_SLACK
                                                            : (size_t)INT32_MAX;
-        st = ak_tok_model_vocab_from_json(&m->base, vocab, bound, origin, f);
+        st = vspan ? ak_tok_model_vocab_from_span(&m->base, spans, bound, origin, f)
+                   : ak_tok_model_vocab_from_json(&m->base, vocab, bound, origin, f);
     }
     if (st == AKIDB_OK)
-        st = load_merges(m, merges, origin, path);
+        st = load_merges(m, merges, spans, origin, path);
     if (st == AKIDB_OK)
         st = chars_build(m, origin);
     if (st != AKIDB_OK) {

@@ -25,6 +25,7 @@
  * table because nearly every lookup starts there.
  */
 #include "tok_parts.h"
+#include "json_scan.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -221,15 +222,19 @@ static akidb_status trie_build_all(uni_trie *t, const ak_vocab *v, const char *o
     b.tmp = ak_malloc((n ? n : 1) * sizeof *b.tmp);
     if (!b.keys || !b.tmp)
         st = ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
-    size_t bound = 1;                       /* nodes: at most one per byte, + root */
-    for (size_t i = 0; i < n; i++)
-        bound += v->len[i];
+    size_t bound = 1, k = 0;                /* nodes: at most one per byte, + root */
+    for (size_t i = 0; i < ak_vocab_nslots(v); i++)
+        bound += v->slots[i].len;
     if (st == AKIDB_OK)
         st = trie_grow(t, bound, origin);
     if (st == AKIDB_OK) {
-        for (size_t i = 0; i < n; i++)
-            b.keys[i] = (trie_key){(const unsigned char *)v->pool + v->off[i], v->len[i],
-                                   v->id[i]};
+        for (size_t i = 0; i < ak_vocab_nslots(v); i++) {
+            const ak_vocab_slot *sl = &v->slots[i];
+            if (sl->tag)
+                b.keys[k++] = (trie_key){(const unsigned char *)v->pool + sl->off, sl->len,
+                                         sl->id};
+        }
+        AK_ASSERT(k == n);
         trie_add(t, 0);
         st = push_item(&b, (trie_item){0, 0, (uint32_t)n, 0}, origin);
     }
@@ -280,17 +285,43 @@ static void uni_free(ak_tok_model *base)
     ak_free(m);
 }
 
-/* Index of the first vocab entry with piece s (for messages). */
-static size_t first_index(const json_t *vocab, const char *s, size_t len)
+/* Adds piece i with its score. */
+static akidb_status add_piece(ak_unigram *m, size_t i, const char *s, size_t len, double sc,
+                              const char *origin, const char *path)
 {
-    for (size_t i = 0;; i++) {
-        const json_t *p = json_array_get(json_array_get(vocab, i), 0);
-        if (json_string_length(p) == len && memcmp(json_string_value(p), s, len) == 0)
-            return i;
-    }
+    int32_t old;
+    akidb_status st = ak_vocab_add(&m->base.vocab, s, len, (int32_t)i, &old);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "%s", origin);
+    if (old >= 0)                           /* ids are indices */
+        return ak_fail(AKIDB_EFORMAT, "%s: %svocab[%zu]: piece \"%.*s\" repeats %svocab[%d]",
+                       origin, path, i, len < 40 ? (int)len : 40, s, path, (int)old);
+    m->score[i] = sc;
+    if (sc < m->min_score)
+        m->min_score = sc;
+    return AKIDB_OK;
 }
 
-/* Reads model.vocab ([[piece, score], ...]) into the vocabulary and scores. */
+/* Sizes the vocabulary and the scores for n pieces of text bytes. */
+static akidb_status vocab_alloc(ak_unigram *m, size_t n, size_t text, const char *origin,
+                                const char *path)
+{
+    if (n == 0)
+        return ak_fail(AKIDB_EFORMAT, "%s: %svocab: empty (Unigram needs at least one piece)",
+                       origin, path);
+    if (n > (size_t)INT32_MAX / 4)
+        return ak_fail(AKIDB_ETOOLONG, "%s: %svocab: %zu pieces are too many", origin, path, n);
+    akidb_status st = ak_vocab_init(&m->base.vocab, n, text);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "%s", origin);
+    if (!(m->score = ak_malloc(n * sizeof *m->score)))
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
+    m->min_score = INFINITY;
+    return AKIDB_OK;
+}
+
+/* Reads model.vocab ([[piece, score], ...]) of the tree into the vocabulary
+ * and scores. */
 static akidb_status load_vocab(ak_unigram *m, const json_t *vocab, const char *origin,
                                const char *path)
 {
@@ -300,11 +331,6 @@ static akidb_status load_vocab(ak_unigram *m, const json_t *vocab, const char *o
         return ak_fail(AKIDB_EFORMAT, "%s: %svocab: expected an array of [piece, score], "
                        "found %s", origin, path, ak_tj_type_name(vocab));
     size_t n = json_array_size(vocab), text = 0;
-    if (n == 0)
-        return ak_fail(AKIDB_EFORMAT, "%s: %svocab: empty (Unigram needs at least one piece)",
-                       origin, path);
-    if (n > (size_t)INT32_MAX / 4)
-        return ak_fail(AKIDB_ETOOLONG, "%s: %svocab: %zu pieces are too many", origin, path, n);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(vocab, i);
         const json_t *p = json_array_get(e, 0), *s = json_array_get(e, 1);
@@ -315,31 +341,83 @@ static akidb_status load_vocab(ak_unigram *m, const json_t *vocab, const char *o
             return ak_fail(AKIDB_EFORMAT, "%s: %svocab[%zu]: score of \"%.40s\" is %s, "
                            "not a number", origin, path, i, json_string_value(p),
                            ak_tj_type_name(s));
-        text += json_string_length(p) + 1;
+        text += json_string_length(p);
     }
-    akidb_status st = ak_vocab_init(&m->base.vocab, n, text);
-    if (st != AKIDB_OK)
-        return ak_fail_prefix(st, "%s", origin);
-    if (!(m->score = ak_malloc(n * sizeof *m->score)))
-        return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
-    m->min_score = INFINITY;
-    for (size_t i = 0; i < n; i++) {
+    akidb_status st = vocab_alloc(m, n, text, origin, path);
+    for (size_t i = 0; i < n && st == AKIDB_OK; i++) {
         const json_t *e = json_array_get(vocab, i);
         const json_t *p = json_array_get(e, 0);
-        const char *s = json_string_value(p);
-        size_t len = json_string_length(p);
-        if ((st = ak_vocab_put(&m->base.vocab, s, len, (int32_t)i)) != AKIDB_OK)
-            return ak_fail_prefix(st, "%s", origin);
-        if (m->base.vocab.n != i + 1)       /* an existing key: a repeated piece */
-            return ak_fail(AKIDB_EFORMAT, "%s: %svocab[%zu]: piece \"%.40s\" repeats "
-                           "%svocab[%zu]", origin, path, i, s, path,
-                           first_index(vocab, s, len));
-        double sc = json_number_value(json_array_get(e, 1));
-        m->score[i] = sc;
-        if (sc < m->min_score)
-            m->min_score = sc;
+        st = add_piece(m, i, json_string_value(p), json_string_length(p),
+                       json_number_value(json_array_get(e, 1)), origin, path);
     }
-    return ak_tok_model_index(&m->base, origin);
+    return st != AKIDB_OK ? st : ak_tok_model_index(&m->base, origin);
+}
+
+/* The message for vocab[i] of the span, which is not [piece, score]. */
+static akidb_status span_bad_entry(const ak_tok_spans *t, size_t i, const char *origin,
+                                   const char *path)
+{
+    ak_js_cur c;
+    ak_js_open(&c, t, &t->vocab);
+    for (size_t k = 0; ak_js_more(&c) && k < i; k++)
+        ak_js_skip(&c);
+    if (ak_js_type(&c) == AK_JS_ARRAY) {
+        ak_js_enter(&c);
+        if (ak_js_more(&c) && ak_js_type(&c) == AK_JS_STRING) {
+            char tmp[320];
+            ak_js_buf b = {tmp, 0, sizeof tmp};
+            ak_js_str p;
+            ak_js_cur piece = c;
+            ak_js_skip(&piece);
+            size_t raw = (size_t)(piece.p - c.p);
+            bool ok = raw <= 300 && ak_js_string(&c, &b, &p) == AKIDB_OK;
+            bool two = ak_js_more(&c);
+            ak_js_cur score = c;
+            if (two) {
+                ak_js_skip(&c);
+                two = !ak_js_more(&c);
+            }
+            if (two)
+                return ak_fail(AKIDB_EFORMAT, "%s: %svocab[%zu]: score of \"%.*s\" is %s, "
+                               "not a number", origin, path, i,
+                               ok ? (p.n < 40 ? (int)p.n : 40) : 0, ok ? p.s : "",
+                               ak_js_type_name(&score));
+        }
+    }
+    return ak_fail(AKIDB_EFORMAT, "%s: %svocab[%zu]: expected [piece, score]", origin, path, i);
+}
+
+/* Reads model.vocab from its span in the text. */
+static akidb_status load_vocab_span(ak_unigram *m, const ak_tok_spans *t, const char *origin,
+                                    const char *path)
+{
+    const ak_js_span *sp = &t->vocab;
+    size_t n = sp->count;
+    const uint32_t want = AK_JS_SHAPE(AK_JS_ARRAY, 2, AK_JS_STRING, AK_JS_NUMBER);
+    size_t bad = sp->shape0 == want ? sp->other : 0;
+    if (n && bad < n)
+        return span_bad_entry(t, bad, origin, path);
+    akidb_status st = vocab_alloc(m, n, sp->str_bytes, origin, path);
+    ak_js_cur c;
+    ak_js_buf buf = {0};
+    ak_js_open(&c, t, sp);
+    for (size_t i = 0; i < n && st == AKIDB_OK; i++) {
+        ak_js_str p;
+        bool more = ak_js_more(&c);
+        AK_ASSERT(more);                /* the scanner counted them */
+        ak_js_enter(&c);
+        more = ak_js_more(&c);
+        buf.n = 0;
+        if ((st = ak_js_string(&c, &buf, &p)) != AKIDB_OK)
+            break;
+        more = ak_js_more(&c);
+        double sc = ak_js_number(&c);
+        more = ak_js_more(&c);          /* passes the ']' */
+        (void)more;
+        st = add_piece(m, i, p.s, p.n, sc, origin, path);
+    }
+    ak_js_buf_free(&buf);
+    return st != AKIDB_OK ? st : ak_tok_model_index(&m->base, origin);
 }
 
 static akidb_status load_options(ak_unigram *m, const json_t *model, const char *origin,
@@ -373,7 +451,10 @@ static akidb_status uni_from_json(const json_t *model, const ak_tok_load *ld,
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
     m->base.kind = &ak_model_unigram;
     m->base.unk_id = -1;
-    akidb_status st = load_vocab(m, json_object_get(model, "vocab"), origin, path);
+    const ak_tok_spans *t = ld->spans;
+    akidb_status st = t && t->vocab.len && t->vocab.open == '['
+                          ? load_vocab_span(m, t, origin, path)
+                          : load_vocab(m, json_object_get(model, "vocab"), origin, path);
     if (st == AKIDB_OK)
         st = load_options(m, model, origin, path);
     if (st == AKIDB_OK)

@@ -6,6 +6,7 @@
  * position where nothing matches, becomes the single unk token.
  */
 #include "tok_parts.h"
+#include "json_scan.h"
 
 #include <string.h>
 
@@ -41,13 +42,17 @@ static akidb_status wp_from_json(const json_t *j, const ak_tok_load *ld, ak_tok_
     const char *unk, *prefix;
     long long max_chars;
     const json_t *vocab = json_object_get(j, "vocab");
-    size_t bound = json_is_object(vocab) ? json_object_size(vocab) * 2 + 4096 : 0;
+    const ak_tok_spans *t = ld->spans;
+    bool vspan = t && t->vocab.len && t->vocab.open == '{';
+    size_t n = vspan ? t->vocab.count : json_is_object(vocab) ? json_object_size(vocab) : 0;
+    size_t bound = vspan || json_is_object(vocab) ? n * 2 + 4096 : 0;
     akidb_status st;
     if ((st = ak_tj_str(j, "unk_token", "[UNK]", &unk, o, "model.")) ||
         (st = ak_tj_str(j, "continuing_subword_prefix", "##", &prefix, o, "model.")) ||
         (st = ak_tj_int(j, "max_input_chars_per_word", 100, 0, INT32_MAX, &max_chars, o,
                         "model.")) ||
-        (st = ak_tok_model_vocab_from_json(&wp->base, vocab, bound, o, "model.vocab")))
+        (st = vspan ? ak_tok_model_vocab_from_span(&wp->base, t, bound, o, "model.vocab")
+                    : ak_tok_model_vocab_from_json(&wp->base, vocab, bound, o, "model.vocab")))
         goto fail;
     wp->unk_token = ak_strdup(unk);
     wp->prefix = ak_strdup(prefix);

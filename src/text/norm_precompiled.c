@@ -204,7 +204,7 @@ static akidb_status pc_parse(precompiled *p, const unsigned char *b, size_t len,
     }
     memcpy(p->pool, b + 4 + size, p->pool_len);
     p->pool[p->pool_len] = '\0';
-    size_t bad;
+    size_t bad = 0;
     if (!ak_utf8_valid(p->pool, p->pool_len, &bad))
         return ak_fail(AKIDB_EFORMAT, "%s: %s: charsmap strings are not UTF-8 (byte %zu)",
                        origin, field, bad);
@@ -267,7 +267,7 @@ static akidb_status put_pool(const precompiled *p, size_t off, ak_cpbuf *out)
     if (st != AKIDB_OK)
         return st;
     for (size_t i = 0; i < n;) {
-        uint32_t cp;
+        uint32_t cp = 0;
         i += (size_t)ak_utf8_decode((const unsigned char *)s + i, &cp);
         out->v[out->n++] = cp;
     }

@@ -112,7 +112,7 @@ static akidb_status req_bool(const json_t *j, const char *key, bool *out, const 
 
 static akidb_status strip_from_json(const json_t *j, const ak_tok_load *ld, ak_normalizer **out)
 {
-    bool left, right;
+    bool left = false, right = false;
     akidb_status st;
     if ((st = req_bool(j, "strip_left", &left, ld)) != AKIDB_OK ||
         (st = req_bool(j, "strip_right", &right, ld)) != AKIDB_OK)

@@ -32,9 +32,14 @@ extern const ak_pretok_kind ak_pretok_whitespace,       /* pretok_misc.c */
     ak_pretok_whitespace_split, ak_pretok_punctuation, ak_pretok_digits,
     ak_pretok_unicode_scripts, ak_pretok_char_delimiter_split;
 
-/* decoders (decoders.c) */
-extern const ak_decoder_kind ak_dec_bytelevel, ak_dec_metaspace, ak_dec_wordpiece,
-    ak_dec_byte_fallback, ak_dec_fuse, ak_dec_strip, ak_dec_replace, ak_dec_bpe, ak_dec_ctc;
+/* decoders */
+extern const ak_decoder_kind ak_dec_bytelevel;          /* dec_bytelevel.c */
+extern const ak_decoder_kind ak_dec_metaspace;          /* dec_metaspace.c */
+extern const ak_decoder_kind ak_dec_wordpiece;          /* dec_wordpiece.c */
+extern const ak_decoder_kind ak_dec_byte_fallback,      /* dec_bytes.c */
+    ak_dec_fuse;
+extern const ak_decoder_kind ak_dec_strip,              /* dec_misc.c */
+    ak_dec_replace, ak_dec_bpe, ak_dec_ctc;
 
 static const ak_tok_model_kind *const MODELS[] = {
     &ak_model_wordpiece, &ak_model_bpe, &ak_model_unigram,

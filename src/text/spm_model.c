@@ -145,7 +145,7 @@ static akidb_status parse_piece(spm_proto *m, const unsigned char *d, size_t n,
     snprintf(msg, sizeof msg, "pieces[%zu].", m->n);
     pb_reader r = {d, d + n, origin, msg};
     spm_piece pc = {.s = "", .len = 0, .score = 0.0f, .type = PIECE_NORMAL};
-    pb_field f;
+    pb_field f = {0};
     bool more;
     akidb_status st;
     while ((st = pb_next(&r, &f, &more)) == AKIDB_OK && more) {
@@ -189,7 +189,7 @@ static akidb_status parse_trainer(spm_proto *m, const unsigned char *d, size_t n
                                   const char *origin)
 {
     pb_reader r = {d, d + n, origin, "trainer_spec."};
-    pb_field f;
+    pb_field f = {0};
     bool more;
     akidb_status st;
     while ((st = pb_next(&r, &f, &more)) == AKIDB_OK && more) {
@@ -213,7 +213,7 @@ static akidb_status parse_normalizer(spm_proto *m, const unsigned char *d, size_
                                      const char *origin)
 {
     pb_reader r = {d, d + n, origin, "normalizer_spec."};
-    pb_field f;
+    pb_field f = {0};
     bool more;
     akidb_status st;
     while ((st = pb_next(&r, &f, &more)) == AKIDB_OK && more) {
@@ -233,7 +233,7 @@ static akidb_status parse_model(spm_proto *m, const unsigned char *d, size_t n,
     memset(m, 0, sizeof *m);
     m->model_type = 1;
     pb_reader r = {d, d + n, origin, ""};
-    pb_field f;
+    pb_field f = {0};
     bool more;
     akidb_status st;
     while ((st = pb_next(&r, &f, &more)) == AKIDB_OK && more) {

@@ -5,6 +5,7 @@
  * the vocabulary half of a model (token -> id map and id -> token table).
  */
 #include "tok_parts.h"
+#include "json_scan.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -251,7 +252,7 @@ akidb_status ak_tok_model_vocab_from_json(ak_tok_model *m, const json_t *vocab,
     size_t n = json_object_size(vocab), text = 0;
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)vocab, key, val) text += strlen(key) + 1;
+    json_object_foreach((json_t *)vocab, key, val) text += strlen(key);
     akidb_status st = ak_vocab_init(&m->vocab, n, text);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "%s", origin);
@@ -269,23 +270,119 @@ akidb_status ak_tok_model_vocab_from_json(ak_tok_model *m, const json_t *vocab,
     return ak_tok_model_index(m, origin);
 }
 
+/* One member of model.vocab read from its span. */
+typedef struct vocab_item {
+    ak_js_str k;
+    long long id;
+    uint64_t h;
+    const char *at;           /* where the member starts, for messages        */
+} vocab_item;
+
+/* Vocabulary insertions miss the cache (Gemma 3: 262k keys): members are
+ * read, hashed and their slots prefetched in batches, then added. */
+#define VOCAB_BATCH 32
+
+/* Reads up to VOCAB_BATCH members into q; a malformed member ends the batch
+ * and its error is left in *bad, to be reported once the members before it
+ * are added.  *end: the object is read to its end. */
+static size_t vocab_batch(ak_tok_model *m, ak_js_cur *c, ak_js_buf *buf, vocab_item *q,
+                          size_t bound, const char *origin, const char *field_name,
+                          akidb_status *bad, bool *end)
+{
+    size_t nq = 0;
+    *bad = AKIDB_OK;
+    *end = false;
+    buf->n = 0;
+    while (nq < VOCAB_BATCH && !(*end = !ak_js_more(c))) {
+        vocab_item *it = &q[nq];
+        it->at = c->p;
+        if ((*bad = ak_js_key(c, buf, &it->k)) != AKIDB_OK)
+            break;
+        int kn = it->k.n < 40 ? (int)it->k.n : 40;
+        if (!ak_js_is_integer(c)) {
+            *bad = ak_fail(AKIDB_EFORMAT, "%s: %s: token '%.*s' has %s, not an integer id",
+                           origin, field_name, kn, it->k.s, ak_js_type_name(c));
+            break;
+        }
+        it->id = ak_js_integer(c);
+        if (it->id < 0 || (unsigned long long)it->id >= bound || it->id > INT32_MAX) {
+            *bad = ak_fail(AKIDB_EFORMAT, "%s: %s: id %lld of token '%.*s' is out of range",
+                           origin, field_name, it->id, kn, it->k.s);
+            break;
+        }
+        it->h = ak_vocab_hash2(it->k.s, it->k.n, "", 0);
+        ak_vocab_prefetch(&m->vocab, it->h);
+        nq++;
+    }
+    for (size_t k = 0; k < nq; k++)     /* decoded keys: the buffer is final */
+        if (q[k].k.off != SIZE_MAX)
+            q[k].k.s = buf->v + q[k].k.off;
+    return nq;
+}
+
+akidb_status ak_tok_model_vocab_from_span(ak_tok_model *m, const ak_tok_spans *t,
+                                          size_t bound, const char *origin,
+                                          const char *field_name)
+{
+    const ak_js_span *sp = &t->vocab;
+    AK_ASSERT(sp->len && sp->open == '{');
+    akidb_status st = ak_vocab_init(&m->vocab, sp->count, sp->str_bytes);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "%s", origin);
+    ak_js_cur c;
+    ak_js_buf buf = {0};
+    vocab_item q[VOCAB_BATCH];
+    bool end = false;
+    ak_js_open(&c, t, sp);
+    while (st == AKIDB_OK && !end) {
+        akidb_status bad;
+        size_t nq = vocab_batch(m, &c, &buf, q, bound, origin, field_name, &bad, &end);
+        for (size_t k = 0; k < nq && st == AKIDB_OK; k++) {
+            int32_t old;
+            const vocab_item *it = &q[k];
+            if ((st = ak_vocab_add_hashed(&m->vocab, it->h, it->k.s, it->k.n, (int32_t)it->id,
+                                          &old)) != AKIDB_OK) {
+                st = ak_fail_prefix(st, "%s", origin);
+            } else if (old >= 0) {
+                int line, col;
+                ak_js_line_col(t->text, t->len, (size_t)(it->at - t->text), &line, &col);
+                st = ak_fail(AKIDB_EFORMAT, "%s: %s: duplicate token '%.*s' (ids %d and %lld; "
+                             "line %d column %d)", origin, field_name,
+                             it->k.n < 40 ? (int)it->k.n : 40, it->k.s, (int)old, it->id, line,
+                             col);
+            }
+        }
+        if (st == AKIDB_OK)
+            st = bad;
+    }
+    ak_js_buf_free(&buf);
+    return st != AKIDB_OK ? st : ak_tok_model_index(m, origin);
+}
+
 akidb_status ak_tok_model_index(ak_tok_model *m, const char *origin)
 {
-    size_t size = 0;
-    for (size_t i = 0; i < m->vocab.n; i++)
-        if ((size_t)m->vocab.id[i] + 1 > size)
-            size = (size_t)m->vocab.id[i] + 1;
-    ak_free(m->id_tok);
-    m->id_tok = ak_calloc(size ? size : 1, sizeof *m->id_tok);
+    const ak_vocab *v = &m->vocab;
+    const ak_vocab_slot *sl = v->slots;
+    size_t size = 0, ns = ak_vocab_nslots(v);
+    for (size_t i = 0; i < ns; i++)
+        if (sl[i].tag && (size_t)sl[i].id + 1 > size)
+            size = (size_t)sl[i].id + 1;
+    ak_table_free(m->id_tok);
+    m->id_tok = ak_table_alloc((size ? size : 1) * sizeof *m->id_tok, 0);
     if (!m->id_tok)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
     m->n_ids = size;
-    for (size_t i = 0; i < m->vocab.n; i++) {
-        int32_t id = m->vocab.id[i];
-        if (m->id_tok[id])
+    for (size_t i = 0; i < ns; i++) {
+        if (!sl[i].tag)
+            continue;
+        int32_t id = sl[i].id;
+        const char *tok = v->pool + sl[i].off, *prev = m->id_tok[id];
+        if (prev) {    /* name the two in the order they were defined */
+            const char *a = prev < tok ? prev : tok, *b = prev < tok ? tok : prev;
             return ak_fail(AKIDB_EFORMAT, "%s: model.vocab: tokens '%.40s' and '%.40s' share id %d",
-                           origin, m->id_tok[id], m->vocab.pool + m->vocab.off[i], (int)id);
-        m->id_tok[id] = m->vocab.pool + m->vocab.off[i];
+                           origin, a, b, (int)id);
+        }
+        m->id_tok[id] = tok;
     }
     return AKIDB_OK;
 }
@@ -293,7 +390,7 @@ akidb_status ak_tok_model_index(ak_tok_model *m, const char *origin)
 void ak_tok_model_base_free(ak_tok_model *m)
 {
     ak_vocab_free(&m->vocab);
-    ak_free(m->id_tok);
+    ak_table_free(m->id_tok);
     m->id_tok = NULL;
     m->n_ids = 0;
 }
@@ -301,4 +398,51 @@ void ak_tok_model_base_free(ak_tok_model *m)
 int32_t ak_tok_model_id(const ak_tok_model *m, const char *s, size_t n)
 {
     return ak_vocab_get2(&m->vocab, s, n, "", 0);
+}
+
+/* ---- token string lists (decoders) ---------------------------------------- */
+
+akidb_status ak_strs_push(ak_strs *s, const char *str, size_t len)
+{
+    if (s->n == s->cap) {   /* v and len grow together; cap changes once both did */
+        size_t vcap = s->cap, lcap = s->cap;
+        if (grow((void **)&s->v, &vcap, s->n + 1, sizeof *s->v) != AKIDB_OK ||
+            grow((void **)&s->len, &lcap, vcap, sizeof *s->len) != AKIDB_OK)
+            return ak_fail(AKIDB_ENOMEM, "out of memory decoding tokens");
+        s->cap = vcap;
+    }
+    char *copy = ak_strndup(str, len);
+    if (!copy)
+        return ak_fail(AKIDB_ENOMEM, "out of memory decoding tokens");
+    s->v[s->n] = copy;
+    s->len[s->n++] = len;
+    return AKIDB_OK;
+}
+
+akidb_status ak_strs_set(ak_strs *s, size_t i, const char *str, size_t len)
+{
+    AK_ASSERT(i < s->n);
+    char *copy = ak_strndup(str, len);
+    if (!copy)
+        return ak_fail(AKIDB_ENOMEM, "out of memory decoding tokens");
+    ak_free(s->v[i]);
+    s->v[i] = copy;
+    s->len[i] = len;
+    return AKIDB_OK;
+}
+
+void ak_strs_move(ak_strs *dst, ak_strs *src)
+{
+    ak_strs_free(dst);
+    *dst = *src;
+    memset(src, 0, sizeof *src);
+}
+
+void ak_strs_free(ak_strs *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        ak_free(s->v[i]);
+    ak_free(s->v);
+    ak_free(s->len);
+    memset(s, 0, sizeof *s);
 }

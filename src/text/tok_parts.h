@@ -102,6 +102,13 @@ akidb_status ak_tj_pattern(const json_t *obj, const char *key, const char **s,
 typedef struct ak_tok_load {
     const char *origin;      /* file name, for messages                          */
     const char *path;        /* field path of this part ("pre_tokenizer.")       */
+    /* Models only: when not NULL, model.vocab / model.merges were read from a
+     * tokenizer.json text (json_scan.h) and not put in the tree; wherever
+     * spans->vocab / spans->merges has a length, the tree holds an empty
+     * container of the same kind in its place and the model reads the
+     * entries from the span.  NULL for trees built in memory (the folder
+     * converters), which hold everything. */
+    const struct ak_tok_spans *spans;
 } ak_tok_load;
 
 /* ---- models -------------------------------------------------------------- */
@@ -180,12 +187,20 @@ struct ak_pretok_kind {
 
 /* ---- decoders ------------------------------------------------------------ */
 
-/* A list of owned NUL-terminated strings (the tokens being decoded). */
+/* A list of owned byte strings (the tokens being decoded): v[i] holds len[i]
+ * bytes, which may include NULs (a decoded U+0000), followed by a NUL that
+ * is not part of the string. */
 typedef struct ak_strs {
     char **v;
+    size_t *len;
     size_t n, cap;
 } ak_strs;
+/* Appends a copy of str[0..len). */
 akidb_status ak_strs_push(ak_strs *s, const char *str, size_t len);
+/* Replaces entry i by a copy of str[0..len). */
+akidb_status ak_strs_set(ak_strs *s, size_t i, const char *str, size_t len);
+/* Frees *dst and moves *src into it (*src is left empty). */
+void ak_strs_move(ak_strs *dst, ak_strs *src);
 void ak_strs_free(ak_strs *s);
 
 typedef struct ak_decoder_kind ak_decoder_kind;

@@ -11,8 +11,13 @@
  * vocab_files.c, spm_model.c).
  */
 #include "tok_internal.h"
+#include "json_scan.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static akidb_status oom(const char *origin)
 {
@@ -161,7 +166,8 @@ static akidb_status walk_parts(akidb_tokenizer *tok, part_list which, const json
     return st;
 }
 
-static akidb_status load_model(akidb_tokenizer *tok, const json_t *model, const char *origin)
+static akidb_status load_model(akidb_tokenizer *tok, const json_t *model, const char *origin,
+                               const ak_tok_spans *spans)
 {
     if (!json_is_object(model))
         return ak_tj_bad_type(origin, "model", "an object", model);
@@ -186,7 +192,7 @@ static akidb_status load_model(akidb_tokenizer *tok, const json_t *model, const 
         return ak_fail(AKIDB_EUNSUPPORTED, "%s: model type '%s' is not supported (supported: %s)",
                        origin, type, ak_tok_model_names(names, sizeof names));
     }
-    ak_tok_load ld = {.origin = origin, .path = "model."};
+    ak_tok_load ld = {.origin = origin, .path = "model.", .spans = spans};
     return k->from_json(model, &ld, &tok->model);
 }
 
@@ -287,14 +293,15 @@ static bool is_chunkable(const akidb_tokenizer *tok)
     return true;
 }
 
-static akidb_status from_tree(akidb_tokenizer *tok, const json_t *root, const char *origin)
+static akidb_status from_tree(akidb_tokenizer *tok, const json_t *root, const char *origin,
+                              const ak_tok_spans *spans)
 {
     akidb_status st;
     if (!json_is_object(root))
         return ak_tj_bad_type(origin, "top level", "an object", root);
     const json_t *trunc = json_object_get(root, "truncation");
     (void)trunc;   /* callers choose truncation per call, as sentence-transformers */
-    if ((st = load_model(tok, json_object_get(root, "model"), origin)) ||
+    if ((st = load_model(tok, json_object_get(root, "model"), origin, spans)) ||
         (st = walk_parts(tok, PART_NORM, json_object_get(root, "normalizer"), origin,
                          "normalizer", 0)) ||
         (st = walk_parts(tok, PART_PRETOK, json_object_get(root, "pre_tokenizer"), origin,
@@ -336,7 +343,7 @@ akidb_status ak_tokenizer_from_tree(const json_t *root, const char *origin,
     akidb_tokenizer *tok = ak_calloc(1, sizeof *tok);
     if (!tok)
         return oom(origin);
-    akidb_status st = from_tree(tok, root, origin);
+    akidb_status st = from_tree(tok, root, origin, NULL);
     if (st != AKIDB_OK) {
         akidb_tokenizer_free(tok);
         return st;
@@ -358,18 +365,116 @@ akidb_status ak_tok_parse_json(const char *text, size_t len, const char *origin,
                    err.line, err.column, err.text);
 }
 
+/* The parts of tokenizer.json that jansson parses: the text with the spans
+ * of model.vocab and model.merges cut out, each replaced by an empty
+ * container of its kind ("{}" / "[]"), so that the tree keeps their keys and
+ * types and the model reads their entries from the spans. */
+typedef struct rest_text {
+    char *text;
+    size_t len;
+    const ak_js_span *cut[2];    /* in text order */
+    size_t n_cut;
+} rest_text;
+
+static akidb_status cut_spans(const ak_tok_spans *t, const char *origin, rest_text *r)
+{
+    r->n_cut = 0;
+    if (t->vocab.len)
+        r->cut[r->n_cut++] = &t->vocab;
+    if (t->merges.len)
+        r->cut[r->n_cut++] = &t->merges;
+    if (r->n_cut == 2 && r->cut[0]->off > r->cut[1]->off) {
+        const ak_js_span *x = r->cut[0];
+        r->cut[0] = r->cut[1];
+        r->cut[1] = x;
+    }
+    size_t len = t->len;
+    for (size_t k = 0; k < r->n_cut; k++)
+        len -= r->cut[k]->len - 2;
+    if (!(r->text = ak_malloc(len + 1)))
+        return oom(origin);
+    size_t from = 0, at = 0;
+    for (size_t k = 0; k < r->n_cut; k++) {
+        const ak_js_span *c = r->cut[k];
+        memcpy(r->text + at, t->text + from, c->off - from);
+        at += c->off - from;
+        r->text[at++] = c->open;
+        r->text[at++] = c->open == '{' ? '}' : ']';
+        from = c->off + c->len;
+    }
+    memcpy(r->text + at, t->text + from, t->len - from);
+    r->len = len;
+    r->text[len] = '\0';
+    return AKIDB_OK;
+}
+
+/* Byte pos of the cut text as a byte of the whole text. */
+static size_t uncut_pos(const rest_text *r, size_t pos)
+{
+    size_t shift = 0;
+    for (size_t k = 0; k < r->n_cut; k++) {
+        if (pos < r->cut[k]->off - shift + 2)
+            break;
+        shift += r->cut[k]->len - 2;
+    }
+    return pos + shift;
+}
+
+/* Parses text (the cut text of r when r has cuts) with jansson. */
+static akidb_status parse_rest(const ak_tok_spans *t, const rest_text *r, const char *origin,
+                               json_t **out)
+{
+    json_error_t err;
+    const char *text = r->n_cut ? r->text : t->text;
+    *out = json_loadb(text, r->n_cut ? r->len : t->len, JSON_REJECT_DUPLICATES, &err);
+    if (*out)
+        return AKIDB_OK;
+    /* The scanner accepted the text, as jansson does (fuzz_tok_scan checks
+     * that they agree), so a failure other than a duplicate key is jansson
+     * running out of memory, which it reports as a syntax error when it
+     * happens in its lexer. */
+    if (json_error_code(&err) != json_error_duplicate_key)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory parsing JSON", origin);
+    int line, col;
+    ak_js_line_col(t->text, t->len, uncut_pos(r, err.position > 0 ? (size_t)err.position : 0),
+                   &line, &col);
+    return ak_fail(AKIDB_EFORMAT, "%s: malformed JSON at line %d column %d: %s", origin, line,
+                   col, err.text);
+}
+
+/* tokenizer.json in three steps: the scanner validates the whole text and
+ * finds model.vocab and model.merges (json_scan.h); jansson parses the rest;
+ * the models read their entries from the spans. */
 akidb_status ak_tokenizer_from_json(const char *json, size_t len, const char *origin,
                                     akidb_tokenizer **out)
 {
     AK_ASSERT(json && origin && out);
     *out = NULL;
-    json_t *root;
-    akidb_status st = ak_tok_parse_json(json, len, origin, &root);
+    ak_json_init();
+    ak_tok_spans spans;
+    rest_text rest = {0};
+    json_t *root = NULL;
+    akidb_status st = ak_js_scan_tokenizer(json, len, origin, &spans);
+    if (st == AKIDB_OK && (spans.vocab.len || spans.merges.len))
+        st = cut_spans(&spans, origin, &rest);
+    if (st == AKIDB_OK)
+        st = parse_rest(&spans, &rest, origin, &root);
+    ak_free(rest.text);
     if (st != AKIDB_OK)
         return st;
-    st = ak_tokenizer_from_tree(root, origin, out);
+    akidb_tokenizer *tok = ak_calloc(1, sizeof *tok);
+    if (!tok) {
+        json_decref(root);
+        return oom(origin);
+    }
+    st = from_tree(tok, root, origin, &spans);
     json_decref(root);
-    return st;
+    if (st != AKIDB_OK) {
+        akidb_tokenizer_free(tok);
+        return st;
+    }
+    *out = tok;
+    return AKIDB_OK;
 }
 
 /* ---- public -------------------------------------------------------------- */
@@ -388,19 +493,71 @@ akidb_status ak_tok_read_optional(const char *dir, const char *name, char **path
     return ak_read_file(*path, AK_TOK_MAX_FILE, data, len);
 }
 
+/* Reads the file path (at most AK_TOK_MAX_FILE bytes) into memory from
+ * ak_table_alloc: a large tokenizer.json then lands in huge pages, which
+ * spares the page faults of reading it and the page walks of scanning it
+ * (together about as costly as building the tokenizer, on virtual
+ * machines).  Free *data with ak_table_free. */
+static akidb_status read_big(const char *path, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        akidb_status st = ak_fail(errno == ENOENT ? AKIDB_ENOENT : AKIDB_EIO, "%s: %s", path,
+                                  strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    akidb_status st = AKIDB_OK;
+    size_t n = (size_t)sb.st_size, got = 0;
+    char *buf = NULL;
+    if (!S_ISREG(sb.st_mode))
+        st = ak_fail(AKIDB_EIO, "%s: not a regular file", path);
+    else if ((uint64_t)sb.st_size > AK_TOK_MAX_FILE)
+        st = ak_fail(AKIDB_ETOOLONG, "%s: file of %lld bytes exceeds the limit of %zu", path,
+                     (long long)sb.st_size, AK_TOK_MAX_FILE);
+    else if (!(buf = ak_table_alloc(n + 1, -1)))
+        st = ak_fail(AKIDB_ENOMEM, "%s: cannot allocate %zu bytes", path, n + 1);
+    while (st == AKIDB_OK && got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            st = r < 0 ? ak_fail(AKIDB_EIO, "%s: %s", path, strerror(errno))
+                       : ak_fail(AKIDB_EIO, "%s: file shrank while reading", path);
+        else
+            got += (size_t)r;
+    }
+    close(fd);
+    if (st != AKIDB_OK) {
+        ak_table_free(buf);
+        return st;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return AKIDB_OK;
+}
+
 akidb_status akidb_tokenizer_load(const char *dir, akidb_tokenizer **out)
 {
     AK_ASSERT(dir && out);
     *out = NULL;
-    char *path = NULL, *json = NULL;
+    char *path = ak_path_join(dir, "tokenizer.json"), *json = NULL;
     size_t n_json;
-    akidb_status st = ak_tok_read_optional(dir, "tokenizer.json", &path, &json, &n_json);
-    if (st == AKIDB_OK && json)
-        st = ak_tokenizer_from_json(json, n_json, path, out);
-    else if (st == AKIDB_OK)
+    if (!path)
+        return ak_fail(AKIDB_ENOMEM, "out of memory");
+    akidb_status st;
+    if (!ak_file_exists(path)) {
         st = ak_tokenizer_from_folder(dir, out);
+    } else if ((st = read_big(path, &json, &n_json)) == AKIDB_OK) {
+        st = ak_tokenizer_from_json(json, n_json, path, out);
+        ak_table_free(json);
+    }
     ak_free(path);
-    ak_free(json);
     return st;
 }
 

@@ -1,28 +1,37 @@
 /*
- * vocab.h - the token -> id map of a tokenizer: one string pool and a compact
- * open-addressing hash table (linear probing, power-of-two size, load <= 1/2).
- * WordPiece looks up "##" + substring many times per word, so lookups take
- * the key in two parts and never build the concatenation.
+ * vocab.h - the token -> id map of a tokenizer: one string pool and an
+ * open-addressing hash table (linear probing, power-of-two size, load <=
+ * 2/3) whose 16-byte slots hold the key's hash tag, id and place in the
+ * pool, so that a lookup reads one slot and compares one string.
+ * WordPiece looks up "##" + substring many times per word and BPE's loader
+ * looks up left + right, so lookups take the key in two parts and never
+ * build the concatenation; the loader of 515k merges (Gemma 3) hashes a batch
+ * of keys first and prefetches their slots (ak_vocab_hash2, ak_vocab_prefetch,
+ * ak_vocab_find).
  */
 #ifndef AK_TEXT_VOCAB_H
 #define AK_TEXT_VOCAB_H
 
 #include "common/common.h"
 
+typedef struct ak_vocab_slot {
+    uint32_t tag;        /* high bits of the key's hash, | 1; 0: empty     */
+    int32_t id;
+    uint32_t off, len;   /* the key: pool[off .. off+len), NUL after it   */
+} ak_vocab_slot;
+
 typedef struct ak_vocab {
     char *pool;          /* NUL-terminated token strings, back to back     */
     size_t pool_len, pool_cap;
-    uint32_t *off;       /* per entry: offset of its string in pool        */
-    uint32_t *len;       /* per entry: byte length                         */
-    int32_t *id;         /* per entry: id                                  */
-    size_t n, cap;       /* entries used / allocated                       */
-    uint32_t *slots;     /* entry index + 1; 0 = empty                     */
+    ak_vocab_slot *slots;
     size_t mask;         /* slots - 1                                      */
-    size_t max_len;      /* longest token in bytes                         */
+    size_t n, max_n;     /* keys / at most                                 */
+    size_t max_len;      /* longest key in bytes                           */
 } ak_vocab;
 
-/* Prepares an empty map for at most max_entries tokens with pool_hint bytes
- * of text.  Returns AKIDB_OK or AKIDB_ENOMEM (the map is then safe to free). */
+/* Prepares an empty map for at most max_entries keys with pool_hint bytes of
+ * text (NULs not counted).  Returns AKIDB_OK, or ENOMEM / ETOOLONG with a
+ * message (the map is then safe to free). */
 akidb_status ak_vocab_init(ak_vocab *v, size_t max_entries, size_t pool_hint);
 
 /* Maps the string s (n bytes) to id, replacing the id of an existing equal
@@ -30,11 +39,57 @@ akidb_status ak_vocab_init(ak_vocab *v, size_t max_entries, size_t pool_hint);
  * more than max_entries distinct keys are added.  Returns OK or ENOMEM. */
 akidb_status ak_vocab_put(ak_vocab *v, const char *s, size_t n, int32_t id);
 
+/* Adds s -> id unless s is a key already: then nothing changes and *old is
+ * its id (-1 when s was added). */
+akidb_status ak_vocab_add(ak_vocab *v, const char *s, size_t n, int32_t id, int32_t *old);
+
+/* ak_vocab_add with h = ak_vocab_hash2(s, n, "", 0) already computed (a
+ * loader hashes a batch of keys and prefetches their slots first). */
+akidb_status ak_vocab_add_hashed(ak_vocab *v, uint64_t h, const char *s, size_t n,
+                                 int32_t id, int32_t *old);
+
 /* Id of the key a (an bytes) followed by b (bn bytes), or -1 if absent. */
 int32_t ak_vocab_get2(const ak_vocab *v, const char *a, size_t an, const char *b,
                       size_t bn);
 
+/* The hash of a followed by b, for ak_vocab_find / ak_vocab_prefetch. */
+uint64_t ak_vocab_hash2(const char *a, size_t an, const char *b, size_t bn);
+/* ak_vocab_get2 with the hash h of a + b already computed. */
+int32_t ak_vocab_find(const ak_vocab *v, uint64_t h, const char *a, size_t an,
+                      const char *b, size_t bn);
+
+/* Prefetches the slot of hash h. */
+static inline void ak_vocab_prefetch(const ak_vocab *v, uint64_t h)
+{
+    __builtin_prefetch(&v->slots[h & v->mask]);
+}
+
+/* Prefetches the key of the slot of hash h when its tag matches (call after
+ * the slot has arrived). */
+static inline void ak_vocab_prefetch_key(const ak_vocab *v, uint64_t h)
+{
+    const ak_vocab_slot *s = &v->slots[h & v->mask];
+    if (s->tag == ((uint32_t)(h >> 32) | 1u))
+        __builtin_prefetch(v->pool + s->off);
+}
+
+/* Slots to visit to see every key: for (i = 0; i < ak_vocab_nslots(v); i++)
+ * if (v->slots[i].tag) ... (in no particular order). */
+static inline size_t ak_vocab_nslots(const ak_vocab *v)
+{
+    return v->slots ? v->mask + 1 : 0;
+}
+
 /* Releases everything; the map is left zeroed. */
 void ak_vocab_free(ak_vocab *v);
+
+/* Memory for a large table that is filled at once (a vocabulary's slots, a
+ * merge table): from 2 MiB up it is 2 MiB-aligned and advised for
+ * transparent huge pages, so that filling it costs a few page faults instead
+ * of one per 4 KiB (page faults dominate loading on virtual machines).
+ * fill >= 0: every byte set to it.  NULL on ENOMEM (no message).  Free with
+ * ak_table_free. */
+void *ak_table_alloc(size_t bytes, int fill);
+void ak_table_free(void *p);
 
 #endif /* AK_TEXT_VOCAB_H */

@@ -51,7 +51,8 @@
 // spaces; its RobertaProcessing gives sequence B type id 1 (Rust 0); its
 // TemplateProcessing emits one id per special token name.
 //
-// Tokens holding U+0000 are left out: AkiDB's token lists are C strings.
+// U+0000 is an ordinary character here: tokens, decoded bytes (ByteLevel's
+// byte 0, <0x00>) and decoder settings may hold it, and the text keeps it.
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -115,7 +116,7 @@ function stripPanics(dec, tokens) {
 
 async function decodeCase(name, decoder, tokens) {
   for (const t of tokens)
-    if (t.includes("\u0000") || t.includes(MARK_SPACE) || t.startsWith(MARK_PREFIX))
+    if (t.includes(MARK_SPACE) || t.startsWith(MARK_PREFIX))
       throw new Error(`${name}: token ${JSON.stringify(t)} holds a character the script reserves`);
   if (stripPanics(decoder, tokens)) return { name, decoder, tokens, panics: true };
   const text = await decodeWith(decoder, tokens);
@@ -179,6 +180,7 @@ const TEXTS = [
   "𓀀𓀁 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ∑∫√",
   "tab\there\nnew line\r\n  two  spaces ",
   "emoji at the end 🧿",
+  "nul \u0000 in\u0000side\u0000",
 ];
 
 async function byteLevelRows() {
@@ -208,6 +210,10 @@ async function byteLevelRows() {
     "F1 80 80 then ASCII": [blTok([0xf1, 0x80, 0x80, 0x46])],
     "valid 4-byte split over tokens": [blTok([0xf0]), blTok([0x9f, 0x98]), blTok([0x80])],
     "every byte 1..255": [blTok([...Array(255).keys()].map((b) => b + 1))],
+    "byte 0": [blTok([0x61, 0x00, 0x62]), blTok([0x00]), "Ġx"],
+    "byte 0 in an invalid run": [blTok([0xe2, 0x00, 0x82, 0x00])],
+    "every byte 0..255": [blTok([...Array(256).keys()])],
+    "NUL kept as UTF-8 outside the alphabet": ["€\u0000", "Ā"],
   };
   for (const [name, toks] of Object.entries(hand)) rows.push(await decodeCase(`bytelevel ${name}`, dec, toks));
   return rows;
@@ -217,7 +223,7 @@ async function byteLevelRows() {
 
 const GEMMA_TEXTS = [
   "𓀀𓀁 hi", "ꙮ and \u{10FFFD}", "a\u0007b", "Hello  world", "  lead", "𪘀𰀀 x",
-  "Déjà vu, 東京 🫠", "\u{E0041}\u{E0042}",
+  "Déjà vu, 東京 🫠", "\u{E0041}\u{E0042}", "a\u0000b \u0000",
 ];
 
 async function gemmaRows() {
@@ -240,6 +246,10 @@ async function gemmaRows() {
   lists.push(["plus sign", ["<0x+F>", "<0x+f>", "<0x++>", "<0x-1>"]]);
   lists.push(["not hex", ["<0xG1>", "<0x1G>", "<0x 1>", "<0xé>", "<0x123>", "<0x1>"]]);
   lists.push(["leading spaces", ["▁▁", "▁hello", "▁"]]);
+  lists.push(["bytes NUL", ["▁a", ...fb([0x00]), "▁b", ...fb([0x00, 0x00])]]);
+  lists.push(["bytes NUL in a valid run", fb([0xc3, 0xa9, 0x00])]);
+  lists.push(["bytes NUL in an invalid run", fb([0x00, 0xff, 0x00])]);
+  lists.push(["NUL in a token", ["▁\u0000", "\u0000▁x"]]);
   lists.push(["empty list", []]);
   for (const [name, toks] of lists) {
     rows.push(await decodeCase(`${name}`, dec, toks));
@@ -309,6 +319,21 @@ async function miscRows() {
   await add("fuse", { type: "Fuse" }, fuseLists);
   await add("bytefallback", { type: "ByteFallback" },
     [["<0x41>", "<0x42>", "x", "<0xC3>", "<0xA9>"], ["<0xC3>"], ["<0xC3>", "y", "<0xA9>"], []]);
+
+  // U+0000 in tokens and in settings
+  const nulLists = [["a\u0000", "\u0000", "b"], ["\u0000a\u0000", "\u0000\u0000b\u0000\u0000"], ["\u0000"]];
+  await add("nul fuse", { type: "Fuse" }, nulLists);
+  await add("nul wordpiece", { type: "WordPiece", prefix: "##", cleanup: true },
+    [["a\u0000", "##\u0000b", "\u0000", "."], ...nulLists]);
+  await add("nul wordpiece prefix", { type: "WordPiece", prefix: "\u0000", cleanup: false }, nulLists);
+  await add("nul metaspace", { type: "Metaspace", replacement: "\u0000", prepend_scheme: "first" }, nulLists);
+  await add("nul strip", { type: "Strip", content: "\u0000", start: 1, stop: 1 }, nulLists.slice(0, 2));
+  await add("nul replace", { type: "Replace", pattern: { String: "\u0000" }, content: " " }, nulLists);
+  await add("replace to nul", { type: "Replace", pattern: { String: "a" }, content: "\u0000" }, nulLists);
+  await add("nul replace regex", { type: "Replace", pattern: { Regex: "\u0000+" }, content: "_" }, nulLists);
+  await add("nul bpe suffix", { type: "BPEDecoder", suffix: "\u0000" }, nulLists);
+  await add("nul ctc", { type: "CTC", pad_token: "\u0000", word_delimiter_token: "a", cleanup: true }, nulLists);
+  await add("nul ctc delimiter", { type: "CTC", pad_token: "<pad>", word_delimiter_token: "\u0000", cleanup: true }, nulLists);
 
   // chains
   await add("seq metaspace+strip", { type: "Sequence", decoders: [
