@@ -16,7 +16,7 @@ add_test(NAME embed_ref_models_gen
          COMMAND sh ${CMAKE_SOURCE_DIR}/tests/ref/gen_models.sh ${CMAKE_BINARY_DIR}/ref_models
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(embed_ref_models_gen PROPERTIES
-  FIXTURES_SETUP embed_ref_models TIMEOUT 600)
+  FIXTURES_SETUP embed_ref_models TIMEOUT 1500)
 
 add_test(NAME test_embed_ref_models COMMAND test_embed_ref ref_models ref_kernels
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

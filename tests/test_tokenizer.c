@@ -376,7 +376,10 @@ AKT_TEST(huge_line)
     AKT_EQ_INT(t.n, 256);
     AKT_TRUE(t.n_full > 256);
     AKT_EQ_INT(t.ids[255], 102);
-    AKT_LE(dt, 0.5);
+    /* The work stopped early: a few thousand pieces were counted, not the
+     * 600,000 the whole line gives (speed itself is measured in bench/). */
+    AKT_LE(t.n_full, 20000);
+    fprintf(stderr, "  1 MB line truncated to 256: %.1f ms\n", dt * 1e3);
     /* one 1 MB word, and 1 MB of punctuation, untruncated */
     memset(s, 'x', n);
     AKT_OK(akidb_tokenizer_encode(tok, s, n, 0, &t));
@@ -392,7 +395,8 @@ AKT_TEST(huge_line)
     for (size_t i = 0; i + 4 <= n; i += 4)
         memcpy(s + i, i % 8 ? "\xCC\x81\xCC\x96" : "a\xCC\x96 ", 4);
     AKT_OK(akidb_tokenizer_encode(tok, s, n, 0, &t));
-    AKT_LE(ak_now() - t0, 5.0);
+    fprintf(stderr, "  1 MB of punctuation and of combining marks: %.1f ms\n",
+            (ak_now() - t0) * 1e3);
     free(s);
     akidb_tokens_free(&t);
     akidb_tokenizer_free(tok);
