@@ -23,7 +23,7 @@
 
 extern const ak_tok_model_kind ak_model_bpe;
 
-static const ak_tok_load LD = {"t.json", "model."};
+static const ak_tok_load LD = {"t.json", "model.", NULL};
 
 /* JSON text with ' for " (keeps the fixtures readable). */
 static json_t *jparse(const char *text)
@@ -580,7 +580,7 @@ static void real_model(const char *package, const word_ids *words, size_t n_word
     double t1 = ak_now();
     long rss1 = proc_kb("VmRSS");
     ak_tok_model *m = NULL;
-    ak_tok_load ld = {path, "model."};
+    ak_tok_load ld = {path, "model.", NULL};
     AKT_OK(ak_model_bpe.from_json(json_object_get(root, "model"), &ld, &m));
     double t2 = ak_now();
     long rss2 = proc_kb("VmRSS");

@@ -524,7 +524,7 @@ static bool pair_same(const subject *S, const json_t *g, akidb_tokens *toks, boo
                 memcmp(toks->ids, want, nw * sizeof *want) == 0 &&
                 (max && full > max ? toks->n_full > max : toks->n_full == full);
     for (size_t k = 0; same && k < nw; k++)
-        same = toks->type_ids && toks->type_ids[k] == types[k];
+        same = toks->type_ids && (int32_t)toks->type_ids[k] == types[k];
     if (!same && show) {
         fprintf(stderr, "  %s pair (%zu, %zu), %s to %zu: status %s, n_full %zu (want %zu)\n",
                 S->name, a, b, strategy, max, akidb_status_name(st), toks->n_full, full);

@@ -28,7 +28,7 @@
 extern const ak_tok_model_kind ak_model_unigram;
 extern const ak_norm_kind ak_norm_precompiled;
 
-static const ak_tok_load LD = {"t.json", "model."};
+static const ak_tok_load LD = {"t.json", "model.", NULL};
 
 /* JSON text with ' for " (keeps the fixtures readable). */
 static json_t *jparse(const char *text)
@@ -423,7 +423,7 @@ static char *charsmap_b64(const char *model_path)
 static akidb_status load_norm(const char *b64, ak_normalizer **nz)
 {
     json_t *j = json_pack("{s:s,s:s}", "type", "Precompiled", "precompiled_charsmap", b64);
-    ak_tok_load ld = {"t.json", "normalizer."};
+    ak_tok_load ld = {"t.json", "normalizer.", NULL};
     akidb_status st = ak_norm_precompiled.from_json(j, &ld, nz);
     json_decref(j);
     return st;
@@ -765,7 +765,7 @@ AKT_TEST(charsmap_bad)
     norm_fails("AwAAAAAAAA==", "multiple of 4");
     ak_normalizer *nz = (ak_normalizer *)1;
     json_t *j = json_pack("{s:s,s:i}", "type", "Precompiled", "precompiled_charsmap", 3);
-    ak_tok_load ld = {"t.json", "normalizer."};
+    ak_tok_load ld = {"t.json", "normalizer.", NULL};
     AKT_STATUS(ak_norm_precompiled.from_json(j, &ld, &nz), AKIDB_EFORMAT);
     AKT_CONTAINS(akidb_last_error(), "precompiled_charsmap");
     json_decref(j);

@@ -297,7 +297,7 @@ AKT_TEST(nf_per_char)
         for (int f = 0; f < 4; f++) {
             const ak_norm_kind *k = nf[f];
             ak_normalizer *nz = NULL;
-            ak_tok_load ld = {"test", "normalizer."};
+            ak_tok_load ld = {"test", "normalizer.", NULL};
             AKT_TRUE(k->per_char);
             AKT_OK(k->from_json(NULL, &ld, &nz));
             whole.n = pieces.n = 0;
@@ -450,7 +450,7 @@ AKT_TEST(simple_kinds)
     char *data = slurp("tests/golden/unicode_simple.jsonl", &len), *p = data, *line;
     ak_tok_scratch scr = {0};
     ak_cpbuf out = {0};
-    ak_tok_load ld = {"test", "normalizer."};
+    ak_tok_load ld = {"test", "normalizer.", NULL};
     while ((line = next_line(&p)) != NULL) {
         if (!line[0])
             continue;
@@ -500,7 +500,7 @@ AKT_TEST(option_errors)
         {&ak_norm_prepend, "{\"type\":\"Prepend\"}", "normalizer.prepend"},
         {&ak_norm_prepend, "{\"type\":\"Prepend\",\"prepend\":[1]}", "normalizer.prepend"},
     };
-    ak_tok_load ld = {"tok.json", "normalizer."};
+    ak_tok_load ld = {"tok.json", "normalizer.", NULL};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *j = json_loads(cases[i].json, 0, NULL);
         AKT_TRUE(j != NULL);
@@ -543,7 +543,7 @@ AKT_TEST(out_of_memory)
         for (long i = 0; !done && i < 1000; i++) {
             ak_normalizer *nz = NULL;
             ak_cpbuf out = {0};
-            ak_tok_load ld = {"tok.json", "normalizer."};
+            ak_tok_load ld = {"tok.json", "normalizer.", NULL};
             ak_alloc_fail_after(i);
             akidb_status st = k->from_json(j, &ld, &nz);
             if (st == AKIDB_OK)

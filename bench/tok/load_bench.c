@@ -25,7 +25,8 @@
  *   cmake --build build/release --target akidb_bench_tokload
  *   build/release/bench/akidb_bench_tokload [-n runs] tokenizer.json...
  * Without files it loads the Qwen3 and Gemma 3 files of tests/ref/node_modules
- * (scripts/tokref.sh installs them).
+ * (scripts/tokref.sh installs them) and a generated Unigram tokenizer.json of
+ * XLM-R's size (250k [piece, score] pairs).
  */
 #include "common/common.h"
 #include "text/tokenizer.h"
@@ -231,6 +232,45 @@ static int bench_file(const char *path, int runs)
     return 0;
 }
 
+/* A tokenizer.json with a Unigram vocabulary the size of XLM-R's (250k
+ * pieces with float32 scores printed to 17 digits, as the converters write
+ * them; Latin, Cyrillic and CJK pieces behind the "\u2581" word marker),
+ * written to DIR/tokenizer.json.  Returns 0 on success. */
+static int write_unigram(const char *dir, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "{\n  \"version\": \"1.0\",\n  \"added_tokens\": [],\n"
+               "  \"normalizer\": null,\n  \"pre_tokenizer\": {\"type\": \"Metaspace\", "
+               "\"replacement\": \"\\u2581\", \"prepend_scheme\": \"always\", \"split\": true},\n"
+               "  \"model\": {\n    \"type\": \"Unigram\",\n    \"unk_id\": 0,\n"
+               "    \"vocab\": [\n      [\n        \"<unk>\",\n        0.0\n      ]");
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 1; i < n; i++) {
+        char piece[64];
+        int k = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (x & 1)
+            k += snprintf(piece + k, sizeof piece - (size_t)k, "\xe2\x96\x81");
+        int len = 1 + (int)((x >> 8) % 8), script = (int)((x >> 16) % 3);
+        for (int c = 0; c < len; c++) {
+            uint32_t cp = script == 0   ? 'a' + (uint32_t)((x >> (20 + c * 3)) % 26)
+                          : script == 1 ? 0x430 + (uint32_t)((x >> (20 + c * 3)) % 32)
+                                        : 0x4E00 + (uint32_t)((x >> (20 + c * 3)) % 2000);
+            k += ak_utf8_encode(cp, piece + k);
+        }
+        k += snprintf(piece + k, sizeof piece - (size_t)k, "%zu", i);
+        float score = -1.0f - (float)i / 25000.0f - (float)((x >> 40) % 1000) / 1e4f;
+        fprintf(f, ",\n      [\n        \"%.*s\",\n        %.17g\n      ]", k, piece,
+                (double)score);
+    }
+    fprintf(f, "\n    ],\n    \"byte_fallback\": false\n  }\n}\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     int runs = 5, first = 1;
@@ -246,6 +286,16 @@ int main(int argc, char **argv)
     if (first >= argc) {
         for (size_t i = 0; i < sizeof DEFAULT_FILES / sizeof *DEFAULT_FILES; i++)
             rc |= bench_file(DEFAULT_FILES[i], runs);
+        char dir[] = "/tmp/akidb_tokload_XXXXXX", path[64];
+        if (!mkdtemp(dir) || write_unigram(dir, 250000) != 0) {
+            fprintf(stderr, "akidb_bench_tokload: cannot write the Unigram file\n");
+            return 1;
+        }
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        printf("(generated: Unigram, 250000 pieces, XLM-R size)\n");
+        rc |= bench_file(path, runs);
+        remove(path);
+        rmdir(dir);
     } else {
         for (int i = first; i < argc; i++)
             rc |= bench_file(argv[i], runs);

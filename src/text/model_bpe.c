@@ -349,9 +349,11 @@ static akidb_status merges_table(ak_bpe *m, merge_src *src, const char *origin,
     while (i < src->n) {
         akidb_status bad;
         size_t nq = fill_batch(m, src, &i, q, origin, path, &bad);
-        for (size_t k = 0; k < nq; k++)   /* the strings to compare */
-            for (int h = 0; h < 3; h++)
-                ak_vocab_prefetch_key(v, q[k].h[h]);
+        for (size_t k = 0; k < nq; k++) {   /* the strings to compare */
+            ak_vocab_prefetch_key(v, q[k].h[0], q[k].an);
+            ak_vocab_prefetch_key(v, q[k].h[1], q[k].bn);
+            ak_vocab_prefetch_key(v, q[k].h[2], q[k].an + q[k].bn - m->prefix_len);
+        }
         akidb_status st = resolve_batch(m, q, nq, origin, path);
         if (st != AKIDB_OK)
             return st;
@@ -409,19 +411,21 @@ static size_t char_slot(uint32_t cp, size_t mask)
 }
 
 /* The code point of a vocabulary key that is exactly one character. */
-static bool one_char(const ak_vocab *v, const ak_vocab_slot *s, uint32_t *cp)
+static bool one_char(const char *key, size_t len, uint32_t *cp)
 {
-    return s->tag && s->len >= 1 && s->len <= 4 &&
-           (size_t)ak_utf8_decode((const unsigned char *)v->pool + s->off, cp) == s->len;
+    return len >= 1 && len <= 4 &&
+           (size_t)ak_utf8_decode((const unsigned char *)key, cp) == len;
 }
 
 static akidb_status chars_build(ak_bpe *m, const char *origin)
 {
     const ak_vocab *v = &m->base.vocab;
-    size_t count = 0, cap = 16, ns = ak_vocab_nslots(v);
+    size_t count = 0, cap = 16, pos = 0, len;
+    const char *key;
+    int32_t id;
     uint32_t cp;
-    for (size_t e = 0; e < ns; e++)
-        count += one_char(v, &v->slots[e], &cp);
+    while (ak_vocab_next(v, &pos, &key, &len, &id))
+        count += one_char(key, len, &cp);
     while (cap < 2 * count)
         cap <<= 1;
     m->chars = ak_malloc(cap * sizeof *m->chars);
@@ -429,13 +433,13 @@ static akidb_status chars_build(ak_bpe *m, const char *origin)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
     memset(m->chars, 0xff, cap * sizeof *m->chars);
     m->chars_mask = cap - 1;
-    for (size_t e = 0; e < ns; e++) {
-        if (!one_char(v, &v->slots[e], &cp))
+    for (pos = 0; ak_vocab_next(v, &pos, &key, &len, &id);) {
+        if (!one_char(key, len, &cp))
             continue;
         size_t i = char_slot(cp, m->chars_mask);
         while (m->chars[i] != UINT64_MAX)
             i = (i + 1) & m->chars_mask;
-        m->chars[i] = (uint64_t)cp << 32 | (uint32_t)v->slots[e].id;
+        m->chars[i] = (uint64_t)cp << 32 | (uint32_t)id;
     }
     return AKIDB_OK;
 }

@@ -57,10 +57,10 @@ typedef struct ak_unigram {
 
 static void trie_free(uni_trie *t)
 {
-    ak_free(t->first);
-    ak_free(t->nchild);
-    ak_free(t->label);
-    ak_free(t->id);
+    ak_table_free(t->first);
+    ak_table_free(t->nchild);
+    ak_table_free(t->label);
+    ak_table_free(t->id);
     memset(t, 0, sizeof *t);
 }
 
@@ -83,28 +83,48 @@ typedef struct trie_build {
     size_t top, cap;
 } trie_build;
 
+static akidb_status trie_resize(uni_trie *t, size_t nc, const char *origin)
+{
+    if (nc > UINT32_MAX)
+        return ak_fail(AKIDB_ETOOLONG, "%s: model.vocab: too many trie nodes", origin);
+    uni_trie nt = *t;
+    nt.first = ak_table_alloc(nc * sizeof *nt.first, -1);
+    nt.nchild = ak_table_alloc(nc * sizeof *nt.nchild, -1);
+    nt.label = ak_table_alloc(nc, -1);
+    nt.id = ak_table_alloc(nc * sizeof *nt.id, -1);
+    if (!nt.first || !nt.nchild || !nt.label || !nt.id) {
+        ak_table_free(nt.first);
+        ak_table_free(nt.nchild);
+        ak_table_free(nt.label);
+        ak_table_free(nt.id);
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
+    }
+    if (t->n) {
+        memcpy(nt.first, t->first, t->n * sizeof *nt.first);
+        memcpy(nt.nchild, t->nchild, t->n * sizeof *nt.nchild);
+        memcpy(nt.label, t->label, t->n);
+        memcpy(nt.id, t->id, t->n * sizeof *nt.id);
+    }
+    ak_table_free(t->first);
+    ak_table_free(t->nchild);
+    ak_table_free(t->label);
+    ak_table_free(t->id);
+    nt.cap = nc;
+    *t = nt;
+    return AKIDB_OK;
+}
+
+/* Resizes the node arrays to hold need nodes (the first n kept), in memory
+ * from ak_table_alloc: building XLM-R's trie writes a million nodes, and
+ * page faults would cost more than the build. */
 static akidb_status trie_grow(uni_trie *t, size_t need, const char *origin)
 {
-    if (need <= t->cap)
+    if (need <= t->cap && t->cap)
         return AKIDB_OK;
     size_t nc = t->cap ? t->cap : need;
     while (nc < need)
         nc *= 2;
-    if (nc > UINT32_MAX)
-        return ak_fail(AKIDB_ETOOLONG, "%s: model.vocab: too many trie nodes", origin);
-    void *p;
-    if ((p = ak_realloc(t->first, nc * sizeof *t->first)))
-        t->first = p;
-    if (p && (p = ak_realloc(t->nchild, nc * sizeof *t->nchild)))
-        t->nchild = p;
-    if (p && (p = ak_realloc(t->label, nc)))
-        t->label = p;
-    if (p && (p = ak_realloc(t->id, nc * sizeof *t->id)))
-        t->id = p;
-    if (!p)
-        return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
-    t->cap = nc;
-    return AKIDB_OK;
+    return trie_resize(t, nc, origin);
 }
 
 /* Appends a node (no children yet) and returns its index. */
@@ -218,40 +238,35 @@ static akidb_status trie_build_all(uni_trie *t, const ak_vocab *v, const char *o
     trie_build b = {0};
     size_t n = v->n;
     akidb_status st = AKIDB_OK;
-    b.keys = ak_malloc((n ? n : 1) * sizeof *b.keys);
-    b.tmp = ak_malloc((n ? n : 1) * sizeof *b.tmp);
+    b.keys = ak_table_alloc((n ? n : 1) * sizeof *b.keys, -1);
+    b.tmp = ak_table_alloc((n ? n : 1) * sizeof *b.tmp, -1);
     if (!b.keys || !b.tmp)
         st = ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
-    size_t bound = 1, k = 0;                /* nodes: at most one per byte, + root */
-    for (size_t i = 0; i < ak_vocab_nslots(v); i++)
-        bound += v->slots[i].len;
+    size_t bound = 1, k = 0, pos = 0, len;  /* nodes: at most one per byte, + root */
+    const char *key;
+    int32_t id;
+    while (ak_vocab_next(v, &pos, &key, &len, &id))
+        bound += len;
     if (st == AKIDB_OK)
         st = trie_grow(t, bound, origin);
     if (st == AKIDB_OK) {
-        for (size_t i = 0; i < ak_vocab_nslots(v); i++) {
-            const ak_vocab_slot *sl = &v->slots[i];
-            if (sl->tag)
-                b.keys[k++] = (trie_key){(const unsigned char *)v->pool + sl->off, sl->len,
-                                         sl->id};
-        }
+        for (pos = 0; ak_vocab_next(v, &pos, &key, &len, &id);)
+            b.keys[k++] = (trie_key){(const unsigned char *)key, (uint32_t)len, id};
         AK_ASSERT(k == n);
         trie_add(t, 0);
         st = push_item(&b, (trie_item){0, 0, (uint32_t)n, 0}, origin);
     }
     while (st == AKIDB_OK && b.top > 0)
         st = trie_expand(t, &b, b.stack[--b.top], origin);
-    if (st == AKIDB_OK && t->n < t->cap) {  /* give back the unused bound */
-        size_t need = t->n;
-        t->cap = 0;
-        st = trie_grow(t, need, origin);
-    }
+    /* The unused end of the bound is never touched, so it takes no memory
+     * (ak_table_alloc leaves it unfaulted); it is not copied away. */
     if (st == AKIDB_OK) {
         memset(t->root, 0, sizeof t->root);
         for (uint32_t j = t->first[0]; j < t->first[0] + t->nchild[0]; j++)
             t->root[t->label[j]] = j;
     }
-    ak_free(b.keys);
-    ak_free(b.tmp);
+    ak_table_free(b.keys);
+    ak_table_free(b.tmp);
     ak_free(b.stack);
     return st;
 }
@@ -280,7 +295,7 @@ static void uni_free(ak_tok_model *base)
         return;
     ak_unigram *m = (ak_unigram *)base;
     ak_tok_model_base_free(&m->base);
-    ak_free(m->score);
+    ak_table_free(m->score);
     trie_free(&m->trie);
     ak_free(m);
 }
@@ -314,7 +329,7 @@ static akidb_status vocab_alloc(ak_unigram *m, size_t n, size_t text, const char
     akidb_status st = ak_vocab_init(&m->base.vocab, n, text);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "%s", origin);
-    if (!(m->score = ak_malloc(n * sizeof *m->score)))
+    if (!(m->score = ak_table_alloc(n * sizeof *m->score, -1)))
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
     m->min_score = INFINITY;
     return AKIDB_OK;
@@ -364,24 +379,22 @@ static akidb_status span_bad_entry(const ak_tok_spans *t, size_t i, const char *
     if (ak_js_type(&c) == AK_JS_ARRAY) {
         ak_js_enter(&c);
         if (ak_js_more(&c) && ak_js_type(&c) == AK_JS_STRING) {
-            char tmp[320];
-            ak_js_buf b = {tmp, 0, sizeof tmp};
+            ak_js_buf b = {0};
             ak_js_str p;
-            ak_js_cur piece = c;
-            ak_js_skip(&piece);
-            size_t raw = (size_t)(piece.p - c.p);
-            bool ok = raw <= 300 && ak_js_string(&c, &b, &p) == AKIDB_OK;
-            bool two = ak_js_more(&c);
+            akidb_status st = ak_js_string(&c, &b, &p);
+            bool two = st == AKIDB_OK && ak_js_more(&c);
             ak_js_cur score = c;
             if (two) {
                 ak_js_skip(&c);
                 two = !ak_js_more(&c);
             }
             if (two)
-                return ak_fail(AKIDB_EFORMAT, "%s: %svocab[%zu]: score of \"%.*s\" is %s, "
-                               "not a number", origin, path, i,
-                               ok ? (p.n < 40 ? (int)p.n : 40) : 0, ok ? p.s : "",
-                               ak_js_type_name(&score));
+                st = ak_fail(AKIDB_EFORMAT, "%s: %svocab[%zu]: score of \"%.*s\" is %s, "
+                             "not a number", origin, path, i, p.n < 40 ? (int)p.n : 40, p.s,
+                             ak_js_type_name(&score));
+            ak_js_buf_free(&b);
+            if (st != AKIDB_OK)
+                return st;
         }
     }
     return ak_fail(AKIDB_EFORMAT, "%s: %svocab[%zu]: expected [piece, score]", origin, path, i);

@@ -362,26 +362,21 @@ akidb_status ak_tok_model_vocab_from_span(ak_tok_model *m, const ak_tok_spans *t
 akidb_status ak_tok_model_index(ak_tok_model *m, const char *origin)
 {
     const ak_vocab *v = &m->vocab;
-    const ak_vocab_slot *sl = v->slots;
-    size_t size = 0, ns = ak_vocab_nslots(v);
-    for (size_t i = 0; i < ns; i++)
-        if (sl[i].tag && (size_t)sl[i].id + 1 > size)
-            size = (size_t)sl[i].id + 1;
+    size_t size = 0, pos = 0, len;
+    const char *tok;
+    int32_t id;
+    while (ak_vocab_next(v, &pos, &tok, &len, &id))
+        if ((size_t)id + 1 > size)
+            size = (size_t)id + 1;
     ak_table_free(m->id_tok);
     m->id_tok = ak_table_alloc((size ? size : 1) * sizeof *m->id_tok, 0);
     if (!m->id_tok)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory loading the tokenizer", origin);
     m->n_ids = size;
-    for (size_t i = 0; i < ns; i++) {
-        if (!sl[i].tag)
-            continue;
-        int32_t id = sl[i].id;
-        const char *tok = v->pool + sl[i].off, *prev = m->id_tok[id];
-        if (prev) {    /* name the two in the order they were defined */
-            const char *a = prev < tok ? prev : tok, *b = prev < tok ? tok : prev;
+    for (pos = 0; ak_vocab_next(v, &pos, &tok, &len, &id);) {
+        if (m->id_tok[id])
             return ak_fail(AKIDB_EFORMAT, "%s: model.vocab: tokens '%.40s' and '%.40s' share id %d",
-                           origin, a, b, (int)id);
-        }
+                           origin, m->id_tok[id], tok, (int)id);
         m->id_tok[id] = tok;
     }
     return AKIDB_OK;

@@ -4,8 +4,8 @@
  *
  * The hash reads the key 8 bytes at a time (a key in two parts is first
  * copied together when it is short, as nearly every token is) and ends with
- * a full avalanche, so that both the slot index (low bits) and the tag (high
- * bits) depend on every byte.
+ * a full avalanche, so that the slot index (its low bits) depends on every
+ * byte.
  */
 #include "vocab.h"
 
@@ -109,14 +109,14 @@ uint64_t ak_vocab_hash2(const char *a, size_t an, const char *b, size_t bn)
 akidb_status ak_vocab_init(ak_vocab *v, size_t max_entries, size_t pool_hint)
 {
     memset(v, 0, sizeof *v);
-    if (max_entries > UINT32_MAX / 4 || pool_hint > UINT32_MAX)
+    if (max_entries > UINT32_MAX / 16 || pool_hint > UINT32_MAX / 2)
         return ak_fail(AKIDB_ETOOLONG, "vocabulary of %zu entries is too large", max_entries);
     size_t nslots = 16;
     while (nslots < max_entries + max_entries / 2 + 1)   /* load <= 2/3 */
         nslots <<= 1;
     v->max_n = max_entries ? max_entries : 1;
-    v->pool_cap = pool_hint + max_entries + 16;           /* the NULs */
-    v->slots = ak_table_alloc(nslots * sizeof *v->slots, 0);
+    v->pool_cap = pool_hint + max_entries * AK_VOCAB_KEY_OVERHEAD + 16;
+    v->slots = ak_table_alloc(nslots * sizeof *v->slots, 0xff);   /* id -1: empty */
     v->pool = ak_table_alloc(v->pool_cap, -1);
     v->mask = nslots - 1;
     if (!v->slots || !v->pool) {
@@ -127,32 +127,57 @@ akidb_status ak_vocab_init(ak_vocab *v, size_t max_entries, size_t pool_hint)
     return AKIDB_OK;
 }
 
-/* Slot of the key a + b (hash h), or of the empty slot where it would go. */
+/* The head of the key a + b (see ak_vocab_slot). */
+static inline uint64_t head2(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t n = an + bn, m = n < 7 ? n : 7;
+    uint64_t h = 0;
+    for (size_t i = 0; i < m; i++)
+        h |= (uint64_t)(unsigned char)(i < an ? a[i] : b[i - an]) << (8 * i);
+    uint64_t lb = n <= 7 ? n : 0x80 | (n < 127 ? n : 127);
+    return h | lb << 56;
+}
+
+/* The bytes from `from` on of the key a + b equal k[from ..]. */
+static inline bool rest_eq(const char *k, size_t from, const char *a, size_t an,
+                           const char *b, size_t bn)
+{
+    if (from < an && memcmp(k + from, a + from, an - from) != 0)
+        return false;
+    size_t bf = from > an ? from - an : 0;
+    return bf >= bn || memcmp(k + an + bf, b + bf, bn - bf) == 0;
+}
+
+/* Slot of the key a + b (hash h), or the empty slot where it would go. */
 static inline size_t probe(const ak_vocab *v, uint64_t h, const char *a, size_t an,
                            const char *b, size_t bn)
 {
-    uint32_t tag = (uint32_t)(h >> 32) | 1u;
-    size_t i = h & v->mask;
-    for (;; i = (i + 1) & v->mask) {
+    uint64_t head = head2(a, an, b, bn);
+    size_t n = an + bn;
+    for (size_t i = h & v->mask;; i = (i + 1) & v->mask) {
         const ak_vocab_slot *s = &v->slots[i];
-        if (!s->tag)
+        if (s->id < 0)
             return i;
-        if (s->tag == tag && s->len == an + bn) {
-            const char *k = v->pool + s->off;
-            if (memcmp(k, a, an) == 0 && memcmp(k + an, b, bn) == 0)
-                return i;
-        }
+        if (s->head != head)
+            continue;
+        if (n <= 7)
+            return i;                      /* the head is the whole key */
+        uint32_t len;
+        memcpy(&len, v->pool + s->off - 8, 4);
+        if (len == n && rest_eq(v->pool + s->off, 7, a, an, b, bn))
+            return i;
     }
 }
 
-static akidb_status insert(ak_vocab *v, size_t i, uint64_t h, const char *s, size_t n,
-                           int32_t id)
+static akidb_status insert(ak_vocab *v, size_t i, const char *s, size_t n, int32_t id)
 {
-    AK_ASSERT(v->n < v->max_n);
-    if (v->pool_len + n + 1 > v->pool_cap) {
-        size_t nc = v->pool_cap * 2 > v->pool_len + n + 1 ? v->pool_cap * 2
-                                                           : v->pool_len + n + 1;
+    AK_ASSERT(v->n < v->max_n && id >= 0);
+    size_t need = v->pool_len + n + AK_VOCAB_KEY_OVERHEAD;
+    if (need > v->pool_cap) {
+        size_t nc = v->pool_cap * 2 > need ? v->pool_cap * 2 : need;
         if (nc > UINT32_MAX)
+            nc = UINT32_MAX;
+        if (need > nc)
             return ak_fail(AKIDB_ETOOLONG, "vocabulary text exceeds 4 GiB");
         char *np = ak_table_alloc(nc, -1);
         if (!np)
@@ -162,11 +187,14 @@ static akidb_status insert(ak_vocab *v, size_t i, uint64_t h, const char *s, siz
         v->pool = np;
         v->pool_cap = nc;
     }
-    memcpy(v->pool + v->pool_len, s, n);
-    v->pool[v->pool_len + n] = '\0';
-    v->slots[i] = (ak_vocab_slot){(uint32_t)(h >> 32) | 1u, id, (uint32_t)v->pool_len,
-                                  (uint32_t)n};
-    v->pool_len += n + 1;
+    char *e = v->pool + v->pool_len;
+    uint32_t len = (uint32_t)n;
+    memcpy(e, &len, 4);
+    memcpy(e + 4, &id, 4);
+    memcpy(e + 8, s, n);
+    e[8 + n] = '\0';
+    v->slots[i] = (ak_vocab_slot){head2(s, n, "", 0), id, (uint32_t)(v->pool_len + 8)};
+    v->pool_len = need;
     v->n++;
     if (n > v->max_len)
         v->max_len = n;
@@ -182,16 +210,16 @@ static akidb_status add(ak_vocab *v, uint64_t h, const char *s, size_t n, int32_
         return ak_fail(AKIDB_ETOOLONG, "token of %zu bytes is too long", n);
     size_t i = probe(v, h, s, n, "", 0);
     *slot = i;
-    if (v->slots[i].tag)
+    if (v->slots[i].id >= 0)
         return AKIDB_OK;
     *added = true;
-    return insert(v, i, h, s, n, id);
+    return insert(v, i, s, n, id);
 }
 
 akidb_status ak_vocab_add_hashed(ak_vocab *v, uint64_t h, const char *s, size_t n,
                                  int32_t id, int32_t *old)
 {
-    size_t i;
+    size_t i = 0;
     bool added;
     akidb_status st = add(v, h, s, n, id, &i, &added);
     *old = st == AKIDB_OK && !added ? v->slots[i].id : -1;
@@ -205,11 +233,14 @@ akidb_status ak_vocab_add(ak_vocab *v, const char *s, size_t n, int32_t id, int3
 
 akidb_status ak_vocab_put(ak_vocab *v, const char *s, size_t n, int32_t id)
 {
-    size_t i;
+    size_t i = 0;
     bool added;
+    AK_ASSERT(id >= 0);
     akidb_status st = add(v, hash_mem(s, n), s, n, id, &i, &added);
-    if (st == AKIDB_OK && !added)
+    if (st == AKIDB_OK && !added) {
         v->slots[i].id = id;
+        memcpy(v->pool + v->slots[i].off - 4, &id, 4);
+    }
     return st;
 }
 
@@ -218,8 +249,7 @@ int32_t ak_vocab_find(const ak_vocab *v, uint64_t h, const char *a, size_t an,
 {
     if (!v->slots)
         return -1;
-    const ak_vocab_slot *s = &v->slots[probe(v, h, a, an, b, bn)];
-    return s->tag ? s->id : -1;
+    return v->slots[probe(v, h, a, an, b, bn)].id;
 }
 
 int32_t ak_vocab_get2(const ak_vocab *v, const char *a, size_t an, const char *b,
