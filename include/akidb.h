@@ -156,8 +156,10 @@ akidb_status akidb_tokenizer_encode_pair(const akidb_tokenizer *tok, const char 
 
 /* Decodes ids to text as Hugging Face's decode(ids, skip_special_tokens)
  * does: ids without a token are skipped; the tokenizer's decoders rebuild the
- * text (tokens joined by spaces when it has none).  *text is NUL-terminated,
- * *len bytes (len may be NULL); release it with akidb_string_free. */
+ * text (tokens joined by spaces when it has none).  *text is *len bytes
+ * followed by a NUL; the text itself may contain U+0000 (a byte-level token
+ * for byte 0, a <0x00> byte-fallback token), so read it by *len when that
+ * matters (len may be NULL).  Release it with akidb_string_free. */
 akidb_status akidb_tokenizer_decode(const akidb_tokenizer *tok, const int32_t *ids,
                                     size_t n, int skip_special, char **text,
                                     size_t *len);
@@ -181,10 +183,13 @@ typedef enum akidb_pooling {
     AKIDB_POOL_MEAN,             /* mean of token vectors                   */
     AKIDB_POOL_CLS,              /* vector of the first token               */
     AKIDB_POOL_MAX,              /* element-wise max over tokens            */
-    AKIDB_POOL_MEAN_SQRT_LEN     /* sum of token vectors / sqrt(tokens)     */
+    AKIDB_POOL_MEAN_SQRT_LEN,    /* sum of token vectors / sqrt(tokens)     */
+    AKIDB_POOL_LAST_TOKEN        /* vector of the last token (decoder models:
+                                  * Qwen3-Embedding's pooling_mode_lasttoken) */
 } akidb_pooling;
 
-/* "mean", "cls", "max", "mean_sqrt_len" (DEFAULT gives "default"). */
+/* "mean", "cls", "max", "mean_sqrt_len", "lasttoken" (DEFAULT gives
+ * "default"). */
 const char *akidb_pooling_name(akidb_pooling p);
 /* Parses one of the names above; returns AKIDB_EINVAL for anything else. */
 akidb_status akidb_pooling_parse(const char *name, akidb_pooling *out);
@@ -214,6 +219,8 @@ typedef struct akidb_model_info {
     int normalize;           /* 1 if the pipeline L2-normalises              */
     size_t n_layers, hidden, n_heads, intermediate, vocab_size;
     const char *weights_dtype; /* dtype stored in the files: F32, F16, BF16  */
+    size_t num_labels;       /* outputs of a reranker's classification head
+                                (akidb_rerank); 0 for an embedding model     */
 } akidb_model_info;
 
 /* Loads a sentence-transformers / Hugging Face BERT model folder:
@@ -234,10 +241,20 @@ typedef struct akidb_embed_opts {
     int n_threads;           /* 0: the model's default                        */
     int no_truncate;         /* 1: fail with AKIDB_ETOOLONG on overlong text  */
     size_t *n_tokens;        /* out, optional: tokens processed in total      */
+    /* Prompts (config_sentence_transformers.json "prompts"), prepended to
+     * each text and tokenised with it, as SentenceTransformer.encode(prompt=
+     * / prompt_name=) does; akidb_embed only (token id calls ignore them).
+     * prompt (not NULL) is the text itself and wins over prompt_name;
+     * prompt_name names one of the model's prompts (AKIDB_EINVAL listing the
+     * available names if it has none of that name); both NULL: the model's
+     * "default_prompt_name" if it has one, else none.  "" disables it.      */
+    const char *prompt_name;
+    const char *prompt;
 } akidb_embed_opts;
 
-/* Initialiser giving the defaults above. */
-#define AKIDB_EMBED_OPTS_INIT { AKIDB_POOL_DEFAULT, -1, 0, 0, NULL }
+/* Initialiser giving the defaults above.  (Initialisers written before the
+ * prompt fields existed stay valid: omitted fields are NULL.) */
+#define AKIDB_EMBED_OPTS_INIT { AKIDB_POOL_DEFAULT, -1, 0, 0, NULL, NULL, NULL }
 
 /* Embeds n texts.  texts[i] has lens[i] bytes, or is NUL-terminated when lens
  * is NULL.  out receives n * dim floats, row-major.  opts may be NULL.  Safe
@@ -246,6 +263,71 @@ typedef struct akidb_embed_opts {
 akidb_status akidb_embed(const akidb_model *model, const char *const *texts,
                          const size_t *lens, size_t n, float *out,
                          const akidb_embed_opts *opts);
+
+/* ------------------------------------------------------------------------ */
+/* Rerankers (cross-encoders)                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A model folder whose config.json "architectures" names a
+ * *ForSequenceClassification class (BERT, RoBERTa / XLM-RoBERTa /
+ * CamemBERT, DistilBERT) loads with its classification head: it scores
+ * (query, document) pairs as sentence-transformers' CrossEncoder.predict
+ * does.  akidb_embed on it still embeds with the base model. */
+
+/* 1 if the model has a classification head (akidb_rerank works), else 0. */
+int akidb_model_is_reranker(const akidb_model *model);
+
+/* Name of output i of the head (config.json id2label, "LABEL_<i>" when it
+ * has none); NULL for an embedding model or i >= num_labels. */
+const char *akidb_model_label(const akidb_model *model, size_t i);
+
+typedef enum akidb_rerank_activation {
+    AKIDB_RERANK_ACT_DEFAULT = 0,  /* the model's, as CrossEncoder picks it:
+                                    * config.json's sentence_transformers
+                                    * "activation_fn" (or the older
+                                    * "sbert_ce_default_activation_function"),
+                                    * else sigmoid for 1 label, raw for more */
+    AKIDB_RERANK_ACT_RAW,          /* the logits (torch.nn.Identity)          */
+    AKIDB_RERANK_ACT_SIGMOID,      /* 1 / (1 + exp(-logit))                   */
+    AKIDB_RERANK_ACT_SOFTMAX       /* softmax over each pair's labels
+                                    * (predict(apply_softmax=True))           */
+} akidb_rerank_activation;
+
+/* "default", "raw", "sigmoid", "softmax"; parse returns AKIDB_EINVAL for
+ * anything else. */
+const char *akidb_rerank_activation_name(akidb_rerank_activation a);
+akidb_status akidb_rerank_activation_parse(const char *name, akidb_rerank_activation *out);
+
+typedef struct akidb_rerank_opts {
+    akidb_rerank_activation activation;
+    size_t max_tokens;             /* pair length limit, special tokens
+                                    * included; 0: the model's (its
+                                    * max_seq_length option, else
+                                    * tokenizer_config.json model_max_length,
+                                    * capped by the position table, as
+                                    * CrossEncoder); larger than the model's
+                                    * limit: AKIDB_EINVAL                      */
+    akidb_truncation truncation;   /* how a long pair is cut: LONGEST_FIRST,
+                                    * CrossEncoder's truncation=True          */
+    int n_threads;                 /* 0: the model's default                  */
+    size_t *n_tokens;              /* out, optional: tokens processed         */
+} akidb_rerank_opts;
+
+#define AKIDB_RERANK_OPTS_INIT { AKIDB_RERANK_ACT_DEFAULT, 0, AKIDB_TRUNC_LONGEST_FIRST, 0, NULL }
+
+/* Scores n documents against one query: each pair is encoded as the
+ * tokenizer's pair template ([CLS] query [SEP] doc [SEP] with token types
+ * 0 / 1 for BERT; <s> query </s></s> doc </s> for RoBERTa), cut to
+ * max_tokens by the truncation strategy, run through the model and its
+ * classification head, then the activation.  query has qlen bytes and
+ * docs[i] lens[i] bytes (NUL-terminated when lens is NULL).  scores
+ * receives n * num_labels floats (akidb_model_info), in document order.
+ * AKIDB_EINVAL for a model without a classification head.  Thread safety
+ * and threads as for akidb_embed; results do not depend on n_threads.  On
+ * failure the message names the offending document. */
+akidb_status akidb_rerank(const akidb_model *model, const char *query, size_t qlen,
+                          const char *const *docs, const size_t *lens, size_t n,
+                          const akidb_rerank_opts *opts, float *scores);
 
 #ifdef __cplusplus
 }

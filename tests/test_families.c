@@ -239,7 +239,10 @@ AKT_TEST(lookup)
     AKT_TRUE(ak_family_find("camembert") == &ak_family_roberta);
     AKT_TRUE(ak_family_find("robert") == NULL);
     AKT_TRUE(ak_family_find("roberta-prelayernorm") == NULL);
-    AKT_EQ_STR(ak_family_supported(), "bert, distilbert, roberta, xlm-roberta, camembert");
+    AKT_TRUE(ak_family_find("qwen3") == &ak_family_qwen3);
+    AKT_TRUE(ak_family_find("qwen2") == NULL);
+    AKT_EQ_STR(ak_family_supported(),
+               "bert, distilbert, roberta, xlm-roberta, camembert, qwen3");
 
     const ak_family *f;
     ak_hparams hp;
@@ -615,8 +618,9 @@ typedef struct fmodel {
 
 static akidb_pooling pool_of(const char *s)
 {
-    static const char *names[] = { "default", "mean", "cls", "max", "mean_sqrt_len" };
-    for (int i = 0; i < 5; i++)
+    static const char *names[] = { "default", "mean", "cls", "max", "mean_sqrt_len",
+                                   "lasttoken" };
+    for (int i = 0; i < 6; i++)
         if (strcmp(s, names[i]) == 0)
             return (akidb_pooling)i;
     AKT_FAIL_("manifest: unknown pooling '%s'", s);

@@ -6,7 +6,9 @@
  * k beyond one cache block, results independent of the split), the
  * vectorised layer norm, activation and softmax of each path (tails shorter
  * than a vector included), attention, the thread pool, and the bf16 / int8
- * GEMMs (AVX512_BF16 / VNNI and portable) on their rounded operands.
+ * GEMMs (AVX512_BF16 / VNNI and portable) on their rounded operands; the
+ * decoder pieces: masked (causal, sliding-window) blocked attention, RMSNorm,
+ * SiLU and gated products.
  */
 #include "akt.h"
 #include "kernels/kernels.h"
@@ -577,8 +579,154 @@ AKT_TEST(gemm_reduced_all_paths)
     }
 }
 
+/* Naive double attention of one head under mask m at query i, into out[hd]. */
+static void ref_attend(const float *q, const float *k, const float *v, size_t ld, size_t s,
+                       size_t hd, float scale, const ak_att_mask *m, size_t i, double *out)
+{
+    double *p = malloc(s * sizeof *p), mx = -1e300, sum = 0;
+    for (size_t t = 0; t < s; t++) {
+        int vis = (!m->causal || t <= i) &&
+                  (m->window == 0 || (t > i ? t - i : i - t) < m->window);
+        double d = 0;
+        for (size_t e = 0; e < hd; e++)
+            d += (double)q[i * ld + e] * k[t * ld + e];
+        p[t] = vis ? d * scale : -INFINITY;
+        mx = p[t] > mx ? p[t] : mx;
+    }
+    for (size_t t = 0; t < s; t++)
+        sum += (p[t] = exp(p[t] - mx));
+    for (size_t e = 0; e < hd; e++) {
+        out[e] = 0;
+        for (size_t t = 0; t < s; t++)
+            out[e] += p[t] / sum * v[t * ld + e];
+    }
+    free(p);
+}
+
+/* Masked blocked attention (bidirectional, causal, sliding windows; lengths
+ * past one block of AK_ATT_ROWS rows) on every path, fp32 and bf16, against
+ * a naive double reference; a causal row equals the last row of the
+ * unmasked attention of its prefix, bit for bit. */
+AKT_TEST(attention_masked_all_paths)
+{
+    static const size_t cfg[][2] = { { 1, 8 }, { 5, 33 }, { 37, 16 }, { 130, 64 }, { 300, 24 } };
+    static const ak_att_mask masks[] = { { 0, 0 }, { 1, 0 }, { 1, 7 }, { 0, 20 }, { 0, 1 },
+                                         { 1, 400 }, { 0, 129 } };
+    for (size_t pi = 0; pi < N_PATHS; pi++) {
+        const ak_kernels *kt = ak_kernels_for(all_paths[pi]);
+        if (!kt)
+            continue;
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+            size_t s = cfg[c][0], hd = cfg[c][1], ld = 3 * hd + 2, ldc = hd + 3;
+            float *qkv = rand_buf(s * ld), *ctx = malloc(s * ldc * sizeof *ctx);
+            float *q = qkv, *k = qkv + hd, *v = qkv + 2 * hd;
+            size_t nf = ak_attention_scratch(s, hd), nh = ak_attention_scratch_bf16(s, hd);
+            float *scr = aligned_alloc(64, ((nf > nh ? nf : nh) * 4 + 63) / 64 * 64);
+            float scale = 1.0f / sqrtf((float)hd);
+            double *ref = malloc(hd * sizeof *ref);
+            for (size_t mi = 0; mi < sizeof masks / sizeof masks[0]; mi++) {
+                for (int bf = 0; bf < 2; bf++) {
+                    ak_gemm_bf16_fn g = bf ? ak_gemm_bf16_for(kt) : NULL;
+                    ak_attention_masked(kt->ops, g, &masks[mi], s, hd, scale, q, k, v, ld, ctx,
+                                        ldc, scr);
+                    for (size_t i = 0; i < s; i++) {
+                        ref_attend(q, k, v, ld, s, hd, scale, &masks[mi], i, ref);
+                        for (size_t e = 0; e < hd; e++)
+                            if (!(fabs(ctx[i * ldc + e] - ref[e]) <= (bf ? 2e-2 : 2e-6)))
+                                AKT_FAIL_("%s%s attention s %zu hd %zu mask {%d, %zu}: ctx[%zu]"
+                                          "[%zu] = %.9g, ref %.9g", kt->name, bf ? " bf16" : "",
+                                          s, hd, masks[mi].causal, masks[mi].window, i, e,
+                                          ctx[i * ldc + e], ref[e]);
+                    }
+                    akt_checks++;
+                }
+            }
+            /* causal row i == last row of the unmasked prefix of i + 1 tokens */
+            const ak_att_mask causal = { 1, 0 };
+            ak_attention_masked(kt->ops, NULL, &causal, s, hd, scale, q, k, v, ld, ctx, ldc, scr);
+            float *pc = malloc(s * ldc * sizeof *pc);
+            for (size_t i = 0; i < s; i += 1 + s / 7) {
+                ak_attention_masked(kt->ops, NULL, NULL, i + 1, hd, scale, q, k, v, ld, pc, ldc,
+                                    scr);
+                if (memcmp(pc + i * ldc, ctx + i * ldc, hd * sizeof *pc) != 0)
+                    AKT_FAIL_("%s causal attention s %zu: row %zu differs from its prefix's",
+                              kt->name, s, i);
+            }
+            free(pc); free(qkv); free(ctx); free(scr); free(ref);
+        }
+    }
+}
+
+/* RMSNorm (residual or not, gain or none, in place or not), SiLU and the
+ * gated products of every path against double references. */
+AKT_TEST(decoder_ops_all_paths)
+{
+    static const size_t lens[] = { 1, 3, 4, 15, 16, 17, 37, 128, 384 };
+    for (size_t pi = 0; pi < N_PATHS; pi++) {
+        const ak_kernels *kt = ak_kernels_for(all_paths[pi]);
+        if (!kt)
+            continue;
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            size_t n = lens[li], ld = n + 5, rows = 3;
+            float *x0 = rand_buf(rows * ld), *res = rand_buf(rows * ld), *g = rand_buf(n);
+            float *x = malloc(rows * ld * sizeof *x), *y = malloc(rows * ld * sizeof *y);
+            for (int mode = 0; mode < 4; mode++) {   /* bit 0: residual, bit 1: in place */
+                int add = mode & 1, inplace = mode >> 1;
+                memcpy(x, x0, rows * ld * sizeof *x);
+                const float *gg = mode == 2 ? NULL : g;
+                kt->ops->rmsnorm(inplace ? x : y, x, add ? res : NULL, rows, n, ld, gg, 1e-6f);
+                for (size_t r = 0; r < rows; r++) {
+                    double d[400], ss = 0;
+                    for (size_t j = 0; j < n; j++) {
+                        d[j] = add ? (double)(x0[r * ld + j] + res[r * ld + j]) : x0[r * ld + j];
+                        ss += d[j] * d[j];
+                        if (add && !inplace)   /* the residual stream keeps the sum */
+                            AKT_EQ_INT(x[r * ld + j] == (float)d[j], 1);
+                    }
+                    double rstd = 1.0 / sqrt(ss / (double)n + 1e-6);
+                    for (size_t j = 0; j < n; j++) {
+                        double want = d[j] * rstd * (gg ? gg[j] : 1.0);
+                        float got = (inplace ? x : y)[r * ld + j];
+                        if (!(fabs(got - want) <= 2e-6 * (fabs(want) + 1)))
+                            AKT_FAIL_("%s rmsnorm n %zu mode %d: y[%zu][%zu] = %.9g, ref %.9g",
+                                      kt->name, n, mode, r, j, got, want);
+                    }
+                }
+            }
+            /* SiLU and the gates of every activation */
+            float *a = rand_buf(n), *u = rand_buf(n), *o = malloc(n * sizeof *o);
+            for (size_t i = 0; i < n; i++)
+                a[i] *= 12.0f;
+            a[0] = n > 1 ? -120.0f : a[0];   /* far tail: ~0, no overflow */
+            memcpy(o, a, n * sizeof *o);
+            kt->ops->act(o, n, AK_ACT_SILU);
+            for (size_t i = 0; i < n; i++) {
+                double want = a[i] / (1.0 + exp(-(double)a[i]));
+                if (!(fabs(o[i] - want) <= 2e-6 * fabs(want) + 1e-7))
+                    AKT_FAIL_("%s silu(%.9g) = %.9g, ref %.9g", kt->name, a[i], o[i], want);
+            }
+            for (int act = 0; act <= AK_ACT_SILU; act++) {
+                float *want = malloc(n * sizeof *want);
+                memcpy(want, a, n * sizeof *want);
+                kt->ops->act(want, n, (ak_act)act);
+                kt->ops->gate(o, a, u, n, (ak_act)act);
+                for (size_t i = 0; i < n; i++)
+                    AKT_EQ_INT(o[i] == want[i] * u[i], 1);
+                memcpy(o, a, n * sizeof *o);
+                kt->ops->gate(o, o, u, n, (ak_act)act);   /* y aliasing g */
+                for (size_t i = 0; i < n; i++)
+                    AKT_EQ_INT(o[i] == want[i] * u[i], 1);
+                free(want);
+            }
+            akt_checks++;
+            free(x0); free(res); free(g); free(x); free(y); free(a); free(u); free(o);
+        }
+    }
+}
+
 AKT_MAIN(AKT_REG(select_and_names), AKT_REG(env_override), AKT_REG(gemm_all_paths),
          AKT_REG(gemm_degenerate), AKT_REG(layernorm), AKT_REG(activations),
          AKT_REG(softmax), AKT_REG(attention_all_paths),
          AKT_REG(gemm_packed_all_paths), AKT_REG(ops_all_paths), AKT_REG(thread_pool),
-         AKT_REG(gemm_reduced_all_paths))
+         AKT_REG(gemm_reduced_all_paths), AKT_REG(attention_masked_all_paths),
+         AKT_REG(decoder_ops_all_paths))

@@ -346,8 +346,8 @@ AKT_TEST(load_errors)
     expect_load_fail(make_model("e_pool2", &o), AKIDB_EUNSUPPORTED, "1_Pooling/config.json", "2 pooling modes");
     o.pooling = "{\"pooling_mode_weightedmean_tokens\":true}";
     expect_load_fail(make_model("e_poolw", &o), AKIDB_EUNSUPPORTED, "1_Pooling/config.json", "weightedmean");
-    o.pooling = "{\"pooling_mode\":\"lasttoken\"}";
-    expect_load_fail(make_model("e_poolm", &o), AKIDB_EUNSUPPORTED, "1_Pooling/config.json", "lasttoken");
+    o.pooling = "{\"pooling_mode\":\"weightedmean\"}";
+    expect_load_fail(make_model("e_poolm", &o), AKIDB_EUNSUPPORTED, "1_Pooling/config.json", "weightedmean");
     o.pooling = "not json";
     expect_load_fail(make_model("e_poolj", &o), AKIDB_EFORMAT, "1_Pooling/config.json", NULL);
     o.pooling = NULL;

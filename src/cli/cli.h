@@ -7,8 +7,10 @@
 #ifndef AKIDB_CLI_H
 #define AKIDB_CLI_H
 
-int akidb_cmd_tokenize(int argc, char **argv);   /* src/cli/cmd_embed.c   */
+int akidb_cmd_tokenize(int argc, char **argv);   /* src/cli/cmd_tokens.c  */
+int akidb_cmd_detokenize(int argc, char **argv); /* src/cli/cmd_tokens.c  */
 int akidb_cmd_embed(int argc, char **argv);      /* src/cli/cmd_embed.c   */
+int akidb_cmd_rerank(int argc, char **argv);     /* src/cli/cmd_rerank.c  */
 int akidb_cmd_bench(int argc, char **argv);      /* src/cli/cmd_bench.c   */
 int akidb_cmd_bench_ann(int argc, char **argv);  /* src/cli/cmd_bench_ann.c */
 int akidb_cmd_serve(int argc, char **argv);      /* src/cli/cmd_serve.c   */

@@ -1,8 +1,7 @@
 /*
- * cmd_embed.c - `akidb tokenize` and `akidb embed`: batch tools over text
- * files with one text per line.  Their output formats are a contract that
- * other tools parse:
- *   tokenize: one JSON array of token ids per input line, e.g. [101,7592,102]
+ * cmd_embed.c - `akidb embed`: a batch tool over text files with one text
+ * per line (`akidb tokenize` and `detokenize` are in cmd_tokens.c).  Its
+ * output formats are a contract that other tools parse:
  *   embed --format jsonl: one JSON array of floats per input line
  *   embed --format f32:   N x D little-endian float32, no header
  */
@@ -40,103 +39,21 @@ static FILE *open_output(const char *path)
     return f;
 }
 
-/* Closes an output stream and reports write errors (e.g. a full disk). */
-static int close_output(FILE *f, const char *path)
-{
-    int bad = ferror(f);
-    if (f == stdout)
-        bad |= fflush(f) != 0;
-    else
-        bad |= fclose(f) != 0;
-    if (bad) {
-        fprintf(stderr, "akidb: %s: write error\n", path ? path : "<stdout>");
-        return -1;
-    }
-    return 0;
-}
-
-static void tokenize_usage(FILE *f)
-{
-    fprintf(f, "usage: akidb tokenize --model DIR [--input FILE]\n"
-               "Prints the token ids of each input line (stdin by default) as a JSON\n"
-               "array, truncated to the model's maximum sequence length.\n");
-}
-
-int akidb_cmd_tokenize(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"input", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *model_dir = NULL, *input = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:i:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model_dir = optarg; break;
-        case 'i': input = optarg; break;
-        case 'h': tokenize_usage(stdout); return 0;
-        default: tokenize_usage(stderr); return 2;
-        }
-    }
-    if (model_dir == NULL || optind != argc) {
-        tokenize_usage(stderr);
-        return 2;
-    }
-
-    /* The model's truncation length comes from its sentence-transformers
-     * files, so load the model folder's configuration through the model. */
-    akidb_model *model = NULL;
-    if (akidb_model_load(model_dir, NULL, &model) != AKIDB_OK) {
-        fprintf(stderr, "akidb: %s\n", akidb_last_error());
-        return 1;
-    }
-    akidb_model_info info;
-    akidb_model_get_info(model, &info);
-    const akidb_tokenizer *tok = akidb_model_tokenizer(model);
-
-    cli_lines in;
-    if (cli_lines_open(&in, input) != AKIDB_OK) {
-        akidb_model_free(model);
-        return 1;
-    }
-    akidb_tokens toks = {0};
-    int rc = 0, r;
-    while ((r = cli_lines_next(&in)) > 0) {
-        if (akidb_tokenizer_encode(tok, in.buf, in.len, info.max_tokens, &toks) != AKIDB_OK) {
-            fprintf(stderr, "akidb: %s:%zu: %s\n", in.name, in.lineno, akidb_last_error());
-            rc = 1;
-            break;
-        }
-        putchar('[');
-        for (size_t i = 0; i < toks.n; i++)
-            printf(i ? ",%d" : "%d", (int)toks.ids[i]);
-        fputs("]\n", stdout);
-    }
-    if (r < 0)
-        rc = 1;
-    if (close_output(stdout, NULL) != 0)
-        rc = 1;
-    akidb_tokens_free(&toks);
-    cli_lines_close(&in);
-    akidb_model_free(model);
-    return rc;
-}
-
 static void embed_usage(FILE *f)
 {
     fprintf(f,
             "usage: akidb embed --model DIR [--input FILE] [--output FILE]\n"
             "                   [--format jsonl|f32] [--threads N]\n"
-            "                   [--pooling mean|cls|max|mean_sqrt_len]\n"
+            "                   [--pooling mean|cls|max|mean_sqrt_len|lasttoken]\n"
+            "                   [--prompt-name NAME | --prompt TEXT]\n"
             "                   [--normalize | --no-normalize]\n"
             "                   [--dtype f32|bf16|int8]\n"
             "Embeds each input line (stdin by default).  jsonl writes one JSON array\n"
             "per line; f32 writes N x D little-endian float32 without a header.\n"
             "--dtype picks the precision of the linear layers: f32 (default, exact),\n"
-            "or the faster bf16 / int8 modes.\n");
+            "or the faster bf16 / int8 modes.  --prompt-name prepends one of the\n"
+            "model's prompts (config_sentence_transformers.json, e.g. \"query\"),\n"
+            "--prompt the given text, as sentence-transformers' encode does.\n");
 }
 
 static int write_rows(FILE *out, int f32, const float *v, size_t rows, size_t dim)
@@ -177,6 +94,8 @@ int akidb_cmd_embed(int argc, char **argv)
         {"normalize", no_argument, NULL, 'N'},
         {"no-normalize", no_argument, NULL, 'U'},
         {"dtype", required_argument, NULL, 'd'},
+        {"prompt-name", required_argument, NULL, 'P'},
+        {"prompt", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -213,6 +132,8 @@ int akidb_cmd_embed(int argc, char **argv)
         case 'N': eo.normalize = 1; break;
         case 'U': eo.normalize = 0; break;
         case 'd': dtype = optarg; break;
+        case 'P': eo.prompt_name = optarg; break;
+        case 'T': eo.prompt = optarg; break;
         case 'h': embed_usage(stdout); return 0;
         default: embed_usage(stderr); return 2;
         }
@@ -284,7 +205,7 @@ int akidb_cmd_embed(int argc, char **argv)
     }
 
 done:
-    if (out != NULL && close_output(out, output) != 0)
+    if (out != NULL && cli_output_close(out, output) != 0)
         rc = 1;
     ak_free(vecs);
     ak_free(lens);

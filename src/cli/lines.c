@@ -1,6 +1,7 @@
 /*
- * lines.c - line reader of the CLI; see lines.h.  Lines may be arbitrarily
- * long (getline grows the buffer); the tokenizer truncates long texts.
+ * lines.c - line reader and output closing of the CLI; see lines.h.  Lines
+ * may be arbitrarily long (getline grows the buffer); the tokenizer
+ * truncates long texts.
  */
 #include "cli/lines.h"
 #include "common/common.h"
@@ -67,4 +68,18 @@ void cli_lines_close(cli_lines *r)
         fclose(r->f);
     free(r->buf);   /* allocated by getline */
     memset(r, 0, sizeof *r);
+}
+
+int cli_output_close(FILE *f, const char *path)
+{
+    int bad = ferror(f);
+    if (f == stdout)
+        bad |= fflush(f) != 0;
+    else
+        bad |= fclose(f) != 0;
+    if (bad) {
+        fprintf(stderr, "akidb: %s: write error\n", path ? path : "<stdout>");
+        return -1;
+    }
+    return 0;
 }

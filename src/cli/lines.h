@@ -1,7 +1,7 @@
 /*
  * lines.h - reads text input for the CLI one line at a time ("one text per
  * line"), checking that each line is UTF-8 text, and names file and line
- * number in every error.
+ * number in every error; and closes output streams, reporting write errors.
  */
 #ifndef AKIDB_CLI_LINES_H
 #define AKIDB_CLI_LINES_H
@@ -31,5 +31,10 @@ akidb_status cli_lines_open(cli_lines *r, const char *path);
 int cli_lines_next(cli_lines *r);
 
 void cli_lines_close(cli_lines *r);
+
+/* Flushes (stdout) or closes (any other stream) an output stream and reports
+ * write errors, e.g. a full disk, naming path ("<stdout>" when NULL).
+ * Returns 0, or -1 after printing the error. */
+int cli_output_close(FILE *f, const char *path);
 
 #endif

@@ -19,7 +19,9 @@ static void usage(FILE *f)
             "commands:\n"
             "  serve      run the REST server on a data folder\n"
             "  embed      embed texts (one per line) with a model folder\n"
+            "  rerank     score documents (one per line) against a query with a reranker\n"
             "  tokenize   print the token ids of texts (one per line)\n"
+            "  detokenize print the texts of token ids (one JSON array per line)\n"
             "  bench      benchmarks: 'bench embed', 'bench ann'\n"
             "  pull       download a model folder from the Hugging Face Hub\n"
             "  version    print the version\n"
@@ -54,8 +56,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "tokenize") == 0)
         return akidb_cmd_tokenize(sub_argc, sub_argv);
+    if (strcmp(cmd, "detokenize") == 0)
+        return akidb_cmd_detokenize(sub_argc, sub_argv);
     if (strcmp(cmd, "embed") == 0)
         return akidb_cmd_embed(sub_argc, sub_argv);
+    if (strcmp(cmd, "rerank") == 0)
+        return akidb_cmd_rerank(sub_argc, sub_argv);
     if (strcmp(cmd, "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ann") == 0) {
 #ifdef AKIDB_HAVE_BENCH_ANN

@@ -124,6 +124,14 @@ void ak_hex_encode(const unsigned char *in, size_t n, char *out);
  * Every module that parses JSON calls it before its first jansson call. */
 void ak_json_init(void);
 
+/* Parses len bytes of JSON with jansson (jansson flags), after
+ * ak_json_init().  On failure *out is NULL and the status is ENOMEM when the
+ * parse ran out of memory (jansson reports some of those as syntax errors),
+ * otherwise EFORMAT with "<what>: not valid JSON: <reason> (line L, column C)". */
+struct json_t;
+akidb_status ak_json_parse(const char *text, size_t len, size_t flags, const char *what,
+                           struct json_t **out);
+
 /* Monotonic clock in seconds. */
 double ak_now(void);
 

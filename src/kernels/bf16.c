@@ -103,27 +103,19 @@ static size_t pad_panel(size_t n)
 
 size_t ak_attention_scratch_bf16(size_t s, size_t hd)
 {
+    /* ak_attention_masked's layout: scores of one block of rows, then K and
+     * V packed as bf16, then bf16 rows of Q or P */
     size_t s2 = (s + 1) & ~(size_t)1, h2 = (hd + 1) & ~(size_t)1;
-    size_t halves = pad_panel(s) * h2 + pad_panel(hd) * s2 + s * (s2 > h2 ? s2 : h2);
-    return s * pad_panel(s) + (halves + 1) / 2 + 32;
+    size_t rows = s < AK_ATT_ROWS ? s : AK_ATT_ROWS;
+    size_t halves = pad_panel(s) * h2 + pad_panel(hd) * s2 + rows * (s2 > h2 ? s2 : h2);
+    return rows * pad_panel(s) + (halves + 1) / 2 + 32;
 }
 
 void ak_attention_head_bf16(const ak_ops *ops, ak_gemm_bf16_fn gemm, size_t s, size_t hd,
                             float scale, const float *q, const float *k, const float *v,
                             size_t ld, float *ctx, size_t ldc, float *scratch)
 {
-    if (s == 0)
-        return;
-    const size_t sp = pad_panel(s), s2 = (s + 1) & ~(size_t)1, h2 = (hd + 1) & ~(size_t)1;
-    float *p = scratch;                              /* [s x s] scores, stride sp */
-    uint16_t *kp = (uint16_t *)(p + s * sp);         /* K_h as bf16 W [s x hd] */
-    uint16_t *vp = kp + sp * h2;                     /* V_h as bf16 B [s x hd] */
-    uint16_t *xb = vp + pad_panel(hd) * s2;          /* rows of Q or P as bf16 */
-    ak_pack_nt_bf16(s, hd, k, ld, kp);
-    gemm(s, s, hd, q, ld, kp, NULL, p, sp, 0, s, xb);
-    ops->softmax(p, s, s, sp, scale);
-    ak_pack_kn_bf16(s, hd, v, ld, vp);
-    gemm(s, hd, s, p, sp, vp, NULL, ctx, ldc, 0, hd, xb);
+    ak_attention_masked(ops, gemm, NULL, s, hd, scale, q, k, v, ld, ctx, ldc, scratch);
 }
 
 void ak_bf16_rows(size_t m, size_t k, const float *x, size_t ldx, uint16_t *xb)

@@ -1,6 +1,7 @@
 /*
  * kern_tmpl.h - the packed-weight GEMM micro-kernels and the vectorised
- * element-wise operations (GELU, softmax, layer norm), written once with GCC
+ * element-wise operations (GELU, SiLU, gated products, softmax, layer norm,
+ * RMSNorm), written once with GCC
  * vector extensions and instantiated per instruction set.
  *
  * Why one template: the register-blocked algorithm and the polynomial maths
@@ -258,6 +259,10 @@ AKK_INLINE akv v_gelu_tanh(akv x)
 
 AKK_INLINE akv v_relu(akv x) { return v_max(x, (akv){ 0 }); }
 
+/* x * sigmoid(x) as torch's silu computes it, x / (1 + e^-x); e^-x clamped
+ * to ~1.7e38 keeps large negative x at ~0 without overflow. */
+AKK_INLINE akv v_silu(akv x) { return x / (1.0f + v_exp2(-x, (akv){ 0 })); }
+
 #define AKK_MAP_(fname, vfn)                                                   \
     static void AKK_FN(fname)(float *x, size_t n)                              \
     {                                                                          \
@@ -274,6 +279,7 @@ AKK_INLINE akv v_relu(akv x) { return v_max(x, (akv){ 0 }); }
 AKK_MAP_(gelu, v_gelu)
 AKK_MAP_(gelu_tanh, v_gelu_tanh)
 AKK_MAP_(relu, v_relu)
+AKK_MAP_(silu, v_silu)
 
 static void AKK_FN(activation)(float *x, size_t n, ak_act act)
 {
@@ -281,6 +287,37 @@ static void AKK_FN(activation)(float *x, size_t n, ak_act act)
     case AK_ACT_GELU: AKK_FN(gelu)(x, n); break;
     case AK_ACT_GELU_TANH: AKK_FN(gelu_tanh)(x, n); break;
     case AK_ACT_RELU: AKK_FN(relu)(x, n); break;
+    case AK_ACT_SILU: AKK_FN(silu)(x, n); break;
+    }
+}
+
+/* y = act(g) * u, vector by vector (a tail goes through a padded vector). */
+#define AKK_GATE_(fname, vfn)                                                  \
+    static void AKK_FN(fname)(float *y, const float *g, const float *u, size_t n) \
+    {                                                                          \
+        size_t i = 0;                                                          \
+        for (; i + AKK_VL <= n; i += AKK_VL)                                   \
+            v_store(y + i, vfn(v_load(g + i)) * v_load(u + i));                \
+        if (i < n) {                                                           \
+            float t[AKK_VL] = { 0 }, w[AKK_VL] = { 0 };                        \
+            memcpy(t, g + i, (n - i) * sizeof *t);                             \
+            memcpy(w, u + i, (n - i) * sizeof *w);                             \
+            v_store(t, vfn(v_load(t)) * v_load(w));                            \
+            memcpy(y + i, t, (n - i) * sizeof *t);                             \
+        }                                                                      \
+    }
+AKK_GATE_(gate_gelu, v_gelu)
+AKK_GATE_(gate_gelu_tanh, v_gelu_tanh)
+AKK_GATE_(gate_relu, v_relu)
+AKK_GATE_(gate_silu, v_silu)
+
+static void AKK_FN(gate)(float *y, const float *g, const float *u, size_t n, ak_act act)
+{
+    switch (act) {
+    case AK_ACT_GELU: AKK_FN(gate_gelu)(y, g, u, n); break;
+    case AK_ACT_GELU_TANH: AKK_FN(gate_gelu_tanh)(y, g, u, n); break;
+    case AK_ACT_RELU: AKK_FN(gate_relu)(y, g, u, n); break;
+    case AK_ACT_SILU: AKK_FN(gate_silu)(y, g, u, n); break;
     }
 }
 
@@ -367,13 +404,61 @@ static void AKK_FN(layernorm)(float *x, const float *res, size_t rows, size_t n,
         AKK_FN(layernorm_row)(x + r * ld, res ? res + r * ld : NULL, n, g, b, eps);
 }
 
+/* RMSNorm of one row (see ak_rmsnorm): the residual added in float, the
+ * sum of squares in vector lanes then double, y = g * (x * rstd). */
+static void AKK_FN(rmsnorm_row)(float *y, float *x, const float *res, size_t n,
+                                const float *g, float eps)
+{
+    size_t nv = n - n % AKK_VL, i;
+    if (res) {
+        for (i = 0; i < nv; i += AKK_VL)
+            v_store(x + i, v_load(x + i) + v_load(res + i));
+        for (; i < n; i++)
+            x[i] = x[i] + res[i];
+    }
+    akv s = (akv){ 0 };
+    for (i = 0; i < nv; i += AKK_VL) {
+        akv v = v_load(x + i);
+        s += v * v;
+    }
+    double ss = v_hsum(s);
+    for (; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float rstd = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    if (g) {
+        for (i = 0; i < nv; i += AKK_VL)
+            v_store(y + i, v_load(g + i) * (v_load(x + i) * rstd));
+        for (; i < n; i++)
+            y[i] = g[i] * (x[i] * rstd);
+    } else {
+        for (i = 0; i < nv; i += AKK_VL)
+            v_store(y + i, v_load(x + i) * rstd);
+        for (; i < n; i++)
+            y[i] = x[i] * rstd;
+    }
+}
+
+static void AKK_FN(rmsnorm)(float *y, float *x, const float *res, size_t rows, size_t n,
+                            size_t ld, const float *g, float eps)
+{
+    for (size_t r = 0; r < rows; r++)
+        AKK_FN(rmsnorm_row)(y + r * ld, x + r * ld, res ? res + r * ld : NULL, n, g, eps);
+}
+
 /* Contract: see ak_ops in kernels.h. */
 const ak_ops AKK_FN(ak_ops) = {
-    AKK_FN(ak_gemm_p), AKK_FN(activation), AKK_FN(softmax), AKK_FN(layernorm),
-    (size_t)AKK_VL * AKK_NV, AKK_MR,
+    .gemm_p = AKK_FN(ak_gemm_p),
+    .act = AKK_FN(activation),
+    .softmax = AKK_FN(softmax),
+    .layernorm = AKK_FN(layernorm),
+    .nr = (size_t)AKK_VL * AKK_NV,
+    .mr = AKK_MR,
+    .rmsnorm = AKK_FN(rmsnorm),
+    .gate = AKK_FN(gate),
 };
 
 #undef AKK_DEF_
 #undef AKK_ROW_
 #undef AKK_TROW_
 #undef AKK_MAP_
+#undef AKK_GATE_

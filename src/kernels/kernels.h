@@ -27,7 +27,8 @@ typedef void (*ak_gemm_nt_fn)(size_t m, size_t n, size_t k,
 typedef enum ak_act {
     AK_ACT_GELU = 0,    /* x/2 * (1 + erf(x/sqrt 2)), HF "gelu"           */
     AK_ACT_GELU_TANH,   /* tanh approximation, "gelu_new" / "gelu_pytorch_tanh" */
-    AK_ACT_RELU
+    AK_ACT_RELU,
+    AK_ACT_SILU         /* x * sigmoid(x), HF "silu" / "swish" (SwiGLU gates) */
 } ak_act;
 
 /* ---- prepacked GEMM ---------------------------------------------------------
@@ -68,6 +69,12 @@ typedef struct ak_ops {
     void (*layernorm)(float *x, const float *res, size_t rows, size_t n,
                       size_t ld, const float *g, const float *b, float eps);
     size_t nr, mr;   /* micro-tile: columns, rows */
+    /* per row: x = x + res (res may be NULL), then y = g * (x / sqrt(mean(x^2)
+     * + eps)), as ak_rmsnorm (y may be x or res; g NULL: a gain of 1) */
+    void (*rmsnorm)(float *y, float *x, const float *res, size_t rows, size_t n,
+                    size_t ld, const float *g, float eps);
+    /* y = act(g) * u over n floats (y may alias g or u): gated MLPs */
+    void (*gate)(float *y, const float *g, const float *u, size_t n, ak_act act);
 } ak_ops;
 
 extern const ak_ops ak_ops_scalar, ak_ops_avx2, ak_ops_avx512, ak_ops_neon;
@@ -122,12 +129,59 @@ void ak_add_layernorm(float *x, const float *r, size_t rows, size_t n,
                       size_t ld, const float *gamma, const float *beta,
                       float eps);
 
+/* RMSNorm of pre-norm Transformers (Llama, Qwen, Gemma, ModernBERT...), for
+ * each of rows rows of n floats (row stride ld, shared by y, x and res):
+ * when res is not NULL, x = x + res first (the residual stream, updated in
+ * place); then y = g * (x * rsqrt(mean(x^2) + eps)), the order of Hugging
+ * Face's LlamaRMSNorm / Qwen3RMSNorm in float32.  y may be x or res (each
+ * row's sum is complete before its y is written).  g NULL: gain
+ * 1.  Gemma's (1 + w) gain is the caller's g = 1 + w (float32 as Gemma
+ * computes it).  The sum of squares is accumulated in double. */
+void ak_rmsnorm(float *y, float *x, const float *res, size_t rows, size_t n, size_t ld,
+                const float *g, float eps);
+
 /* In place activation of n contiguous floats. */
 void ak_activation(float *x, size_t n, ak_act act);
+
+/* y = act(g) * u elementwise (SwiGLU with AK_ACT_SILU, GeGLU with a GELU). */
+void ak_gate(float *y, const float *g, const float *u, size_t n, ak_act act);
 
 /* In place softmax of each of rows rows of n floats (row stride ld), with the
  * row maximum subtracted first.  n >= 1. */
 void ak_softmax_rows(float *x, size_t rows, size_t n, size_t ld);
+
+/* Which keys each query of a sequence of s tokens sees: key j is visible to
+ * query i iff (!causal || j <= i) && (window == 0 || |i - j| < window).
+ * Encoders: bidirectional (NULL or all zero); decoders: causal; sliding
+ * window layers (Mistral, Gemma 3, ModernBERT's local layers) add window,
+ * in this one convention (ModernBERT's local_attention L is window L/2 + 1). */
+typedef struct ak_att_mask {
+    int causal;
+    size_t window;
+} ak_att_mask;
+
+/* Keys [*lo, *hi) that query i of s sees under mask m (NULL: all).  Both
+ * bounds are non-decreasing in i, and lo <= i < hi. */
+static inline void ak_att_keys(const ak_att_mask *m, size_t s, size_t i, size_t *lo,
+                               size_t *hi)
+{
+    *lo = 0;
+    *hi = s;
+    if (!m)
+        return;
+    if (m->causal)
+        *hi = i + 1;
+    if (m->window) {
+        if (i + 1 > m->window)
+            *lo = i + 1 - m->window;
+        if (!m->causal && i + m->window < s)
+            *hi = i + m->window;
+    }
+}
+
+/* Query rows of one block of the blocked attention (bounds the scores
+ * scratch to AK_ATT_ROWS x s floats whatever the length). */
+#define AK_ATT_ROWS 128
 
 /* Floats of scratch ak_attention needs for s tokens and head_dim. */
 size_t ak_attention_scratch(size_t s, size_t head_dim);
@@ -201,6 +255,18 @@ size_t ak_attention_scratch_bf16(size_t s, size_t hd);
 void ak_attention_head_bf16(const ak_ops *ops, ak_gemm_bf16_fn gemm, size_t s, size_t hd, float scale, const float *q,
                             const float *k, const float *v, size_t ld, float *ctx,
                             size_t ldc, float *scratch);
+
+/* One head of masked attention, in blocks of AK_ATT_ROWS queries: for each
+ * block, scores = Q K^T over the keys the block's rows see, a softmax of
+ * scale * scores over each row's visible keys (others weigh 0), ctx = P V
+ * over those keys only.  gemm NULL: fp32 products with ops->gemm_p (scratch
+ * ak_attention_scratch floats); else both products in bf16 through gemm
+ * (scratch ak_attention_scratch_bf16 floats).  mask NULL: bidirectional.
+ * Q, K, V [s x hd] with row stride ld, ctx row stride ldc.  For GQA the
+ * caller passes the K / V columns of the query head's group. */
+void ak_attention_masked(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_mask *mask,
+                         size_t s, size_t hd, float scale, const float *q, const float *k,
+                         const float *v, size_t ld, float *ctx, size_t ldc, float *scratch);
 
 /* The bf16 GEMM to use with path kt: AVX512_BF16 where kt is the AVX-512
  * path and the CPU has the instructions, else the portable one. */

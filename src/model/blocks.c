@@ -74,8 +74,9 @@ static void shape_str(char *buf, size_t cap, const size_t *shape, int nd)
         snprintf(buf + n, cap - n, "]");
 }
 
-akidb_status ak_weights_get(ak_weights *w, const char *name, size_t d0, size_t d1,
-                            const float **out)
+/* Tensor name of shape [d0] (d1 == 0) or [d0, d1], with its file. */
+static akidb_status lookup(const ak_weights *w, const char *name, size_t d0, size_t d1,
+                           const ak_st_tensor **tp, const ak_st_file **fp)
 {
     const ak_st_file *f = NULL;
     const ak_st_tensor *t = find_tensor(w, name, &f);
@@ -94,6 +95,19 @@ akidb_status ak_weights_get(ak_weights *w, const char *name, size_t d0, size_t d
         return ak_fail(AKIDB_EDIM, "%s: tensor '%s': shape %s, but config.json implies %s",
                        f->path ? f->path : w->dir, t->name, got, want);
     }
+    *tp = t;
+    *fp = f;
+    return AKIDB_OK;
+}
+
+akidb_status ak_weights_get(ak_weights *w, const char *name, size_t d0, size_t d1,
+                            const float **out)
+{
+    const ak_st_file *f = NULL;
+    const ak_st_tensor *t = NULL;
+    akidb_status lst = lookup(w, name, d0, d1, &t, &f);
+    if (lst != AKIDB_OK)
+        return lst;
     float *owned = NULL;
     akidb_status st = ak_st_get_f32(f->path ? f->path : w->dir, t, out, &owned);
     if (st != AKIDB_OK)
@@ -109,6 +123,37 @@ ak_dtype ak_weights_dtype(const ak_weights *w, const char *name)
 {
     const ak_st_tensor *t = find_tensor(w, name, NULL);
     return t ? t->dtype : AK_DT_F32;
+}
+
+akidb_status ak_weights_table(ak_weights *w, const char *name, size_t d0, size_t d1,
+                              ak_table *out)
+{
+    const ak_st_file *f = NULL;
+    const ak_st_tensor *t = NULL;
+    akidb_status st = lookup(w, name, d0, d1, &t, &f);
+    if (st != AKIDB_OK)
+        return st;
+    if (t->dtype != AK_DT_F32 && t->dtype != AK_DT_F16 && t->dtype != AK_DT_BF16 &&
+        t->dtype != AK_DT_F64)
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "%s: tensor '%s': dtype %s cannot be used as float weights",
+                       f->path ? f->path : w->dir, t->name, ak_dtype_name(t->dtype));
+    out->data = t->data;
+    out->dtype = t->dtype;
+    out->rows = d0;
+    out->cols = d1 ? d1 : 1;
+    return AKIDB_OK;
+}
+
+void ak_table_row(const ak_table *t, size_t r, float *dst)
+{
+    AK_ASSERT(r < t->rows);
+    const size_t esz = ak_dtype_size(t->dtype);
+    const ak_st_tensor row = { .name = (char *)"row", .dtype = t->dtype, .ndim = 1,
+                               .shape = { t->cols }, .numel = t->cols,
+                               .data = t->data + r * t->cols * esz };
+    akidb_status st = ak_st_to_f32("table", &row, dst);   /* float dtypes: never fails */
+    AK_ASSERT(st == AKIDB_OK);
 }
 
 void ak_weights_drop(ak_weights *w, const float *p)
@@ -240,7 +285,9 @@ akidb_status ak_fwd_init(ak_fwd *f, int prec, size_t rows, size_t max_len, size_
 
 void ak_split_cols(const ak_fwd *f, size_t n, int tid, size_t *n0, size_t *n1)
 {
-    size_t nr = f->ops->nr, units = (n + nr - 1) / nr;
+    /* whole micro-tiles, and whole AK_PANEL panels: the bf16 and int8 GEMMs
+     * start a column range on a panel (the scalar path's tile is 8 wide) */
+    size_t nr = (f->ops->nr + AK_PANEL - 1) / AK_PANEL * AK_PANEL, units = (n + nr - 1) / nr;
     size_t u0 = units * (size_t)tid / (size_t)f->nt,
            u1 = units * (size_t)(tid + 1) / (size_t)f->nt;
     *n0 = u0 * nr;
@@ -276,6 +323,21 @@ void ak_attend(const ak_fwd *f, int tid, size_t s, size_t hd, float scale, const
         ak_attention_head(f->ops, s, hd, scale, q, k, v, ld, ctx, ldc, f->att[tid]);
 }
 
+void ak_attend_layer(const ak_fwd *f, int tid, const ak_seqs *s, const size_t *row0,
+                     const ak_att_layout *a, const float *qkv, float *ctx,
+                     _Atomic size_t *next)
+{
+    const size_t nh = a->n_heads, rep = nh / a->n_kv_heads, tasks = s->n * nh;
+    for (size_t t = atomic_fetch_add(next, 1); t < tasks; t = atomic_fetch_add(next, 1)) {
+        size_t i = t / nh, h = t % nh, g = h / rep;
+        const float *base = qkv + row0[i] * a->ld;
+        ak_attention_masked(f->ops, f->att_h, &a->mask, s->lens[i], a->hd, a->scale,
+                            base + a->q_off + h * a->hd, base + a->k_off + g * a->hd,
+                            base + a->v_off + g * a->hd, a->ld,
+                            ctx + row0[i] * a->ldc + h * a->hd, a->ldc, f->att[tid]);
+    }
+}
+
 /* ---- pooling ------------------------------------------------------------------- */
 
 void ak_pool_seq(const float *x, size_t s, size_t H, akidb_pooling pooling, int normalize,
@@ -284,6 +346,9 @@ void ak_pool_seq(const float *x, size_t s, size_t H, akidb_pooling pooling, int 
     switch (pooling) {
     case AKIDB_POOL_CLS:
         memcpy(out, x, H * sizeof *out);
+        break;
+    case AKIDB_POOL_LAST_TOKEN:   /* decoders: the only token that saw them all */
+        memcpy(out, x + (s - 1) * H, H * sizeof *out);
         break;
     case AKIDB_POOL_MAX:
         memcpy(out, x, H * sizeof *out);
@@ -323,12 +388,12 @@ typedef struct model_ref {
     const ak_hparams *hp;
 } model_ref;
 
-/* Sequences [0, n) in groups of at most cap rows, each group one forward on
- * nt threads, then pooled. */
+/* Sequences [0, n) (token types types[0, n), or NULL) in groups of at most
+ * cap rows, each group one forward on nt threads, then pooled. */
 static akidb_status embed_groups(const model_ref *m, size_t n, const int32_t *const *ids,
-                                 const size_t *lens, size_t cap, akidb_pooling pooling,
-                                 int normalize, ak_pool *pool, int nt, ak_arena *ar,
-                                 float *out)
+                                 const uint32_t *const *types, const size_t *lens, size_t cap,
+                                 akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
+                                 ak_arena *ar, float *out)
 {
     const size_t H = m->hp->hidden;
     size_t i = 0;
@@ -342,7 +407,7 @@ static akidb_status embed_groups(const model_ref *m, size_t n, const int32_t *co
         }
         for (size_t k = i; k < j; k++)
             AK_ASSERT(lens[k] >= 1 && lens[k] <= m->hp->max_tokens);
-        ak_seqs s = { j - i, ids + i, lens + i, rows, max_len };
+        ak_seqs s = { j - i, ids + i, lens + i, rows, max_len, types ? types + i : NULL };
         float *hidden = NULL;
         akidb_status st = m->f->forward(m->impl, &s, pool, nt, ar, &hidden);
         if (st == AKIDB_OK) {
@@ -365,6 +430,7 @@ static akidb_status embed_groups(const model_ref *m, size_t n, const int32_t *co
 typedef struct dp_ctx {
     const model_ref *m;
     const int32_t *const *ids;
+    const uint32_t *const *types;   /* or NULL */
     const size_t *lens;
     size_t cap;
     akidb_pooling pooling;
@@ -381,9 +447,9 @@ static void dp_run(void *arg, int tid, int nt)
     dp_ctx *c = arg;
     (void)nt;
     size_t a = c->bounds[tid], e = c->bounds[tid + 1];
-    c->st[tid] = a < e ? embed_groups(c->m, e - a, c->ids + a, c->lens + a, c->cap,
-                                      c->pooling, c->normalize, NULL, 1, &c->arenas[tid],
-                                      c->out + a * c->m->hp->hidden)
+    c->st[tid] = a < e ? embed_groups(c->m, e - a, c->ids + a, c->types ? c->types + a : NULL,
+                                      c->lens + a, c->cap, c->pooling, c->normalize, NULL, 1,
+                                      &c->arenas[tid], c->out + a * c->m->hp->hidden)
                        : AKIDB_OK;
     if (c->st[tid] != AKIDB_OK)
         snprintf(c->msg[tid], sizeof c->msg[tid], "%s", akidb_last_error());
@@ -406,8 +472,9 @@ static void balance(size_t n, const size_t *lens, int nt, size_t *bounds)
 }
 
 static akidb_status embed_parallel(const model_ref *m, size_t n, const int32_t *const *ids,
-                                   const size_t *lens, size_t cap, akidb_pooling pooling,
-                                   int normalize, ak_pool *pool, int nt, float *out)
+                                   const uint32_t *const *types, const size_t *lens, size_t cap,
+                                   akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
+                                   float *out)
 {
     size_t *bounds = ak_calloc((size_t)nt + 1, sizeof *bounds);
     ak_arena *arenas = ak_calloc((size_t)nt, sizeof *arenas);
@@ -419,10 +486,13 @@ static akidb_status embed_parallel(const model_ref *m, size_t n, const int32_t *
         goto done;
     }
     balance(n, lens, nt, bounds);
-    size_t pcap = cap / (size_t)nt > 64 ? cap / (size_t)nt : 64, P = m->hp->max_tokens;
+    size_t pcap = cap / (size_t)nt > 64 ? cap / (size_t)nt : 64, P = 0;
+    for (size_t i = 0; i < n; i++)   /* the longest text here, not the positions' limit
+                                        (32768 for Qwen3: gigabytes of arena) */
+        P = lens[i] > P ? lens[i] : P;
     for (int k = 0; k < nt; k++)
         ak_arena_init(&arenas[k], m->f->scratch_bytes(m->impl, pcap + P, P, 1));
-    dp_ctx c = { m, ids, lens, pcap, pooling, normalize, out, bounds, arenas, st, msg };
+    dp_ctx c = { m, ids, types, lens, pcap, pooling, normalize, out, bounds, arenas, st, msg };
     ak_pool_run(pool, nt, dp_run, &c);
     for (int k = 0; k < nt; k++) {
         ak_arena_free(&arenas[k]);
@@ -442,6 +512,16 @@ akidb_status ak_embed_seqs(const ak_family *f, const void *impl, const ak_hparam
                            akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
                            ak_arena *ar, float *out)
 {
+    return ak_embed_seqs_typed(f, impl, hp, n, ids, NULL, lens, pooling, normalize, pool, nt,
+                               ar, out);
+}
+
+akidb_status ak_embed_seqs_typed(const ak_family *f, const void *impl, const ak_hparams *hp,
+                                 size_t n, const int32_t *const *ids,
+                                 const uint32_t *const *types, const size_t *lens,
+                                 akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
+                                 ak_arena *ar, float *out)
+{
     const model_ref m = { f, impl, hp };
     const size_t cap = f->batch_rows(impl);
     if (nt > ak_pool_size(pool))
@@ -450,6 +530,6 @@ akidb_status ak_embed_seqs(const ak_family *f, const void *impl, const ak_hparam
         nt = 1;
     /* enough sequences for every thread: split the sequences, not the operations */
     if (nt > 1 && n >= 2 * (size_t)nt)
-        return embed_parallel(&m, n, ids, lens, cap, pooling, normalize, pool, nt, out);
-    return embed_groups(&m, n, ids, lens, cap, pooling, normalize, pool, nt, ar, out);
+        return embed_parallel(&m, n, ids, types, lens, cap, pooling, normalize, pool, nt, out);
+    return embed_groups(&m, n, ids, types, lens, cap, pooling, normalize, pool, nt, ar, out);
 }

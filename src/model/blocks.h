@@ -9,7 +9,9 @@
  *                (f32 panels, bf16, int8) and its column-split GEMM
  *   ak_fwd       per-forward context: kernel path, thread pool, per-thread
  *                scratch of the reduced-precision GEMMs and of attention
- *   attention    one (sequence, head) task; no padding, hence no mask
+ *   attention    one (sequence, head) task; no padding, hence no padding
+ *                mask; causal / sliding-window masks and grouped-query
+ *                heads for the decoder families (ak_attend_layer)
  *   pooling      sentence-transformers Pooling + Normalize of one sequence
  *   ak_embed_seqs  the batch driver around any family's forward: groups,
  *                data-parallel split across threads, pooling
@@ -22,6 +24,8 @@
 #define AKIDB_BLOCKS_H
 
 #include "model/family.h"
+
+#include <stdatomic.h>
 
 /* ---- weights ---------------------------------------------------------------- */
 
@@ -48,6 +52,21 @@ ak_dtype ak_weights_dtype(const ak_weights *w, const char *name);
 void ak_weights_drop(ak_weights *w, const float *p);
 /* Drops the mappings' resident pages (clean; they fault back on use). */
 void ak_weights_release(ak_weights *w);
+
+/* A [rows x cols] table left in the mapping in its stored dtype (F32, F16,
+ * BF16, F64) and read a row at a time: a decoder's word embeddings
+ * (151669 x 4096 for Qwen3-8B) stay bf16 and unconverted. */
+typedef struct ak_table {
+    const uint8_t *data;
+    ak_dtype dtype;
+    size_t rows, cols;
+} ak_table;
+/* The table tensor name of shape [d0, d1] (name rules and failures as
+ * ak_weights_get; EUNSUPPORTED for a dtype that is not a float). */
+akidb_status ak_weights_table(ak_weights *w, const char *name, size_t d0, size_t d1,
+                              ak_table *out);
+/* Row r of t as floats into dst (t->cols floats), exactly. */
+void ak_table_row(const ak_table *t, size_t r, float *dst);
 void ak_weights_close(ak_weights *w);
 
 /* ---- packed linear layers ----------------------------------------------------- */
@@ -107,10 +126,31 @@ void ak_lin_cols(const ak_fwd *f, int tid, const ak_lin *l, const float *x, floa
 void ak_attend(const ak_fwd *f, int tid, size_t s, size_t hd, float scale, const float *q,
                const float *k, const float *v, size_t ld, float *ctx, size_t ldc);
 
+/* Where one layer's attention finds its heads: Q, K and V as column blocks
+ * of one [rows x ld] buffer (a fused projection), n_heads query heads and
+ * n_kv_heads key / value heads of hd columns (grouped-query attention:
+ * query head h reads K / V head h / (n_heads / n_kv_heads), Hugging Face's
+ * repeat_kv), the context written at column h * hd of rows of stride ldc. */
+typedef struct ak_att_layout {
+    size_t n_heads, n_kv_heads, hd;
+    size_t ld, q_off, k_off, v_off, ldc;
+    float scale;
+    ak_att_mask mask;   /* bidirectional, causal, sliding window */
+} ak_att_layout;
+
+/* The attention of every (sequence, query head) of s, sequence i starting
+ * at row row0[i]; thread tid takes tasks from the shared counter *next
+ * (zeroed before the run) until none is left.  Each task runs on the
+ * precision of f (bf16 products in the reduced modes). */
+void ak_attend_layer(const ak_fwd *f, int tid, const ak_seqs *s, const size_t *row0,
+                     const ak_att_layout *a, const float *qkv, float *ctx,
+                     _Atomic size_t *next);
+
 /* ---- pooling and the batch driver ----------------------------------------------- */
 
 /* Pools the hidden states x [s x H] of one sequence (sentence-transformers
- * Pooling) and L2-normalises when asked (Normalize, eps 1e-12) into out. */
+ * Pooling: mean, CLS, max, mean / sqrt(s), last token) and L2-normalises
+ * when asked (Normalize, eps 1e-12) into out. */
 void ak_pool_seq(const float *x, size_t s, size_t H, akidb_pooling pooling, int normalize,
                  float *out);
 
@@ -123,6 +163,13 @@ akidb_status ak_embed_seqs(const ak_family *f, const void *impl, const ak_hparam
                            size_t n, const int32_t *const *ids, const size_t *lens,
                            akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
                            ak_arena *ar, float *out);
+/* ak_embed_seqs with the token types of each sequence (ak_seqs.types; NULL:
+ * all 0), as a cross-encoder's pairs need them. */
+akidb_status ak_embed_seqs_typed(const ak_family *f, const void *impl, const ak_hparams *hp,
+                                 size_t n, const int32_t *const *ids,
+                                 const uint32_t *const *types, const size_t *lens,
+                                 akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
+                                 ak_arena *ar, float *out);
 
 /* ---- the post-LayerNorm Transformer encoder (encoder.c) ------------------------- */
 

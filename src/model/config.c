@@ -31,12 +31,11 @@ static akidb_status load_json(const char *path, json_t **out)
     akidb_status st = ak_read_file(path, AK_JSON_MAX, &text, &len);
     if (st != AKIDB_OK)
         return st;
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, 0, &jerr);
+    json_t *root = NULL;
+    st = ak_json_parse(text, len, 0, path, &root);
     ak_free(text);
-    if (!root)
-        return ak_fail(AKIDB_EFORMAT, "%s: not valid JSON: %s (line %d, column %d)",
-                       path, jerr.text, jerr.line, jerr.column);
+    if (st != AKIDB_OK)
+        return st;
     if (!json_is_object(root)) {
         json_decref(root);
         return ak_fail(AKIDB_EFORMAT, "%s: top level is not a JSON object", path);
@@ -173,6 +172,28 @@ akidb_status ak_cfg_str(const ak_cfg *c, const char *key, const char *def, const
     return AKIDB_OK;
 }
 
+bool ak_cfg_has(const ak_cfg *c, const char *key)
+{
+    json_t *v = json_object_get(c->root, key);
+    return v && !json_is_null(v);
+}
+
+akidb_status ak_cfg_member_str(const ak_cfg *c, const char *obj, const char *key,
+                               const char **out)
+{
+    json_t *o = json_object_get(c->root, obj);
+    *out = NULL;
+    if (!o || json_is_null(o))
+        return AKIDB_OK;
+    if (!json_is_object(o))
+        return ak_fail(AKIDB_EFORMAT, "%s: \"%s\" is not an object", c->path, obj);
+    json_t *v = json_object_get(o, key);
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return ak_fail(AKIDB_EFORMAT, "%s: \"%s\".\"%s\" is not a string", c->path, obj, key);
+    *out = json_is_string(v) ? json_string_value(v) : NULL;
+    return AKIDB_OK;
+}
+
 akidb_status ak_cfg_act(const ak_cfg *c, const char *key, const char *def, ak_act *out)
 {
     const char *act;
@@ -233,20 +254,26 @@ void ak_pipeline_free(ak_st_pipeline *p)
     }
 }
 
-/* Parses a Pooling module's config.json. */
-static akidb_status load_pooling(const char *path, akidb_pooling *out)
+/* Parses a Pooling module's config.json: the mode, and include_prompt. */
+static akidb_status load_pooling(const char *path, akidb_pooling *out, int *include_prompt)
 {
     json_t *root;
     akidb_status st = load_json(path, &root);
     if (st != AKIDB_OK)
         return st;
+    json_t *ip = json_object_get(root, "include_prompt");
+    if (ip && !json_is_null(ip) && !json_is_boolean(ip)) {
+        json_decref(root);
+        return ak_fail(AKIDB_EFORMAT, "%s: \"include_prompt\" is not a boolean", path);
+    }
+    *include_prompt = !json_is_false(ip);
     static const struct { const char *key; akidb_pooling p; } modes[] = {
         { "pooling_mode_cls_token", AKIDB_POOL_CLS },
         { "pooling_mode_mean_tokens", AKIDB_POOL_MEAN },
         { "pooling_mode_max_tokens", AKIDB_POOL_MAX },
         { "pooling_mode_mean_sqrt_len_tokens", AKIDB_POOL_MEAN_SQRT_LEN },
         { "pooling_mode_weightedmean_tokens", AKIDB_POOL_DEFAULT },
-        { "pooling_mode_lasttoken", AKIDB_POOL_DEFAULT },
+        { "pooling_mode_lasttoken", AKIDB_POOL_LAST_TOKEN },
     };
     int n_true = 0, any_key = 0;
     const char *unsupported = NULL;
@@ -282,6 +309,8 @@ static akidb_status load_pooling(const char *path, akidb_pooling *out)
             *out = AKIDB_POOL_MAX;
         else if (strcmp(pm, "mean_sqrt_len_tokens") == 0 || strcmp(pm, "mean_sqrt_len") == 0)
             *out = AKIDB_POOL_MEAN_SQRT_LEN;
+        else if (strcmp(pm, "lasttoken") == 0)
+            *out = AKIDB_POOL_LAST_TOKEN;
         else {
             st = ak_fail(AKIDB_EUNSUPPORTED, "%s: pooling_mode '%.60s' is not supported",
                          path, pm);
@@ -341,6 +370,7 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
 {
     memset(p, 0, sizeof *p);
     p->pooling = AKIDB_POOL_MEAN;
+    p->include_prompt = 1;
     char *mpath = ak_path_join(dir, "modules.json");
     if (!mpath)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
@@ -353,17 +383,13 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
     {
         char *text = NULL;
         size_t len = 0;
-        json_error_t jerr;
         st = ak_read_file(mpath, AK_JSON_MAX, &text, &len);
         if (st != AKIDB_OK)
             goto done;
-        root = json_loadb(text, len, 0, &jerr);
+        st = ak_json_parse(text, len, 0, mpath, &root);
         ak_free(text);
-        if (!root) {
-            st = ak_fail(AKIDB_EFORMAT, "%s: not valid JSON: %s (line %d)", mpath,
-                         jerr.text, jerr.line);
+        if (st != AKIDB_OK)
             goto done;
-        }
     }
     if (!json_is_array(root)) {
         st = ak_fail(AKIDB_EFORMAT, "%s: top level is not a JSON array", mpath);
@@ -408,7 +434,7 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
                 st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", mpath);
                 goto done;
             }
-            st = load_pooling(pool_dir, &p->pooling);
+            st = load_pooling(pool_dir, &p->pooling, &p->include_prompt);
             if (st != AKIDB_OK)
                 goto done;
         } else if (ends_with(type, "models.Normalize") || strcmp(type, "Normalize") == 0) {

@@ -6,8 +6,10 @@
  * through an ak_enc_spec).
  *
  * Each sequence runs at its own length: no padding, hence no attention mask
- * and no wasted work.  Token types are all 0 (sentence-transformers gives a
- * single text one segment).  Operation order follows PyTorch's (embeddings:
+ * and no wasted work.  Token types are 0 (sentence-transformers gives a
+ * single text one segment) unless the caller passes them (ak_seqs.types: a
+ * cross-encoder's pair is 0 for the query, 1 for the passage, as BERT's
+ * tokenizer marks it).  Operation order follows PyTorch's (embeddings:
  * (word + type) + position; residuals added before LayerNorm) so results
  * stay within float rounding of the reference.
  *
@@ -214,12 +216,14 @@ static void embed_rows(const enc_ctx *c, size_t r0, size_t r1)
         size_t i = r - c->row0[t], pos = c->pos ? (size_t)c->pos[r] : i;
         const float *we = e->word + (size_t)c->s->ids[t][i] * H, *pe = e->pos + pos * H;
         float *xr = c->x + r * H;
-        if (e->type)
+        if (e->type) {
+            const float *te = e->type + (c->s->types ? (size_t)c->s->types[t][i] * H : 0);
             for (size_t j = 0; j < H; j++)
-                xr[j] = (we[j] + e->type[j]) + pe[j];
-        else
+                xr[j] = (we[j] + te[j]) + pe[j];
+        } else {
             for (size_t j = 0; j < H; j++)
                 xr[j] = we[j] + pe[j];
+        }
     }
     if (r1 > r0)
         c->f.ops->layernorm(c->x + r0 * H, NULL, r1 - r0, H, H, e->emb_ln_g, e->emb_ln_b,
@@ -327,6 +331,8 @@ akidb_status ak_enc_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
             for (size_t k = 0; k < s->lens[i]; k++)
                 AK_ASSERT(pos[r + k] >= 0 && (size_t)pos[r + k] < hp->max_positions);
         }
+        for (size_t k = 0; s->types && e->type && k < s->lens[i]; k++)
+            AK_ASSERT(s->types[i][k] < hp->type_vocab);
         r += s->lens[i];
     }
     AK_ASSERT(r == rows);

@@ -6,9 +6,9 @@
  * longest sequence is max_position_embeddings.  Tensors: BertModel's names,
  * also under the "bert." prefix of BertFor* checkpoints, LayerNorm
  * gamma/beta accepted.  The forward is the shared post-LayerNorm encoder
- * (encoder.c): embeddings (word + token type 0) + position, LayerNorm, then
- * per layer self-attention, dense + residual + LayerNorm, GELU MLP +
- * residual + LayerNorm.
+ * (encoder.c): embeddings (word + token type: 0, or the pair's segment for a
+ * cross-encoder) + position, LayerNorm, then per layer self-attention,
+ * dense + residual + LayerNorm, GELU MLP + residual + LayerNorm.
  */
 #include "model/blocks.h"
 

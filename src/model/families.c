@@ -17,6 +17,7 @@ static const ak_family *const families[] = {
     &ak_family_bert,         /* fam_bert.c: bert */
     &ak_family_distilbert,   /* fam_distilbert.c: distilbert */
     &ak_family_roberta,      /* fam_roberta.c: roberta, xlm-roberta, camembert */
+    &ak_family_qwen3,        /* fam_qwen3.c: qwen3 (decoder.c) */
 };
 #define N_FAMILIES (sizeof families / sizeof families[0])
 
@@ -111,7 +112,8 @@ akidb_status ak_family_config_load(const char *path, const ak_family **fam, ak_h
         return st;
     const ak_family *f = NULL;
     if ((st = pick(c, &f)) == AKIDB_OK && (st = f->config(c, hp)) == AKIDB_OK) {
-        AK_ASSERT(hp->hidden >= 1 && hp->n_heads >= 1 && hp->hidden % hp->n_heads == 0);
+        AK_ASSERT(hp->hidden >= 1 && hp->n_heads >= 1 &&
+                  (hp->head_dim || hp->hidden % hp->n_heads == 0));
         AK_ASSERT(hp->vocab >= 1 && hp->max_tokens >= 1);
         *fam = f;
     }

@@ -33,7 +33,12 @@ typedef struct ak_hparams {
     size_t type_vocab;      /* rows of the token-type table (0: none) */
     int32_t pad_id;         /* padding_idx of position ids (RoBERTa), or -1 */
     ak_act act;             /* feed-forward activation */
-    float ln_eps;           /* LayerNorm epsilon */
+    float ln_eps;           /* LayerNorm epsilon (RMSNorm's for decoders) */
+    /* decoder-style families (Qwen3; later Gemma 3 ...) */
+    size_t n_kv_heads;      /* key / value heads (grouped-query attention) */
+    size_t head_dim;        /* width of one head; 0: hidden / n_heads */
+    float rope_theta;       /* rotary base; 0: no rotary positions */
+    int causal;             /* 1: token i attends to tokens 0..i only */
 } ak_hparams;
 
 /* A parsed config.json; read it with the ak_cfg_* helpers (config.c), which
@@ -48,6 +53,10 @@ typedef struct ak_seqs {
     const size_t *lens;          /* each in [1, max_tokens] */
     size_t rows;                 /* sum of lens */
     size_t max_len;              /* largest lens[i] */
+    /* Token type (segment) ids, types[i][0..lens[i]) each < type_vocab (a
+     * cross-encoder's pair: 0 for the query, 1 for the passage), or NULL:
+     * all 0.  Families without a type table ignore them. */
+    const uint32_t *const *types;
 } ak_seqs;
 
 /* One model architecture.  Every function reports failures with ak_fail,
@@ -80,6 +89,7 @@ typedef struct ak_family {
 } ak_family;
 
 extern const ak_family ak_family_bert, ak_family_distilbert, ak_family_roberta;
+extern const ak_family ak_family_qwen3;
 
 /* Reads config.json at path, picks the family by model_type (or, when that
  * is absent, by architectures) and lets it fill *hp.  Unknown types give
@@ -113,6 +123,13 @@ akidb_status ak_cfg_float(const ak_cfg *c, const char *key, double def, double l
 akidb_status ak_cfg_bool(const ak_cfg *c, const char *key, int def, int *out);
 /* String key: *out = value, or def when absent or null; EFORMAT if another type. */
 akidb_status ak_cfg_str(const ak_cfg *c, const char *key, const char *def, const char **out);
+/* True if key is present and not null. */
+bool ak_cfg_has(const ak_cfg *c, const char *key);
+/* String member key of the object field obj (rope_scaling's rope_type):
+ * *out NULL when obj is absent or null or lacks key; EFORMAT if obj is not
+ * an object or the member not a string. */
+akidb_status ak_cfg_member_str(const ak_cfg *c, const char *obj, const char *key,
+                               const char **out);
 /* Activation named by key (gelu, gelu_new, gelu_pytorch_tanh, relu). */
 akidb_status ak_cfg_act(const ak_cfg *c, const char *key, const char *def, ak_act *out);
 /* EFORMAT unless hidden (field hkey) is a multiple of heads (field nkey). */
@@ -131,6 +148,8 @@ typedef struct ak_st_pipeline {
     akidb_pooling pooling;   /* never DEFAULT */
     int normalize;           /* 0 or 1 */
     size_t max_seq_length;   /* 0 if no file said */
+    int include_prompt;      /* 0 if the Pooling config says include_prompt
+                                false (pooling would skip prompt tokens) */
 } ak_st_pipeline;
 
 /* Reads the sentence-transformers files of dir (modules.json, the Pooling
@@ -144,6 +163,26 @@ void ak_pipeline_free(ak_st_pipeline *p);
 /* model_max_length of dir/tokenizer_config.json into *out; 0 if the file or
  * the field is absent or says "unlimited".  Fails on unreadable/bad JSON. */
 akidb_status ak_tokenizer_max_length(const char *dir, size_t *out);
+
+/* The prompts of config_sentence_transformers.json (prompts.c). */
+typedef struct ak_prompts {
+    size_t n;
+    char **names, **texts;   /* [n] */
+    const char *def;         /* the text of default_prompt_name, or NULL */
+} ak_prompts;
+
+/* Reads dir/config_sentence_transformers.json's "prompts" (an object of
+ * strings) and "default_prompt_name" (null, or one of them: else EFORMAT,
+ * as SentenceTransformer refuses it).  No file or no prompts: n = 0. */
+akidb_status ak_prompts_load(const char *dir, ak_prompts *p);
+void ak_prompts_free(ak_prompts *p);
+
+/* The prompt text of one call, as SentenceTransformer.encode picks it:
+ * prompt if not NULL; else the prompt named name (EINVAL naming it and
+ * listing the available ones when there is none of that name); else the
+ * default.  *out NULL or "": no prompt. */
+akidb_status ak_prompts_pick(const ak_prompts *p, const char *name, const char *prompt,
+                             const char **out);
 
 /* ---- model internals for tests and tools (model.c) ----------------------- */
 
@@ -169,5 +208,20 @@ akidb_status ak_model_forward(const akidb_model *m, const int32_t *ids, size_t s
 /* The family and hyper-parameters of a loaded model. */
 const ak_family *ak_model_family(const akidb_model *m);
 const ak_hparams *ak_model_hparams(const akidb_model *m);
+
+/* ak_model_embed_ids with token types: types[i][0..lens[i]) (EDIM naming
+ * the text if one is >= the model's type_vocab, or not 0 for a model
+ * without a type table), or types NULL: all 0.  Lengths may reach the
+ * positions' limit (hp.max_tokens), not just the embedding max_tokens: a
+ * reranker's pairs have their own limit. */
+akidb_status ak_model_embed_ids_typed(const akidb_model *m, size_t n,
+                                      const int32_t *const *ids,
+                                      const uint32_t *const *types, const size_t *lens,
+                                      float *out, const akidb_embed_opts *opts);
+
+/* The sequence-classification head of a reranker folder (classify.h), or
+ * NULL for an embedding model. */
+typedef struct ak_head ak_head;
+const ak_head *ak_model_head(const akidb_model *m);
 
 #endif /* AKIDB_FAMILY_H */

@@ -5,6 +5,9 @@
  * family of config.json (families.c) loads and runs the transformer, and
  * nothing here depends on which one it is.
  *
+ * Prompts (config_sentence_transformers.json, prompts.c) are prepended to
+ * each text before tokenising, as sentence-transformers' encode does.
+ *
  * Thread safety: a loaded model is immutable apart from its thread pool
  * cache.  An akidb_embed call tokenises its texts on the calling thread,
  * groups them (up to the family's batch_rows tokens per group) and runs each
@@ -15,6 +18,7 @@
  * once.  Results do not depend on the thread count or on the grouping.
  */
 #include "model/blocks.h"
+#include "model/classify.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -28,11 +32,14 @@ struct akidb_model {
     const ak_family *fam;
     ak_hparams hp;
     void *impl;                /* the family's loaded model */
+    ak_head *head;             /* a reranker's classification head, or NULL */
     ak_dtype dtype;            /* of the stored word embeddings */
     akidb_tokenizer *tok;      /* NULL when loaded for token ids only */
     size_t max_tokens;
     akidb_pooling pooling;
     int normalize;
+    ak_prompts prompts;        /* config_sentence_transformers.json's */
+    int include_prompt;        /* 0: the Pooling module would skip the prompt */
     int n_threads;
     pthread_mutex_t pool_mu;   /* guards pool: one call uses it at a time */
     ak_pool *pool;             /* started by the first multi-thread call */
@@ -48,6 +55,7 @@ const char *akidb_pooling_name(akidb_pooling p)
     case AKIDB_POOL_CLS: return "cls";
     case AKIDB_POOL_MAX: return "max";
     case AKIDB_POOL_MEAN_SQRT_LEN: return "mean_sqrt_len";
+    case AKIDB_POOL_LAST_TOKEN: return "lasttoken";
     }
     return "unknown";
 }
@@ -57,7 +65,7 @@ akidb_status akidb_pooling_parse(const char *name, akidb_pooling *out)
     AK_ASSERT(name && out);
     static const akidb_pooling all[] = { AKIDB_POOL_DEFAULT, AKIDB_POOL_MEAN,
                                          AKIDB_POOL_CLS, AKIDB_POOL_MAX,
-                                         AKIDB_POOL_MEAN_SQRT_LEN };
+                                         AKIDB_POOL_MEAN_SQRT_LEN, AKIDB_POOL_LAST_TOKEN };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (strcmp(name, akidb_pooling_name(all[i])) == 0) {
             *out = all[i];
@@ -65,7 +73,8 @@ akidb_status akidb_pooling_parse(const char *name, akidb_pooling *out)
         }
     }
     return ak_fail(AKIDB_EINVAL,
-                   "unknown pooling '%.60s' (mean, cls, max, mean_sqrt_len, default)", name);
+                   "unknown pooling '%.60s' (mean, cls, max, mean_sqrt_len, lasttoken, "
+                   "default)", name);
 }
 
 void akidb_model_free(akidb_model *m)
@@ -77,6 +86,8 @@ void akidb_model_free(akidb_model *m)
     pthread_mutex_destroy(&m->pool_mu);
     if (m->impl)
         m->fam->free(m->impl);
+    ak_head_free(m->head);
+    ak_prompts_free(&m->prompts);
     if (m->tok)
         akidb_tokenizer_free(m->tok);
     ak_free(m->name);
@@ -149,7 +160,9 @@ static akidb_status model_load(const char *dir, const akidb_model_opts *opts, in
         return st;
     }
     const char *tdir = pipe.transformer_dir;
-    if ((st = load_transformer(m, dir, tdir, opts)) != AKIDB_OK)
+    if ((st = load_transformer(m, dir, tdir, opts)) != AKIDB_OK ||
+        (st = ak_head_load(tdir, m->fam, &m->hp, opts ? opts->max_seq_length : 0,
+                           &m->head)) != AKIDB_OK)
         goto fail;
     if (with_tok && (st = akidb_tokenizer_load(tdir, &m->tok)) != AKIDB_OK) {
         m->tok = NULL;
@@ -163,6 +176,9 @@ static akidb_status model_load(const char *dir, const akidb_model_opts *opts, in
     m->max_tokens = max_seq;
     m->pooling = pipe.pooling;
     m->normalize = pipe.normalize;
+    m->include_prompt = pipe.include_prompt;
+    if ((st = ak_prompts_load(dir, &m->prompts)) != AKIDB_OK)
+        goto fail;
     m->n_threads = opts && opts->n_threads > 0 ? opts->n_threads : 1;
     m->dir = ak_strdup(dir);
     m->name = opts && opts->name ? ak_strdup(opts->name) : base_name(dir);
@@ -208,6 +224,7 @@ void akidb_model_get_info(const akidb_model *m, akidb_model_info *info)
     info->intermediate = c->intermediate;
     info->vocab_size = c->vocab;
     info->weights_dtype = ak_dtype_name(m->dtype);
+    info->num_labels = m->head ? ak_head_labels(m->head) : 0;
 }
 
 const ak_family *ak_model_family(const akidb_model *m)
@@ -220,6 +237,12 @@ const ak_hparams *ak_model_hparams(const akidb_model *m)
 {
     AK_ASSERT(m);
     return &m->hp;
+}
+
+const ak_head *ak_model_head(const akidb_model *m)
+{
+    AK_ASSERT(m);
+    return m->head;
 }
 
 const akidb_tokenizer *akidb_model_tokenizer(const akidb_model *m)
@@ -269,6 +292,9 @@ typedef struct call {
     int normalize, threads;
     ak_pool *pool;
     ak_arena local, *ar;
+    const char *prompt;        /* prepended to every text (akidb_embed), or NULL */
+    char *buf;                 /* prompt + text */
+    size_t buf_cap;
 } call;
 
 static akidb_status call_begin(call *c, const akidb_model *cm, const akidb_embed_opts *opts)
@@ -284,7 +310,7 @@ static akidb_status call_begin(call *c, const akidb_model *cm, const akidb_embed
         c->o.pooling = cm->pooling;
     ak_arena_init(&c->local, 0);
     c->ar = &c->local;
-    if (c->o.pooling < AKIDB_POOL_MEAN || c->o.pooling > AKIDB_POOL_MEAN_SQRT_LEN)
+    if (c->o.pooling < AKIDB_POOL_MEAN || c->o.pooling > AKIDB_POOL_LAST_TOKEN)
         return ak_fail(AKIDB_EINVAL, "unknown pooling value %d", (int)c->o.pooling);
     c->normalize = c->o.normalize < 0 ? cm->normalize : c->o.normalize != 0;
     int threads = c->o.n_threads > 0 ? c->o.n_threads : cm->n_threads;
@@ -308,6 +334,7 @@ static void call_end(call *c)
         ak_arena_reset(&c->m->arena);
     pool_release(c->m, c->pool);
     ak_arena_free(&c->local);
+    ak_free(c->buf);
 }
 
 /* Fails with EDIM if an id of sequence i is outside the vocabulary. */
@@ -321,9 +348,10 @@ static akidb_status check_ids(const akidb_model *m, size_t i, const int32_t *ids
     return AKIDB_OK;
 }
 
-/* Embeds sequences [0, g) (texts first..) of one group into out. */
+/* Embeds sequences [0, g) (texts first..; token types types[0, g), or
+ * NULL) of one group into out. */
 static akidb_status run_group(call *c, size_t first, size_t g, const int32_t *const *ids,
-                              const size_t *tl, float *out)
+                              const uint32_t *const *types, const size_t *tl, float *out)
 {
     size_t rows = 0, max_len = 0;
     for (size_t k = 0; k < g; k++) {
@@ -334,9 +362,9 @@ static akidb_status run_group(call *c, size_t first, size_t g, const int32_t *co
     size_t want = c->m->fam->scratch_bytes(c->m->impl, rows, max_len, c->threads);
     if (want > c->ar->block_size)
         c->ar->block_size = want;
-    akidb_status st = ak_embed_seqs(c->m->fam, c->m->impl, &c->m->hp, g, ids, tl,
-                                    c->o.pooling, c->normalize, c->pool, c->threads, c->ar,
-                                    out);
+    akidb_status st = ak_embed_seqs_typed(c->m->fam, c->m->impl, &c->m->hp, g, ids, types, tl,
+                                          c->o.pooling, c->normalize, c->pool, c->threads,
+                                          c->ar, out);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "texts %zu-%zu", first, first + g - 1);
     if (c->o.n_tokens)
@@ -344,11 +372,43 @@ static akidb_status run_group(call *c, size_t first, size_t g, const int32_t *co
     return AKIDB_OK;
 }
 
-/* Tokenises text ti into tk, checking the result against the model. */
-static akidb_status tokenize(const call *c, const char *t, size_t len, size_t ti,
+/* The prompt of an akidb_embed call (ak_prompts_pick) into c->prompt,
+ * NULL for none. */
+static akidb_status call_prompt(call *c)
+{
+    const char *p;
+    akidb_status st = ak_prompts_pick(&c->m->prompts, c->o.prompt_name, c->o.prompt, &p);
+    if (st != AKIDB_OK)
+        return st;
+    c->prompt = p && *p ? p : NULL;
+    if (c->prompt && !c->m->include_prompt)
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "model %s: its Pooling module excludes prompt tokens "
+                       "(include_prompt false), which is not supported", c->m->name);
+    return AKIDB_OK;
+}
+
+/* Tokenises text ti (after the call's prompt, as sentence-transformers
+ * joins them: prompt + text, tokenised together) into tk, checking the
+ * result against the model. */
+static akidb_status tokenize(call *c, const char *t, size_t len, size_t ti,
                              akidb_tokens *tk)
 {
     const akidb_model *m = c->m;
+    if (c->prompt) {
+        size_t pl = strlen(c->prompt);
+        if (pl + len + 1 > c->buf_cap) {
+            char *b = ak_realloc(c->buf, pl + len + 1);
+            if (!b)
+                return ak_fail(AKIDB_ENOMEM, "text %zu: out of memory", ti);
+            c->buf = b;
+            c->buf_cap = pl + len + 1;
+        }
+        memcpy(c->buf, c->prompt, pl);
+        memcpy(c->buf + pl, t, len);
+        t = c->buf;
+        len += pl;
+    }
     akidb_status st = akidb_tokenizer_encode(m->tok, t, len, m->max_tokens, tk);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "text %zu", ti);
@@ -375,6 +435,8 @@ akidb_status akidb_embed(const akidb_model *cm, const char *const *texts,
         st = ak_fail(AKIDB_EINVAL, "model %s was loaded without its tokenizer", cm->name);
         goto end;
     }
+    if ((st = call_prompt(&c)) != AKIDB_OK)
+        goto end;
     const size_t H = cm->hp.hidden, cap = cm->fam->batch_rows(cm->impl);
     const size_t max_group = n < 256 ? n : 256;
     akidb_tokens *toks = ak_calloc(max_group, sizeof *toks);
@@ -402,7 +464,7 @@ akidb_status akidb_embed(const akidb_model *cm, const char *const *texts,
             rows += tk->n;
             g++;
         }
-        st = run_group(&c, i, g, ids, tl, out + i * H);
+        st = run_group(&c, i, g, ids, NULL, tl, out + i * H);
         i += g;
     }
 out:
@@ -419,9 +481,23 @@ end:
     return st;
 }
 
-akidb_status ak_model_embed_ids(const akidb_model *cm, size_t n, const int32_t *const *ids,
-                                const size_t *lens, float *out,
-                                const akidb_embed_opts *opts)
+/* Fails with EDIM if a token type of sequence i is outside the model's
+ * type table (only 0 for a model without one). */
+static akidb_status check_types(const akidb_model *m, size_t i, const uint32_t *types, size_t n)
+{
+    size_t tv = m->hp.type_vocab ? m->hp.type_vocab : 1;
+    for (size_t p = 0; p < n; p++)
+        if (types[p] >= tv)
+            return ak_fail(AKIDB_EDIM,
+                           "text %zu: token type %u is outside the model's %zu token type%s "
+                           "(type_vocab_size)", i, (unsigned)types[p], tv, tv == 1 ? "" : "s");
+    return AKIDB_OK;
+}
+
+/* ak_model_embed_ids(_typed), lengths up to limit. */
+static akidb_status embed_ids(const akidb_model *cm, size_t n, const int32_t *const *ids,
+                              const uint32_t *const *types, const size_t *lens, size_t limit,
+                              float *out, const akidb_embed_opts *opts)
 {
     AK_ASSERT(cm != NULL);
     AK_ASSERT(n == 0 || (ids != NULL && lens != NULL && out != NULL));
@@ -430,11 +506,11 @@ akidb_status ak_model_embed_ids(const akidb_model *cm, size_t n, const int32_t *
     for (size_t i = 0; i < n && st == AKIDB_OK; i++) {
         if (lens[i] == 0)
             st = ak_fail(AKIDB_EINVAL, "text %zu: no token ids", i);
-        else if (lens[i] > cm->max_tokens)
+        else if (lens[i] > limit)
             st = ak_fail(AKIDB_ETOOLONG, "text %zu: %zu tokens exceed the model's limit of %zu",
-                         i, lens[i], cm->max_tokens);
-        else
-            st = check_ids(cm, i, ids[i], lens[i]);
+                         i, lens[i], limit);
+        else if ((st = check_ids(cm, i, ids[i], lens[i])) == AKIDB_OK && types)
+            st = check_types(cm, i, types[i], lens[i]);
     }
     if (st == AKIDB_OK && n > 0) {
         const size_t H = cm->hp.hidden, cap = cm->fam->batch_rows(cm->impl);
@@ -443,7 +519,7 @@ akidb_status ak_model_embed_ids(const akidb_model *cm, size_t n, const int32_t *
             size_t g = 1, rows = lens[i];
             while (i + g < n && rows + lens[i + g] <= cap)
                 rows += lens[i + g++];
-            st = run_group(&c, i, g, ids + i, lens + i, out + i * H);
+            st = run_group(&c, i, g, ids + i, types ? types + i : NULL, lens + i, out + i * H);
             i += g;
         }
     }
@@ -453,10 +529,27 @@ akidb_status ak_model_embed_ids(const akidb_model *cm, size_t n, const int32_t *
     return st;
 }
 
+akidb_status ak_model_embed_ids(const akidb_model *cm, size_t n, const int32_t *const *ids,
+                                const size_t *lens, float *out,
+                                const akidb_embed_opts *opts)
+{
+    return embed_ids(cm, n, ids, NULL, lens, cm->max_tokens, out, opts);
+}
+
+akidb_status ak_model_embed_ids_typed(const akidb_model *cm, size_t n,
+                                      const int32_t *const *ids,
+                                      const uint32_t *const *types, const size_t *lens,
+                                      float *out, const akidb_embed_opts *opts)
+{
+    /* a reranker's pairs are cut to their own limit (akidb_rerank_opts):
+     * only the positions bound them */
+    return embed_ids(cm, n, ids, types, lens, cm->hp.max_tokens, out, opts);
+}
+
 akidb_status ak_model_forward(const akidb_model *m, const int32_t *ids, size_t s,
                               ak_arena *ar, float **hidden)
 {
     AK_ASSERT(m && s >= 1 && s <= m->hp.max_tokens);
-    const ak_seqs seqs = { 1, &ids, &s, s, s };
+    const ak_seqs seqs = { 1, &ids, &s, s, s, NULL };
     return m->fam->forward(m->impl, &seqs, NULL, 1, ar, hidden);
 }

@@ -218,13 +218,11 @@ akidb_status ak_st_parse(const char *label, const void *buf, size_t size,
     if (hlen < 2 || p[8] != '{')
         return ak_fail(AKIDB_EFORMAT, "%s: header is not a JSON object", label);
 
-    json_error_t jerr;
-    json_t *root = json_loadb((const char *)p + 8, (size_t)hlen,
-                              JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return ak_fail(AKIDB_EFORMAT, "%s: header is not valid JSON: %s (at byte %d)",
-                       label, jerr.text, jerr.position);
-    akidb_status st = AKIDB_OK;
+    json_t *root = NULL;
+    akidb_status st = ak_json_parse((const char *)p + 8, (size_t)hlen, JSON_REJECT_DUPLICATES,
+                                    label, &root);
+    if (st != AKIDB_OK)
+        return st;
     if (!json_is_object(root)) {
         st = ak_fail(AKIDB_EFORMAT, "%s: header is not a JSON object", label);
         goto done;
@@ -418,12 +416,11 @@ static akidb_status open_index(const char *dir, const char *ipath, ak_st_set *ou
     akidb_status st = ak_read_file(ipath, (size_t)64 << 20, &text, &len);
     if (st != AKIDB_OK)
         return st;
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = NULL;
+    st = ak_json_parse(text, len, JSON_REJECT_DUPLICATES, ipath, &root);
     ak_free(text);
-    if (!root)
-        return ak_fail(AKIDB_EFORMAT, "%s: not valid JSON: %s (line %d)", ipath,
-                       jerr.text, jerr.line);
+    if (st != AKIDB_OK)
+        return st;
     json_t *wm = json_object_get(root, "weight_map");
     if (!json_is_object(root) || !json_is_object(wm)) {
         json_decref(root);

@@ -120,7 +120,8 @@ static bool get_pooling(ak_ctx *c, json_t *body, akidb_pooling *out)
         return true;
     if (!json_is_string(p) || akidb_pooling_parse(json_string_value(p), out) != AKIDB_OK) {
         ak_reply_error(c, 400, "invalid_request",
-                       "\"pooling\" must be one of \"mean\", \"cls\", \"max\", \"mean_sqrt_len\"");
+                       "\"pooling\" must be one of \"mean\", \"cls\", \"max\", \"mean_sqrt_len\", "
+                       "\"lasttoken\"");
         return false;
     }
     return true;

@@ -1,0 +1,363 @@
+/*
+ * classify.c - the sequence-classification heads of cross-encoder
+ * rerankers, as Hugging Face's *ForSequenceClassification classes compute
+ * them in eval mode (dropout off) on the first token's last hidden state x:
+ *
+ *   BertForSequenceClassification      classifier(tanh(bert.pooler.dense(x)))
+ *   RobertaForSequenceClassification,  classifier.out_proj(tanh(
+ *   XLMRoberta..., Camembert...            classifier.dense(x)))
+ *   DistilBertForSequenceClassification classifier(relu(pre_classifier(x)))
+ *
+ * A folder is a reranker when config.json's "architectures" names one of
+ * these classes (CrossEncoder's own test: a class ending in
+ * ForSequenceClassification).  Its outputs are num_labels: the size of
+ * id2label when present (it wins over num_labels, as in PretrainedConfig),
+ * else "num_labels", else 2 (PretrainedConfig's default).  The default
+ * activation is CrossEncoder's: config.json's sentence_transformers
+ * "activation_fn" (or the older sbert_ce_default_activation_function) when
+ * it is a torch class, else sigmoid for one label and the raw logits for
+ * more.  The pair length defaults as CrossEncoder's tokenizer limits it:
+ * tokenizer_config.json's model_max_length, capped by the positions.
+ *
+ * Why float64 and plain loops: the head is one [H x H] and one [L x H]
+ * product per pair, noise next to the encoder; accumulating in double keeps
+ * it exact on every kernel path.  Its tensors are copied out of the
+ * mapping at load, so nothing stays mapped for them.
+ */
+#include "model/classify.h"
+#include "model/blocks.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LABELS 65536
+
+typedef struct head_spec {
+    const char *arch;                 /* the architectures class name */
+    const ak_family *fam;             /* the family its base model is */
+    const char *prefix;               /* Hub prefix of the base model */
+    const char *w1, *b1, *w2, *b2;    /* dense [H x H], then [L x H] */
+    int relu;                         /* after the dense: ReLU, else tanh */
+    int types;                        /* its tokenizer returns token_type_ids */
+} head_spec;
+
+static const head_spec heads[] = {
+    { "BertForSequenceClassification", &ak_family_bert, "bert.", "pooler.dense.weight",
+      "pooler.dense.bias", "classifier.weight", "classifier.bias", 0, 1 },
+    { "RobertaForSequenceClassification", &ak_family_roberta, "roberta.",
+      "classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
+      "classifier.out_proj.bias", 0, 0 },
+    { "XLMRobertaForSequenceClassification", &ak_family_roberta, "roberta.",
+      "classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
+      "classifier.out_proj.bias", 0, 0 },
+    { "CamembertForSequenceClassification", &ak_family_roberta, "roberta.",
+      "classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
+      "classifier.out_proj.bias", 0, 0 },
+    { "DistilBertForSequenceClassification", &ak_family_distilbert, "distilbert.",
+      "pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias",
+      1, 0 },
+};
+#define N_HEADS (sizeof heads / sizeof heads[0])
+
+struct ak_head {
+    const head_spec *spec;
+    size_t H, L;
+    float *w1, *b1, *w2, *b2;          /* one allocation, at w1 */
+    char **labels;                     /* [L] */
+    size_t max_tokens;
+    akidb_rerank_activation act;       /* resolved default, or DEFAULT: */
+    char *act_name;                    /* ...config.json names this one */
+};
+
+void ak_head_free(ak_head *h)
+{
+    if (!h)
+        return;
+    if (h->labels)
+        for (size_t i = 0; i < h->L; i++)
+            ak_free(h->labels[i]);
+    ak_free(h->labels);
+    ak_free(h->w1);
+    ak_free(h->act_name);
+    ak_free(h);
+}
+
+size_t ak_head_labels(const ak_head *h)
+{
+    return h->L;
+}
+
+const char *ak_head_label(const ak_head *h, size_t i)
+{
+    return i < h->L ? h->labels[i] : NULL;
+}
+
+size_t ak_head_max_tokens(const ak_head *h)
+{
+    return h->max_tokens;
+}
+
+int ak_head_uses_types(const ak_head *h)
+{
+    return h->spec->types;
+}
+
+akidb_status ak_head_activation(const ak_head *h, akidb_rerank_activation *out)
+{
+    *out = h->act;
+    if (h->act == AKIDB_RERANK_ACT_DEFAULT)
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "the model's activation_fn '%.120s' (config.json) is not supported "
+                       "(torch.nn Identity or Sigmoid); choose raw, sigmoid or softmax",
+                       h->act_name);
+    return AKIDB_OK;
+}
+
+/* ---- config.json ----------------------------------------------------------- */
+
+static akidb_status read_json(const char *path, json_t **out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    akidb_status st = ak_read_file(path, (size_t)16 << 20, &text, &len);
+    if (st != AKIDB_OK)
+        return st;
+    st = ak_json_parse(text, len, 0, path, out);
+    ak_free(text);
+    if (st != AKIDB_OK)
+        return st;
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return ak_fail(AKIDB_EFORMAT, "%s: not a JSON object", path);
+    }
+    return AKIDB_OK;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* The head named by architectures, *spec = NULL if none names one. */
+static akidb_status find_spec(const char *path, json_t *root, const ak_family *fam,
+                              const head_spec **spec)
+{
+    *spec = NULL;
+    json_t *archs = json_object_get(root, "architectures"), *a;
+    size_t i;
+    if (!json_is_array(archs))
+        return AKIDB_OK;
+    json_array_foreach(archs, i, a) {
+        const char *name = json_string_value(a);
+        if (!name || !ends_with(name, "ForSequenceClassification"))
+            continue;
+        for (size_t k = 0; k < N_HEADS; k++) {
+            if (strcmp(name, heads[k].arch) != 0)
+                continue;
+            const char *mt = json_string_value(json_object_get(root, "model_type"));
+            if (heads[k].fam != fam)
+                return ak_fail(AKIDB_EFORMAT,
+                               "%s: architecture '%s' is not a class of model_type '%.60s'",
+                               path, name, mt ? mt : "(none)");
+            *spec = &heads[k];
+            return AKIDB_OK;
+        }
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "%s: architecture '%.80s' is not supported (sequence-classification "
+                       "heads: BertForSequenceClassification, RobertaForSequenceClassification, "
+                       "XLMRobertaForSequenceClassification, "
+                       "CamembertForSequenceClassification, "
+                       "DistilBertForSequenceClassification)", path, name);
+    }
+    return AKIDB_OK;
+}
+
+/* num_labels and the label names (id2label, else num_labels, else 2). */
+static akidb_status read_labels(const char *path, json_t *root, ak_head *h)
+{
+    json_t *id2 = json_object_get(root, "id2label");
+    size_t L = 2;
+    if (id2 && !json_is_null(id2)) {
+        if (!json_is_object(id2))
+            return ak_fail(AKIDB_EFORMAT, "%s: \"id2label\" is not an object", path);
+        L = json_object_size(id2);
+        if (L == 0)
+            return ak_fail(AKIDB_EFORMAT, "%s: \"id2label\" is empty (num_labels 0)", path);
+        if (L > MAX_LABELS)
+            return ak_fail(AKIDB_EFORMAT, "%s: \"id2label\" has %zu labels (at most %d)", path,
+                           L, MAX_LABELS);
+    } else {
+        json_t *nl = json_object_get(root, "num_labels");
+        id2 = NULL;
+        if (nl && !json_is_null(nl)) {
+            if (!json_is_integer(nl) || json_integer_value(nl) < 1 ||
+                json_integer_value(nl) > MAX_LABELS)
+                return ak_fail(AKIDB_EFORMAT, "%s: \"num_labels\" must be an integer in [1, %d]",
+                               path, MAX_LABELS);
+            L = (size_t)json_integer_value(nl);
+        }
+    }
+    h->labels = ak_calloc(L, sizeof *h->labels);
+    if (!h->labels)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", path);
+    h->L = L;
+    for (size_t i = 0; i < L; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%zu", i);
+        json_t *v = id2 ? json_object_get(id2, key) : NULL;
+        if (id2 && !v)
+            return ak_fail(AKIDB_EFORMAT, "%s: \"id2label\" has %zu labels but no key \"%s\"",
+                           path, L, key);
+        if (v && !json_is_string(v))
+            return ak_fail(AKIDB_EFORMAT, "%s: id2label \"%s\" is not a string", path, key);
+        char name[32];
+        snprintf(name, sizeof name, "LABEL_%zu", i);
+        if (!(h->labels[i] = ak_strdup(v ? json_string_value(v) : name)))
+            return ak_fail(AKIDB_ENOMEM, "%s: out of memory", path);
+    }
+    return AKIDB_OK;
+}
+
+/* The default activation, as CrossEncoder.get_default_activation_fn. */
+static akidb_status read_activation(const char *path, json_t *root, ak_head *h)
+{
+    json_t *st = json_object_get(root, "sentence_transformers");
+    json_t *v = json_is_object(st) ? json_object_get(st, "activation_fn") : NULL;
+    if (!v || json_is_null(v))
+        v = json_object_get(root, "sbert_ce_default_activation_function");
+    const char *fn = json_string_value(v);
+    if (v && !json_is_null(v) && !fn)
+        return ak_fail(AKIDB_EFORMAT, "%s: activation_fn is not a string", path);
+    h->act = h->L == 1 ? AKIDB_RERANK_ACT_SIGMOID : AKIDB_RERANK_ACT_RAW;
+    /* CrossEncoder imports only torch.* paths (others need trust_remote_code
+     * and fall back to the default) */
+    if (!fn || strncmp(fn, "torch.", 6) != 0)
+        return AKIDB_OK;
+    static const struct { const char *name; akidb_rerank_activation a; } known[] = {
+        { "torch.nn.modules.activation.Sigmoid", AKIDB_RERANK_ACT_SIGMOID },
+        { "torch.nn.Sigmoid", AKIDB_RERANK_ACT_SIGMOID },
+        { "torch.nn.modules.linear.Identity", AKIDB_RERANK_ACT_RAW },
+        { "torch.nn.Identity", AKIDB_RERANK_ACT_RAW },
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(fn, known[i].name) == 0) {
+            h->act = known[i].a;
+            return AKIDB_OK;
+        }
+    }
+    /* refused when used (akidb_rerank's default), not at load: the folder
+     * still embeds and reranks with an explicit activation */
+    h->act = AKIDB_RERANK_ACT_DEFAULT;
+    if (!(h->act_name = ak_strdup(fn)))
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", path);
+    return AKIDB_OK;
+}
+
+/* ---- weights ----------------------------------------------------------------- */
+
+/* Copies the head's four tensors, shapes checked against hidden and
+ * num_labels, out of the folder's weights. */
+static akidb_status load_weights(const char *tdir, ak_head *h)
+{
+    const head_spec *sp = h->spec;
+    const size_t H = h->H, L = h->L;
+    ak_weights w;
+    akidb_status st = ak_weights_open(&w, tdir, sp->prefix, 4);
+    if (st != AKIDB_OK)
+        return st;
+    const float *t[4];
+    if ((st = ak_weights_get(&w, sp->w1, H, H, &t[0])) == AKIDB_OK &&
+        (st = ak_weights_get(&w, sp->b1, H, 0, &t[1])) == AKIDB_OK &&
+        (st = ak_weights_get(&w, sp->w2, L, H, &t[2])) == AKIDB_OK &&
+        (st = ak_weights_get(&w, sp->b2, L, 0, &t[3])) == AKIDB_OK) {
+        h->w1 = ak_malloc((H * H + H + L * H + L) * sizeof *h->w1);
+        if (!h->w1) {
+            st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", tdir);
+        } else {
+            h->b1 = h->w1 + H * H;
+            h->w2 = h->b1 + H;
+            h->b2 = h->w2 + L * H;
+            memcpy(h->w1, t[0], H * H * sizeof *h->w1);
+            memcpy(h->b1, t[1], H * sizeof *h->b1);
+            memcpy(h->w2, t[2], L * H * sizeof *h->w2);
+            memcpy(h->b2, t[3], L * sizeof *h->b2);
+        }
+    }
+    ak_weights_close(&w);
+    if (st != AKIDB_OK && st != AKIDB_ENOMEM)
+        return ak_fail_prefix(st, "%s head", sp->arch);
+    return st;
+}
+
+akidb_status ak_head_load(const char *tdir, const ak_family *fam, const ak_hparams *hp,
+                          size_t max_seq, ak_head **out)
+{
+    *out = NULL;
+    char *path = ak_path_join(tdir, "config.json");
+    if (!path)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", tdir);
+    json_t *root = NULL;
+    ak_head *h = NULL;
+    const head_spec *spec = NULL;
+    akidb_status st = read_json(path, &root);
+    if (st == AKIDB_OK)
+        st = find_spec(path, root, fam, &spec);
+    if (st != AKIDB_OK || !spec)
+        goto done;
+    if (!(h = ak_calloc(1, sizeof *h))) {
+        st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    h->spec = spec;
+    h->H = hp->hidden;
+    if ((st = read_labels(path, root, h)) != AKIDB_OK ||
+        (st = read_activation(path, root, h)) != AKIDB_OK ||
+        (st = load_weights(tdir, h)) != AKIDB_OK)
+        goto done;
+    h->max_tokens = max_seq;
+    if (!max_seq && (st = ak_tokenizer_max_length(tdir, &h->max_tokens)) != AKIDB_OK)
+        goto done;
+    if (h->max_tokens == 0 || h->max_tokens > hp->max_tokens)
+        h->max_tokens = hp->max_tokens;
+    *out = h;
+    h = NULL;
+done:
+    ak_head_free(h);
+    json_decref(root);
+    ak_free(path);
+    return st;
+}
+
+/* ---- forward ------------------------------------------------------------------ */
+
+akidb_status ak_head_apply(const ak_head *h, size_t n, const float *cls, float *logits)
+{
+    const size_t H = h->H, L = h->L;
+    double *t = ak_malloc(H * sizeof *t);
+    if (!t)
+        return ak_fail(AKIDB_ENOMEM, "out of memory");
+    for (size_t r = 0; r < n; r++) {
+        const float *x = cls + r * H;
+        for (size_t j = 0; j < H; j++) {
+            const float *wj = h->w1 + j * H;
+            double acc = h->b1[j];
+            for (size_t k = 0; k < H; k++)
+                acc += (double)wj[k] * x[k];
+            t[j] = h->spec->relu ? (acc > 0 ? acc : 0) : tanh(acc);
+        }
+        for (size_t l = 0; l < L; l++) {
+            const float *wl = h->w2 + l * H;
+            double acc = h->b2[l];
+            for (size_t j = 0; j < H; j++)
+                acc += (double)wl[j] * t[j];
+            logits[r * L + l] = (float)acc;
+        }
+    }
+    ak_free(t);
+    return AKIDB_OK;
+}

@@ -1,0 +1,929 @@
+/*
+ * test_qwen3.c - the Qwen3 family (decoder.c, fam_qwen3.c), last-token
+ * pooling and prompts.
+ *
+ * Without Python (small models written here):
+ *   config        Qwen3Config's fields and defaults; refused: heads that do
+ *                 not divide into key/value heads, a missing
+ *                 num_key_value_heads, rope_scaling types other than
+ *                 default, attention_bias, sliding windows, other
+ *                 activations, odd head_dim; lookup by architectures
+ *   tensors       with and without "model.", F32 = BF16 = F16 stored,
+ *                 missing and misshapen tensors named
+ *   forward       thread counts and grouping bit-identical; causality: the
+ *                 hidden state of token i of a text equals the last one of
+ *                 its prefix 0..i, bit for bit
+ *   reduced       bf16 / int8 compute on every kernel path vs f32
+ *   out_of_memory every allocation of a load + embed failing once
+ *   pooling       lasttoken in the Pooling config and the public names
+ *   prompts       config_sentence_transformers.json prompts: by name, by
+ *                 text, the default, "" for none, unknown names listed, a
+ *                 bad default refused, include_prompt false refused
+ * With the reference models of tests/ref/make_qwen3.py (ctest fixture
+ * qwen3_ref_models; AKIDB_QWEN3_MODELS, default $AKIDB_BUILD/ref_qwen3):
+ *   text_ref      qwen3_text, the real Qwen3 tokenizer with Qwen3-Embedding's
+ *                 <|endoftext|> template: every text of
+ *                 tests/data/tok_multilingual.txt through akidb_embed
+ *                 (tokenised here, truncated at max_seq_length) against the
+ *                 float64 PyTorch reference on every kernel path
+ *                 (cosine >= 0.99999, max |diff| <= 1e-4); the query prompt
+ *                 equals the prompt written before each text.
+ * (The id-level references of the same script run in test_families'
+ * families_ref, test qwen3_ref.)
+ */
+#include "akt.h"
+#include "model/family.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { H_ = 32, NQ_ = 4, NKV_ = 2, HD_ = 24, I_ = 48, L_ = 2, V_ = 30522 };
+
+static const char *src_dir(void)
+{
+    const char *s = getenv("AKIDB_SRC");
+    return s && *s ? s : ".";
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    if (!f)
+        AKT_FAIL_("cannot write %s: %s", p, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+/* ---- small models written here ---------------------------------------------- */
+
+typedef struct tensor {
+    char name[160];
+    size_t d0, d1;
+} tensor;
+
+static size_t list_tensors(tensor *t)
+{
+    size_t n = 0;
+#define T_(a, b, ...)                                                              \
+    do { snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__); t[n].d0 = a; t[n].d1 = b; n++; } \
+    while (0)
+    T_(V_, H_, "embed_tokens.weight");
+    T_(H_, 0, "norm.weight");
+    for (int l = 0; l < L_; l++) {
+        T_(NQ_ * HD_, H_, "layers.%d.self_attn.q_proj.weight", l);
+        T_(NKV_ * HD_, H_, "layers.%d.self_attn.k_proj.weight", l);
+        T_(NKV_ * HD_, H_, "layers.%d.self_attn.v_proj.weight", l);
+        T_(H_, NQ_ * HD_, "layers.%d.self_attn.o_proj.weight", l);
+        T_(HD_, 0, "layers.%d.self_attn.q_norm.weight", l);
+        T_(HD_, 0, "layers.%d.self_attn.k_norm.weight", l);
+        T_(H_, 0, "layers.%d.input_layernorm.weight", l);
+        T_(H_, 0, "layers.%d.post_attention_layernorm.weight", l);
+        T_(I_, H_, "layers.%d.mlp.gate_proj.weight", l);
+        T_(I_, H_, "layers.%d.mlp.up_proj.weight", l);
+        T_(H_, I_, "layers.%d.mlp.down_proj.weight", l);
+    }
+#undef T_
+    return n;
+}
+
+/* Deterministic value i of tensor t, exact in bf16 and in f16. */
+static float value(const tensor *t, size_t ti, size_t i)
+{
+    uint64_t x = (ti + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xC2B2AE3D27D4EB4Full;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    float u = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0), v;
+    if (!t->d1)
+        v = 1.0f + 0.25f * u;
+    else if (strcmp(t->name, "embed_tokens.weight") == 0)
+        v = u;
+    else
+        v = u * (float)(1.7 / sqrt((double)t->d1));
+    v = ldexpf(roundf(ldexpf(v, 7)), -7);   /* 8 significant bits at most */
+    return v;
+}
+
+/* IEEE half of v (exact for value()'s numbers). */
+static uint16_t to_f16(float v)
+{
+    if (v == 0.0f)
+        return 0;
+    int e;
+    float m = frexpf(fabsf(v), &e);   /* v = m 2^e, m in [0.5, 1) */
+    uint16_t s = v < 0 ? 0x8000 : 0;
+    int be = e - 1 + 15;
+    if (!(be > 0 && be < 31))
+        AKT_FAIL_("%g is out of the f16 test range", v);
+    uint16_t man = (uint16_t)lroundf((m * 2.0f - 1.0f) * 1024.0f);
+    return (uint16_t)(s | (be << 10) | man);
+}
+
+typedef struct wopts {
+    int dt;               /* 0 F32, 1 BF16, 2 F16 */
+    const char *prefix;   /* Hub prefix of every name, or NULL */
+    const char *skip;     /* tensor left out */
+    const char *bad;      /* tensor with one row too many */
+} wopts;
+
+static void write_weights(const char *dir, const wopts *o)
+{
+    static tensor t[64];
+    static const char *dts[] = { "F32", "BF16", "F16" };
+    size_t n = list_tensors(t), esz = o->dt ? 2 : 4, off = 0, hl = 0, cap = 1 << 16;
+    char *hdr = malloc(cap);
+    hl += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (size_t i = 0; i < n; i++) {
+        if (o->skip && strcmp(t[i].name, o->skip) == 0)
+            continue;
+        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
+        size_t bytes = d0 * (t[i].d1 ? t[i].d1 : 1) * esz;
+        char shape[64];
+        if (t[i].d1)
+            snprintf(shape, sizeof shape, "[%zu,%zu]", d0, t[i].d1);
+        else
+            snprintf(shape, sizeof shape, "[%zu]", d0);
+        hl += (size_t)snprintf(hdr + hl, cap - hl,
+                               ",\"%s%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                               o->prefix ? o->prefix : "", t[i].name, dts[o->dt], shape, off,
+                               off + bytes);
+        off += bytes;
+    }
+    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
+    while (hl % 8)
+        hdr[hl++] = ' ';
+    unsigned char *data = malloc(8 + hl + off), *p = data + 8 + hl;
+    for (int i = 0; i < 8; i++)
+        data[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(data + 8, hdr, hl);
+    for (size_t i = 0; i < n; i++) {
+        if (o->skip && strcmp(t[i].name, o->skip) == 0)
+            continue;
+        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
+        for (size_t k = 0; k < d0 * (t[i].d1 ? t[i].d1 : 1); k++) {
+            float v = value(&t[i], i, k);
+            uint32_t b;
+            memcpy(&b, &v, 4);
+            uint16_t h = o->dt == 1 ? (uint16_t)(b >> 16) : to_f16(v);
+            memcpy(p, o->dt ? (void *)&h : (void *)&v, esz);
+            p += esz;
+        }
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, 8 + hl + off, f);
+    fclose(f);
+    free(hdr);
+    free(data);
+}
+
+#define QCFG_HEAD "{\"model_type\":\"qwen3\",\"hidden_size\":32,\"num_hidden_layers\":2,"
+static const char *qwen3_cfg =
+    QCFG_HEAD "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":24,"
+    "\"intermediate_size\":48,\"vocab_size\":30522,\"max_position_embeddings\":64,"
+    "\"rms_norm_eps\":1e-06,\"rope_theta\":1000000,\"rope_scaling\":null,"
+    "\"attention_bias\":false,\"use_sliding_window\":false,\"sliding_window\":null,"
+    "\"hidden_act\":\"silu\",\"tie_word_embeddings\":true,"
+    "\"architectures\":[\"Qwen3ForCausalLM\"]}";
+
+/* Makes tmp/<name> with config text cfg and, if o, weights. */
+static const char *make_model(const char *name, const char *cfg, const wopts *o)
+{
+    static char dirs[8][PATH_MAX];
+    static int slot;
+    char *d = dirs[slot++ % 8];
+    snprintf(d, PATH_MAX, "%s/%s", akt_tmpdir("akidb_qwen3_"), name);
+    mkdir(d, 0700);
+    write_text(d, "config.json", cfg);
+    if (o)
+        write_weights(d, o);
+    return d;
+}
+
+/* Adds the sentence-transformers files of Qwen3-Embedding (last-token
+ * pooling, Normalize, prompts) and BERT's WordPiece tokenizer to dir. */
+static void add_pipeline(const char *dir, const char *prompts, int include_prompt)
+{
+    char p[PATH_MAX];
+    write_text(dir, "modules.json",
+               "[{\"idx\":0,\"name\":\"0\",\"path\":\"\",\"type\":"
+               "\"sentence_transformers.models.Transformer\"},{\"idx\":1,\"name\":\"1\","
+               "\"path\":\"1_Pooling\",\"type\":\"sentence_transformers.models.Pooling\"},"
+               "{\"idx\":2,\"name\":\"2\",\"path\":\"2_Normalize\",\"type\":"
+               "\"sentence_transformers.models.Normalize\"}]");
+    snprintf(p, sizeof p, "%s/1_Pooling", dir);
+    mkdir(p, 0700);
+    write_text(p, "config.json", include_prompt
+               ? "{\"word_embedding_dimension\":32,\"pooling_mode_cls_token\":false,"
+                 "\"pooling_mode_mean_tokens\":false,\"pooling_mode_lasttoken\":true,"
+                 "\"include_prompt\":true}"
+               : "{\"word_embedding_dimension\":32,\"pooling_mode_mean_tokens\":true,"
+                 "\"include_prompt\":false}");
+    if (prompts)
+        write_text(dir, "config_sentence_transformers.json", prompts);
+    static const char *tok[] = { "tokenizer.json", "vocab.txt", "tokenizer_config.json",
+                                 "special_tokens_map.json" };
+    for (int i = 0; i < 4; i++) {
+        char a[PATH_MAX], b[PATH_MAX * 2];
+        snprintf(a, sizeof a, "%s/tests/data/minilm/%s", src_dir(), tok[i]);
+        snprintf(b, sizeof b, "%s/%s", dir, tok[i]);
+        if (symlink(a, b) != 0)
+            AKT_FAIL_("symlink %s: %s", b, strerror(errno));
+    }
+}
+
+static akidb_model *load_ids(const char *dir, const char *dtype)
+{
+    akidb_model_opts mo = { .dtype = dtype };
+    akidb_model *m = NULL;
+    akidb_status st = ak_model_load_ids(dir, &mo, &m);
+    if (st != AKIDB_OK)
+        AKT_FAIL_("load %s: %s: %s", dir, akidb_status_name(st), akidb_last_error());
+    return m;
+}
+
+static void expect_fail(const char *dir, akidb_status want, const char *s1, const char *s2)
+{
+    akidb_model *m = (akidb_model *)1;
+    akidb_status st = ak_model_load_ids(dir, NULL, &m);
+    if (st != want)
+        AKT_FAIL_("%s: status %s, want %s (%s)", dir, akidb_status_name(st),
+                  akidb_status_name(want), akidb_last_error());
+    AKT_TRUE(m == NULL);
+    if (s1)
+        AKT_CONTAINS(akidb_last_error(), s1);
+    if (s2)
+        AKT_CONTAINS(akidb_last_error(), s2);
+}
+
+/* ---- config ----------------------------------------------------------------- */
+
+/* Loads config text cfg and expects status want with s in the message. */
+static void cfg_case(const char *name, const char *cfg, akidb_status want, const char *s,
+                     ak_hparams *hp)
+{
+    const ak_family *f;
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/config.json", make_model(name, cfg, NULL));
+    akidb_status st = ak_family_config_load(p, &f, hp);
+    if (st != want)
+        AKT_FAIL_("%s: status %s, want %s (%s)", name, akidb_status_name(st),
+                  akidb_status_name(want), akidb_last_error());
+    if (want == AKIDB_OK)
+        AKT_TRUE(f == &ak_family_qwen3);
+    if (s)
+        AKT_CONTAINS(akidb_last_error(), s);
+}
+
+/* QCFG_HEAD + the usual heads + extra fields. */
+#define QCFG(extra)                                                                    \
+    QCFG_HEAD "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":24,"   \
+              "\"intermediate_size\":48,\"vocab_size\":300" extra "}"
+
+AKT_TEST(config)
+{
+    ak_hparams hp;
+    cfg_case("c_ok", qwen3_cfg, AKIDB_OK, NULL, &hp);
+    AKT_EQ_INT(hp.hidden, 32);
+    AKT_EQ_INT(hp.n_heads, 4);
+    AKT_EQ_INT(hp.n_kv_heads, 2);
+    AKT_EQ_INT(hp.head_dim, 24);   /* not hidden / heads */
+    AKT_EQ_INT(hp.max_tokens, 64);
+    AKT_EQ_INT(hp.causal, 1);
+    AKT_EQ_INT(hp.act, AK_ACT_SILU);
+    AKT_EQ_INT(hp.type_vocab, 0);
+    AKT_NEAR(hp.rope_theta, 1e6, 1e-3);
+    AKT_NEAR(hp.ln_eps, 1e-6, 1e-12);
+    /* Qwen3Config's defaults */
+    cfg_case("c_def", QCFG_HEAD "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+             "\"intermediate_size\":48,\"vocab_size\":300}", AKIDB_OK, NULL, &hp);
+    AKT_EQ_INT(hp.head_dim, 128);
+    AKT_EQ_INT(hp.max_tokens, 32768);
+    AKT_NEAR(hp.rope_theta, 1e4, 1e-3);
+    AKT_NEAR(hp.ln_eps, 1e-6, 1e-12);
+    cfg_case("c_dflt_rope", QCFG(",\"rope_scaling\":{\"rope_type\":\"default\"}"), AKIDB_OK,
+             NULL, &hp);
+    cfg_case("c_swish", QCFG(",\"hidden_act\":\"swish\",\"layer_types\":[\"full_attention\","
+             "\"full_attention\"]"), AKIDB_OK, NULL, &hp);
+
+    cfg_case("c_kv", QCFG_HEAD "\"num_attention_heads\":4,\"num_key_value_heads\":3,"
+             "\"intermediate_size\":48,\"vocab_size\":300}", AKIDB_EFORMAT,
+             "num_attention_heads 4 is not a multiple of num_key_value_heads 3", &hp);
+    cfg_case("c_nokv", QCFG_HEAD "\"num_attention_heads\":4,\"intermediate_size\":48,"
+             "\"vocab_size\":300}", AKIDB_EFORMAT, "\"num_key_value_heads\"", &hp);
+    cfg_case("c_yarn", QCFG(",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0,"
+             "\"original_max_position_embeddings\":32768}"), AKIDB_EUNSUPPORTED,
+             "rope_scaling type 'yarn'", &hp);
+    cfg_case("c_linear", QCFG(",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0}"),
+             AKIDB_EUNSUPPORTED, "'linear'", &hp);
+    cfg_case("c_notype", QCFG(",\"rope_scaling\":{\"factor\":2.0}"), AKIDB_EFORMAT,
+             "rope_type", &hp);
+    cfg_case("c_rsstr", QCFG(",\"rope_scaling\":\"yarn\""), AKIDB_EFORMAT,
+             "\"rope_scaling\" is not an object", &hp);
+    cfg_case("c_bias", QCFG(",\"attention_bias\":true"), AKIDB_EUNSUPPORTED,
+             "attention_bias", &hp);
+    cfg_case("c_sw", QCFG(",\"use_sliding_window\":true,\"sliding_window\":4096"),
+             AKIDB_EUNSUPPORTED, "use_sliding_window", &hp);
+    cfg_case("c_lt", QCFG(",\"layer_types\":[\"full_attention\",\"sliding_attention\"]"),
+             AKIDB_EUNSUPPORTED, "layer_types[1] 'sliding_attention'", &hp);
+    cfg_case("c_act", QCFG(",\"hidden_act\":\"gelu\""), AKIDB_EUNSUPPORTED, "'gelu'", &hp);
+    cfg_case("c_odd", QCFG_HEAD "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+             "\"head_dim\":25,\"intermediate_size\":48,\"vocab_size\":300}", AKIDB_EFORMAT,
+             "head_dim 25 is odd", &hp);
+    cfg_case("c_novocab", QCFG_HEAD "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+             "\"intermediate_size\":48}", AKIDB_EFORMAT, "\"vocab_size\"", &hp);
+
+    /* no model_type: architectures decide */
+    cfg_case("c_arch", "{\"architectures\":[\"Qwen3Model\"],\"hidden_size\":32,"
+             "\"num_hidden_layers\":1,\"num_attention_heads\":4,\"num_key_value_heads\":4,"
+             "\"intermediate_size\":48,\"vocab_size\":300}", AKIDB_OK, NULL, &hp);
+    cfg_case("c_moe", "{\"architectures\":[\"Qwen3MoeForCausalLM\"]}", AKIDB_EUNSUPPORTED,
+             "Qwen3MoeForCausalLM", &hp);
+    cfg_case("c_qwen2", "{\"model_type\":\"qwen2\"}", AKIDB_EUNSUPPORTED, "qwen3", &hp);
+}
+
+/* ---- tensors and forward -------------------------------------------------------- */
+
+enum { NSEQ = 5 };
+static const int32_t seq_a[] = { 101, 7592, 2088, 999, 102 }, seq_b[] = { 102 },
+                     seq_c[] = { 3000, 17, 4000, 30521, 5, 6, 102 };
+static int32_t seq_long[64];
+
+static void fixed_seqs(const int32_t **ids, size_t *lens)
+{
+    for (int i = 0; i < 64; i++)
+        seq_long[i] = (int32_t)((i * 7919 + 11) % V_);
+    ids[0] = seq_a; lens[0] = 5;
+    ids[1] = seq_b; lens[1] = 1;
+    ids[2] = seq_c; lens[2] = 7;
+    ids[3] = seq_long; lens[3] = 64;
+    ids[4] = seq_long; lens[4] = 33;
+}
+
+static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out)
+{
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
+    o.n_threads = nt;
+    if (!one_by_one) {
+        AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, out, &o));
+        return;
+    }
+    for (int i = 0; i < NSEQ; i++)
+        AKT_OK(ak_model_embed_ids(m, 1, &ids[i], &lens[i], out + i * H_, &o));
+}
+
+AKT_TEST(tensors)
+{
+    wopts o = { 0 };
+    akidb_model *ref = load_ids(make_model("t_plain", qwen3_cfg, &o), NULL);
+    akidb_model_info info;
+    akidb_model_get_info(ref, &info);
+    AKT_EQ_STR(info.weights_dtype, "F32");
+    AKT_EQ_INT(info.dim, H_);
+    AKT_EQ_INT(info.n_heads, NQ_);
+    AKT_EQ_INT(info.pooling, AKIDB_POOL_MEAN);   /* no sentence-transformers files */
+    float r[NSEQ * H_], x[NSEQ * H_];
+    embed_fixed(ref, 1, 0, r);
+    for (int i = 0; i < NSEQ * H_; i++)
+        AKT_TRUE(isfinite(r[i]));
+    const wopts v[] = { { .prefix = "model." }, { .dt = 1 }, { .dt = 2 },
+                        { .dt = 1, .prefix = "model." } };
+    static const char *names[] = { "F32", "BF16", "F16", "BF16" };
+    for (int i = 0; i < 4; i++) {
+        akidb_model *m = load_ids(make_model("t_var", qwen3_cfg, &v[i]), NULL);
+        akidb_model_get_info(m, &info);
+        AKT_EQ_STR(info.weights_dtype, names[i]);
+        embed_fixed(m, 1, 0, x);
+        if (memcmp(r, x, sizeof r) != 0)
+            AKT_FAIL_("variant %d differs from the plain F32 model", i);
+        akidb_model_free(m);
+    }
+    akidb_model_free(ref);
+    static const char *miss[] = { "layers.1.self_attn.k_norm.weight", "embed_tokens.weight",
+                                  "norm.weight", "layers.0.mlp.up_proj.weight" };
+    for (int i = 0; i < 4; i++) {
+        wopts w = { .prefix = "model.", .skip = miss[i] };
+        expect_fail(make_model("t_miss", qwen3_cfg, &w), AKIDB_EFORMAT, miss[i],
+                    "also tried 'model.");
+    }
+    static const char *bad[] = { "layers.0.self_attn.k_proj.weight", "embed_tokens.weight",
+                                 "layers.1.self_attn.q_norm.weight" };
+    for (int i = 0; i < 3; i++) {
+        wopts w = { .bad = bad[i] };
+        expect_fail(make_model("t_shape", qwen3_cfg, &w), AKIDB_EDIM, bad[i],
+                    "but config.json implies");
+    }
+}
+
+AKT_TEST(forward)
+{
+    wopts o = { .dt = 1 };
+    const char *dir = make_model("f_bf", qwen3_cfg, &o);
+    akidb_model *m = load_ids(dir, NULL);
+    float a[NSEQ * H_], b[NSEQ * H_];
+    embed_fixed(m, 1, 0, a);
+    static const int nts[] = { 2, 3 };
+    for (int k = 0; k < 2; k++) {
+        embed_fixed(m, nts[k], 0, b);
+        AKT_EQ_INT(memcmp(a, b, sizeof a), 0);
+        embed_fixed(m, nts[k], 1, b);
+        AKT_EQ_INT(memcmp(a, b, sizeof a), 0);
+    }
+    /* causal: the hidden state of token i is the last one of the prefix 0..i */
+    ak_arena ar;
+    ak_arena_init(&ar, 0);
+    float *full, *pre;
+    AKT_OK(ak_model_forward(m, seq_long, 64, &ar, &full));
+    for (size_t i = 0; i < 64; i += 9) {
+        ak_arena ar2;
+        ak_arena_init(&ar2, 0);
+        AKT_OK(ak_model_forward(m, seq_long, i + 1, &ar2, &pre));
+        if (memcmp(full + i * H_, pre + i * H_, H_ * sizeof(float)) != 0)
+            AKT_FAIL_("token %zu of 64 differs from the last of its prefix", i);
+        ak_arena_free(&ar2);
+    }
+    ak_arena_free(&ar);
+    /* ids outside the vocabulary, length past max_position_embeddings */
+    static int32_t longer[65];
+    const int32_t *ids[1] = { longer };
+    size_t lens[1] = { 65 };
+    AKT_STATUS(ak_model_embed_ids(m, 1, ids, lens, a, NULL), AKIDB_ETOOLONG);
+    AKT_CONTAINS(akidb_last_error(), "64");
+    longer[3] = V_;
+    lens[0] = 5;
+    AKT_STATUS(ak_model_embed_ids(m, 1, ids, lens, a, NULL), AKIDB_EDIM);
+    akidb_model_free(m);
+}
+
+static double cosine(const float *a, const float *b, size_t n)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / (sqrt(aa * bb) + 1e-300);
+}
+
+static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
+                                           AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
+
+AKT_TEST(reduced)
+{
+    wopts o = { .dt = 1 };
+    const char *dir = make_model("q_bf", qwen3_cfg, &o);
+    akidb_model *f = load_ids(dir, NULL);
+    float r[NSEQ * H_], x[NSEQ * H_], x2[NSEQ * H_];
+    embed_fixed(f, 1, 0, r);
+    static const char *dt[] = { "bf16", "int8" };
+    for (int d = 0; d < 2; d++) {
+        akidb_model *m = load_ids(dir, dt[d]);
+        for (size_t p = 0; p < 4; p++) {
+            if (akidb_kernels_select(paths[p]) != AKIDB_OK)
+                continue;
+            embed_fixed(m, 1, 0, x);
+            embed_fixed(m, 2, 1, x2);   /* threads split each forward */
+            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
+            embed_fixed(m, 3, 0, x2);
+            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
+            double worst = 1;
+            for (int t = 0; t < NSEQ; t++) {
+                double c = cosine(r + t * H_, x + t * H_, H_);
+                worst = c < worst ? c : worst;
+            }
+            fprintf(stderr, "  %s Qwen3, %s: worst cosine to f32 %.6f\n", dt[d],
+                    akidb_kernels_name(paths[p]), worst);
+            AKT_GE(worst, 0.999);
+        }
+        akidb_model_free(m);
+    }
+    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
+    akidb_model_free(f);
+}
+
+AKT_TEST(out_of_memory)
+{
+    wopts o = { .dt = 1 };   /* converted copies: more allocations to fail */
+    const char *dir = make_model("m_bf", qwen3_cfg, &o);
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
+    eo.n_threads = 2;
+    akidb_model *m = load_ids(dir, NULL);
+    float want[NSEQ * H_], x[NSEQ * H_];
+    AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, want, &eo));
+    akidb_model_free(m);
+    int done = 0;
+    long i;
+    for (i = 0; i < 100000 && !done; i++) {
+        ak_alloc_fail_after(i);
+        akidb_status st = ak_model_load_ids(dir, NULL, &m);
+        if (st == AKIDB_OK) {
+            st = ak_model_embed_ids(m, NSEQ, ids, lens, x, &eo);
+            akidb_model_free(m);
+            done = st == AKIDB_OK;
+        }
+        long inj = ak_alloc_injected_failures();
+        ak_alloc_fail_after(-1);
+        if (!done && st != AKIDB_ENOMEM)
+            AKT_FAIL_("fail_after(%ld): status %s (%s), want ENOMEM", i,
+                      akidb_status_name(st), akidb_last_error());
+        if (!done)
+            AKT_TRUE(inj > 0);
+    }
+    AKT_TRUE(done);
+    AKT_EQ_INT(memcmp(x, want, sizeof x), 0);
+    fprintf(stderr, "  %ld allocation points checked\n", i);
+}
+
+/* ---- pooling and prompts ---------------------------------------------------------- */
+
+AKT_TEST(pooling)
+{
+    akidb_pooling p;
+    AKT_OK(akidb_pooling_parse("lasttoken", &p));
+    AKT_EQ_INT(p, AKIDB_POOL_LAST_TOKEN);
+    AKT_EQ_STR(akidb_pooling_name(AKIDB_POOL_LAST_TOKEN), "lasttoken");
+    AKT_STATUS(akidb_pooling_parse("last", &p), AKIDB_EINVAL);
+    AKT_CONTAINS(akidb_last_error(), "lasttoken");
+
+    wopts o = { 0 };
+    const char *dir = make_model("p_last", qwen3_cfg, &o);
+    add_pipeline(dir, NULL, 1);
+    akidb_model *m = NULL;
+    AKT_OK(akidb_model_load(dir, NULL, &m));
+    akidb_model_info info;
+    akidb_model_get_info(m, &info);
+    AKT_EQ_INT(info.pooling, AKIDB_POOL_LAST_TOKEN);
+    AKT_EQ_INT(info.normalize, 1);
+    /* last token = the hidden state of the last row, normalised */
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    float e[H_], *h;
+    AKT_OK(ak_model_embed_ids(m, 1, &ids[2], &lens[2], e, NULL));
+    ak_arena ar;
+    ak_arena_init(&ar, 0);
+    AKT_OK(ak_model_forward(m, ids[2], lens[2], &ar, &h));
+    double nn = 0;
+    for (int j = 0; j < H_; j++)
+        nn += (double)h[6 * H_ + j] * h[6 * H_ + j];
+    for (int j = 0; j < H_; j++)
+        AKT_NEAR(e[j], h[6 * H_ + j] / sqrt(nn), 1e-6);
+    ak_arena_free(&ar);
+    akidb_model_free(m);
+
+    /* pooling_mode "lasttoken"; lasttoken with another mode is refused */
+    char p1[PATH_MAX];
+    snprintf(p1, sizeof p1, "%s/1_Pooling", dir);
+    write_text(p1, "config.json", "{\"pooling_mode\":\"lasttoken\"}");
+    AKT_OK(ak_model_load_ids(dir, NULL, &m));
+    akidb_model_get_info(m, &info);
+    AKT_EQ_INT(info.pooling, AKIDB_POOL_LAST_TOKEN);
+    akidb_model_free(m);
+    write_text(p1, "config.json",
+               "{\"pooling_mode_lasttoken\":true,\"pooling_mode_mean_tokens\":true}");
+    AKT_STATUS(ak_model_load_ids(dir, NULL, &m), AKIDB_EUNSUPPORTED);
+    AKT_CONTAINS(akidb_last_error(), "2 pooling modes");
+    write_text(p1, "config.json", "{\"pooling_mode_lasttoken\":true,\"include_prompt\":1}");
+    AKT_STATUS(ak_model_load_ids(dir, NULL, &m), AKIDB_EFORMAT);
+    AKT_CONTAINS(akidb_last_error(), "include_prompt");
+}
+
+/* Embeds one text with options o. */
+static void embed1(const akidb_model *m, const char *text, const akidb_embed_opts *o,
+                   float *out)
+{
+    const char *t[1] = { text };
+    AKT_OK(akidb_embed(m, t, NULL, 1, out, o));
+}
+
+AKT_TEST(prompts)
+{
+    wopts o = { 0 };
+    const char *dir = make_model("pr", qwen3_cfg, &o);
+    add_pipeline(dir, "{\"prompts\":{\"query\":\"Instruct: find it\\nQuery:\","
+                      "\"document\":\"\",\"passage\":\"passage: \"},"
+                      "\"default_prompt_name\":\"passage\",\"similarity_fn_name\":\"cosine\"}",
+                 1);
+    akidb_model *m = NULL;
+    AKT_OK(akidb_model_load(dir, NULL, &m));
+    float a[H_], b[H_];
+    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
+    /* the default prompt: as if written before the text */
+    embed1(m, "hello world", NULL, a);
+    eo.prompt = "";
+    embed1(m, "passage: hello world", &eo, b);
+    AKT_EQ_INT(memcmp(a, b, sizeof a), 0);
+    /* by name, tokenised together with the text */
+    size_t nt = 0;
+    eo = (akidb_embed_opts)AKIDB_EMBED_OPTS_INIT;
+    eo.prompt_name = "query";
+    eo.n_tokens = &nt;
+    embed1(m, "hello world", &eo, a);
+    AKT_EQ_INT(nt, 11);   /* [CLS] instruct : find it query : hello world [SEP] */
+    eo = (akidb_embed_opts)AKIDB_EMBED_OPTS_INIT;
+    eo.prompt = "";
+    embed1(m, "Instruct: find it\nQuery:hello world", &eo, b);
+    AKT_EQ_INT(memcmp(a, b, sizeof a), 0);
+    /* the text itself wins over a name; "document" is "": no prompt */
+    eo.prompt_name = "document";
+    eo.prompt = "Instruct: find it\nQuery:";
+    embed1(m, "hello world", &eo, b);
+    AKT_EQ_INT(memcmp(a, b, sizeof a), 0);
+    eo.prompt = NULL;
+    embed1(m, "hello world", &eo, a);
+    eo.prompt_name = NULL;
+    eo.prompt = "";
+    embed1(m, "hello world", &eo, b);
+    AKT_EQ_INT(memcmp(a, b, sizeof a), 0);
+    /* token-id calls take no prompt */
+    eo.prompt = "passage: ";
+    const int32_t *ids[1] = { seq_a };
+    size_t lens[1] = { 5 };
+    AKT_OK(ak_model_embed_ids(m, 1, ids, lens, a, &eo));
+    AKT_OK(ak_model_embed_ids(m, 1, ids, lens, b, NULL));
+    AKT_EQ_INT(memcmp(a, b, sizeof a), 0);
+    /* unknown names list the available ones */
+    eo = (akidb_embed_opts)AKIDB_EMBED_OPTS_INIT;
+    eo.prompt_name = "search_query";
+    const char *t[1] = { "x" };
+    AKT_STATUS(akidb_embed(m, t, NULL, 1, a, &eo), AKIDB_EINVAL);
+    AKT_CONTAINS(akidb_last_error(), "'search_query'");
+    AKT_CONTAINS(akidb_last_error(), "'query', 'document', 'passage'");
+    akidb_model_free(m);
+
+    /* no prompts file: a name is an error, a text still works */
+    dir = make_model("pr_none", qwen3_cfg, &o);
+    add_pipeline(dir, NULL, 1);
+    AKT_OK(akidb_model_load(dir, NULL, &m));
+    AKT_STATUS(akidb_embed(m, t, NULL, 1, a, &eo), AKIDB_EINVAL);
+    AKT_CONTAINS(akidb_last_error(), "has no prompts");
+    eo.prompt_name = NULL;
+    eo.prompt = "a ";
+    AKT_OK(akidb_embed(m, t, NULL, 1, a, &eo));
+    akidb_model_free(m);
+
+    /* a default naming no prompt, prompts not an object, bad JSON */
+    static const char *bad[][2] = {
+        { "{\"prompts\":{\"query\":\"q: \"},\"default_prompt_name\":\"doc\"}", "'doc'" },
+        { "{\"prompts\":[\"q: \"]}", "\"prompts\" is not an object" },
+        { "{\"prompts\":{\"query\":7}}", "prompt \"query\" is not a string" },
+        { "{\"prompts\":", "not valid JSON" },
+    };
+    for (int i = 0; i < 4; i++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "pr_bad%d", i);
+        dir = make_model(nm, qwen3_cfg, &o);
+        add_pipeline(dir, bad[i][0], 1);
+        m = (akidb_model *)1;
+        AKT_STATUS(akidb_model_load(dir, NULL, &m), AKIDB_EFORMAT);
+        AKT_CONTAINS(akidb_last_error(), "config_sentence_transformers.json");
+        AKT_CONTAINS(akidb_last_error(), bad[i][1]);
+        AKT_TRUE(m == NULL);
+    }
+    /* a Pooling module that would leave the prompt's tokens out */
+    dir = make_model("pr_excl", qwen3_cfg, &o);
+    add_pipeline(dir, "{\"prompts\":{\"query\":\"q: \"}}", 0);
+    AKT_OK(akidb_model_load(dir, NULL, &m));
+    AKT_OK(akidb_embed(m, t, NULL, 1, a, NULL));
+    eo.prompt = NULL;
+    eo.prompt_name = "query";
+    AKT_STATUS(akidb_embed(m, t, NULL, 1, a, &eo), AKIDB_EUNSUPPORTED);
+    AKT_CONTAINS(akidb_last_error(), "include_prompt");
+    akidb_model_free(m);
+}
+
+/* ---- the text-level reference (make_qwen3.py's qwen3_text) ------------------- */
+
+typedef struct ref {
+    uint32_t n, dim;
+    uint32_t *idx;
+    float *emb;
+} ref;
+
+static void read_ref(const char *path, ref *r)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        AKT_FAIL_("cannot open %s: %s", path, strerror(errno));
+    char magic[8];
+    uint32_t h[4];
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "AKIDBREF", 8) != 0 ||
+        fread(h, 4, 4, f) != 4 || h[0] != 1)
+        AKT_FAIL_("%s: not an AKIDBREF v1 file", path);
+    r->n = h[1];
+    r->dim = h[2];
+    r->idx = malloc(r->n * sizeof *r->idx);
+    r->emb = malloc((size_t)r->n * r->dim * sizeof *r->emb);
+    if (fread(r->idx, 4, r->n, f) != r->n ||
+        fread(r->emb, 4, (size_t)r->n * r->dim, f) != (size_t)r->n * r->dim)
+        AKT_FAIL_("%s: truncated", path);
+    fclose(f);
+}
+
+/* The texts of tests/data/tok_multilingual.txt (JSON strings, one a line). */
+static size_t read_corpus(char ***texts, size_t **lens)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/tests/data/tok_multilingual.txt", src_dir());
+    FILE *f = fopen(path, "r");
+    if (!f)
+        AKT_FAIL_("cannot open %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    ssize_t got;
+    *texts = calloc(1024, sizeof **texts);
+    *lens = calloc(1024, sizeof **lens);
+    while ((got = getline(&line, &cap, f)) > 0 && n < 1024) {
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+            line[--got] = 0;
+        if (got == 0 || line[0] == '#')
+            continue;
+        json_error_t err;
+        json_t *j = json_loadb(line, (size_t)got, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        if (!json_is_string(j))
+            AKT_FAIL_("%s: line is not a JSON string: %.60s", path, line);
+        (*lens)[n] = json_string_length(j);
+        (*texts)[n] = malloc((*lens)[n] + 1);
+        memcpy((*texts)[n], json_string_value(j), (*lens)[n] + 1);
+        json_decref(j);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+/* ids.txt line i (untruncated) against the tokenizer's ids of text i. */
+static void check_ids(const char *dir, const akidb_model *m, char **texts, size_t *lens,
+                      size_t n, size_t max_tokens)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/ids.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        AKT_FAIL_("cannot open %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0, bad = 0;
+    akidb_tokens tk = { 0 };
+    int32_t want[4096];
+    for (size_t i = 0; i < n && getline(&line, &cap, f) > 0; i++) {
+        size_t k = 0;
+        for (char *p = line, *e; (e = p, strtol(p, &e, 10), e != p) && k < 4096; p = e)
+            want[k++] = (int32_t)strtol(p, NULL, 10);
+        if (k > max_tokens) {   /* first max - 1 ids, then <|endoftext|> */
+            want[max_tokens - 1] = want[k - 1];
+            k = max_tokens;
+        }
+        AKT_OK(akidb_tokenizer_encode(akidb_model_tokenizer(m), texts[i], lens[i], max_tokens,
+                                      &tk));
+        akt_checks++;
+        if (tk.n != k || memcmp(tk.ids, want, k * sizeof *want) != 0)
+            if (bad++ < 3)
+                fprintf(stderr, "  text %zu: the tokenizer gives %zu ids, the golden %zu\n", i,
+                        tk.n, k);
+    }
+    akidb_tokens_free(&tk);
+    free(line);
+    fclose(f);
+    AKT_EQ_INT(bad, 0);
+}
+
+/* Embeds texts[0..n) in one call (nt threads) or one per call, compares
+ * with r. */
+static void check_texts(const akidb_model *m, const ref *r, char **texts, size_t *lens,
+                        size_t n, int normalize, int nt, int one, double *worst_cos,
+                        double *worst_diff)
+{
+    float *out = malloc(n * r->dim * sizeof *out);
+    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
+    o.normalize = normalize;
+    o.n_threads = nt;
+    if (one)
+        for (size_t i = 0; i < n; i++)
+            AKT_OK(akidb_embed(m, (const char *const *)&texts[i], &lens[i], 1,
+                               out + i * r->dim, &o));
+    else
+        AKT_OK(akidb_embed(m, (const char *const *)texts, lens, n, out, &o));
+    for (size_t i = 0; i < n; i++) {
+        AKT_EQ_INT(r->idx[i], i);
+        const float *g = out + i * r->dim, *e = r->emb + i * r->dim;
+        double diff = 0, scale = 1;
+        for (size_t d = 0; d < r->dim; d++) {
+            diff = fmax(diff, fabs((double)g[d] - e[d]));
+            scale = fmax(scale, fabs((double)e[d]));
+        }
+        double c = cosine(g, e, r->dim);
+        akt_checks++;
+        if (!(c >= 0.99999) || !(diff <= 1e-4 * scale))
+            AKT_FAIL_("[%s] text %zu: cosine %.9f, max |diff| %.3g",
+                      akidb_kernels_name(akidb_kernels_active()), i, c, diff);
+        *worst_cos = fmin(*worst_cos, c);
+        *worst_diff = fmax(*worst_diff, diff);
+    }
+    free(out);
+}
+
+/* Query prompt by name = the prompt written before each text, bit for bit;
+ * the empty "document" prompt = none. */
+static void check_prompts(const akidb_model *m, char **texts, size_t *lens, size_t n,
+                          size_t dim)
+{
+    static const char *qp = "Instruct: Given a web search query, retrieve relevant passages "
+                             "that answer the query\nQuery:";
+    size_t k = n < 40 ? n : 40, ql = strlen(qp);
+    float *a = malloc(k * dim * sizeof *a), *b = malloc(k * dim * sizeof *b);
+    char **joined = calloc(k, sizeof *joined);
+    size_t *jl = calloc(k, sizeof *jl);
+    for (size_t i = 0; i < k; i++) {
+        jl[i] = ql + lens[i];
+        joined[i] = malloc(jl[i] + 1);
+        memcpy(joined[i], qp, ql);
+        memcpy(joined[i] + ql, texts[i], lens[i] + 1);
+    }
+    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
+    o.prompt_name = "query";
+    AKT_OK(akidb_embed(m, (const char *const *)texts, lens, k, a, &o));
+    AKT_OK(akidb_embed(m, (const char *const *)joined, jl, k, b, NULL));
+    AKT_EQ_INT(memcmp(a, b, k * dim * sizeof *a), 0);
+    o.prompt_name = "document";
+    AKT_OK(akidb_embed(m, (const char *const *)texts, lens, k, a, &o));
+    AKT_OK(akidb_embed(m, (const char *const *)texts, lens, k, b, NULL));
+    AKT_EQ_INT(memcmp(a, b, k * dim * sizeof *a), 0);
+    for (size_t i = 0; i < k; i++)
+        free(joined[i]);
+    free(joined); free(jl); free(a); free(b);
+}
+
+AKT_TEST(text_ref)
+{
+    char dir[PATH_MAX], p[PATH_MAX + 64];
+    const char *base = getenv("AKIDB_QWEN3_MODELS"), *b = getenv("AKIDB_BUILD");
+    if (base && *base)
+        snprintf(dir, sizeof dir, "%s/qwen3_text", base);
+    else
+        snprintf(dir, sizeof dir, "%s/ref_qwen3/qwen3_text", b && *b ? b : ".");
+    const char *tr = getenv("AKIDB_TOKREF_DIR");
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    if (tr && !*tr && access(p, F_OK) != 0) {
+        printf("  SKIP text_ref: AKIDB_TOKREF_DIR is empty (no real Qwen3 tokenizer)\n");
+        AKT_TRUE(1);
+        return;
+    }
+    if (access(p, F_OK) != 0)
+        AKT_FAIL_("no %s: the ctest fixture qwen3_ref_models makes it "
+                  "(tests/ref/make_qwen3.py, /usr/bin/python3 with python3-torch, and the "
+                  "tokenizer of scripts/tokref.sh); or set AKIDB_QWEN3_MODELS", p);
+    char **texts;
+    size_t *lens, n = read_corpus(&texts, &lens);
+    ref rn, rr;
+    snprintf(p, sizeof p, "%s/ref/default_model.f32", dir);
+    read_ref(p, &rn);
+    snprintf(p, sizeof p, "%s/ref/default_raw.f32", dir);
+    read_ref(p, &rr);
+    AKT_EQ_INT(rn.n, n);
+    akidb_model *m = NULL;
+    AKT_OK(akidb_model_load(dir, NULL, &m));
+    akidb_model_info info;
+    akidb_model_get_info(m, &info);
+    AKT_EQ_INT(info.pooling, AKIDB_POOL_LAST_TOKEN);
+    AKT_EQ_INT(info.vocab_size, 151669);
+    AKT_EQ_INT(info.dim, rn.dim);
+    check_ids(dir, m, texts, lens, n, info.max_tokens);
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++)
+        longest = lens[i] > longest ? lens[i] : longest;
+    for (size_t pi = 0; pi < 4; pi++) {
+        if (akidb_kernels_select(paths[pi]) != AKIDB_OK)
+            continue;
+        double wc = 1, wd = 0;
+        check_texts(m, &rn, texts, lens, n, -1, 2, 0, &wc, &wd);
+        check_texts(m, &rr, texts, lens, n, 0, 1, 0, &wc, &wd);
+        if (pi == 0)
+            check_texts(m, &rn, texts, lens, n, -1, 1, 1, &wc, &wd);
+        printf("  qwen3_text %-7s %zu texts (max_tokens %zu): worst cos 1-%.2e max|diff| %.3g\n",
+               akidb_kernels_name(paths[pi]), n, info.max_tokens, 1 - wc, wd);
+        check_prompts(m, texts, lens, n, info.dim);
+    }
+    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
+    akidb_model_free(m);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts); free(lens);
+    free(rn.idx); free(rn.emb); free(rr.idx); free(rr.emb);
+}
+
+AKT_MAIN(AKT_REG(config), AKT_REG(tensors), AKT_REG(forward), AKT_REG(reduced),
+         AKT_REG(out_of_memory), AKT_REG(pooling), AKT_REG(prompts), AKT_REG(text_ref))
