@@ -133,7 +133,12 @@ done
 export TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1
 res="$OUT/results.jsonl"
 : >"$res"
-lscpu | sed -n 's/^Model name: *//p' | head -n 1 >"$OUT/cpu.txt"
+{   # e.g. "AMD EPYC (family 26 model 2, 2096 MHz, 2 CPUs)"
+    printf '%s' "$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
+    awk -F': *' '/^cpu family/ { f = $2 } /^model\t/ { m = $2 } /^cpu MHz/ { z = $2 }
+                 END { printf " (family %s model %s, ", f, m; printf "%.0f MHz, ", z }' /proc/cpuinfo
+    echo "$(nproc) CPUs)"
+} >"$OUT/cpu.txt"
 for r in $(seq 1 "$ROUNDS"); do
     echo "{\"round\":$r,\"loadavg_start\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$res"
     for model in $MODELS; do

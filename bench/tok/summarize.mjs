@@ -25,6 +25,10 @@ const fmtRatio = (a) => {
   return a.length > 1 ? `${median(a).toFixed(2)} (${lo.toFixed(2)}–${hi.toFixed(2)})`
                       : median(a).toFixed(2);
 };
+const fmtPct = (a) => {
+  const p = a.map((x) => x * 100), lo = Math.min(...p), hi = Math.max(...p);
+  return `${median(p).toFixed(3)} %` + (p.length > 1 ? ` (${lo.toFixed(3)}–${hi.toFixed(3)} %)` : "");
+};
 const fmtRate = (a) => (a.length ? (median(a) / 1e6).toFixed(2) : "–");
 
 const labels = [...new Set(rows.filter((r) => r.label).map((r) => r.label))];
@@ -32,7 +36,7 @@ const by = (label, engine) => rows.filter((r) => r.label === label && r.engine =
 const rounds = [...new Set(rows.map((r) => r.round))];
 
 const out = [];
-if (cpu) out.push(`CPU: ${cpu}; one thread per engine.`, "");
+if (cpu) out.push(`CPU: ${cpu}. One thread per engine.`, "");
 out.push("Tokens/s (millions, median of the rounds) and AkiDB's speed ratio to each peer " +
          "in the same round (median (min–max); above 1: AkiDB faster), wall time:", "");
 out.push("| model | kind | corpus | texts | tokens | AkiDB | " +
@@ -77,7 +81,7 @@ if (emb.length) {
   out.push("", `MiniLM, first ${emb[0].embed_texts} fortunes (${(emb[0].embed_tokens / emb[0].embed_texts).toFixed(1)} ` +
            `tokens per text), one thread: tokenization ${median(t).toFixed(2)} µs per text, ` +
            `embedding (akidb_embed, one text per call, MiniLM-L6 shape) ${(median(e) / 1e3).toFixed(2)} ms ` +
-           `per text; tokenization / embedding ${fmtRatio(emb.map((r) => r.tokenize_over_embed))}.`);
+           `per text; tokenization / embedding ${fmtPct(emb.map((r) => r.tokenize_over_embed))}.`);
 }
 const loads = rows.filter((r) => r.loadavg_start || r.loadavg_end)
   .map((r) => `round ${r.round} ${r.loadavg_start ? "start" : "end"} ${r.loadavg_start || r.loadavg_end}`);

@@ -156,6 +156,8 @@ static int embed_times(const char *dir, const akidb_tokenizer *tok, const corpus
     akidb_model_info info;
     akidb_model_get_info(m, &info);
     float *out = ak_malloc(info.dim * sizeof *out);
+    if (!out)
+        return die("out of memory");
     akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
     eo.n_threads = 1;
     for (size_t i = 0; i < 5 && i < n; i++)
@@ -189,7 +191,7 @@ int main(int argc, char **argv)
     const char *tok_path = NULL, *input = NULL, *label = "", *embed_dir = NULL;
     double min_s = 2.0;
     size_t embed_n = 100;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "akidb_bench_tok: %s needs a value\n", a);
@@ -213,7 +215,6 @@ int main(int argc, char **argv)
                             "[--embed-texts N]\n");
             return 2;
         }
-        i++;
     }
     if (!tok_path || !input) {
         fprintf(stderr, "akidb_bench_tok: --tokenizer and --input are required\n");
