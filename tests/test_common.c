@@ -1,6 +1,11 @@
 /* test_common.c - status list, error messages, allocation hook, arena, UTF-8. */
 #include "akt.h"
 #include "common/common.h"
+#include "common/cpu.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
 
 AKT_TEST(status_strings)
 {
@@ -72,6 +77,90 @@ AKT_TEST(utf8_validation)
     }
 }
 
+/* The CPU-feature layer: a consistent table, path names both ways, and
+ * AKIDB_KERNELS honoured when usable, reported when not. */
+AKT_TEST(cpu_layer)
+{
+    const ak_cpu *c = ak_cpu_get();
+    AKT_TRUE(c == ak_cpu_get());
+    AKT_TRUE(c->ncpu >= 1);
+    AKT_TRUE(c->arch[0] != '\0');
+    fprintf(stderr, "  %s\n", ak_cpu_summary());
+    AKT_CONTAINS(ak_cpu_summary(), c->arch);
+    /* implications every real CPU and OS keep */
+    if (c->avx512f)
+        AKT_TRUE(c->avx2 && c->fma);
+    if (c->avx512_bf16 || c->avx512_vnni || c->avx512_fp16 || c->avx512bw)
+        AKT_TRUE(c->avx512f);
+    AKT_TRUE(!(c->neon && c->avx2));
+#if defined(__x86_64__)
+    AKT_TRUE(c->family > 0 && c->model >= 0);
+    AKT_TRUE(!c->neon);
+#elif defined(__aarch64__)
+    AKT_TRUE(c->neon);
+#endif
+    /* feature names: the text list and the JSON list agree */
+    json_t *j = ak_cpu_json();
+    AKT_TRUE(j != NULL);
+    json_t *f = json_object_get(j, "features");
+    AKT_TRUE(json_is_array(f));
+    char names[256] = "";
+    size_t i;
+    json_t *v;
+    json_array_foreach(f, i, v) {
+        if (i)
+            strcat(names, " ");
+        strcat(names, json_string_value(v));
+    }
+    AKT_EQ_STR(names, ak_cpu_features());
+    AKT_EQ_STR(json_string_value(json_object_get(j, "arch")), c->arch);
+    AKT_EQ_INT(json_integer_value(json_object_get(j, "cpus")), c->ncpu);
+    json_decref(j);
+    AKT_EQ_INT(c->avx512f, strstr(ak_cpu_features(), "avx512f") != NULL);
+    /* paths */
+    static const akidb_kernel_path all[] = { AKIDB_KERNELS_AUTO, AKIDB_KERNELS_SCALAR,
+                                             AKIDB_KERNELS_AVX2, AKIDB_KERNELS_AVX512,
+                                             AKIDB_KERNELS_NEON };
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++) {
+        akidb_kernel_path p;
+        AKT_TRUE(ak_cpu_path_parse(akidb_kernels_name(all[k]), &p));
+        AKT_EQ_INT(p, all[k]);
+    }
+    akidb_kernel_path p = AKIDB_KERNELS_SCALAR;
+    AKT_FALSE(ak_cpu_path_parse("avx1024", &p));
+    AKT_FALSE(ak_cpu_path_parse(NULL, &p));
+    AKT_EQ_STR(akidb_kernels_name((akidb_kernel_path)99), "unknown");
+    akidb_kernel_path best = ak_cpu_best_path();
+    AKT_TRUE(best != AKIDB_KERNELS_AUTO && ak_cpu_path_usable(best));
+    AKT_TRUE(ak_cpu_path_usable(AKIDB_KERNELS_SCALAR));
+    AKT_EQ_INT(ak_cpu_path_usable(AKIDB_KERNELS_AVX512), c->avx512f);
+    AKT_EQ_INT(ak_cpu_path_usable(AKIDB_KERNELS_NEON), c->neon);
+    /* AKIDB_KERNELS */
+    const char *old = getenv("AKIDB_KERNELS");
+    char *saved = old ? strdup(old) : NULL;
+    const char *ignored = "x";
+    unsetenv("AKIDB_KERNELS");
+    AKT_EQ_INT(ak_cpu_auto_path(&ignored), best);
+    AKT_TRUE(ignored == NULL);
+    setenv("AKIDB_KERNELS", "scalar", 1);
+    AKT_EQ_INT(ak_cpu_auto_path(&ignored), AKIDB_KERNELS_SCALAR);
+    AKT_TRUE(ignored == NULL);
+    setenv("AKIDB_KERNELS", "auto", 1);
+    AKT_EQ_INT(ak_cpu_auto_path(&ignored), best);
+    setenv("AKIDB_KERNELS", "bogus", 1);
+    AKT_EQ_INT(ak_cpu_auto_path(&ignored), best);
+    AKT_EQ_STR(ignored, "bogus");
+    const char *absent = c->neon ? "avx512" : "neon";   /* a path this CPU lacks */
+    setenv("AKIDB_KERNELS", absent, 1);
+    AKT_EQ_INT(ak_cpu_auto_path(&ignored), best);
+    AKT_EQ_STR(ignored, absent);
+    if (saved)
+        setenv("AKIDB_KERNELS", saved, 1);
+    else
+        unsetenv("AKIDB_KERNELS");
+    free(saved);
+}
+
 AKT_MAIN(AKT_REG(status_strings), AKT_REG(error_message_and_prefix),
          AKT_REG(alloc_injection), AKT_REG(arena_alignment_and_reset),
-         AKT_REG(utf8_validation))
+         AKT_REG(utf8_validation), AKT_REG(cpu_layer))

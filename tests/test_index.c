@@ -93,12 +93,12 @@ static double overlap(const ak_hit *a, size_t na, const ak_hit *b, size_t nb)
 AKT_TEST(distance_paths)
 {
     static const size_t dims[] = { 1, 3, 17, 384, 785 };
-    ak_simd paths[] = { AK_SIMD_SCALAR, AK_SIMD_AVX2, AK_SIMD_AVX512, AK_SIMD_NEON };
+    akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2, AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
     int tested = 0;
     for (size_t pi = 0; pi < 4; pi++) {
-        if (!ak_simd_supported(paths[pi])) {
+        if (!ak_cpu_path_usable(paths[pi])) {
             AKT_TRUE(ak_dist_get(paths[pi], AK_METRIC_L2) == NULL);
-            AKT_STATUS(ak_simd_select(paths[pi]), AKIDB_EUNSUPPORTED);
+            AKT_STATUS(ak_dist_select(paths[pi]), AKIDB_EUNSUPPORTED);
             continue;
         }
         tested++;
@@ -123,16 +123,16 @@ AKT_TEST(distance_paths)
                 free(b);
             }
         }
-        AKT_OK(ak_simd_select(paths[pi]));
-        AKT_EQ_INT(ak_simd_active(), paths[pi]);
+        AKT_OK(ak_dist_select(paths[pi]));
+        AKT_EQ_INT(ak_dist_path(), paths[pi]);
         float x[3] = { 1, 2, 3 }, y[3] = { 4, 5, 6 };
         AKT_NEAR(ak_dot(x, y, 3), 32, 1e-5);
         AKT_NEAR(ak_l2sq(x, y, 3), 27, 1e-5);
     }
-    AKT_OK(ak_simd_select(AK_SIMD_AUTO));
+    AKT_OK(ak_dist_select(AKIDB_KERNELS_AUTO));
     AKT_TRUE(tested >= 1);
-    AKT_TRUE(ak_simd_active() != AK_SIMD_AUTO);
-    fprintf(stderr, "  active path: %s\n", ak_simd_name(ak_simd_active()));
+    AKT_TRUE(ak_dist_path() != AKIDB_KERNELS_AUTO);
+    fprintf(stderr, "  active path: %s\n", akidb_kernels_name(ak_dist_path()));
     float z[4] = { 0 };
     AKT_FALSE(ak_vec_normalize(z, 4));
     float u[2] = { 3, 4 };
@@ -151,13 +151,13 @@ AKT_TEST(bounded_and_pair_kernels)
 {
     static const size_t dims[] = { 1, 3, 17, 64, 127, 128, 129, 192, 256, 384, 785, 1000 };
     static const double fr[] = { 0.0, 0.3, 0.7, 0.99, 1.0, 1.01, 2.0, -1.0 };
-    ak_simd paths[] = { AK_SIMD_SCALAR, AK_SIMD_AVX2, AK_SIMD_AVX512, AK_SIMD_NEON };
+    akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2, AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
     /* own random stream: the data of the tests after this one stay as they
      * were before it existed */
     uint64_t saved_rs = rs;
     rs = 0xB0B0B0B0ull;
     for (size_t pi = 0; pi < 4; pi++) {
-        if (!ak_simd_supported(paths[pi])) {
+        if (!ak_cpu_path_usable(paths[pi])) {
             AKT_TRUE(ak_l2_bounded_get(paths[pi]) == NULL);
             AKT_TRUE(ak_l2_bounded2_get(paths[pi]) == NULL);
             AKT_TRUE(ak_dot2_get(paths[pi]) == NULL);
@@ -218,14 +218,14 @@ AKT_TEST(group_kernels)
     static const size_t dims[] = { 1, 5, 31, 32, 33, 64, 127, 128, 129, 160, 256, 300, 784, 1000 };
     static const double fr[] = { 0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 1.5, -1.0 };
     static const float closeness[8] = { 1.0f, 0.05f, 0.3f, 0.6f, 0.8f, 0.2f, 0.45f, 0.1f };
-    ak_simd paths[] = { AK_SIMD_SCALAR, AK_SIMD_AVX2, AK_SIMD_AVX512, AK_SIMD_NEON };
+    akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2, AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
     uint64_t saved_rs = rs;
     rs = 0x6A0B6A0Bull;
     size_t checked = 0;
     for (size_t pi = 0; pi < 4; pi++) {
         ak_dist_boundedm_fn fm = ak_l2_bounded_multi_get(paths[pi]);
         ak_distm_fn fdm = ak_dot_multi_get(paths[pi]);
-        if (!ak_simd_supported(paths[pi])) {
+        if (!ak_cpu_path_usable(paths[pi])) {
             AKT_TRUE(fm == NULL && fdm == NULL);
             continue;
         }

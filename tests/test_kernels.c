@@ -568,8 +568,7 @@ AKT_TEST(gemm_reduced_all_paths)
         { 1, 1, 1 }, { 7, 13, 5 }, { 6, 64, 16 }, { 13, 65, 33 }, { 9, 127, 31 },
         { 31, 384, 384 }, { 5, 200, 1030 }, { 30, 96, 3 },
     };
-    fprintf(stderr, "  cpu: avx512_bf16 %d, avx512_vnni %d\n", ak_cpu_has_avx512bf16(),
-            ak_cpu_has_avx512vnni());
+    fprintf(stderr, "  cpu: %s\n", ak_cpu_summary());
     for (size_t pi = 0; pi < N_PATHS; pi++) {
         const ak_kernels *kt = ak_kernels_for(all_paths[pi]);
         if (!kt)

@@ -10,6 +10,7 @@
  */
 #include "akt.h"
 #include "akidb.h"
+#include "common/cpu.h"
 #include "server/server.h"
 #include "server/srvtest.h"
 
@@ -236,6 +237,17 @@ AKT_TEST(health_ready_metrics)
     AKT_CONTAINS(r.body, "akidb_collections 1");
     AKT_CONTAINS(r.body, "akidb_points 0");
     st_resp_free(&r);
+    /* /info: the CPU table of common/cpu.h and the paths in use */
+    EXPECT_RESP(&r, f.port, "GET", "/info", NULL, NULL, 200, NULL);
+    AKT_EQ_STR(json_string_value(json_object_get(r.json, "version")), AKIDB_VERSION_STRING);
+    json_t *cpu = json_object_get(r.json, "cpu");
+    AKT_EQ_STR(json_string_value(json_object_get(cpu, "arch")), ak_cpu_get()->arch);
+    AKT_TRUE(json_is_array(json_object_get(cpu, "features")));
+    AKT_EQ_STR(json_string_value(json_object_get(r.json, "kernels")),
+               akidb_kernels_name(akidb_kernels_active()));
+    AKT_TRUE(json_string_value(json_object_get(r.json, "index")) != NULL);
+    st_resp_free(&r);
+    EXPECT_STATUS(f.port, "POST", "/info", NULL, "{}", 405, NULL);
     EXPECT_STATUS(f.port, "GET", "/nope", NULL, NULL, 404, "not_found");
     EXPECT_STATUS(f.port, "DELETE", "/health", NULL, NULL, 405, NULL);
     AKT_OK(srv_close(&f));

@@ -69,7 +69,8 @@ int main(int argc, char **argv)
         idx[k] = (uint32_t)((x >> 33) % nv);
     }
     static const size_t widths[4] = { 1, 2, 4, 8 };
-    static const ak_simd paths[4] = { AK_SIMD_SCALAR, AK_SIMD_AVX2, AK_SIMD_AVX512, AK_SIMD_NEON };
+    static const akidb_kernel_path paths[4] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
+                                                AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
     double *t = ak_malloc(4 * rounds * sizeof *t);
     if (!t)
         return 1;
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
         printf("{\"path\":\"%s\",\"dim\":%zu,\"vectors\":%zu,\"ns_per_vector\":{\"1\":%.1f,"
                "\"2\":%.1f,\"4\":%.1f,\"8\":%.1f},\"speedup_vs_2\":{\"4\":%.2f,\"8\":%.2f},"
                "\"speedup_2_vs_1\":%.2f}\n",
-               ak_simd_name(paths[p]), dim, nv, med[0], med[1], med[2], med[3],
+               akidb_kernels_name(paths[p]), dim, nv, med[0], med[1], med[2], med[3],
                med[1] / med[2], med[1] / med[3], med[0] / med[1]);
     }
     fprintf(stderr, "(checksum %g)\n", sink);

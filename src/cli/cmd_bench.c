@@ -30,6 +30,9 @@
 #include "cli/cli.h"
 #include "cli/lines.h"
 #include "common/common.h"
+#include "common/cpu.h"
+
+#include <jansson.h>
 
 #include <dirent.h>
 #include <getopt.h>
@@ -469,6 +472,12 @@ static int bench_embed(int argc, char **argv)
     json_str(o, input);
     fprintf(o, ", \"texts\": %zu, \"tokens\": %zu, \"avg_tokens\": %.2f, \"truncated\": %zu},\n",
             n, tokens_total, (double)tokens_total / (double)n, truncated);
+    ak_json_init();   /* json_dumps then allocates with ak_malloc */
+    json_t *cpu = ak_cpu_json();
+    char *cpu_text = cpu ? json_dumps(cpu, JSON_COMPACT) : NULL;
+    json_decref(cpu);
+    fprintf(o, "  \"cpu\": %s,\n", cpu_text ? cpu_text : "null");
+    ak_free(cpu_text);
     fprintf(o, "  \"threads\": %ld,\n  \"kernels\": ", threads);
     json_str(o, akidb_kernels_name(akidb_kernels_active()));
     fprintf(o, ",\n  \"dtype\": ");

@@ -352,7 +352,7 @@ int akidb_cmd_bench_ann(int argc, char **argv)
            "\"nq\":%zu,\"k\":%ld,\"M\":%ld,\"efc\":%ld,\"threads\":%ld,"
            "\"loaded\":%s,\"build_s\":%.3f,\"memory_bytes\":%zu,\"raw_bytes\":%zu,"
            "\"vectors_bytes\":%zu,\"rounds\":%ld,\"sweep\":[",
-           ak_simd_name(ak_simd_active()), ak_metric_name(metric), n, dim, nq, k, M, efc,
+           akidb_kernels_name(ak_dist_path()), ak_metric_name(metric), n, dim, nq, k, M, efc,
            threads, loaded ? "true" : "false", build_s, mem, raw, n * dim * sizeof(float),
            rounds);
 

@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "akidb.h"
+#include "common/cpu.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,7 @@ static void usage(FILE *f)
             "  detokenize print the texts of token ids (one JSON array per line)\n"
             "  bench      benchmarks: 'bench embed', 'bench ann'\n"
             "  pull       download a model folder from the Hugging Face Hub\n"
-            "  version    print the version\n"
+            "  version    print the version, the CPU's features and the kernel path\n"
             "\n"
             "Run 'akidb <command> --help' for the options of a command.\n",
             AKIDB_VERSION_STRING);
@@ -51,7 +52,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("akidb %s\n", AKIDB_VERSION_STRING);
+        printf("akidb %s\ncpu: %s\nkernels: %s\n", AKIDB_VERSION_STRING, ak_cpu_summary(),
+               akidb_kernels_name(akidb_kernels_active()));
         return 0;
     }
     if (strcmp(cmd, "tokenize") == 0)

@@ -8,8 +8,9 @@
  * to hide FMA latency and handles the tail without a scalar loop where the
  * ISA allows it (AVX-512 masked loads).  The x86 paths are compiled with
  * per-function target attributes, so the library itself needs no -m flags
- * and runs on any x86-64; the path is picked once from the CPU (or forced
- * for tests with ak_simd_select / AKIDB_INDEX_SIMD).
+ * and runs on any x86-64; the path is the one common/cpu.h picks for the
+ * whole program (AKIDB_KERNELS, else the best the CPU has), or forced for
+ * tests with ak_dist_select.
  *
  * Squared L2 also comes in a bounded form (ak_l2_bounded_get): the search
  * only needs a distance when it beats the current worst result, and most
@@ -551,41 +552,10 @@ static void l2b2_neon(const float *a, const float *b0, const float *b1, size_t n
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-static ak_simd g_path = AK_SIMD_SCALAR;
+static akidb_kernel_path g_path = AKIDB_KERNELS_SCALAR;
 static ak_dist_fn g_dot = dot_scalar, g_l2 = l2_scalar;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-
-bool ak_simd_supported(ak_simd path)
-{
-    switch (path) {
-    case AK_SIMD_AUTO:
-    case AK_SIMD_SCALAR:
-        return true;
-#ifdef AK_X86
-    case AK_SIMD_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case AK_SIMD_AVX512:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f");
-#endif
-#ifdef __aarch64__
-    case AK_SIMD_NEON:
-        return true;
-#endif
-    default:
-        return false;
-    }
-}
-
-static ak_simd best_path(void)
-{
-    if (ak_simd_supported(AK_SIMD_AVX512)) return AK_SIMD_AVX512;
-    if (ak_simd_supported(AK_SIMD_AVX2)) return AK_SIMD_AVX2;
-    if (ak_simd_supported(AK_SIMD_NEON)) return AK_SIMD_NEON;
-    return AK_SIMD_SCALAR;
-}
 
 /* Pair form of any single kernel: two plain calls. */
 static void dot2_scalar(const float *a, const float *b0, const float *b1, size_t n, float *out)
@@ -635,7 +605,7 @@ typedef struct dist_set {
 
 /* The kernels of path (AUTO: the best supported one); NULL if this build
  * or this CPU cannot run it. */
-static const dist_set *path_set(ak_simd path)
+static const dist_set *path_set(akidb_kernel_path path)
 {
     static const dist_set scalar = { l2_scalar, dot_scalar, l2b_scalar, l2b2_scalar,
                                      dot2_scalar, l2bm_scalar, dotm_scalar };
@@ -649,24 +619,24 @@ static const dist_set *path_set(ak_simd path)
     static const dist_set neon = { l2_neon, dot_neon, l2b_neon, l2b2_neon,
                                    dot2_neon, l2bm_neon, dotm_neon };
 #endif
-    if (path == AK_SIMD_AUTO)
-        path = best_path();
-    if (!ak_simd_supported(path))
+    if (path == AKIDB_KERNELS_AUTO)
+        path = ak_cpu_auto_path(NULL);
+    if (!ak_cpu_path_usable(path))
         return NULL;
     switch (path) {
-    case AK_SIMD_SCALAR: return &scalar;
+    case AKIDB_KERNELS_SCALAR: return &scalar;
 #ifdef AK_X86
-    case AK_SIMD_AVX2: return &avx2;
-    case AK_SIMD_AVX512: return &avx512;
+    case AKIDB_KERNELS_AVX2: return &avx2;
+    case AKIDB_KERNELS_AVX512: return &avx512;
 #endif
 #ifdef __aarch64__
-    case AK_SIMD_NEON: return &neon;
+    case AKIDB_KERNELS_NEON: return &neon;
 #endif
     default: return NULL;
     }
 }
 
-ak_dist_fn ak_dist_get(ak_simd path, ak_metric kind)
+ak_dist_fn ak_dist_get(akidb_kernel_path path, ak_metric kind)
 {
     const dist_set *k = path_set(path);
     return k ? (kind == AK_METRIC_L2 ? k->l2 : k->dot) : NULL;
@@ -674,7 +644,7 @@ ak_dist_fn ak_dist_get(ak_simd path, ak_metric kind)
 
 /* The public getters: one field of the path's set each. */
 #define AK_DIST_GETTER(type, name, field)         \
-    type name(ak_simd path)                       \
+    type name(akidb_kernel_path path)                       \
     {                                             \
         const dist_set *k = path_set(path);       \
         return k ? k->field : NULL;               \
@@ -685,7 +655,7 @@ AK_DIST_GETTER(ak_dist2_fn, ak_dot2_get, dot2)
 AK_DIST_GETTER(ak_dist_boundedm_fn, ak_l2_bounded_multi_get, l2bm)
 AK_DIST_GETTER(ak_distm_fn, ak_dot_multi_get, dotm)
 
-static void set_path(ak_simd p)
+static void set_path(akidb_kernel_path p)
 {
     g_dot = ak_dist_get(p, AK_METRIC_DOT);
     g_l2 = ak_dist_get(p, AK_METRIC_L2);
@@ -694,58 +664,35 @@ static void set_path(ak_simd p)
 
 static void init_once(void)
 {
-    ak_simd p = best_path();
-    const char *env = getenv("AKIDB_INDEX_SIMD");
-    if (env && *env) {
-        ak_simd want = AK_SIMD_AUTO;
-        if (strcmp(env, "scalar") == 0) want = AK_SIMD_SCALAR;
-        else if (strcmp(env, "avx2") == 0) want = AK_SIMD_AVX2;
-        else if (strcmp(env, "avx512") == 0) want = AK_SIMD_AVX512;
-        else if (strcmp(env, "neon") == 0) want = AK_SIMD_NEON;
-        if (want != AK_SIMD_AUTO && ak_simd_supported(want))
-            p = want;
-    }
-    set_path(p);
+    set_path(ak_cpu_auto_path(NULL));
 }
 
-akidb_status ak_simd_select(ak_simd path)
+akidb_status ak_dist_select(akidb_kernel_path path)
 {
     pthread_once(&g_once, init_once);
-    if (!ak_simd_supported(path))
-        return ak_fail(AKIDB_EUNSUPPORTED, "SIMD path %s is not supported here",
-                       ak_simd_name(path));
+    if (!ak_cpu_path_usable(path))
+        return ak_fail(AKIDB_EUNSUPPORTED, "instruction-set path %s is not supported here",
+                       akidb_kernels_name(path));
     pthread_mutex_lock(&g_mu);
-    set_path(path == AK_SIMD_AUTO ? best_path() : path);
+    set_path(path == AKIDB_KERNELS_AUTO ? ak_cpu_auto_path(NULL) : path);
     pthread_mutex_unlock(&g_mu);
     return AKIDB_OK;
 }
 
-ak_simd ak_simd_active(void)
+akidb_kernel_path ak_dist_path(void)
 {
     pthread_once(&g_once, init_once);
     return __atomic_load_n(&g_path, __ATOMIC_ACQUIRE);
 }
 
-const char *ak_simd_name(ak_simd path)
-{
-    switch (path) {
-    case AK_SIMD_AUTO: return "auto";
-    case AK_SIMD_SCALAR: return "scalar";
-    case AK_SIMD_AVX2: return "avx2";
-    case AK_SIMD_AVX512: return "avx512";
-    case AK_SIMD_NEON: return "neon";
-    }
-    return "unknown";
-}
-
 float ak_dot(const float *a, const float *b, size_t n)
 {
-    return ak_dist_get(ak_simd_active(), AK_METRIC_DOT)(a, b, n);
+    return ak_dist_get(ak_dist_path(), AK_METRIC_DOT)(a, b, n);
 }
 
 float ak_l2sq(const float *a, const float *b, size_t n)
 {
-    return ak_dist_get(ak_simd_active(), AK_METRIC_L2)(a, b, n);
+    return ak_dist_get(ak_dist_path(), AK_METRIC_L2)(a, b, n);
 }
 
 bool ak_vec_normalize(float *v, size_t n)

@@ -136,8 +136,8 @@ akidb_status ak_exact_search_array(const float *vectors, size_t n, size_t dim,
     if (n > 0xFFFFFFFFull)
         return ak_fail(AKIDB_EINVAL, "exact search: too many vectors");
     bool l2 = metric == AK_METRIC_L2;
-    ak_dist_fn f = ak_dist_get(ak_simd_active(), l2 ? AK_METRIC_L2 : AK_METRIC_DOT);
-    ak_dist_bounded_fn fb = l2 ? ak_l2_bounded_get(ak_simd_active()) : NULL;
+    ak_dist_fn f = ak_dist_get(ak_dist_path(), l2 ? AK_METRIC_L2 : AK_METRIC_DOT);
+    ak_dist_bounded_fn fb = l2 ? ak_l2_bounded_get(ak_dist_path()) : NULL;
     size_t kk = k < n ? k : n;
     ak_pair *hp = ak_malloc((kk + 1) * sizeof *hp);
     if (!hp)

@@ -201,10 +201,10 @@ akidb_status ak_hnsw_alloc_empty(const ak_hnsw_params *p, ak_hnsw **out)
     h->mult = 1.0 / log((double)M);
     h->rng = p->seed;
     h->neg = p->metric != AK_METRIC_L2;
-    h->dist = ak_dist_get(ak_simd_active(), h->neg ? AK_METRIC_DOT : AK_METRIC_L2);
-    h->distb = h->neg ? NULL : ak_l2_bounded_get(ak_simd_active());
-    h->distbm = h->neg ? NULL : ak_l2_bounded_multi_get(ak_simd_active());
-    h->dotm = h->neg ? ak_dot_multi_get(ak_simd_active()) : NULL;
+    h->dist = ak_dist_get(ak_dist_path(), h->neg ? AK_METRIC_DOT : AK_METRIC_L2);
+    h->distb = h->neg ? NULL : ak_l2_bounded_get(ak_dist_path());
+    h->distbm = h->neg ? NULL : ak_l2_bounded_multi_get(ak_dist_path());
+    h->dotm = h->neg ? ak_dot_multi_get(ak_dist_path()) : NULL;
     h->ep = AK_NONE;
     h->max_level = -1;
     pthread_rwlockattr_t ra;

@@ -6,7 +6,8 @@
  *     AVX2+FMA, NEON (AArch64) and a portable scalar path.  Each SIMD path is
  *     compiled with per-function target attributes, so the binary stays
  *     portable; the path is chosen once at first use from the CPU (or forced
- *     by ak_simd_select() / the environment variable AKIDB_INDEX_SIMD).
+ *     by ak_dist_select() / the environment variable AKIDB_KERNELS, which
+ *     picks the embedding kernels' path too; see common/cpu.h).
  *   - ak_hnsw: a Hierarchical Navigable Small World graph over float32
  *     vectors of one dimension and metric, with caller-chosen uint32 labels
  *     (the store's dense internal ids), deletion with real reclamation,
@@ -86,6 +87,7 @@
 #define AKIDB_INDEX_H
 
 #include "common/common.h"
+#include "common/cpu.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -111,33 +113,24 @@ const char *ak_metric_name(ak_metric m);
  * for anything else. */
 bool ak_metric_parse(const char *s, ak_metric *out);
 
-typedef enum ak_simd {
-    AK_SIMD_AUTO = 0,
-    AK_SIMD_SCALAR,
-    AK_SIMD_AVX2,     /* x86-64 AVX2 + FMA */
-    AK_SIMD_AVX512,   /* x86-64 AVX-512F */
-    AK_SIMD_NEON      /* AArch64 Advanced SIMD */
-} ak_simd;
-
 /* Float kernel: a and b hold n floats each (any alignment, n >= 0). */
 typedef float (*ak_dist_fn)(const float *a, const float *b, size_t n);
 
-/* True if this build and this CPU can run path (AUTO and SCALAR: always). */
-bool ak_simd_supported(ak_simd path);
-/* Forces the path used by ak_dot / ak_l2sq and every index created or
- * loaded afterwards (existing indexes keep the kernels they picked).  AUTO
- * selects the best supported path.  Returns AKIDB_EUNSUPPORTED if the path is
- * not supported.  The environment variable AKIDB_INDEX_SIMD
- * (scalar|avx2|avx512|neon) overrides AUTO at first use. */
-akidb_status ak_simd_select(ak_simd path);
-/* Path in use now (never AUTO) and a path's name ("avx512", ...). */
-ak_simd ak_simd_active(void);
-const char *ak_simd_name(ak_simd path);
+/* Instruction-set paths are the kernels' (akidb_kernel_path; whether this
+ * CPU can run one: ak_cpu_path_usable, common/cpu.h).  ak_dist_select forces
+ * the path used by ak_dot / ak_l2sq and every index created or loaded
+ * afterwards (existing indexes keep the kernels they picked).  AUTO selects
+ * what ak_cpu_auto_path says (the environment variable AKIDB_KERNELS, else
+ * the best path), which is also the path at first use.  Returns
+ * AKIDB_EUNSUPPORTED if the path is not usable here. */
+akidb_status ak_dist_select(akidb_kernel_path path);
+/* Path in use now (never AUTO). */
+akidb_kernel_path ak_dist_path(void);
 
 /* Kernels of one path, for tests and benchmarks: NULL if the path is not
  * supported.  kind: AK_METRIC_L2 gives squared L2, AK_METRIC_DOT and
  * AK_METRIC_COSINE give the dot product. */
-ak_dist_fn ak_dist_get(ak_simd path, ak_metric kind);
+ak_dist_fn ak_dist_get(akidb_kernel_path path, ak_metric kind);
 
 /* Bounded squared-L2 kernel: when the squared distance is below bound it
  * returns exactly what the plain L2 kernel of the same path returns;
@@ -148,7 +141,7 @@ ak_dist_fn ak_dist_get(ak_simd path, ak_metric kind);
 typedef float (*ak_dist_bounded_fn)(const float *a, const float *b, size_t n, float bound);
 
 /* Bounded L2 kernel of one path; NULL if the path is not supported. */
-ak_dist_bounded_fn ak_l2_bounded_get(ak_simd path);
+ak_dist_bounded_fn ak_l2_bounded_get(akidb_kernel_path path);
 
 /* Two bounded squared-L2 distances from a to b0 and to b1 with one bound,
  * into out[0] and out[1]; each equals what the path's ak_dist_bounded_fn
@@ -158,7 +151,7 @@ typedef void (*ak_dist_bounded2_fn)(const float *a, const float *b0, const float
                                     size_t n, float bound, float out[2]);
 
 /* Pair kernel of one path; NULL if the path is not supported. */
-ak_dist_bounded2_fn ak_l2_bounded2_get(ak_simd path);
+ak_dist_bounded2_fn ak_l2_bounded2_get(akidb_kernel_path path);
 
 /* Bounded squared-L2 distances from a to each of b[0..m) (1 <= m <= 8)
  * with one bound, into out[0..m); each equals what the path's
@@ -169,7 +162,7 @@ typedef void (*ak_dist_boundedm_fn)(const float *a, const float *const *b, size_
                                     float bound, float *out);
 
 /* Group kernel of one path; NULL if the path is not supported. */
-ak_dist_boundedm_fn ak_l2_bounded_multi_get(ak_simd path);
+ak_dist_boundedm_fn ak_l2_bounded_multi_get(akidb_kernel_path path);
 
 /* Two dot products of a with b0 and b1 into out[0], out[1], each equal to
  * the path's dot kernel result (loads interleaved, as above). */
@@ -177,7 +170,7 @@ typedef void (*ak_dist2_fn)(const float *a, const float *b0, const float *b1, si
                             float out[2]);
 
 /* Pair dot kernel of one path; NULL if the path is not supported. */
-ak_dist2_fn ak_dot2_get(ak_simd path);
+ak_dist2_fn ak_dot2_get(akidb_kernel_path path);
 
 /* Dot products of a with each of b[0..m) (1 <= m <= 8) into out[0..m),
  * each equal to the path's dot kernel result (streams interleaved, as
@@ -186,7 +179,7 @@ typedef void (*ak_distm_fn)(const float *a, const float *const *b, size_t m, siz
                             float *out);
 
 /* Group dot kernel of one path; NULL if the path is not supported. */
-ak_distm_fn ak_dot_multi_get(ak_simd path);
+ak_distm_fn ak_dot_multi_get(akidb_kernel_path path);
 
 /* Kernels of the active path. */
 float ak_dot(const float *a, const float *b, size_t n);

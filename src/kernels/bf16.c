@@ -166,7 +166,7 @@ static void gemm_bf16_portable(size_t m, size_t n, size_t k, const float *x, siz
 ak_gemm_bf16_fn ak_gemm_bf16_for(const ak_kernels *kt)
 {
 #if defined(__x86_64__) || defined(_M_X64)
-    if (kt->path == AKIDB_KERNELS_AVX512 && ak_cpu_has_avx512bf16())
+    if (kt->path == AKIDB_KERNELS_AVX512 && ak_cpu_get()->avx512_bf16)
         return ak_gemm_bf16_avx512;
 #endif
     (void)kt;

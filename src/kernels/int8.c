@@ -134,7 +134,7 @@ size_t ak_gemm_i8_scratch(size_t m, size_t k)
 ak_gemm_i8_fn ak_gemm_i8_for(const ak_kernels *kt)
 {
 #if defined(__x86_64__) || defined(_M_X64)
-    if (kt->path == AKIDB_KERNELS_AVX512 && ak_cpu_has_avx512vnni())
+    if (kt->path == AKIDB_KERNELS_AVX512 && ak_cpu_get()->avx512_vnni)
         return ak_gemm_i8_avx512;
 #endif
     (void)kt;

@@ -15,6 +15,7 @@
 #define AKIDB_KERNELS_H
 
 #include "common/common.h"
+#include "common/cpu.h"
 
 /* Y[m x n] = X[m x k] * W^T + b, W being [n x k] row-major as PyTorch stores
  * nn.Linear weights.  bias may be NULL (no bias).  Y must not alias X or W.
@@ -275,8 +276,6 @@ void ak_gemm_bf16_avx512(size_t m, size_t n, size_t k, const float *x,
                          size_t ldx, const uint16_t *wp, const float *bias,
                          float *y, size_t ldy, size_t n0, size_t n1,
                          uint16_t *xb);
-/* 1 if the CPU and OS support AVX-512F and AVX512_BF16. */
-int ak_cpu_has_avx512bf16(void);
 
 /* ---- reduced precision: int8 linear layers (int8.c) -------------------------
  * Weights quantised per output column (symmetric s8, scale ws, column sums),
@@ -326,7 +325,5 @@ void ak_gemm_i8_avx512(size_t m, size_t n, size_t k, const float *x, size_t ldx,
                        const int8_t *wp, const float *ws, const int32_t *colsum,
                        const float *bias, float *y, size_t ldy, size_t n0,
                        size_t n1, void *scratch);
-/* 1 if the CPU and OS support AVX-512F and AVX512_VNNI. */
-int ak_cpu_has_avx512vnni(void);
 
 #endif /* AKIDB_KERNELS_H */

@@ -7,6 +7,8 @@
  * fitting status instead of a crash.
  */
 #include "server/internal.h"
+#include "common/cpu.h"
+#include "index/index.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -272,6 +274,20 @@ static void route_health(ak_ctx *c)
                                     AKIDB_VERSION_STRING));
 }
 
+/* GET /info: the version and the CPU-feature table (common/cpu.h) with the
+ * instruction-set paths the kernels and the index run. */
+static void route_info(ak_ctx *c)
+{
+    if (!method_is(c, "GET") && !method_is(c, "HEAD")) {
+        ak_reply_error(c, 405, "method_not_allowed", "use GET");
+        return;
+    }
+    ak_reply_json(c, 200, json_pack("{s:s,s:o,s:s,s:s}", "version", AKIDB_VERSION_STRING, "cpu",
+                                    ak_cpu_json(), "kernels",
+                                    akidb_kernels_name(akidb_kernels_active()), "index",
+                                    akidb_kernels_name(ak_dist_path())));
+}
+
 static void route_ready(ak_ctx *c)
 {
     if (!method_is(c, "GET") && !method_is(c, "HEAD")) {
@@ -381,6 +397,11 @@ void ak_server_dispatch(ak_server *s, const ak_http_req *req, ak_http_resp *resp
     if (c.nseg == 1 && seg_is(&c, 0, "health")) {
         route = "/health";
         route_health(&c);
+        goto done;
+    }
+    if (c.nseg == 1 && seg_is(&c, 0, "info")) {
+        route = "/info";
+        route_info(&c);
         goto done;
     }
     if (c.nseg == 1 && seg_is(&c, 0, "ready")) {
