@@ -13,3 +13,7 @@ if(TARGET akidb_pull)
       LIBS akidb_pull akidb_model PkgConfig::MHD_T PkgConfig::CURL_T PkgConfig::JANSSON m TIMEOUT 600)
   endif()
 endif()
+if(TARGET akidb_server AND TARGET akidb_store)
+  akidb_test(test_http SOURCES test_http.c
+    LIBS akidb_server akidb_store akidb_model PkgConfig::CURL_T PkgConfig::JANSSON m TIMEOUT 300)
+endif()

@@ -36,7 +36,13 @@ static void serve_usage(FILE *f)
         "  --max-batch-texts N     texts in one embedding batch   [AKIDB_MAX_BATCH_TEXTS, 256]\n"
         "  --max-request-texts N   texts in one request           [AKIDB_MAX_REQUEST_TEXTS, 2048]\n"
         "  --max-queue N           texts waiting per model before 503 [AKIDB_MAX_QUEUE, 100000]\n"
-        "  --max-connections N     concurrent HTTP connections    [AKIDB_MAX_CONNECTIONS, 512]\n"
+        "  --max-connections N     concurrent HTTP connections    [AKIDB_MAX_CONNECTIONS, 10000]\n"
+        "  --max-connections-per-ip N  connections per client address, 0 = no cap\n"
+        "                          [AKIDB_MAX_CONNECTIONS_PER_IP, 0]\n"
+        "  --idle-timeout SEC      close a connection silent this long [AKIDB_IDLE_TIMEOUT, 30]\n"
+        "  --request-workers N     requests handled at once      [AKIDB_REQUEST_WORKERS, 64]\n"
+        "  --max-pending N         requests waiting for a worker before 503 [AKIDB_MAX_PENDING, 1024]\n"
+        "  --http-threads N        HTTP event threads, 0 = one per core up to 4 [AKIDB_HTTP_THREADS, 0]\n"
         "  --threads N             threads per embedding batch, 0 = all cores [AKIDB_THREADS, 0]\n"
         "  --workers N             embedding batch workers per model [AKIDB_WORKERS, 1]\n"
         "  --drain-timeout SEC     wait for in-flight requests on SIGTERM [AKIDB_DRAIN_TIMEOUT, 30]\n"
@@ -177,6 +183,26 @@ static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *v
         if (!parse_int(val, 1, 1L << 20, &l))
             goto bad;
         c->max_connections = (size_t)l;
+    } else if (strcmp(opt, "max-connections-per-ip") == 0) {
+        if (!parse_int(val, 0, 1L << 20, &l))
+            goto bad;
+        c->max_connections_per_ip = (size_t)l;
+    } else if (strcmp(opt, "idle-timeout") == 0) {
+        if (!parse_int(val, 1, 86400, &l))
+            goto bad;
+        c->idle_timeout_s = (unsigned)l;
+    } else if (strcmp(opt, "request-workers") == 0) {
+        if (!parse_int(val, 1, 4096, &l))
+            goto bad;
+        c->handler_threads = (size_t)l;
+    } else if (strcmp(opt, "max-pending") == 0) {
+        if (!parse_int(val, 1, 1L << 20, &l))
+            goto bad;
+        c->max_pending = (size_t)l;
+    } else if (strcmp(opt, "http-threads") == 0) {
+        if (!parse_int(val, 0, 256, &l))
+            goto bad;
+        c->http_threads = (int)l;
     } else if (strcmp(opt, "threads") == 0) {
         if (!parse_int(val, 0, 1024, &l))
             goto bad;
@@ -213,7 +239,11 @@ int akidb_cmd_serve(int argc, char **argv)
         {"AKIDB_BODY_LIMIT", "body-limit"}, {"AKIDB_MAX_BATCH_TOKENS", "max-batch-tokens"},
         {"AKIDB_MAX_BATCH_TEXTS", "max-batch-texts"},
         {"AKIDB_MAX_REQUEST_TEXTS", "max-request-texts"}, {"AKIDB_MAX_QUEUE", "max-queue"},
-        {"AKIDB_MAX_CONNECTIONS", "max-connections"}, {"AKIDB_THREADS", "threads"},
+        {"AKIDB_MAX_CONNECTIONS", "max-connections"},
+        {"AKIDB_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip"},
+        {"AKIDB_IDLE_TIMEOUT", "idle-timeout"}, {"AKIDB_REQUEST_WORKERS", "request-workers"},
+        {"AKIDB_MAX_PENDING", "max-pending"}, {"AKIDB_HTTP_THREADS", "http-threads"},
+        {"AKIDB_THREADS", "threads"},
         {"AKIDB_WORKERS", "workers"}, {"AKIDB_DRAIN_TIMEOUT", "drain-timeout"},
     };
     for (size_t i = 0; i < sizeof envs / sizeof *envs; i++) {

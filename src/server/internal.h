@@ -171,12 +171,24 @@ struct ak_server {
     ak_models *models;
     ak_metrics *metrics;
     akidb_store *store;
-    void *daemon;                 /* struct MHD_Daemon *                       */
+    void *daemon;                 /* struct MHD_Daemon * (http.c)              */
+    struct ak_workq *workq;       /* request workers (http.c)                  */
     atomic_int draining;
     atomic_long in_flight;
     double started;
     FILE *log;
 };
+
+/* ---- HTTP layer (http.c) ------------------------------------------------ */
+
+struct sockaddr;
+/* Starts the request workers and the listener on sa (libmicrohttpd, epoll
+ * event threads, connections suspended while a worker handles them); sets
+ * s->port.  EIO naming the address when it cannot listen. */
+akidb_status ak_http_listen(ak_server *s, const struct sockaddr *sa);
+/* Stops accepting, waits up to drain_timeout_s for requests in flight,
+ * finishes the queued ones and closes every connection. */
+void ak_http_close(ak_server *s);
 
 /* ---- per-request context for route handlers ---------------------------- */
 

@@ -330,31 +330,41 @@ static void route_metrics(ak_ctx *c)
     set_body(c->resp, 200, b.p, b.len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-/* Extracts the presented key from the headers. */
-static const char *presented_key(const ak_http_req *r, char *buf, size_t cap)
+enum { KEY_NONE, KEY_OK, KEY_NOT_BEARER, KEY_TOO_LONG };
+
+/* Copies v[0..n) without the spaces and tabs around it (one rule for every
+ * header that carries a key) into buf; KEY_TOO_LONG if it does not fit. */
+static int trimmed_key(const char *v, size_t n, char *buf, size_t cap)
+{
+    while (n && (*v == ' ' || *v == '\t'))
+        v++, n--;
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return KEY_NONE;
+    if (n >= cap)
+        return KEY_TOO_LONG;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return KEY_OK;
+}
+
+/* The key presented by "Authorization: Bearer KEY" or "X-API-Key: KEY"
+ * (Authorization wins when both are sent). */
+static int presented_key(const ak_http_req *r, char *buf, size_t cap)
 {
     if (r->authorization) {
         const char *a = r->authorization;
-        while (*a == ' ')
+        while (*a == ' ' || *a == '\t')
             a++;
-        if (strncasecmp(a, "Bearer ", 7) == 0) {
-            a += 7;
-            while (*a == ' ')
-                a++;
-            size_t n = strlen(a);
-            while (n && a[n - 1] == ' ')
-                n--;
-            if (n < cap) {
-                memcpy(buf, a, n);
-                buf[n] = '\0';
-                return buf;
-            }
-        }
-        return "";
+        if (strncasecmp(a, "Bearer", 6) != 0 || (a[6] != ' ' && a[6] != '\t'))
+            return *a ? KEY_NOT_BEARER : KEY_NONE;
+        a += 6;
+        return trimmed_key(a, strlen(a), buf, cap);
     }
     if (r->api_key)
-        return r->api_key;
-    return NULL;
+        return trimmed_key(r->api_key, strlen(r->api_key), buf, cap);
+    return KEY_NONE;
 }
 
 static bool authenticate(ak_ctx *c)
@@ -366,13 +376,23 @@ static bool authenticate(ak_ctx *c)
         return true;
     }
     char buf[256];
-    const char *key = presented_key(c->req, buf, sizeof buf);
-    if (!key || !key[0]) {
+    switch (presented_key(c->req, buf, sizeof buf)) {
+    case KEY_NONE:
         ak_reply_error(c, 401, "unauthorized",
                        "an API key is required: send 'Authorization: Bearer ak_...'");
         return false;
+    case KEY_NOT_BEARER:
+        ak_reply_error(c, 401, "unauthorized",
+                       "the Authorization header must be 'Bearer <API key>'");
+        return false;
+    case KEY_TOO_LONG:
+        ak_reply_error(c, 401, "unauthorized", "invalid API key (longer than %zu bytes)",
+                       sizeof buf - 1);
+        return false;
+    default:
+        break;
     }
-    if (ak_auth_check(s->auth, key, &c->id) != AKIDB_OK) {
+    if (ak_auth_check(s->auth, buf, &c->id) != AKIDB_OK) {
         ak_reply_error(c, 401, "unauthorized", "invalid API key");
         return false;
     }

@@ -36,6 +36,12 @@ typedef struct ak_server_config {
     size_t max_request_texts;    /* texts in one request (more: 413)           */
     size_t max_queue_texts;      /* texts waiting per model (more: 503)        */
     size_t max_connections;      /* concurrent HTTP connections                */
+    size_t max_connections_per_ip; /* per client address; 0: no cap          */
+    unsigned idle_timeout_s;     /* a connection silent this long is closed   */
+    size_t handler_threads;      /* request workers (a blocked request holds
+                                    one; connections hold none)               */
+    size_t max_pending;          /* requests waiting for a worker (more: 503) */
+    int http_threads;            /* event threads; 0: one per core, up to 4   */
     int embed_workers;           /* batch workers per model                    */
     int embed_threads;           /* threads of one akidb_embed call; 0: cores  */
     double drain_timeout_s;      /* how long stop waits for in-flight requests */
@@ -46,8 +52,9 @@ typedef struct ak_server_config {
 
 /* Fills c with the defaults: host 127.0.0.1, port 8080, auth auto, body limit
  * 16 MiB, batch 16384 tokens / 256 texts, 2048 texts per request, 100000
- * queued texts, 512 connections, 1 worker, threads 0, drain 30 s, listen 1,
- * scan_models_dir 1. */
+ * queued texts, 10000 connections (no per-address cap), idle timeout 30 s,
+ * 64 request workers with 1024 waiting requests, event threads 0, 1 embedding
+ * worker, threads 0, drain 30 s, listen 1, scan_models_dir 1. */
 void ak_server_config_defaults(ak_server_config *c);
 
 /* Opens the store and the key file under cfg->data_dir, loads the models,
