@@ -89,6 +89,27 @@ AKT_TEST(parse_errors)
     AKT_STATUS(akidb_filter_validate(deep), AKIDB_EINVAL);
     AKT_CONTAINS(akidb_last_error(), "deeper");
     AKT_OK(akidb_filter_validate("{\"a\": {\"gte\": 1, \"lt\": 5, \"exists\": true}}"));
+    /* the clause budget: 4096 pass, one more is refused naming the limit,
+     * and a 900k-clause filter is refused without compiling it */
+    for (int extra = 0; extra < 2; extra++) {
+        size_t n = (size_t)(extra ? 900000 : 4095);   /* + the "and" key */
+        char *f = malloc(16 * n + 32);
+        size_t k = (size_t)sprintf(f, "{\"and\":[");
+        for (size_t i = 0; i < n; i++)
+            k += (size_t)sprintf(f + k, "%s{\"a\":%zu}", i ? "," : "", i % 10);
+        sprintf(f + k, "]}");
+        if (extra) {
+            AKT_STATUS(akidb_filter_validate(f), AKIDB_EINVAL);
+            AKT_CONTAINS(akidb_last_error(), "more than 4096 clauses");
+        } else {
+            AKT_OK(akidb_filter_validate(f));
+            f[k - 0] = '\0';
+            sprintf(f + k, ",{\"b\":1}]}");
+            AKT_STATUS(akidb_filter_validate(f), AKIDB_EINVAL);
+            AKT_CONTAINS(akidb_last_error(), "more than 4096 clauses");
+        }
+        free(f);
+    }
 }
 
 /* ---- oracle ------------------------------------------------------------------ */

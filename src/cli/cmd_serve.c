@@ -32,6 +32,8 @@ static void serve_usage(FILE *f)
         "  --auth on|off|auto      API keys; auto = on when AKIDB_ADMIN_KEY is set or\n"
         "                          the address is not loopback   [AKIDB_AUTH, auto]\n"
         "  --body-limit BYTES      largest request body (k/m/g suffix) [AKIDB_BODY_LIMIT, 16m]\n"
+        "  --query-body-limit BYTES  the same for searches, filters and management\n"
+        "                          (all but upserts, inserts, embeddings) [AKIDB_QUERY_BODY_LIMIT, 1m]\n"
         "  --max-batch-tokens N    token budget of one embedding batch [AKIDB_MAX_BATCH_TOKENS, 16384]\n"
         "  --max-batch-texts N     texts in one embedding batch   [AKIDB_MAX_BATCH_TEXTS, 256]\n"
         "  --max-request-texts N   texts in one request           [AKIDB_MAX_REQUEST_TEXTS, 2048]\n"
@@ -163,6 +165,10 @@ static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *v
         if (!parse_size(val, &z) || z < 1024)
             goto bad;
         c->body_limit = z;
+    } else if (strcmp(opt, "query-body-limit") == 0) {
+        if (!parse_size(val, &z) || z < 1024)
+            goto bad;
+        c->query_body_limit = z;
     } else if (strcmp(opt, "max-batch-tokens") == 0) {
         if (!parse_int(val, 1, 1L << 30, &l))
             goto bad;
@@ -236,7 +242,8 @@ int akidb_cmd_serve(int argc, char **argv)
     static const struct { const char *env, *opt; } envs[] = {
         {"AKIDB_DATA", "data"}, {"AKIDB_HOST", "host"}, {"AKIDB_PORT", "port"},
         {"AKIDB_MODELS", "models"}, {"AKIDB_AUTH", "auth"},
-        {"AKIDB_BODY_LIMIT", "body-limit"}, {"AKIDB_MAX_BATCH_TOKENS", "max-batch-tokens"},
+        {"AKIDB_BODY_LIMIT", "body-limit"}, {"AKIDB_QUERY_BODY_LIMIT", "query-body-limit"},
+        {"AKIDB_MAX_BATCH_TOKENS", "max-batch-tokens"},
         {"AKIDB_MAX_BATCH_TEXTS", "max-batch-texts"},
         {"AKIDB_MAX_REQUEST_TEXTS", "max-request-texts"}, {"AKIDB_MAX_QUEUE", "max-queue"},
         {"AKIDB_MAX_CONNECTIONS", "max-connections"},

@@ -12,9 +12,11 @@
  * answered 503 with Retry-After at once, never queued without bound.
  *
  * Limits a client cannot stretch: the connection count (and optionally the
- * count per client address), an idle timeout, the body size (a
+ * count per client address), an idle timeout, the body size per route (a
  * Content-Length above it is refused with 413 before the body is read; a
- * chunked body that grows past it is discarded and answered 413), and
+ * chunked body that grows past it is discarded and answered 413; routes
+ * whose work grows with the body - searches, filters - have a smaller
+ * limit than the bulk ones), and
  * framing that a proxy could read differently - two Content-Length values,
  * Content-Length with Transfer-Encoding, a transfer coding other than
  * chunked - refused with 400 before the body is read.
@@ -40,6 +42,7 @@ typedef struct conn_req {
     size_t len, cap;
     bool too_large;
     bool responded;              /* an early response (400 / 413) is queued  */
+    size_t limit;                /* body bytes this route accepts            */
     char *query;
     size_t qlen, qcap;
     ak_http_req req;             /* what the worker dispatches               */
@@ -182,9 +185,35 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The body limit of the route of url: body_limit for the routes that carry
+ * data in bulk (upserts, inserts, texts to embed), query_body_limit for the
+ * rest (searches, filters, ids, management), whose work grows with the
+ * body: such a request is refused before its body is read or parsed. */
+static size_t route_body_limit(const ak_server *s, const char *url)
+{
+    const char *q = strchr(url, '?');
+    char path[256];
+    snprintf(path, sizeof path, "%.*s", (int)(q ? (size_t)(q - url) : strlen(url)), url);
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        path[--n] = '\0';
+    bool bulk = strcmp(path, "/api/v1/embed") == 0 || strcmp(path, "/v1/embeddings") == 0 ||
+                (strncmp(path, "/api/v1/collections/", 20) == 0 &&
+                 (ends_with(path, "/points") || ends_with(path, "/insert")));
+    size_t small = s->cfg.query_body_limit ? s->cfg.query_body_limit : s->cfg.body_limit;
+    return bulk || small > s->cfg.body_limit ? s->cfg.body_limit : small;
+}
+
 /* Checks the request's framing headers; false after queueing a 400 (or 413
- * for a Content-Length over the body limit). */
-static bool framing_ok(ak_server *s, struct MHD_Connection *conn, const char *method)
+ * for a Content-Length over the route's body limit, r->limit). */
+static bool framing_ok(ak_server *s, struct MHD_Connection *conn, const char *method,
+                       const conn_req *r)
 {
     framing f;
     memset(&f, 0, sizeof f);
@@ -209,9 +238,10 @@ static bool framing_ok(ak_server *s, struct MHD_Connection *conn, const char *me
     if (f.n_cl) {
         errno = 0;
         unsigned long long v = strtoull(f.cl, NULL, 10);
-        if (errno == ERANGE || v > s->cfg.body_limit) {
+        if (errno == ERANGE || v > r->limit) {
             send_early(s, conn, method, "body_limit", 413, "payload_too_large",
-                       "the request body exceeds the limit of %zu bytes", s->cfg.body_limit);
+                       "the request body exceeds the limit of %zu bytes for this route",
+                       r->limit);
             return false;
         }
     }
@@ -241,7 +271,8 @@ static enum MHD_Result take_body(ak_server *s, conn_req *r, const char *data, si
 {
     if (r->too_large)
         return MHD_YES;
-    if (r->len + n > s->cfg.body_limit) {
+    (void)s;
+    if (r->len + n > r->limit) {
         r->too_large = true;
         ak_free(r->body);
         r->body = NULL;
@@ -280,7 +311,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         *con_cls = r;
         atomic_fetch_add(&s->in_flight, 1);
-        if (!framing_ok(s, conn, method))
+        r->limit = route_body_limit(s, url);
+        if (!framing_ok(s, conn, method, r))
             r->responded = r->too_large = true;   /* the body is not read */
         return MHD_YES;
     }
@@ -294,7 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->too_large) {   /* a chunked body outgrew the limit */
         r->responded = true;
         send_early(s, conn, method, "body_limit", 413, "payload_too_large",
-                   "the request body exceeds the limit of %zu bytes", s->cfg.body_limit);
+                   "the request body exceeds the limit of %zu bytes for this route", r->limit);
         return MHD_YES;
     }
     int state = atomic_load(&r->state);

@@ -27,6 +27,7 @@ void ak_server_config_defaults(ak_server_config *c)
     c->scan_models_dir = 1;
     c->auth = -1;
     c->body_limit = 16u << 20;
+    c->query_body_limit = 1u << 20;
     c->max_batch_tokens = 16384;
     c->max_batch_texts = 256;
     c->max_request_texts = 2048;

@@ -31,6 +31,9 @@ typedef struct ak_server_config {
     int auth;                    /* -1 auto, 0 off, 1 on                       */
     const char *admin_key;       /* AKIDB_ADMIN_KEY or NULL                    */
     size_t body_limit;           /* request body bytes; larger gives 413      */
+    size_t query_body_limit;     /* the same for routes other than upserts,
+                                    inserts and embeddings (searches, filters,
+                                    management); 0: body_limit                */
     size_t max_batch_tokens;     /* token budget of one embedding batch        */
     size_t max_batch_texts;      /* texts in one embedding batch               */
     size_t max_request_texts;    /* texts in one request (more: 413)           */

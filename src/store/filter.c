@@ -38,7 +38,9 @@
  *   - A point without payload has no fields: only "exists": false and
  *     negations match it.
  *   - Nesting depth is limited to 32 levels, paths to 16 segments and 256
- *     bytes.
+ *     bytes, a filter to 4096 clauses (object keys: conditions and
+ *     and / or / not), checked before anything is compiled, so the cost of
+ *     refusing a huge filter is one walk of it.
  *
  * Examples
  *   {"lang": "en", "year": {"gte": 2020, "lt": 2024}}
@@ -55,6 +57,7 @@
 #define FILTER_MAX_PATH 16
 #define FILTER_MAX_PATH_BYTES 256
 #define FILTER_MAX_IN 1024
+#define FILTER_MAX_CLAUSES 4096
 
 typedef enum {
     V_NULL,
@@ -433,10 +436,38 @@ static akidb_status compile_obj(const json_t *obj, int depth, const char *where,
     return AKIDB_OK;
 }
 
+/* Counts the object keys under v (stopping past limit); arrays of values
+ * ('in' lists, bounded on their own) add nothing. */
+static size_t count_clauses(const json_t *v, size_t limit, int depth)
+{
+    size_t n = 0;
+    if (depth > FILTER_MAX_DEPTH + 2)
+        return 0;   /* compile_obj reports the depth */
+    if (json_is_object(v)) {
+        const char *key;
+        const json_t *x;
+        json_object_foreach((json_t *)v, key, x) {
+            n++;
+            if (n > limit)
+                return n;
+            n += count_clauses(x, limit - n, depth + 1);
+            if (n > limit)
+                return n;
+        }
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v) && n <= limit; i++)
+            n += count_clauses(json_array_get(v, i), limit - n, depth + 1);
+    }
+    return n;
+}
+
 akidb_status ak_filter_compile(const json_t *doc, ak_filter **out)
 {
     AK_ASSERT(doc && out);
     *out = NULL;
+    if (count_clauses(doc, FILTER_MAX_CLAUSES, 0) > FILTER_MAX_CLAUSES)
+        return ak_fail(AKIDB_EINVAL, "filter: more than %d clauses (the limit)",
+                       FILTER_MAX_CLAUSES);
     ak_filter *f = ak_calloc(1, sizeof *f);
     if (!f)
         return oom();
