@@ -80,6 +80,13 @@ typedef enum akidb_log_level {
  * thread that uses the store; must not call back into the store. */
 typedef void (*akidb_log_fn)(void *ctx, akidb_log_level level, const char *msg);
 
+/* Recovery progress, reported by akidb_store_open from its own thread:
+ * phase "snapshot" (loading the newest snapshot; done and total are bytes of
+ * its file) then "wal" (replaying the log after it; bytes of records
+ * replayed and bytes of the segments to replay).  Called at the start and
+ * end of each phase and about every MiB in between; keep it cheap. */
+typedef void (*akidb_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+
 typedef enum akidb_sync_mode {
     AKIDB_SYNC_FULL = 0,   /* fsync the WAL before acknowledging (default)   */
     AKIDB_SYNC_NONE = 1    /* never fsync: for tests and bulk loads only; a
@@ -101,10 +108,12 @@ typedef struct akidb_store_opts {
                                     searched exactly; 0: 2048                 */
     akidb_log_fn log;            /* NULL: messages go to stderr              */
     void *log_ctx;
+    akidb_progress_fn progress;  /* NULL: no progress reports                */
+    void *progress_ctx;
 } akidb_store_opts;
 
 /* Defaults (all zero). */
-#define AKIDB_STORE_OPTS_INIT { AKIDB_SYNC_FULL, 0, false, false, 0, NULL, NULL }
+#define AKIDB_STORE_OPTS_INIT { AKIDB_SYNC_FULL, 0, false, false, 0, NULL, NULL, NULL, NULL }
 
 /* Opens the store in directory dir, creating the directory (one level) if it
  * does not exist, and recovers it: loads the newest snapshot, replays the WAL

@@ -16,6 +16,9 @@
  *                  queued job on stop
  *   overload_503   with one request worker and one waiting slot, a burst of
  *                  slow requests gets 503 with Retry-After, never a hang
+ *   recovering     while the store replays a large WAL the server already
+ *                  answers: /health 200, /ready 503 with the replay's
+ *                  progress, other routes 503 "starting"; then all 200
  *
  * AKIDB_TEST_QUICK=1 (sanitizer and emulated runs) shrinks the crowd.
  */
@@ -25,6 +28,7 @@
 #include "server/server.h"
 #include "server/srvtest.h"
 #include "server/workq.h"
+#include "akidb_store.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -506,6 +510,130 @@ AKT_TEST(overload_503)
     st_rmtree(mdir);
 }
 
+/* ---- recovery ------------------------------------------------------------------ */
+
+typedef struct starter {
+    ak_server_config cfg;
+    ak_server *s;
+    akidb_status st;
+    volatile int done;
+} starter;
+
+static void *start_thread(void *arg)
+{
+    starter *t = arg;
+    t->st = ak_server_start(&t->cfg, &t->s);
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t l = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+AKT_TEST(recovering)
+{
+    /* a store whose WAL holds many batches and no snapshot */
+    char *data = st_tmpdir("http_rec");
+    char sdir[1024];
+    snprintf(sdir, sizeof sdir, "%s/store", data);
+    akidb_store_opts so = AKIDB_STORE_OPTS_INIT;
+    so.sync = AKIDB_SYNC_NONE;
+    so.no_snapshot_on_close = true;
+    so.snapshot_wal_bytes = UINT64_MAX;
+    akidb_store *st = NULL;
+    AKT_OK(akidb_store_open(sdir, &so, &st));
+    AKT_OK(akidb_tenant_create(st, "default"));
+    akidb_collection_opts co = { .dim = 64, .metric = AKIDB_METRIC_L2 };
+    AKT_OK(akidb_collection_create(st, "default", "big", &co));
+    size_t batches = st_quick() ? 6 : 16, per = 500;
+    float *vec = malloc(per * 64 * sizeof *vec);
+    akidb_point_in *pts = calloc(per, sizeof *pts);
+    char (*ids)[24] = malloc(per * sizeof *ids);
+    unsigned seed = 7;
+    for (size_t b = 0; b < batches; b++) {
+        for (size_t i = 0; i < per; i++) {
+            for (size_t d = 0; d < 64; d++)
+                vec[i * 64 + d] = (float)(rand_r(&seed) % 1000) / 1000.0f;
+            snprintf(ids[i], sizeof ids[i], "p%zu", b * per + i);
+            pts[i] = (akidb_point_in){ .id = ids[i], .vector = vec + i * 64 };
+        }
+        AKT_OK(akidb_points_upsert(st, "default", "big", pts, NULL, per));
+    }
+    AKT_OK(akidb_store_close(st));
+    free(vec);
+    free(pts);
+    free(ids);
+
+    starter t;
+    memset(&t, 0, sizeof t);
+    ak_server_config_defaults(&t.cfg);
+    t.cfg.data_dir = data;
+    t.cfg.port = free_port();
+    t.cfg.scan_models_dir = 0;
+    t.cfg.sync_none = 1;
+    t.cfg.log = quiet_log();
+    pthread_t th;
+    double t0 = ak_now();
+    pthread_create(&th, NULL, start_thread, &t);
+    int seen_recovering = 0, seen_starting = 0, polls = 0;
+    while (!__atomic_load_n(&t.done, __ATOMIC_ACQUIRE)) {
+        st_resp r = st_http(t.cfg.port, "GET", "/ready", NULL, NULL, -1);
+        if (r.curl_error == 0) {   /* (before the listener is up: refused) */
+            polls++;
+            if (r.status == 503) {
+                const char *status = json_string_value(json_object_get(r.json, "status"));
+                AKT_TRUE(status != NULL);
+                if (status && strcmp(status, "recovering") == 0) {
+                    seen_recovering++;
+                    json_t *tb = json_object_get(r.json, "total_bytes");
+                    json_t *db = json_object_get(r.json, "done_bytes");
+                    AKT_TRUE(json_integer_value(db) <= json_integer_value(tb));
+                    AKT_EQ_INT(atoi(r.retry_after), 1);
+                }
+                st_resp h = st_http(t.cfg.port, "GET", "/health", NULL, NULL, -1);
+                AKT_EQ_INT(h.status, 200);
+                st_resp_free(&h);
+                st_resp c = st_http(t.cfg.port, "GET", "/api/v1/collections", NULL, NULL, -1);
+                if (c.status == 503 && strcmp(st_err_code(&c), "starting") == 0)
+                    seen_starting++;
+                AKT_TRUE(c.status == 503 || c.status == 200);
+                st_resp_free(&c);
+            } else {
+                AKT_EQ_INT(r.status, 200);
+            }
+        }
+        st_resp_free(&r);
+        usleep(20000);
+    }
+    pthread_join(th, NULL);
+    double took = ak_now() - t0;
+    AKT_OK(t.st);
+    fprintf(stderr, "  start took %.2f s: %d /ready polls answered, %d said recovering, "
+            "%d routes said starting\n", took, polls, seen_recovering, seen_starting);
+    if (took > 1.0) {   /* long enough that the listener must have answered */
+        AKT_TRUE(seen_recovering > 0);
+        AKT_TRUE(seen_starting > 0);
+    }
+    st_resp r = st_http(t.cfg.port, "GET", "/ready", NULL, NULL, -1);
+    AKT_EQ_INT(r.status, 200);
+    st_resp_free(&r);
+    r = st_http(t.cfg.port, "GET", "/api/v1/collections/big", NULL, NULL, -1);
+    AKT_EQ_INT(r.status, 200);
+    AKT_EQ_INT(json_integer_value(json_object_get(r.json, "points")), batches * per);
+    st_resp_free(&r);
+    AKT_OK(ak_server_stop(t.s));
+    st_rmtree(data);
+}
+
 AKT_MAIN(AKT_REG(framing), AKT_REG(framing_small_limit), AKT_REG(idle_crowd),
          AKT_REG(per_ip_cap), AKT_REG(idle_timeout), AKT_REG(key_rules), AKT_REG(workq_bound),
-         AKT_REG(overload_503))
+         AKT_REG(overload_503), AKT_REG(recovering))

@@ -160,6 +160,9 @@ akidb_status ak_embed_run(ak_emodel *em, ak_embed_job *job);
 
 /* ---- the server object ---------------------------------------------------- */
 
+/* Start-up phases: the listener runs from the first one on. */
+enum { AK_PHASE_STORE = 0, AK_PHASE_MODELS, AK_PHASE_READY };
+
 struct ak_server {
     ak_server_config cfg;
     char *data_dir;
@@ -174,6 +177,10 @@ struct ak_server {
     void *daemon;                 /* struct MHD_Daemon * (http.c)              */
     struct ak_workq *workq;       /* request workers (http.c)                  */
     atomic_int draining;
+    atomic_int phase;             /* AK_PHASE_*; routes other than health,
+                                     ready, info and metrics need READY       */
+    atomic_int rec_wal;           /* recovery: 0 loading the snapshot, 1 WAL  */
+    _Atomic uint64_t rec_done, rec_total;   /* bytes of that phase           */
     atomic_long in_flight;
     double started;
     FILE *log;

@@ -299,6 +299,21 @@ static void route_ready(ak_ctx *c)
         ak_reply_error(c, 503, "draining", "the server is shutting down");
         return;
     }
+    int phase = atomic_load(&s->phase);
+    if (phase == AK_PHASE_STORE) {
+        uint64_t done = atomic_load(&s->rec_done), total = atomic_load(&s->rec_total);
+        ak_reply_json(c, 503, json_pack("{s:s,s:s,s:I,s:I,s:f}", "status", "recovering", "phase",
+                                        atomic_load(&s->rec_wal) ? "wal" : "snapshot", "done_bytes",
+                                        (json_int_t)done, "total_bytes", (json_int_t)total,
+                                        "progress", total ? (double)done / (double)total : 0.0));
+        c->resp->retry_after = 1;
+        return;
+    }
+    if (phase == AK_PHASE_MODELS) {
+        ak_reply_json(c, 503, json_pack("{s:s}", "status", "loading_models"));
+        c->resp->retry_after = 1;
+        return;
+    }
     ak_reply_json(c, 200, json_pack("{s:s,s:I,s:b,s:b}", "status", "ready", "models",
                                     (json_int_t)ak_models_count(s->models), "store",
                                     s->store != NULL, "auth", s->auth_on));
@@ -313,8 +328,10 @@ static void route_metrics(ak_ctx *c)
     ak_server *s = c->srv;
     ak_tbuf b = {0};
     ak_metrics_render(s->metrics, &b);
-    ak_models_render(s->models, &b);
-    ak_store_metrics(s, &b);
+    if (atomic_load(&s->phase) == AK_PHASE_READY) {
+        ak_models_render(s->models, &b);
+        ak_store_metrics(s, &b);
+    }
     ak_tbuf_printf(&b, "# HELP akidb_http_in_flight Requests being handled.\n"
                       "# TYPE akidb_http_in_flight gauge\nakidb_http_in_flight %ld\n"
                       "# HELP akidb_uptime_seconds Seconds since the server started.\n"
@@ -432,6 +449,13 @@ void ak_server_dispatch(ak_server *s, const ak_http_req *req, ak_http_resp *resp
     if (c.nseg == 1 && seg_is(&c, 0, "metrics")) {
         route = "/metrics";
         route_metrics(&c);
+        goto done;
+    }
+    if (atomic_load(&s->phase) != AK_PHASE_READY) {
+        ak_reply_error(&c, 503, "starting", "the server is starting (%s); see /ready",
+                       atomic_load(&s->phase) == AK_PHASE_STORE ? "the store is recovering"
+                                                                : "loading models");
+        resp->retry_after = 1;
         goto done;
     }
     bool is_v1 = c.nseg == 2 && seg_is(&c, 0, "v1");

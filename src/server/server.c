@@ -115,6 +115,48 @@ static void store_log(void *ctx, akidb_log_level level, const char *msg)
 }
 #endif
 
+#ifdef AK_HAVE_STORE
+/* Recovery progress into the server's counters (read by /ready). */
+static void store_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    ak_server *s = ctx;
+    atomic_store(&s->rec_wal, phase[0] == 'w');
+    atomic_store(&s->rec_total, total);
+    atomic_store(&s->rec_done, done);
+}
+#endif
+
+/* Opens (and recovers) <data>/store and makes sure tenant "default" exists. */
+static akidb_status open_store(ak_server *s, const ak_server_config *cfg)
+{
+    akidb_status st = AKIDB_OK;
+    (void)cfg;
+#ifdef AK_HAVE_STORE
+    ak_json_init();
+    {
+        char *sdir = ak_path_join(s->data_dir, "store");
+        if (!sdir) {
+            st = ak_fail(AKIDB_ENOMEM, "out of memory");
+            return st;
+        }
+        akidb_store_opts so = AKIDB_STORE_OPTS_INIT;
+        so.sync = cfg->sync_none ? AKIDB_SYNC_NONE : AKIDB_SYNC_FULL;
+        so.log = store_log;
+        so.log_ctx = s;
+        so.progress = store_progress;
+        so.progress_ctx = s;
+        st = akidb_store_open(sdir, &so, &s->store);
+        ak_free(sdir);
+        if (st != AKIDB_OK)
+            return ak_fail_prefix(st, "store");
+        st = akidb_tenant_create(s->store, AK_DEFAULT_TENANT);
+        if (st == AKIDB_EEXIST)
+            st = AKIDB_OK;
+    }
+#endif
+    return st;
+}
+
 akidb_status ak_server_start(const ak_server_config *cfg, ak_server **out)
 {
     *out = NULL;
@@ -171,31 +213,6 @@ akidb_status ak_server_start(const ak_server_config *cfg, ak_server **out)
         st = ak_fail(AKIDB_ENOMEM, "out of memory");
         goto fail;
     }
-#ifdef AK_HAVE_STORE
-    ak_json_init();
-    {
-        char *sdir = ak_path_join(s->data_dir, "store");
-        if (!sdir) {
-            st = ak_fail(AKIDB_ENOMEM, "out of memory");
-            goto fail;
-        }
-        akidb_store_opts so = AKIDB_STORE_OPTS_INIT;
-        so.sync = cfg->sync_none ? AKIDB_SYNC_NONE : AKIDB_SYNC_FULL;
-        so.log = store_log;
-        so.log_ctx = s;
-        st = akidb_store_open(sdir, &so, &s->store);
-        ak_free(sdir);
-        if (st != AKIDB_OK) {
-            ak_fail_prefix(st, "store");
-            goto fail;
-        }
-        st = akidb_tenant_create(s->store, AK_DEFAULT_TENANT);
-        if (st == AKIDB_EEXIST)
-            st = AKIDB_OK;
-        if (st != AKIDB_OK)
-            goto fail;
-    }
-#endif
     st = ak_auth_open(s->data_dir, &s->auth);
     if (st != AKIDB_OK)
         goto fail;
@@ -204,15 +221,22 @@ akidb_status ak_server_start(const ak_server_config *cfg, ak_server **out)
         if (st != AKIDB_OK)
             goto fail;
     }
-    st = ak_models_open(cfg, s->metrics, &s->models);
-    if (st != AKIDB_OK)
-        goto fail;
-
+    /* Listen first: while the store recovers and the models load, /health
+     * answers and /ready says how far recovery is (503); every other route
+     * answers 503 with Retry-After until the server is ready. */
     if (cfg->listen) {
         st = ak_http_listen(s, (struct sockaddr *)&ss);
         if (st != AKIDB_OK)
             goto fail;
     }
+    st = open_store(s, cfg);
+    if (st != AKIDB_OK)
+        goto fail;
+    atomic_store(&s->phase, AK_PHASE_MODELS);
+    st = ak_models_open(cfg, s->metrics, &s->models);
+    if (st != AKIDB_OK)
+        goto fail;
+    atomic_store(&s->phase, AK_PHASE_READY);
     *out = s;
     return AKIDB_OK;
 

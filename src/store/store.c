@@ -1589,7 +1589,14 @@ done:
 typedef struct replay_ctx {
     akidb_store *s;
     size_t applied, skipped;
+    uint64_t done, total, reported;   /* bytes replayed / to replay (progress) */
 } replay_ctx;
+
+static void report(const akidb_store *s, const char *phase, uint64_t done, uint64_t total)
+{
+    if (s->opts.progress)
+        s->opts.progress(s->opts.progress_ctx, phase, done, total);
+}
 
 static akidb_status bad_rec(const char *what)
 {
@@ -1754,6 +1761,11 @@ static akidb_status replay_rec(void *ctx, uint64_t lsn, uint8_t type, const uint
                                size_t len)
 {
     replay_ctx *rc = ctx;
+    rc->done += AK_WAL_REC_HEADER + len;
+    if (rc->done - rc->reported >= (1u << 20)) {
+        rc->reported = rc->done;
+        report(rc->s, "wal", rc->done, rc->total);
+    }
     ak_rd r = { body, len, 0, false };
     char t[AKIDB_STORE_NAME_MAX + 1], n[AKIDB_STORE_NAME_MAX + 1];
     akidb_status st;
@@ -1916,7 +1928,13 @@ static akidb_status recover_wal(akidb_store *s, uint64_t snap_lsn)
     uint64_t next = snap_lsn;
     const char *append_path = NULL;
     size_t append_off = 0;
-    replay_ctx rc = { s, 0, 0 };
+    replay_ctx rc = { s, 0, 0, 0, 0, 0 };
+    for (size_t j = first; j < n; j++) {
+        struct stat sb;
+        if (stat(v[j].name, &sb) == 0 && sb.st_size > AK_WAL_HEADER_SIZE)
+            rc.total += (uint64_t)sb.st_size - AK_WAL_HEADER_SIZE;
+    }
+    report(s, "wal", 0, rc.total);
     size_t i;
     for (i = first; i < n; i++) {
         bool last = i + 1 == n;
@@ -1990,6 +2008,8 @@ static akidb_status recover_wal(akidb_store *s, uint64_t snap_lsn)
         else
             st = ak_wal_open(s->dir, NULL, 0, next, s->opts.sync == AKIDB_SYNC_FULL, &s->wal);
     }
+    if (st == AKIDB_OK)
+        report(s, "wal", rc.total, rc.total);
     if (st == AKIDB_OK && (rc.applied || rc.skipped))
         ak_store_log(s, AKIDB_LOG_INFO, "%s: replayed %zu WAL records (%zu for deleted collections)",
                      s->dir, rc.applied + rc.skipped, rc.skipped);
@@ -2066,7 +2086,12 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts, aki
         goto fail;
     uint64_t snap_lsn = 1;
     if (n_snaps) {
+        struct stat sb;
+        uint64_t size = stat(snaps[n_snaps - 1].name, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        report(s, "snapshot", 0, size);
         st = ak_snapshot_load(s, snaps[n_snaps - 1].name, &snap_lsn);
+        if (st == AKIDB_OK)
+            report(s, "snapshot", size, size);
         if (st == AKIDB_OK)
             for (size_t i = 0; i + 1 < n_snaps; i++)
                 unlink(snaps[i].name);
