@@ -1,7 +1,7 @@
 /*
  * fuzz_tok_bpe.c - libFuzzer target: encoding arbitrary bytes with three
- * small BPE tokenizers, loaded once from the fixtures (run from the source
- * root or set AKIDB_SRC):
+ * small BPE tokenizers, loaded once from the fixtures (found from any
+ * working directory, see fuzz_data.h):
  *   qwen2     - tests/data/bpe/qwen2, a vocab.json + merges.txt folder
  *               through the Qwen2 converter (NFC, the Qwen split regex,
  *               ByteLevel, added tokens); most bytes have no token;

@@ -21,6 +21,7 @@
 
 #include "akidb.h"
 #include "common/common.h"
+#include "fuzz_data.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -46,8 +47,7 @@ typedef struct ft_tok {
 /* Path of rel under $AKIDB_SRC (default: the working directory). */
 static inline void ft_path(char *buf, size_t n, const char *rel)
 {
-    const char *src = getenv("AKIDB_SRC");
-    snprintf(buf, n, "%s/%s", src && *src ? src : ".", rel);
+    fz_data_path(buf, n, rel);
 }
 
 /* Records the template ids of t (the empty text's encoding) and checks that

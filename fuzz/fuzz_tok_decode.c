@@ -1,8 +1,8 @@
 /*
  * fuzz_tok_decode.c - libFuzzer target: arbitrary id arrays through
- * akidb_tokenizer_decode (src/text/decode.c and the decoders of
- * src/text/decoders.c).  Tokenizers, loaded once (run from the source root
- * or set AKIDB_SRC):
+ * akidb_tokenizer_decode (src/text/decode.c and the decoders,
+ * src/text/dec_*.c).  Tokenizers, loaded once (from the source folder, see
+ * fuzz_data.h):
  *   qwen2 (tests/data/bpe/qwen2: ByteLevel), llama (tests/data/spm/llama:
  *   Replace, ByteFallback, Fuse, Strip), xlmr and ident_bytes
  *   (tests/data/spm: Metaspace), minilm (tests/data/minilm: WordPiece with
@@ -20,6 +20,7 @@
 #include "common/common.h"
 #include "text/spm_model.h"
 #include "text/tokenizer.h"
+#include "fuzz_data.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -71,8 +72,7 @@ static void die_load(const char *what)
 
 static void path_of(char *buf, size_t n, const char *rel)
 {
-    const char *src = getenv("AKIDB_SRC");
-    snprintf(buf, n, "%s/%s", src && *src ? src : ".", rel);
+    fz_data_path(buf, n, rel);
 }
 
 static void load_once(void)

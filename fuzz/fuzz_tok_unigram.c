@@ -1,7 +1,7 @@
 /*
  * fuzz_tok_unigram.c - libFuzzer target: encoding arbitrary bytes with the
  * sentencepiece Unigram tokenizers of tests/data/spm, converted once by
- * ak_tokenizer_from_spm (run from the source root or set AKIDB_SRC):
+ * ak_tokenizer_from_spm (found from any working directory, fuzz_data.h):
  *   xlmr        - XLM-R style (sentencepiece.bpe.model): the Precompiled
  *                 nmt_nfkc charsmap, Metaspace, <s> A </s>;
  *   t5          - T5 style (spiece.model): the same charsmap, A </s>;

@@ -1,12 +1,13 @@
 /*
  * fuzz_tokenize.c - libFuzzer target: encoding arbitrary bytes with the
- * all-MiniLM-L6-v2 tokenizer (tests/data/minilm, loaded once; AKIDB_SRC
- * points at the source tree, default: the working directory).  Checks the
+ * all-MiniLM-L6-v2 tokenizer (tests/data/minilm, loaded once, found from
+ * any working directory: fuzz_data.h).  Checks the
  * encoder's contract on every input: malformed UTF-8 is EUTF8, otherwise the
  * ids are in the vocabulary, truncation keeps [CLS] ... [SEP] within the
  * limit, and the truncated ids are a prefix of the full ones.
  */
 #include "akidb.h"
+#include "fuzz_data.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -21,9 +22,8 @@ static void load_once(void)
 {
     if (tok)
         return;
-    const char *src = getenv("AKIDB_SRC");
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/tests/data/minilm", src && *src ? src : ".");
+    fz_data_path(dir, sizeof dir, "tests/data/minilm");
     if (akidb_tokenizer_load(dir, &tok) != AKIDB_OK) {
         fprintf(stderr, "fuzz_tokenize: %s\n", akidb_last_error());
         abort();

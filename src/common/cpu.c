@@ -74,7 +74,7 @@ static void detect_x86(ak_cpu *c)
 {
     snprintf(c->arch, sizeof c->arch, "x86_64");
     unsigned a, b, cx, d;
-    unsigned max = __get_cpuid_max(0, NULL);
+    unsigned max = (unsigned)__get_cpuid_max(0, NULL);
     if (max == 0)
         return;
     __cpuid(0, a, b, cx, d);
@@ -113,7 +113,7 @@ static void detect_x86(ak_cpu *c)
             c->avx512_bf16 = c->avx512f && ((a >> 5) & 1);
         }
     }
-    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
         unsigned r[12];
         for (unsigned i = 0; i < 3; i++)
             __cpuid(0x80000002u + i, r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]);
