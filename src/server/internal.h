@@ -199,6 +199,9 @@ void ak_http_close(ak_server *s);
 
 /* ---- per-request context for route handlers ---------------------------- */
 
+struct ak_route;
+struct ak_route_family;
+
 typedef struct ak_ctx {
     ak_server *srv;
     const ak_http_req *req;
@@ -206,11 +209,29 @@ typedef struct ak_ctx {
     ak_ident id;
     char *seg[8];                 /* decoded path segments                    */
     size_t nseg;
+    const struct ak_route *route; /* the matched route (route.h)              */
+    const struct ak_route_family *family;   /* its family: the error shape   */
+    const char *param[4];         /* the pattern's {params}, in order         */
+    size_t nparam;
     json_t *body;                 /* parsed JSON body (object) or NULL        */
     double t0;
 } ak_ctx;
 
-/* Response helpers.  ak_reply_json steals j (NULL means ENOMEM -> 500). */
+/* ---- reply helpers (reply.c) --------------------------------------------- */
+
+/* Replaces r's body with text (ak_malloc'ed, owned by r from now on). */
+void ak_reply_raw(ak_http_resp *r, int status, char *text, size_t len, const char *ctype);
+/* Last-resort answer when even building an error failed: 500. */
+void ak_reply_oom(ak_http_resp *r);
+/* Percent-decodes s[0..n) into a new string; '+' stays '+' (paths) unless
+ * plus_space.  NULL for a bad escape, a NUL byte or ENOMEM. */
+char *ak_pct_decode(const char *s, size_t n, bool plus_space);
+/* Splits path into decoded segments (c->seg); false for a malformed path. */
+bool ak_split_path(ak_ctx *c, const char *path);
+
+/* Response helpers.  ak_reply_json steals j (NULL means ENOMEM -> 500).
+ * ak_reply_error answers in the shape of c->family (akidb's
+ * {"error":{"code","message"}} by default). */
 void ak_reply_json(ak_ctx *c, int status, json_t *j);
 void ak_reply_error(ak_ctx *c, int status, const char *code, const char *fmt, ...)
     AK_PRINTF(4, 5);
@@ -224,15 +245,7 @@ bool ak_need_role(ak_ctx *c, ak_role r);
 /* Query argument by name, percent-decoded into buf; NULL if absent. */
 const char *ak_query_arg(ak_ctx *c, const char *key, char *buf, size_t cap);
 
-/* Route handlers. */
-void ak_route_embed(ak_ctx *c);          /* POST /api/v1/embed          */
-void ak_route_oai_embeddings(ak_ctx *c); /* POST /v1/embeddings         */
-void ak_route_oai_models(ak_ctx *c);     /* GET /v1/models              */
-void ak_route_keys(ak_ctx *c);           /* /api/v1/keys[/{id}]         */
-void ak_route_tenants(ak_ctx *c);        /* /api/v1/tenants[/{name}]    */
-/* /api/v1/collections...; returns false when the path is not a collection
- * route it knows (the caller answers 404/405). */
-bool ak_route_collections(ak_ctx *c, const char **route_name);
+/* Route handlers are rows of the route table: see route.h. */
 
 /* Store-wide gauges for /metrics (collections, points); no-ops without a
  * store. */

@@ -12,7 +12,7 @@
  *                         GET/POST .../count, POST .../points/get,
  *                         POST .../points/delete, GET/DELETE .../points/{pid}
  */
-#include "server/internal.h"
+#include "server/route.h"
 
 #ifdef AK_HAVE_STORE
 
@@ -34,8 +34,8 @@ static void store_err(ak_ctx *c, akidb_status st, const char *name)
 
 static json_t *info_json(const akidb_collection_info *in)
 {
-    return json_pack("{s:s,s:s,s:I,s:s,s:o,s:I,s:{s:I,s:I}}", "id", in->name, "name",
-                     in->name, "dimension", (json_int_t)in->dim, "metric",
+    return json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:I,s:{s:I,s:I}}", "id", in->name,
+                     "collection_id", in->name, "name", in->name, "dimension", (json_int_t)in->dim, "metric",
                      akidb_metric_name(in->metric), "model",
                      in->model[0] ? json_string(in->model) : json_null(), "points",
                      (json_int_t)in->n_points, "hnsw", "m", (json_int_t)in->hnsw_m,
@@ -289,7 +289,7 @@ static ak_emodel *bound_model(ak_ctx *c, const akidb_collection_info *info)
 
 static void create_collection(ak_ctx *c)
 {
-    if (!ak_need_role(c, AK_ROLE_WRITER) || !ak_need_body(c))
+    if (!ak_need_body(c))
         return;
     json_t *b = c->body;
     json_t *nj = json_object_get(b, "name");
@@ -369,8 +369,6 @@ static void create_collection(ak_ctx *c)
 
 static void list_collections(ak_ctx *c)
 {
-    if (!ak_need_role(c, AK_ROLE_READER))
-        return;
     akidb_names names = {0};
     akidb_status st = akidb_collection_list(c->srv->store, c->id.tenant, &names);
     if (st != AKIDB_OK) {
@@ -396,7 +394,7 @@ static void list_collections(ak_ctx *c)
 
 static void insert_doc(ak_ctx *c, const char *coll)
 {
-    if (!ak_need_role(c, AK_ROLE_WRITER) || !ak_need_body(c))
+    if (!ak_need_body(c))
         return;
     json_t *b = c->body;
     char id[AKIDB_POINT_ID_MAX + 1];
@@ -468,7 +466,7 @@ static json_t *external_id_of(const char *payload)
 
 static void query_docs(ak_ctx *c, const char *coll)
 {
-    if (!ak_need_role(c, AK_ROLE_READER) || !ak_need_body(c))
+    if (!ak_need_body(c))
         return;
     double t0 = ak_now();
     json_t *b = c->body;
@@ -526,60 +524,56 @@ static void query_docs(ak_ctx *c, const char *coll)
                               : NULL);
 }
 
-static void doc_route(ak_ctx *c, const char *coll, const char *id)
+/* GET .../docs/{doc_id} */
+static void doc_get(ak_ctx *c)
 {
-    const char *m = c->req->method;
-    if (strcmp(m, "GET") == 0) {
-        if (!ak_need_role(c, AK_ROLE_READER))
-            return;
-        akidb_points pts = {0};
-        akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, coll, &id, 1,
-                                           AKIDB_WITH_PAYLOAD | AKIDB_WITH_VECTOR |
-                                               AKIDB_WITH_TEXT,
-                                           &pts);
-        if (st != AKIDB_OK) {
-            store_err(c, st, coll);
-            return;
-        }
-        if (pts.n == 0) {
-            akidb_points_free(&pts);
-            ak_reply_error(c, 404, "doc_not_found", "no document '%s' in collection '%s'",
-                           id, coll);
-            return;
-        }
-        akidb_point *p = &pts.items[0];
-        json_t *r = json_pack("{s:s,s:o,s:o}", "doc_id", p->id, "external_id",
-                              external_id_of(p->payload), "vector",
-                              float_array(p->vector, p->dim));
+    const char *coll = c->param[0], *id = c->param[1];
+    akidb_points pts = {0};
+    akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, coll, &id, 1,
+                                       AKIDB_WITH_PAYLOAD | AKIDB_WITH_VECTOR |
+                                           AKIDB_WITH_TEXT,
+                                       &pts);
+    if (st != AKIDB_OK) {
+        store_err(c, st, coll);
+        return;
+    }
+    if (pts.n == 0) {
         akidb_points_free(&pts);
-        ak_reply_json(c, 200, r);
+        ak_reply_error(c, 404, "doc_not_found", "no document '%s' in collection '%s'",
+                       id, coll);
         return;
     }
-    if (strcmp(m, "DELETE") == 0) {
-        if (!ak_need_role(c, AK_ROLE_WRITER))
-            return;
-        size_t nd = 0;
-        akidb_status st = akidb_points_delete(c->srv->store, c->id.tenant, coll, &id, 1, &nd);
-        if (st != AKIDB_OK) {
-            store_err(c, st, coll);
-            return;
-        }
-        if (nd == 0) {
-            ak_reply_error(c, 404, "doc_not_found", "no document '%s' in collection '%s'",
-                           id, coll);
-            return;
-        }
-        ak_reply_json(c, 200, json_pack("{s:s,s:b}", "doc_id", id, "deleted", 1));
+    akidb_point *p = &pts.items[0];
+    json_t *r = json_pack("{s:s,s:o,s:o}", "doc_id", p->id, "external_id",
+                          external_id_of(p->payload), "vector",
+                          float_array(p->vector, p->dim));
+    akidb_points_free(&pts);
+    ak_reply_json(c, 200, r);
+}
+
+/* DELETE .../docs/{doc_id} */
+static void doc_delete(ak_ctx *c)
+{
+    const char *coll = c->param[0], *id = c->param[1];
+    size_t nd = 0;
+    akidb_status st = akidb_points_delete(c->srv->store, c->id.tenant, coll, &id, 1, &nd);
+    if (st != AKIDB_OK) {
+        store_err(c, st, coll);
         return;
     }
-    ak_reply_error(c, 405, "method_not_allowed", "use GET or DELETE");
+    if (nd == 0) {
+        ak_reply_error(c, 404, "doc_not_found", "no document '%s' in collection '%s'",
+                       id, coll);
+        return;
+    }
+    ak_reply_json(c, 200, json_pack("{s:s,s:b}", "doc_id", id, "deleted", 1));
 }
 
 /* ---- text-native routes -------------------------------------------------------- */
 
 static void upsert_points(ak_ctx *c, const char *coll)
 {
-    if (!ak_need_role(c, AK_ROLE_WRITER) || !ak_need_body(c))
+    if (!ak_need_body(c))
         return;
     json_t *b = c->body;
     json_t *pj = json_object_get(b, "points");
@@ -762,7 +756,7 @@ static void upsert_points(ak_ctx *c, const char *coll)
 
 static void search_points(ak_ctx *c, const char *coll)
 {
-    if (!ak_need_role(c, AK_ROLE_READER) || !ak_need_body(c))
+    if (!ak_need_body(c))
         return;
     double t0 = ak_now();
     json_t *b = c->body;
@@ -846,7 +840,7 @@ static void search_points(ak_ctx *c, const char *coll)
 
 static void scroll_points(ak_ctx *c, const char *coll)
 {
-    if (!ak_need_role(c, AK_ROLE_READER) || !ak_need_body(c))
+    if (!ak_need_body(c))
         return;
     json_t *b = c->body;
     size_t limit;
@@ -882,8 +876,6 @@ static void scroll_points(ak_ctx *c, const char *coll)
 
 static void count_points(ak_ctx *c, const char *coll)
 {
-    if (!ak_need_role(c, AK_ROLE_READER))
-        return;
     char *filter = NULL;
     if (strcmp(c->req->method, "POST") == 0 && c->req->body_len > 0) {
         if (!ak_need_body(c) || !get_filter(c, c->body, &filter))
@@ -966,123 +958,95 @@ static void delete_points(ak_ctx *c, const char *coll, const char *const *ids, s
     ak_reply_json(c, 200, json_pack("{s:I}", "deleted", (json_int_t)nd));
 }
 
-static void points_sub(ak_ctx *c, const char *coll, const char *sub)
+/* POST .../points/get and .../points/delete: points by ids. */
+static void points_by_ids(ak_ctx *c, bool del)
 {
-    const char *m = c->req->method;
-    if (strcmp(m, "POST") == 0 && (strcmp(sub, "get") == 0 || strcmp(sub, "delete") == 0)) {
-        bool del = strcmp(sub, "delete") == 0;
-        if (!ak_need_role(c, del ? AK_ROLE_WRITER : AK_ROLE_READER) || !ak_need_body(c))
-            return;
-        const char **ids;
-        size_t n;
-        unsigned with = AKIDB_WITH_PAYLOAD | AKIDB_WITH_TEXT;
-        if (!del && !get_include(c, json_object_get(c->body, "include"), with, &with))
-            return;
-        if (!get_ids(c, c->body, &ids, &n))
-            return;
-        if (del)
-            delete_points(c, coll, ids, n, false);
-        else
-            get_points(c, coll, ids, n, with, false);
-        ak_free(ids);
+    const char *coll = c->param[0];
+    const char **ids;
+    size_t n;
+    unsigned with = AKIDB_WITH_PAYLOAD | AKIDB_WITH_TEXT;
+    if (!del && !get_include(c, json_object_get(c->body, "include"), with, &with))
         return;
-    }
-    if (strcmp(m, "GET") == 0) {
-        unsigned with;
-        if (!ak_need_role(c, AK_ROLE_READER) ||
-            !get_include_query(c, AKIDB_WITH_PAYLOAD | AKIDB_WITH_TEXT, &with))
-            return;
-        get_points(c, coll, &sub, 1, with, true);
+    if (!get_ids(c, c->body, &ids, &n))
         return;
-    }
-    if (strcmp(m, "DELETE") == 0) {
-        if (!ak_need_role(c, AK_ROLE_WRITER))
-            return;
-        delete_points(c, coll, &sub, 1, true);
-        return;
-    }
-    ak_reply_error(c, 405, "method_not_allowed", "use GET or DELETE, or POST .../points/get|delete");
+    if (del)
+        delete_points(c, coll, ids, n, false);
+    else
+        get_points(c, coll, ids, n, with, false);
+    ak_free(ids);
 }
 
-bool ak_route_collections(ak_ctx *c, const char **route)
+static void points_get_ids(ak_ctx *c) { points_by_ids(c, false); }
+static void points_delete_ids(ak_ctx *c) { points_by_ids(c, true); }
+
+/* GET .../points/{point_id} */
+static void point_get(ak_ctx *c)
 {
-    const char *m = c->req->method;
-    bool post = strcmp(m, "POST") == 0, get = strcmp(m, "GET") == 0,
-         del = strcmp(m, "DELETE") == 0;
-    if (!c->srv->store) {
-        ak_reply_error(c, 503, "unavailable", "the store is not open");
-        return true;
-    }
-    if (c->nseg == 3) {
-        *route = "/api/v1/collections";
-        if (post)
-            create_collection(c);
-        else if (get)
-            list_collections(c);
-        else
-            ak_reply_error(c, 405, "method_not_allowed", "use POST or GET");
-        return true;
-    }
-    const char *coll = c->seg[3];
-    if (c->nseg == 4) {
-        *route = "/api/v1/collections/{id}";
-        if (get) {
-            akidb_collection_info info;
-            if (ak_need_role(c, AK_ROLE_READER) && get_info(c, coll, &info))
-                ak_reply_json(c, 200, info_json(&info));
-        } else if (del) {
-            if (!ak_need_role(c, AK_ROLE_WRITER))
-                return true;
-            akidb_status st = akidb_collection_delete(c->srv->store, c->id.tenant, coll);
-            if (st == AKIDB_EINVAL)
-                ak_reply_error(c, 404, "collection_not_found", "no collection named '%s'", coll);
-            else if (st != AKIDB_OK)
-                store_err(c, st, coll);
-            else
-                ak_reply_json(c, 200, json_pack("{s:s,s:b}", "id", coll, "deleted", 1));
-        } else {
-            ak_reply_error(c, 405, "method_not_allowed", "use GET or DELETE");
-        }
-        return true;
-    }
-    const char *op = c->seg[4];
-    if (c->nseg == 5) {
-        static const struct {
-            const char *op, *route, *method;
-            void (*fn)(ak_ctx *, const char *);
-        } ops[] = {
-            {"insert", "/api/v1/collections/{id}/insert", "POST", insert_doc},
-            {"query", "/api/v1/collections/{id}/query", "POST", query_docs},
-            {"points", "/api/v1/collections/{id}/points", "POST", upsert_points},
-            {"search", "/api/v1/collections/{id}/search", "POST", search_points},
-            {"scroll", "/api/v1/collections/{id}/scroll", "POST", scroll_points},
-            {"count", "/api/v1/collections/{id}/count", "GET|POST", count_points},
-        };
-        for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
-            if (strcmp(op, ops[i].op) != 0)
-                continue;
-            *route = ops[i].route;
-            if (!strstr(ops[i].method, m) || (!post && !get))
-                ak_reply_error(c, 405, "method_not_allowed", "use %s", ops[i].method);
-            else
-                ops[i].fn(c, coll);
-            return true;
-        }
-        return false;
-    }
-    if (c->nseg == 6 && strcmp(op, "docs") == 0) {
-        *route = "/api/v1/collections/{id}/docs/{doc_id}";
-        doc_route(c, coll, c->seg[5]);
-        return true;
-    }
-    if (c->nseg == 6 && strcmp(op, "points") == 0) {
-        *route = post ? "/api/v1/collections/{id}/points/{op}"
-                      : "/api/v1/collections/{id}/points/{point_id}";
-        points_sub(c, coll, c->seg[5]);
-        return true;
-    }
-    return false;
+    unsigned with;
+    if (get_include_query(c, AKIDB_WITH_PAYLOAD | AKIDB_WITH_TEXT, &with))
+        get_points(c, c->param[0], &c->param[1], 1, with, true);
 }
+
+/* DELETE .../points/{point_id} */
+static void point_delete(ak_ctx *c)
+{
+    delete_points(c, c->param[0], &c->param[1], 1, true);
+}
+
+/* GET /api/v1/collections/{name} */
+static void collection_get(ak_ctx *c)
+{
+    akidb_collection_info info;
+    if (get_info(c, c->param[0], &info))
+        ak_reply_json(c, 200, info_json(&info));
+}
+
+/* DELETE /api/v1/collections/{name} */
+static void collection_delete(ak_ctx *c)
+{
+    const char *coll = c->param[0];
+    akidb_status st = akidb_collection_delete(c->srv->store, c->id.tenant, coll);
+    if (st == AKIDB_EINVAL)
+        ak_reply_error(c, 404, "collection_not_found", "no collection named '%s'", coll);
+    else if (st != AKIDB_OK)
+        store_err(c, st, coll);
+    else
+        ak_reply_json(c, 200, json_pack("{s:s,s:b}", "id", coll, "deleted", 1));
+}
+
+/* The handlers of one collection take its name from the pattern. */
+#define ON_COLL(name, fn) \
+    static void name(ak_ctx *c) { fn(c, c->param[0]); }
+ON_COLL(r_insert, insert_doc)
+ON_COLL(r_query, query_docs)
+ON_COLL(r_upsert, upsert_points)
+ON_COLL(r_search, search_points)
+ON_COLL(r_scroll, scroll_points)
+ON_COLL(r_count, count_points)
+#undef ON_COLL
+
+#define COLL "/api/v1/collections/{name}"
+static const ak_route routes[] = {
+    { "POST", "/api/v1/collections", AK_ROLE_WRITER, create_collection, AK_RT_JSON },
+    { "GET", "/api/v1/collections", AK_ROLE_READER, list_collections, 0 },
+    { "GET", COLL, AK_ROLE_READER, collection_get, 0 },
+    { "DELETE", COLL, AK_ROLE_WRITER, collection_delete, 0 },
+    { "POST", COLL "/insert", AK_ROLE_WRITER, r_insert, AK_RT_JSON },
+    { "POST", COLL "/query", AK_ROLE_READER, r_query, AK_RT_JSON },
+    { "POST", COLL "/points", AK_ROLE_WRITER, r_upsert, AK_RT_JSON },
+    { "POST", COLL "/search", AK_ROLE_READER, r_search, AK_RT_JSON },
+    { "POST", COLL "/scroll", AK_ROLE_READER, r_scroll, AK_RT_JSON },
+    { "GET|POST", COLL "/count", AK_ROLE_READER, r_count, 0 },
+    { "GET", COLL "/docs/{doc_id}", AK_ROLE_READER, doc_get, 0 },
+    { "DELETE", COLL "/docs/{doc_id}", AK_ROLE_WRITER, doc_delete, 0 },
+    { "POST", COLL "/points/get", AK_ROLE_READER, points_get_ids, AK_RT_JSON },
+    { "POST", COLL "/points/delete", AK_ROLE_WRITER, points_delete_ids, AK_RT_JSON },
+    { "GET", COLL "/points/{point_id}", AK_ROLE_READER, point_get, 0 },
+    { "DELETE", COLL "/points/{point_id}", AK_ROLE_WRITER, point_delete, 0 },
+};
+#undef COLL
+
+const ak_route_family ak_routes_collections = { "collections", AK_ROUTES(routes), NULL };
 
 void ak_store_metrics(ak_server *s, ak_tbuf *out)
 {
@@ -1122,12 +1086,7 @@ void ak_store_metrics(ak_server *s, ak_tbuf *out)
 
 #else  /* !AK_HAVE_STORE */
 
-bool ak_route_collections(ak_ctx *c, const char **route)
-{
-    (void)route;
-    ak_reply_error(c, 501, "unsupported", "this build has no store");
-    return true;
-}
+const ak_route_family ak_routes_collections = { "collections", NULL, 0, NULL };
 
 void ak_store_metrics(ak_server *s, ak_tbuf *out)
 {

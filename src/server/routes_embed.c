@@ -3,7 +3,7 @@
  * shape), and the OpenAI-compatible POST /v1/embeddings and GET /v1/models.
  * Every request goes through the model's shared batcher (embedq.c).
  */
-#include "server/internal.h"
+#include "server/route.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -140,12 +140,8 @@ static json_t *vec_json(const float *v, size_t dim)
     return a;
 }
 
-void ak_route_embed(ak_ctx *c)
+static void route_embed(ak_ctx *c)
 {
-    if (strcmp(c->req->method, "POST") != 0) {
-        ak_reply_error(c, 405, "method_not_allowed", "use POST");
-        return;
-    }
     if (!ak_need_body(c))
         return;
     json_t *b = c->body;
@@ -238,12 +234,8 @@ static json_t *vec_base64(const float *v, size_t dim)
     return j;
 }
 
-void ak_route_oai_embeddings(ak_ctx *c)
+static void route_oai_embeddings(ak_ctx *c)
 {
-    if (strcmp(c->req->method, "POST") != 0) {
-        ak_reply_error(c, 405, "method_not_allowed", "use POST");
-        return;
-    }
     if (!ak_need_body(c))
         return;
     json_t *b = c->body;
@@ -318,12 +310,8 @@ void ak_route_oai_embeddings(ak_ctx *c)
     ak_free(lens);
 }
 
-void ak_route_oai_models(ak_ctx *c)
+static void route_oai_models(ak_ctx *c)
 {
-    if (strcmp(c->req->method, "GET") != 0) {
-        ak_reply_error(c, 405, "method_not_allowed", "use GET");
-        return;
-    }
     json_t *data = json_array();
     ak_models *ms = c->srv->models;
     for (size_t i = 0; data && i < ak_models_count(ms); i++) {
@@ -342,3 +330,16 @@ void ak_route_oai_models(ak_ctx *c)
     }
     ak_reply_json(c, 200, data ? json_pack("{s:s,s:o}", "object", "list", "data", data) : NULL);
 }
+
+static const ak_route embed_routes[] = {
+    { "POST", "/api/v1/embed", AK_ROLE_READER, route_embed, 0 },
+};
+
+const ak_route_family ak_routes_embed = { "akidb-embed", AK_ROUTES(embed_routes), NULL };
+
+static const ak_route openai_routes[] = {
+    { "POST", "/v1/embeddings", AK_ROLE_READER, route_oai_embeddings, 0 },
+    { "GET", "/v1/models", AK_ROLE_READER, route_oai_models, 0 },
+};
+
+const ak_route_family ak_routes_openai = { "openai", AK_ROUTES(openai_routes), NULL };

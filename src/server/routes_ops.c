@@ -1,0 +1,88 @@
+/*
+ * routes_ops.c - the operations routes: GET /health (liveness), /ready
+ * (readiness, with recovery progress while starting), /info (version, the
+ * CPU-feature table, the paths the kernels and the index run), /metrics
+ * (Prometheus text).  They answer in every start-up phase and need no key.
+ */
+#include "server/route.h"
+#include "common/cpu.h"
+#include "index/index.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void route_health(ak_ctx *c)
+{
+    ak_reply_json(c, 200, json_pack("{s:s,s:s}", "status", "ok", "version",
+                                    AKIDB_VERSION_STRING));
+}
+
+/* GET /info: the version and the CPU-feature table (common/cpu.h) with the
+ * instruction-set paths the kernels and the index run. */
+static void route_info(ak_ctx *c)
+{
+    ak_reply_json(c, 200, json_pack("{s:s,s:o,s:s,s:s}", "version", AKIDB_VERSION_STRING, "cpu",
+                                    ak_cpu_json(), "kernels",
+                                    akidb_kernels_name(akidb_kernels_active()), "index",
+                                    akidb_kernels_name(ak_dist_path())));
+}
+
+static void route_ready(ak_ctx *c)
+{
+    ak_server *s = c->srv;
+    if (atomic_load(&s->draining)) {
+        ak_reply_error(c, 503, "draining", "the server is shutting down");
+        return;
+    }
+    int phase = atomic_load(&s->phase);
+    if (phase == AK_PHASE_STORE) {
+        uint64_t done = atomic_load(&s->rec_done), total = atomic_load(&s->rec_total);
+        ak_reply_json(c, 503, json_pack("{s:s,s:s,s:I,s:I,s:f}", "status", "recovering", "phase",
+                                        atomic_load(&s->rec_wal) ? "wal" : "snapshot", "done_bytes",
+                                        (json_int_t)done, "total_bytes", (json_int_t)total,
+                                        "progress", total ? (double)done / (double)total : 0.0));
+        c->resp->retry_after = 1;
+        return;
+    }
+    if (phase == AK_PHASE_MODELS) {
+        ak_reply_json(c, 503, json_pack("{s:s}", "status", "loading_models"));
+        c->resp->retry_after = 1;
+        return;
+    }
+    ak_reply_json(c, 200, json_pack("{s:s,s:I,s:b,s:b}", "status", "ready", "models",
+                                    (json_int_t)ak_models_count(s->models), "store",
+                                    s->store != NULL, "auth", s->auth_on));
+}
+
+static void route_metrics(ak_ctx *c)
+{
+    ak_server *s = c->srv;
+    ak_tbuf b = {0};
+    ak_metrics_render(s->metrics, &b);
+    if (atomic_load(&s->phase) == AK_PHASE_READY) {
+        ak_models_render(s->models, &b);
+        ak_store_metrics(s, &b);
+    }
+    ak_tbuf_printf(&b, "# HELP akidb_http_in_flight Requests being handled.\n"
+                      "# TYPE akidb_http_in_flight gauge\nakidb_http_in_flight %ld\n"
+                      "# HELP akidb_uptime_seconds Seconds since the server started.\n"
+                      "# TYPE akidb_uptime_seconds gauge\nakidb_uptime_seconds %.3f\n"
+                      "# HELP akidb_build_info Version of the running server.\n"
+                      "# TYPE akidb_build_info gauge\nakidb_build_info{version=\"%s\"} 1\n",
+                  atomic_load(&s->in_flight), ak_now() - s->started, AKIDB_VERSION_STRING);
+    if (b.oom) {
+        ak_tbuf_free(&b);
+        ak_reply_oom(c->resp);
+        return;
+    }
+    ak_reply_raw(c->resp, 200, b.p, b.len, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static const ak_route routes[] = {
+    { "GET|HEAD", "/health", AK_ROLE_NONE, route_health, AK_RT_ANY_PHASE },
+    { "GET|HEAD", "/ready", AK_ROLE_NONE, route_ready, AK_RT_ANY_PHASE },
+    { "GET|HEAD", "/info", AK_ROLE_NONE, route_info, AK_RT_ANY_PHASE },
+    { "GET", "/metrics", AK_ROLE_NONE, route_metrics, AK_RT_ANY_PHASE },
+};
+
+const ak_route_family ak_routes_ops = { "ops", AK_ROUTES(routes), NULL };
