@@ -354,6 +354,7 @@ AKT_TEST(key_rules)
         { "Authorization: bearer \t " ADMIN "\r\n", 200, NULL },
         { "X-API-Key: " ADMIN "\r\n", 200, NULL },
         { "X-API-Key:  \t" ADMIN " \r\n", 200, NULL },
+        { "api-key: " ADMIN "\r\n", 200, NULL },
         { "Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l\r\n", 401, "must be 'Bearer" },
         { "Authorization: Bearer " ADMIN "x\r\n", 401, "invalid API key" },
         { "Authorization: Bearer \r\n", 401, "is required" },

@@ -338,13 +338,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     if (r->query == NULL)
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, r);
+    /* X-API-Key, or api-key as Qdrant's clients send it */
+    const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-Key");
+    if (!key)
+        key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "api-key");
     r->req = (ak_http_req){
         .method = method,
         .path = url,
         .query = r->query,
         .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_AUTHORIZATION),
-        .api_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-Key"),
+        .api_key = key,
         .body = r->body,
         .body_len = r->len,
     };

@@ -90,7 +90,7 @@ typedef struct ak_http_req {
     const char *path;
     const char *query;           /* raw query string without '?', or NULL     */
     const char *authorization;   /* Authorization header or NULL             */
-    const char *api_key;         /* X-API-Key header or NULL                 */
+    const char *api_key;         /* X-API-Key (or api-key) header or NULL    */
     const char *body;
     size_t body_len;
 } ak_http_req;
