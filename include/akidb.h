@@ -54,7 +54,8 @@ extern "C" {
     X(EAUTH,      -13, "authentication required")                             \
     X(EPERM,      -14, "permission denied")                                   \
     X(ERANGE,     -15, "value out of range")                                  \
-    X(EINTERNAL,  -16, "internal error")
+    X(EINTERNAL,  -16, "internal error")                                      \
+    X(ENOSPC,     -17, "no space left on device")
 
 typedef enum akidb_status {
 #define AKIDB_STATUS_ENUM_(name, code, str) AKIDB_##name = code,
@@ -184,12 +185,14 @@ typedef enum akidb_pooling {
     AKIDB_POOL_CLS,              /* vector of the first token               */
     AKIDB_POOL_MAX,              /* element-wise max over tokens            */
     AKIDB_POOL_MEAN_SQRT_LEN,    /* sum of token vectors / sqrt(tokens)     */
-    AKIDB_POOL_LAST_TOKEN        /* vector of the last token (decoder models:
+    AKIDB_POOL_LAST_TOKEN,       /* vector of the last token (decoder models:
                                   * Qwen3-Embedding's pooling_mode_lasttoken) */
+    AKIDB_POOL_WEIGHTED_MEAN     /* position-weighted mean: token i (from 1)
+                                  * weighs i (SGPT's weightedmean)          */
 } akidb_pooling;
 
-/* "mean", "cls", "max", "mean_sqrt_len", "lasttoken" (DEFAULT gives
- * "default"). */
+/* "mean", "cls", "max", "mean_sqrt_len", "lasttoken", "weightedmean"
+ * (DEFAULT gives "default"). */
 const char *akidb_pooling_name(akidb_pooling p);
 /* Parses one of the names above; returns AKIDB_EINVAL for anything else. */
 akidb_status akidb_pooling_parse(const char *name, akidb_pooling *out);
@@ -208,12 +211,20 @@ typedef struct akidb_model_opts {
                                 in bf16 and fall back to portable C on other
                                 CPUs; embeddings stay within cosine ~0.9999 of
                                 f32.  Other values: EINVAL at load. */
+    int reranker;            /* 1: load the folder as a reranker, which
+                                also makes a Qwen3ForCausalLM folder
+                                (Qwen3-Reranker) one: akidb_rerank scores
+                                pairs by its LM head's "yes" / "no" logits.
+                                0: only *ForSequenceClassification folders
+                                rerank.  Either way akidb_embed still embeds */
 } akidb_model_opts;
 
 typedef struct akidb_model_info {
     const char *name;
     const char *dir;
-    size_t dim;              /* embedding dimension                          */
+    size_t dim;              /* embedding dimension: the hidden size, or the
+                                last Dense module's out_features, or the
+                                folder's truncate_dim when smaller           */
     size_t max_tokens;       /* truncation length, special tokens included   */
     akidb_pooling pooling;   /* configured pooling                           */
     int normalize;           /* 1 if the pipeline L2-normalises              */
@@ -250,16 +261,36 @@ typedef struct akidb_embed_opts {
      * "default_prompt_name" if it has one, else none.  "" disables it.      */
     const char *prompt_name;
     const char *prompt;
+    /* Matryoshka truncation: keep the first truncate_dim values of each
+     * embedding (1..the model's full width, the last Dense module's
+     * out_features or the hidden size; else AKIDB_EINVAL naming the value).
+     * 0: the folder's config_sentence_transformers.json "truncate_dim" if it
+     * has one, else none.  As SentenceTransformer.encode(truncate_dim=) it
+     * cuts the output of the whole module pipeline, after its Normalize
+     * module: with normalize -1 a truncated embedding of a normalising model
+     * is not unit length (encode's default); normalize 1 L2-normalises after
+     * the cut (encode's normalize_embeddings=True).                          */
+    size_t truncate_dim;
 } akidb_embed_opts;
 
 /* Initialiser giving the defaults above.  (Initialisers written before the
- * prompt fields existed stay valid: omitted fields are NULL.) */
-#define AKIDB_EMBED_OPTS_INIT { AKIDB_POOL_DEFAULT, -1, 0, 0, NULL, NULL, NULL }
+ * prompt and truncate_dim fields existed stay valid: omitted fields are NULL
+ * or 0.) */
+#define AKIDB_EMBED_OPTS_INIT { AKIDB_POOL_DEFAULT, -1, 0, 0, NULL, NULL, NULL, 0 }
 
 /* Embeds n texts.  texts[i] has lens[i] bytes, or is NUL-terminated when lens
- * is NULL.  out receives n * dim floats, row-major.  opts may be NULL.  Safe
- * to call from many threads at once with one model.  On failure the message
- * names the index of the offending text. */
+ * is NULL.  out receives n * dim floats, row-major (dim: opts->truncate_dim
+ * when set, else akidb_model_info's dim).  opts may be NULL.  Safe to call
+ * from many threads at once with one model.  On failure the message names
+ * the index of the offending text.
+ *
+ * The pipeline is sentence-transformers': the transformer; Pooling (the
+ * model's or opts->pooling; with a prompt and the Pooling module's
+ * include_prompt false, the prompt's tokens, counted as the prompt alone
+ * tokenises less a closing special token, are left out of every pooling
+ * but cls); then the Dense and Normalize modules of modules.json in order
+ * (normalize 0 skips the Normalize modules, -1 and 1 run them); then the
+ * truncation to truncate_dim; then, with normalize 1, L2 normalisation. */
 akidb_status akidb_embed(const akidb_model *model, const char *const *texts,
                          const size_t *lens, size_t n, float *out,
                          const akidb_embed_opts *opts);
@@ -272,9 +303,16 @@ akidb_status akidb_embed(const akidb_model *model, const char *const *texts,
  * *ForSequenceClassification class (BERT, RoBERTa / XLM-RoBERTa /
  * CamemBERT, DistilBERT) loads with its classification head: it scores
  * (query, document) pairs as sentence-transformers' CrossEncoder.predict
- * does.  akidb_embed on it still embeds with the base model. */
+ * does.  A Qwen3ForCausalLM folder loaded with akidb_model_opts.reranker
+ * (Qwen3-Reranker 0.6B / 4B / 8B) is a causal-LM reranker: each pair goes
+ * into the model card's prompt (system line, "<Instruct>: {instruction}\n
+ * <Query>: {query}\n<Document>: {doc}", assistant turn with an empty think
+ * block; the middle cut at its end to fit max_tokens, default 8192), and its
+ * one output ("yes") is logit("yes") - logit("no") at the last token, so
+ * the default sigmoid gives the card's P(yes) and raw the log-odds.
+ * akidb_embed on either still embeds with the base model. */
 
-/* 1 if the model has a classification head (akidb_rerank works), else 0. */
+/* 1 if the model has a reranker head (akidb_rerank works), else 0. */
 int akidb_model_is_reranker(const akidb_model *model);
 
 /* Name of output i of the head (config.json id2label, "LABEL_<i>" when it
@@ -305,24 +343,36 @@ typedef struct akidb_rerank_opts {
                                     * max_seq_length option, else
                                     * tokenizer_config.json model_max_length,
                                     * capped by the position table, as
-                                    * CrossEncoder); larger than the model's
-                                    * limit: AKIDB_EINVAL                      */
+                                    * CrossEncoder; a causal-LM reranker's:
+                                    * the option, else 8192, capped likewise);
+                                    * larger than the model's limit:
+                                    * AKIDB_EINVAL                            */
     akidb_truncation truncation;   /* how a long pair is cut: LONGEST_FIRST,
-                                    * CrossEncoder's truncation=True          */
+                                    * CrossEncoder's truncation=True (causal-
+                                    * LM rerankers cut the prompt's middle at
+                                    * its end, whatever this says)           */
     int n_threads;                 /* 0: the model's default                  */
     size_t *n_tokens;              /* out, optional: tokens processed         */
+    const char *instruction;       /* causal-LM rerankers: the task line of
+                                    * the prompt ("<Instruct>: ..."); NULL:
+                                    * "Given a web search query, retrieve
+                                    * relevant passages that answer the
+                                    * query".  Not NULL for a sequence-
+                                    * classification model: AKIDB_EINVAL     */
 } akidb_rerank_opts;
 
-#define AKIDB_RERANK_OPTS_INIT { AKIDB_RERANK_ACT_DEFAULT, 0, AKIDB_TRUNC_LONGEST_FIRST, 0, NULL }
+#define AKIDB_RERANK_OPTS_INIT { AKIDB_RERANK_ACT_DEFAULT, 0, AKIDB_TRUNC_LONGEST_FIRST, 0, NULL, \
+                                 NULL }
 
 /* Scores n documents against one query: each pair is encoded as the
  * tokenizer's pair template ([CLS] query [SEP] doc [SEP] with token types
  * 0 / 1 for BERT; <s> query </s></s> doc </s> for RoBERTa), cut to
- * max_tokens by the truncation strategy, run through the model and its
- * classification head, then the activation.  query has qlen bytes and
+ * max_tokens by the truncation strategy (a causal-LM reranker: its prompt,
+ * above), run through the model and its head, then the activation.
+ * query has qlen bytes and
  * docs[i] lens[i] bytes (NUL-terminated when lens is NULL).  scores
  * receives n * num_labels floats (akidb_model_info), in document order.
- * AKIDB_EINVAL for a model without a classification head.  Thread safety
+ * AKIDB_EINVAL for a model without a reranker head.  Thread safety
  * and threads as for akidb_embed; results do not depend on n_threads.  On
  * failure the message names the offending document. */
 akidb_status akidb_rerank(const akidb_model *model, const char *query, size_t qlen,

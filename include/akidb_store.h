@@ -22,6 +22,11 @@
  *     in parallel and share fsyncs (group commit).
  *   - Names of tenants and collections: 1..64 bytes of [A-Za-z0-9_.-], not
  *     starting with '.'.
+ *   - A full disk fails writes, snapshots and close with AKIDB_ENOSPC (other
+ *     write errors: AKIDB_EIO), naming the file; nothing acknowledged is
+ *     lost.  After a failed fsync of the log every later write fails with a
+ *     message saying to reopen the store, which recovers every acknowledged
+ *     write; after other failures writes succeed again once there is room.
  *
  * Scores (akidb_hit.score, higher is always better):
  *   cosine  cosine similarity of the query and the point, in [-1, 1]

@@ -19,6 +19,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The allocation point an out-of-memory loop fails after point i: every
+ * one; with AKIDB_TEST_QUICK set (sanitizer and emulated runs, 50-100x
+ * slower) every one of the first 256, then a sample thinning out to about
+ * one in eight, which still reaches every phase of a model load.  The
+ * release run checks them all. */
+static inline long akt_oom_next(long i)
+{
+    static int quick = -1;
+    if (quick < 0) {
+        const char *q = getenv("AKIDB_TEST_QUICK");
+        quick = q && *q && strcmp(q, "0") != 0;
+    }
+    if (!quick || i < 256)
+        return i + 1;
+    long step = 1 + (i - 256) / 64;
+    return i + (step > 8 ? 8 : step);
+}
+
+/* max |a[i] - b[i]| over n floats, in double.  A compare-and-keep loop:
+ * GCC 12 for aarch64 stops with an internal error vectorising the same
+ * reduction written with fmax at -O3. */
+static inline double akt_max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = fabs((double)a[i] - (double)b[i]);
+        if (x > m)
+            m = x;
+    }
+    return m;
+}
+
+/* max(1, max |a[i]|) over n floats: the scale a tolerance is relative to. */
+static inline double akt_max_abs_scale(const float *a, size_t n)
+{
+    double m = 1;
+    for (size_t i = 0; i < n; i++) {
+        double x = fabs((double)a[i]);
+        if (x > m)
+            m = x;
+    }
+    return m;
+}
+
 /* The per-process scratch directory of akt_tmpdir(), removed at exit. */
 static char akt_tmp_path[256];
 

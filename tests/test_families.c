@@ -241,8 +241,11 @@ AKT_TEST(lookup)
     AKT_TRUE(ak_family_find("roberta-prelayernorm") == NULL);
     AKT_TRUE(ak_family_find("qwen3") == &ak_family_qwen3);
     AKT_TRUE(ak_family_find("qwen2") == NULL);
-    AKT_EQ_STR(ak_family_supported(),
-               "bert, distilbert, roberta, xlm-roberta, camembert, qwen3");
+    /* every model type of the table, in its order; more families follow */
+    static const char first[] = "bert, distilbert, roberta, xlm-roberta, camembert, ";
+    AKT_EQ_INT(strncmp(ak_family_supported(), first, sizeof first - 1), 0);
+    AKT_CONTAINS(ak_family_supported(), ", mpnet");
+    AKT_CONTAINS(ak_family_supported(), ", qwen3");
 
     const ak_family *f;
     ak_hparams hp;
@@ -570,7 +573,7 @@ AKT_TEST(out_of_memory)
     akidb_model_free(m);
     int done = 0;
     long i;
-    for (i = 0; i < 100000 && !done; i++) {
+    for (i = 0; i < 100000 && !done; i = akt_oom_next(i)) {
         ak_alloc_fail_after(i);
         akidb_status st = ak_model_load_ids(dir, NULL, &m);
         if (st == AKIDB_OK) {

@@ -24,7 +24,7 @@ typedef struct blob {
     char git[41];
 } blob;
 
-static blob g_files[ST_N_MODEL_FILES + 3];
+static blob g_files[ST_N_MODEL_FILES + 16];
 static size_t g_nfiles;
 static char *g_stage;
 static struct MHD_Daemon *g_hub;
@@ -83,6 +83,40 @@ static bool is_lfs(const char *p)
     return strstr(p, ".safetensors") && !strstr(p, ".json");
 }
 
+/* Files only the sentence-transformers repositories with Dense modules
+ * ("dense", "densebin") have: every kind of tokenizer file, and their own
+ * modules.json ("@dense/modules.json", listed and served as modules.json).
+ * The Dense folders are in every repository; the others' modules.json does
+ * not name them. */
+static bool dense_only(const char *p)
+{
+    static const char *const tok[] = { "spiece.model", "sentencepiece.bpe.model",
+                                        "tokenizer.model", "vocab.json", "merges.txt" };
+    if (p[0] == '@')
+        return true;
+    for (size_t i = 0; i < sizeof tok / sizeof *tok; i++)
+        if (strcmp(p, tok[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool dense_repo(const char *repo)
+{
+    return strncmp(repo, "dense", 5) == 0;
+}
+
+/* The blob a repository serves at path. */
+static blob *repo_blob(const char *repo, const char *path)
+{
+    if (dense_repo(repo) && strcmp(path, "modules.json") == 0)
+        return find_blob("@dense/modules.json");
+    if (!dense_repo(repo) && dense_only(path))
+        return NULL;
+    if (strcmp(repo, "densebin") == 0 && strcmp(path, "3_Dense/model.safetensors") == 0)
+        return NULL;
+    return find_blob(path);
+}
+
 /* The listing of a repository, as the revision API (siblings) or the tree
  * API (array) gives it. */
 static char *listing(const char *repo, bool tree)
@@ -91,6 +125,16 @@ static char *listing(const char *repo, bool tree)
     bool sharded = strcmp(repo, "sharded") == 0, binonly = strcmp(repo, "binonly") == 0;
     for (size_t i = 0; i < g_nfiles; i++) {
         blob *b = &g_files[i];
+        if (b->path[0] == '@' || (dense_only(b->path) && !dense_repo(repo)) ||
+            (strcmp(repo, "densebin") == 0 && strcmp(b->path, "3_Dense/model.safetensors") == 0))
+            continue;
+        if (dense_repo(repo) && strcmp(b->path, "modules.json") == 0) {
+            blob *v = find_blob("@dense/modules.json");
+            static blob alias;
+            alias = *v;
+            alias.path = "modules.json";
+            b = &alias;
+        }
         bool shard_file = strncmp(b->path, "model-0000", 10) == 0 ||
                           strcmp(b->path, "model.safetensors.index.json") == 0;
         if (sharded ? strcmp(b->path, "model.safetensors") == 0 : shard_file)
@@ -124,7 +168,10 @@ static char *listing(const char *repo, bool tree)
     }
     json_t *unwanted[] = {json_pack("{s:s,s:i}", "rfilename", "README.md", "size", 5),
                           json_pack("{s:s,s:i}", "rfilename", "pytorch_model.bin", "size", 5),
-                          json_pack("{s:s,s:i}", "rfilename", "onnx/model.onnx", "size", 5)};
+                          json_pack("{s:s,s:i}", "rfilename",
+                                    strcmp(repo, "densebin") == 0 ? "3_Dense/pytorch_model.bin"
+                                                                  : "onnx/model.onnx",
+                                    "size", 5)};
     for (int i = 0; i < 3; i++) {
         if (tree) {
             json_t *t = json_pack("{s:s,s:s,s:i}", "type", "file", "path",
@@ -196,7 +243,7 @@ static enum MHD_Result hub_handler(void *cls, struct MHD_Connection *conn, const
     }
     char rev[64];
     if (sscanf(url, "/org/%63[^/]/resolve/%63[^/]/%511[^\n]", repo, rev, rest) == 3) {
-        blob *b = find_blob(rest);
+        blob *b = repo_blob(repo, rest);
         pthread_mutex_lock(&g_mu);
         if (b && is_lfs(b->path))
             g_weight_gets++;
@@ -249,6 +296,59 @@ static enum MHD_Result hub_handler(void *cls, struct MHD_Connection *conn, const
     return reply(conn, 404, "not found", 9, "text/plain");
 }
 
+/* A Dense module's F32 safetensors: linear.weight [out x in] (+ linear.bias). */
+static void add_dense_weights(const char *path, size_t out, size_t in, bool bias)
+{
+    char hdr[512];
+    size_t wn = out * in, bn = bias ? out : 0;
+    size_t hl = (size_t)snprintf(hdr, sizeof hdr,
+                                 "{\"linear.weight\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],"
+                                 "\"data_offsets\":[0,%zu]}", out, in, wn * 4);
+    if (bias)
+        hl += (size_t)snprintf(hdr + hl, sizeof hdr - hl,
+                               ",\"linear.bias\":{\"dtype\":\"F32\",\"shape\":[%zu],"
+                               "\"data_offsets\":[%zu,%zu]}", out, wn * 4, (wn + bn) * 4);
+    hl += (size_t)snprintf(hdr + hl, sizeof hdr - hl, "}");
+    while (hl % 8)
+        hdr[hl++] = ' ';
+    size_t len = 8 + hl + (wn + bn) * 4;
+    char *d = calloc(1, len);
+    for (int i = 0; i < 8; i++)
+        d[i] = (char)((uint64_t)hl >> (8 * i));
+    memcpy(d + 8, hdr, hl);
+    for (size_t i = 0; i < wn + bn; i++) {
+        float v = (float)((int)(i % 7) - 3) * 0.05f;
+        memcpy(d + 8 + hl + 4 * i, &v, 4);
+    }
+    add_blob(path, d, len);
+    free(d);
+}
+
+/* The files of the Dense repositories (dense_only): the tiny model (dim 32)
+ * then 2_Dense 32 -> 8 (Tanh) and 3_Dense 8 -> 4 (Identity, no bias). */
+static void add_dense_blobs(void)
+{
+    const char *mods =
+        "[{\"idx\":0,\"name\":\"0\",\"path\":\"\",\"type\":\"sentence_transformers.models.Transformer\"},"
+        "{\"idx\":1,\"name\":\"1\",\"path\":\"1_Pooling\",\"type\":\"sentence_transformers.models.Pooling\"},"
+        "{\"idx\":2,\"name\":\"2\",\"path\":\"2_Dense\",\"type\":\"sentence_transformers.models.Dense\"},"
+        "{\"idx\":3,\"name\":\"3\",\"path\":\"3_Dense/\",\"type\":\"sentence_transformers.models.Dense\"},"
+        "{\"idx\":4,\"name\":\"4\",\"path\":\"4_Normalize\",\"type\":\"sentence_transformers.models.Normalize\"}]";
+    add_blob("@dense/modules.json", mods, strlen(mods));
+    const char *c2 = "{\"in_features\":32,\"out_features\":8,\"bias\":true,"
+                     "\"activation_function\":\"torch.nn.modules.activation.Tanh\"}";
+    const char *c3 = "{\"in_features\":8,\"out_features\":4,\"bias\":false,"
+                     "\"activation_function\":\"torch.nn.modules.linear.Identity\"}";
+    add_blob("2_Dense/config.json", c2, strlen(c2));
+    add_dense_weights("2_Dense/model.safetensors", 8, 32, true);
+    add_blob("3_Dense/config.json", c3, strlen(c3));
+    add_dense_weights("3_Dense/model.safetensors", 4, 8, false);
+    static const char *const tok[] = { "spiece.model", "sentencepiece.bpe.model",
+                                       "tokenizer.model", "vocab.json", "merges.txt" };
+    for (size_t i = 0; i < sizeof tok / sizeof *tok; i++)
+        add_blob(tok[i], "unused here", 11);
+}
+
 static void hub_stop(void)
 {
     if (g_hub)
@@ -290,6 +390,7 @@ static void hub_start(void)
                       "\"a\":\"model-00001-of-00002.safetensors\","
                       "\"b\":\"model-00002-of-00002.safetensors\"}}";
     add_blob("model.safetensors.index.json", idx, strlen(idx));
+    add_dense_blobs();
     g_hub = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
                              0, NULL, NULL, hub_handler, NULL,
                              MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
@@ -447,6 +548,50 @@ AKT_TEST(pull_tree_api_and_shards)
     st_rmtree(tmp);
 }
 
+AKT_TEST(pull_dense_modules)
+{
+    hub_start();
+    reset_counters();
+    char *tmp = st_tmpdir("pull");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/dense", tmp);
+    AKT_OK(pull("org/dense", dir));
+    static const char *const want[] = { "2_Dense/config.json", "2_Dense/model.safetensors",
+                                        "3_Dense/config.json", "3_Dense/model.safetensors",
+                                        "spiece.model", "sentencepiece.bpe.model",
+                                        "tokenizer.model", "vocab.json", "merges.txt",
+                                        "1_Pooling/config.json", "sentence_bert_config.json" };
+    char p[1200];
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, want[i]);
+        AKT_TRUE(same_file(p, repo_blob("dense", want[i])));
+    }
+    snprintf(p, sizeof p, "%s/modules.json", dir);
+    AKT_TRUE(same_file(p, find_blob("@dense/modules.json")));
+    AKT_EQ_INT(g_weight_gets, 3);
+    AKT_EQ_INT(g_other_gets, 0);
+    /* the pulled folder loads with its Dense chain: 32 -> 8 -> 4 */
+    akidb_model *m = NULL;
+    AKT_OK(akidb_model_load(dir, NULL, &m));
+    akidb_model_info info;
+    akidb_model_get_info(m, &info);
+    AKT_EQ_INT(info.dim, 4);
+    akidb_model_free(m);
+    /* the plain repository lists the same module folders but does not name
+     * them in its modules.json: nothing of them is fetched */
+    snprintf(dir, sizeof dir, "%s/plain", tmp);
+    reset_counters();
+    AKT_OK(pull("org/tiny", dir));
+    AKT_FALSE(exists(dir, "2_Dense"));
+    AKT_EQ_INT(g_weight_gets, 1);
+    /* a Dense module with only pytorch_model.bin is refused, named */
+    snprintf(dir, sizeof dir, "%s/densebin", tmp);
+    AKT_STATUS(pull("org/densebin", dir), AKIDB_EUNSUPPORTED);
+    AKT_CONTAINS(akidb_last_error(), "3_Dense");
+    AKT_CONTAINS(akidb_last_error(), "pytorch_model.bin");
+    st_rmtree(tmp);
+}
+
 AKT_TEST(pull_errors)
 {
     hub_start();
@@ -463,4 +608,5 @@ AKT_TEST(pull_errors)
 }
 
 AKT_MAIN(AKT_REG(pull_model), AKT_REG(pull_resumes_interrupted), AKT_REG(pull_resumes_part_file),
-         AKT_REG(pull_sha_mismatch), AKT_REG(pull_tree_api_and_shards), AKT_REG(pull_errors))
+         AKT_REG(pull_sha_mismatch), AKT_REG(pull_tree_api_and_shards),
+         AKT_REG(pull_dense_modules), AKT_REG(pull_errors))

@@ -769,6 +769,18 @@ AKT_TEST(api)
     ro.n_threads = 2;
     AKT_OK(akidb_rerank(m, query, strlen(query), docs5, lens, NDOC, &ro, x));
     AKT_EQ_INT(memcmp(s, x, sizeof s), 0);
+    /* an instruction is for causal-LM rerankers only */
+    akidb_rerank_opts ri = AKIDB_RERANK_OPTS_INIT;
+    ri.instruction = "Given a query, find the passage";
+    AKT_STATUS(akidb_rerank(m, query, strlen(query), docs5, NULL, NDOC, &ri, x), AKIDB_EINVAL);
+    AKT_CONTAINS(akidb_last_error(), "instruction option is for causal-LM rerankers");
+    /* loaded as a reranker: the same sequence-classification head */
+    akidb_model_opts mr = { .reranker = 1 };
+    akidb_model *mm = NULL;
+    AKT_OK(akidb_model_load(dir, &mr, &mm));
+    AKT_OK(akidb_rerank(mm, query, strlen(query), docs5, NULL, NDOC, NULL, x));
+    AKT_EQ_INT(memcmp(s, x, sizeof s), 0);
+    akidb_model_free(mm);
     api_options(m);
     api_chunks(m);
     /* the reduced-precision modes score through the same path */
@@ -924,7 +936,7 @@ AKT_TEST(out_of_memory)
     akidb_model_free(m);
     int done = 0;
     long i;
-    for (i = 0; i < 100000 && !done; i++) {
+    for (i = 0; i < 100000 && !done; i = akt_oom_next(i)) {
         ak_alloc_fail_after(i);
         akidb_status st = ak_model_load_ids(dir, NULL, &m);
         if (st == AKIDB_OK) {
@@ -950,7 +962,7 @@ AKT_TEST(out_of_memory)
                         &t, 1), 1);
     float a[NDOC], b[NDOC];
     AKT_OK(akidb_rerank(m, query, strlen(query), docs5, NULL, NDOC, &ro, a));
-    for (i = 0, done = 0; i < 100000 && !done; i++) {
+    for (i = 0, done = 0; i < 100000 && !done; i = akt_oom_next(i)) {
         ak_alloc_fail_after(i);
         akidb_status st = akidb_rerank(m, query, strlen(query), docs5, NULL, NDOC, &ro, b);
         ak_alloc_fail_after(-1);

@@ -291,6 +291,35 @@ AKT_TEST(embed_route)
     /* org/name form matches the last part */
     EXPECT_STATUS(f.port, "POST", "/api/v1/embed", NULL,
                   "{\"texts\":[\"x\"],\"model\":\"sentence-transformers/tiny\"}", 200, NULL);
+    /* dimensions: the first values of the model's output (truncate_dim),
+     * re-normalised only with "normalize": true */
+    want = direct_embed(g_m1, texts, 1, AKIDB_POOL_DEFAULT, -1);
+    AKT_TRUE(want != NULL);
+    EXPECT_RESP(&r, f.port, "POST", "/api/v1/embed", NULL,
+                "{\"texts\":[\"The quick brown fox.\"],\"dimensions\":8}", 200, NULL);
+    AKT_EQ_INT(json_integer_value(json_object_get(r.json, "dimension")), 8);
+    AKT_EQ_INT(json_array_size(json_array_get(json_object_get(r.json, "embeddings"), 0)), 8);
+    AKT_LE(max_diff_row(json_array_get(json_object_get(r.json, "embeddings"), 0), want, 8), 1e-6);
+    st_resp_free(&r);
+    EXPECT_RESP(&r, f.port, "POST", "/api/v1/embed", NULL,
+                "{\"texts\":[\"The quick brown fox.\"],\"dimensions\":8,\"normalize\":true}",
+                200, NULL);
+    double ss = 0;
+    for (size_t k = 0; k < 8; k++) {
+        double v = json_number_value(json_array_get(json_array_get(
+            json_object_get(r.json, "embeddings"), 0), k));
+        ss += v * v;
+    }
+    AKT_NEAR(ss, 1.0, 1e-5);
+    st_resp_free(&r);
+    free(want);
+    EXPECT_RESP(&r, f.port, "POST", "/api/v1/embed", NULL,
+                "{\"texts\":[\"x\"],\"dimensions\":0}", 400, "invalid_request");
+    AKT_CONTAINS(json_string_value(json_object_get(json_object_get(r.json, "error"), "message")),
+                 "got 0");
+    st_resp_free(&r);
+    EXPECT_STATUS(f.port, "POST", "/api/v1/embed", NULL,
+                  "{\"texts\":[\"x\"],\"dimensions\":33}", 400, "invalid_request");
     AKT_OK(srv_close(&f));
 }
 

@@ -10,6 +10,7 @@
 #include "cli/lines.h"
 #include "common/common.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,16 +45,19 @@ static void embed_usage(FILE *f)
     fprintf(f,
             "usage: akidb embed --model DIR [--input FILE] [--output FILE]\n"
             "                   [--format jsonl|f32] [--threads N]\n"
-            "                   [--pooling mean|cls|max|mean_sqrt_len|lasttoken]\n"
+            "                   [--pooling mean|cls|max|mean_sqrt_len|lasttoken|weightedmean]\n"
             "                   [--prompt-name NAME | --prompt TEXT]\n"
-            "                   [--normalize | --no-normalize]\n"
+            "                   [--normalize | --no-normalize] [--truncate-dim N]\n"
             "                   [--dtype f32|bf16|int8]\n"
             "Embeds each input line (stdin by default).  jsonl writes one JSON array\n"
             "per line; f32 writes N x D little-endian float32 without a header.\n"
             "--dtype picks the precision of the linear layers: f32 (default, exact),\n"
             "or the faster bf16 / int8 modes.  --prompt-name prepends one of the\n"
             "model's prompts (config_sentence_transformers.json, e.g. \"query\"),\n"
-            "--prompt the given text, as sentence-transformers' encode does.\n");
+            "--prompt the given text, as sentence-transformers' encode does.\n"
+            "--truncate-dim keeps the first N values of each embedding (Matryoshka\n"
+            "models), after the model's Normalize module; with --normalize the cut\n"
+            "vector is L2-normalised again.\n");
 }
 
 static int write_rows(FILE *out, int f32, const float *v, size_t rows, size_t dim)
@@ -96,6 +100,7 @@ int akidb_cmd_embed(int argc, char **argv)
         {"dtype", required_argument, NULL, 'd'},
         {"prompt-name", required_argument, NULL, 'P'},
         {"prompt", required_argument, NULL, 'T'},
+        {"truncate-dim", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -134,6 +139,19 @@ int akidb_cmd_embed(int argc, char **argv)
         case 'd': dtype = optarg; break;
         case 'P': eo.prompt_name = optarg; break;
         case 'T': eo.prompt = optarg; break;
+        case 'D': {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || optarg[0] == '-' || errno || v < 1 ||
+                v > (1u << 20)) {
+                fprintf(stderr, "akidb: --truncate-dim: expected a positive integer, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            eo.truncate_dim = (size_t)v;
+            break;
+        }
         case 'h': embed_usage(stdout); return 0;
         default: embed_usage(stderr); return 2;
         }
@@ -154,6 +172,24 @@ int akidb_cmd_embed(int argc, char **argv)
     }
     akidb_model_info info;
     akidb_model_get_info(model, &info);
+    if (eo.truncate_dim > info.dim) {
+        /* past a folder's default truncate_dim, up to the full width: the
+         * library checks it (and names the limit) on a first, empty text */
+        float *probe = ak_malloc(eo.truncate_dim * sizeof *probe);
+        const char *none = "";
+        int have = probe != NULL;
+        akidb_status pst = have ? akidb_embed(model, &none, NULL, 1, probe, &eo)
+                                : AKIDB_ENOMEM;
+        ak_free(probe);
+        if (pst != AKIDB_OK) {
+            fprintf(stderr, "akidb: --truncate-dim: %s\n",
+                    have ? akidb_last_error() : "out of memory");
+            akidb_model_free(model);
+            return 2;
+        }
+    }
+    if (eo.truncate_dim)
+        info.dim = eo.truncate_dim;
 
     cli_lines in;
     if (cli_lines_open(&in, input) != AKIDB_OK) {

@@ -1,7 +1,9 @@
 /*
  * cmd_rerank.c - `akidb rerank`: scores documents (one per input line)
- * against a query with a cross-encoder reranker folder, as
- * sentence-transformers' CrossEncoder.predict does.  The output is a
+ * against a query with a reranker folder, as sentence-transformers'
+ * CrossEncoder.predict does (a causal-LM reranker such as Qwen3-Reranker:
+ * as its model card does; the folder is loaded as a reranker, so a
+ * Qwen3ForCausalLM folder scores by "yes" / "no").  The output is a
  * contract other tools parse, one line per document:
  *   tsv (default):  INDEX<TAB>SCORE            (one column per label when
  *                                               the model has several)
@@ -31,9 +33,12 @@ static void rerank_usage(FILE *f)
             "                    [--activation default|raw|sigmoid|softmax]\n"
             "                    [--max-tokens N]\n"
             "                    [--truncation longest_first|only_first|only_second]\n"
-            "                    [--threads N] [--dtype f32|bf16|int8]\n"
+            "                    [--instruction TEXT] [--threads N] [--dtype f32|bf16|int8]\n"
             "Scores each input line (a document; stdin by default) against the query with\n"
-            "a cross-encoder reranker (a *ForSequenceClassification model folder).\n"
+            "a reranker: a cross-encoder (a *ForSequenceClassification model folder) or a\n"
+            "causal LM asked yes / no (a Qwen3ForCausalLM folder: Qwen3-Reranker), whose\n"
+            "raw score is logit(yes) - logit(no) and default sigmoid of it P(yes);\n"
+            "--instruction replaces its default task line (web search).\n"
             "tsv writes INDEX<TAB>SCORE per document (one score column per label), jsonl\n"
             "{\"index\":I,\"score\":S} ({\"index\":I,\"scores\":[...]} for several labels).\n"
             "Documents keep their input order unless --sort orders them by decreasing\n"
@@ -90,6 +95,7 @@ static int parse_args(int argc, char **argv, rr_args *a, int *done)
         {"truncation", required_argument, NULL, 'T'},
         {"threads", required_argument, NULL, 't'},
         {"dtype", required_argument, NULL, 'd'},
+        {"instruction", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -107,6 +113,7 @@ static int parse_args(int argc, char **argv, rr_args *a, int *done)
         case 'i': a->input = optarg; break;
         case 'o': a->output = optarg; break;
         case 'd': a->dtype = optarg; break;
+        case 'I': a->ro.instruction = optarg; break;
         case 's': a->sort = 1; break;
         case 'f':
             if (strcmp(optarg, "tsv") != 0 && strcmp(optarg, "jsonl") != 0) {
@@ -245,6 +252,7 @@ int akidb_cmd_rerank(int argc, char **argv)
     akidb_model_opts mo = {0};
     mo.n_threads = a.threads;
     mo.dtype = a.dtype;   /* validated by akidb_model_load */
+    mo.reranker = 1;
     akidb_model *model = NULL;
     if (akidb_model_load(a.model_dir, &mo, &model) != AKIDB_OK) {
         fprintf(stderr, "akidb: %s\n", akidb_last_error());
@@ -254,7 +262,8 @@ int akidb_cmd_rerank(int argc, char **argv)
     akidb_model_get_info(model, &info);
     if (!akidb_model_is_reranker(model)) {
         fprintf(stderr, "akidb: %s is not a reranker: its config.json \"architectures\" names "
-                        "no *ForSequenceClassification class (use 'akidb embed')\n",
+                        "no *ForSequenceClassification class nor Qwen3ForCausalLM "
+                        "(use 'akidb embed')\n",
                 a.model_dir);
         akidb_model_free(model);
         return 1;

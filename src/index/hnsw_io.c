@@ -1,6 +1,7 @@
 /*
  * hnsw_io.c - serialisation of an ak_hnsw (save to a buffer or a file
- * descriptor, load back) and the graph validator.
+ * descriptor, the latter through the file-I/O layer src/common/fileio.c;
+ * load back) and the graph validator.
  *
  * The format (documented in index.h) is the in-memory layout written out
  * array by array, so saving is a few large sequential writes and loading a
@@ -12,6 +13,8 @@
  * checks on a live index (tests call it after every kind of mutation).
  */
 #include "index/hnsw_internal.h"
+
+#include "common/fileio.h"
 
 #include <errno.h>
 #include <math.h>
@@ -124,17 +127,8 @@ typedef struct writer {
 
 static void w_flush(writer *w)
 {
-    size_t off = 0;
-    while (off < w->nchunk && !w->err) {
-        ssize_t r = write(w->fd, w->chunk + off, w->nchunk - off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            w->err = ak_fail(AKIDB_EIO, "hnsw: write failed: %s", strerror(errno));
-        } else {
-            off += (size_t)r;
-        }
-    }
+    if (!w->err && w->nchunk)
+        w->err = ak_io_write_all(w->fd, w->chunk, w->nchunk, "HNSW index");
     w->nchunk = 0;
 }
 

@@ -351,8 +351,9 @@ size_t ak_hnsw_serialized_size(const ak_hnsw *h);
 /* Writes the index into a new buffer (free with ak_free). */
 akidb_status ak_hnsw_save_buf(const ak_hnsw *h, void **buf, size_t *len);
 
-/* Writes the index to fd at its current offset (write(2), retried on short
- * writes and EINTR).  AKIDB_EIO on failure. */
+/* Writes the index to fd at its current offset (ak_io_write_all: short
+ * writes and EINTR retried).  AKIDB_ENOSPC when the disk is full, AKIDB_EIO
+ * for other write errors. */
 akidb_status ak_hnsw_save_fd(const ak_hnsw *h, int fd);
 
 /* Loads an index from len bytes (need not be aligned).  Trailing bytes

@@ -269,6 +269,15 @@ void ak_attention_masked(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_m
                          size_t s, size_t hd, float scale, const float *q, const float *k,
                          const float *v, size_t ld, float *ctx, size_t ldc, float *scratch);
 
+/* ak_attention_masked with an additive relative position bias (MPNet, T5):
+ * the score of key j for query i is scale * (q_i . k_j) + bias[j - i]
+ * before the softmax, so bias points at relative position 0 of a table
+ * that holds positions -(s - 1) .. s - 1.  bias NULL: ak_attention_masked. */
+void ak_attention_biased(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_mask *mask,
+                         const float *bias, size_t s, size_t hd, float scale, const float *q,
+                         const float *k, const float *v, size_t ld, float *ctx, size_t ldc,
+                         float *scratch);
+
 /* The bf16 GEMM to use with path kt: AVX512_BF16 where kt is the AVX-512
  * path and the CPU has the instructions, else the portable one. */
 ak_gemm_bf16_fn ak_gemm_bf16_for(const ak_kernels *kt);

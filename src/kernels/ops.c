@@ -95,11 +95,12 @@ static void att_split(int bf16, size_t s, size_t hd, float *scratch, att_buf *b)
 }
 
 /* Scores of rows [r0, r1) over key columns [c0, c1), then the masked
- * softmax of each row over its visible keys; the other columns of
- * [c0, c1) weigh 0. */
+ * softmax of each row over its visible keys (bias: scale * score +
+ * bias[j - i] first); the other columns of [c0, c1) weigh 0. */
 static void att_scores(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_mask *mask,
-                       const att_buf *b, size_t s, size_t hd, float scale, const float *q,
-                       size_t ld, size_t r0, size_t r1, size_t c0, size_t c1)
+                       const float *bias, const att_buf *b, size_t s, size_t hd,
+                       float scale, const float *q, size_t ld, size_t r0, size_t r1, size_t c0,
+                       size_t c1)
 {
     const size_t sp = pad_panel(s);
     if (gemm)
@@ -112,15 +113,22 @@ static void att_scores(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_mas
         ak_att_keys(mask, s, i, &lo, &hi);
         for (size_t j = c0; j < lo; j++)
             row[j] = 0.0f;
-        ops->softmax(row + lo, 1, hi - lo, sp, scale);
+        if (bias) {   /* scaled scores plus the bias of each relative position */
+            for (size_t j = lo; j < hi; j++)
+                row[j] = row[j] * scale + bias[(ptrdiff_t)j - (ptrdiff_t)i];
+            ops->softmax(row + lo, 1, hi - lo, sp, 1.0f);
+        } else {
+            ops->softmax(row + lo, 1, hi - lo, sp, scale);
+        }
         for (size_t j = hi; j < c1; j++)
             row[j] = 0.0f;
     }
 }
 
-void ak_attention_masked(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_mask *mask,
-                         size_t s, size_t hd, float scale, const float *q, const float *k,
-                         const float *v, size_t ld, float *ctx, size_t ldc, float *scratch)
+void ak_attention_biased(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_mask *mask,
+                         const float *bias, size_t s, size_t hd, float scale, const float *q,
+                         const float *k, const float *v, size_t ld, float *ctx, size_t ldc,
+                         float *scratch)
 {
     if (s == 0)
         return;
@@ -138,7 +146,7 @@ void ak_attention_masked(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_m
         ak_att_keys(mask, s, r0, &c0, &hi);
         ak_att_keys(mask, s, r1 - 1, &lo, &c1);
         c0 = c0 / AK_PANEL * AK_PANEL;   /* column ranges start on a panel */
-        att_scores(ops, gemm, mask, &b, s, hd, scale, q, ld, r0, r1, c0, c1);
+        att_scores(ops, gemm, mask, bias, &b, s, hd, scale, q, ld, r0, r1, c0, c1);
         if (c0 != vc0 || c1 != vc1) {   /* V rows [c0, c1) as the product's B */
             if (gemm)
                 ak_pack_kn_bf16(c1 - c0, hd, v + c0 * ld, ld, b.vh);
@@ -154,6 +162,13 @@ void ak_attention_masked(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_m
             ops->gemm_p(r1 - r0, hd, c1 - c0, b.p + c0, sp, b.vp, NULL, ctx + r0 * ldc, ldc,
                         0, hd);
     }
+}
+
+void ak_attention_masked(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_mask *mask,
+                         size_t s, size_t hd, float scale, const float *q, const float *k,
+                         const float *v, size_t ld, float *ctx, size_t ldc, float *scratch)
+{
+    ak_attention_biased(ops, gemm, mask, NULL, s, hd, scale, q, k, v, ld, ctx, ldc, scratch);
 }
 
 void ak_attention_head(const ak_ops *ops, size_t s, size_t hd, float scale,

@@ -340,29 +340,54 @@ void ak_attend_layer(const ak_fwd *f, int tid, const ak_seqs *s, const size_t *r
 
 /* ---- pooling ------------------------------------------------------------------- */
 
-void ak_pool_seq(const float *x, size_t s, size_t H, akidb_pooling pooling, int normalize,
-                 float *out)
+void ak_pool_seq_skip(const float *x, size_t s, size_t H, akidb_pooling pooling,
+                      size_t skip, int normalize, float *out)
 {
+    /* rows [a, s) are pooled: sentence-transformers masks the prompt's
+     * tokens out (attention_mask 0), as it masks padding */
+    const size_t a = skip < s ? skip : s;
     switch (pooling) {
-    case AKIDB_POOL_CLS:
+    case AKIDB_POOL_CLS:   /* the first token, masked or not */
         memcpy(out, x, H * sizeof *out);
         break;
     case AKIDB_POOL_LAST_TOKEN:   /* decoders: the only token that saw them all */
-        memcpy(out, x + (s - 1) * H, H * sizeof *out);
+        if (a < s)
+            memcpy(out, x + (s - 1) * H, H * sizeof *out);
+        else
+            memset(out, 0, H * sizeof *out);   /* every token masked: zeros */
         break;
     case AKIDB_POOL_MAX:
-        memcpy(out, x, H * sizeof *out);
-        for (size_t i = 1; i < s; i++)
+        if (a == s) {   /* every token masked: the -1e9 they are set to */
+            for (size_t j = 0; j < H; j++)
+                out[j] = -1e9f;
+            break;
+        }
+        memcpy(out, x + a * H, H * sizeof *out);
+        for (size_t i = a + 1; i < s; i++)
             for (size_t j = 0; j < H; j++)
                 out[j] = x[i * H + j] > out[j] ? x[i * H + j] : out[j];
         break;
+    case AKIDB_POOL_WEIGHTED_MEAN: {   /* token i (from 0) weighs i + 1 */
+        double wsum = 0.0;
+        for (size_t i = a; i < s; i++)
+            wsum += (double)(i + 1);
+        double den = wsum > 1e-9 ? wsum : 1e-9;
+        for (size_t j = 0; j < H; j++) {
+            double sum = 0.0;
+            for (size_t i = a; i < s; i++)
+                sum += (double)(i + 1) * x[i * H + j];
+            out[j] = (float)(sum / den);
+        }
+        break;
+    }
     case AKIDB_POOL_MEAN:
     case AKIDB_POOL_MEAN_SQRT_LEN:
     default: {
-        double div = pooling == AKIDB_POOL_MEAN_SQRT_LEN ? sqrt((double)s) : (double)s;
+        double cnt = (double)(s - a) > 1e-9 ? (double)(s - a) : 1e-9;   /* clamp(min=1e-9) */
+        double div = pooling == AKIDB_POOL_MEAN_SQRT_LEN ? sqrt(cnt) : cnt;
         for (size_t j = 0; j < H; j++) {
             double sum = 0.0;
-            for (size_t i = 0; i < s; i++)
+            for (size_t i = a; i < s; i++)
                 sum += x[i * H + j];
             out[j] = (float)(sum / div);
         }
@@ -380,12 +405,19 @@ void ak_pool_seq(const float *x, size_t s, size_t H, akidb_pooling pooling, int 
     }
 }
 
+void ak_pool_seq(const float *x, size_t s, size_t H, akidb_pooling pooling, int normalize,
+                 float *out)
+{
+    ak_pool_seq_skip(x, s, H, pooling, 0, normalize, out);
+}
+
 /* ---- the batch driver ------------------------------------------------------------ */
 
 typedef struct model_ref {
     const ak_family *f;
     const void *impl;
     const ak_hparams *hp;
+    size_t skip;   /* leading tokens of each sequence left out of pooling */
 } model_ref;
 
 /* Sequences [0, n) (token types types[0, n), or NULL) in groups of at most
@@ -413,7 +445,8 @@ static akidb_status embed_groups(const model_ref *m, size_t n, const int32_t *co
         if (st == AKIDB_OK) {
             size_t r = 0;
             for (size_t k = i; k < j; k++) {
-                ak_pool_seq(hidden + r * H, lens[k], H, pooling, normalize, out + k * H);
+                ak_pool_seq_skip(hidden + r * H, lens[k], H, pooling, m->skip, normalize,
+                                 out + k * H);
                 r += lens[k];
             }
         }
@@ -522,7 +555,17 @@ akidb_status ak_embed_seqs_typed(const ak_family *f, const void *impl, const ak_
                                  akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
                                  ak_arena *ar, float *out)
 {
-    const model_ref m = { f, impl, hp };
+    return ak_embed_seqs_skip(f, impl, hp, n, ids, types, lens, 0, pooling, normalize, pool,
+                              nt, ar, out);
+}
+
+akidb_status ak_embed_seqs_skip(const ak_family *f, const void *impl, const ak_hparams *hp,
+                                size_t n, const int32_t *const *ids,
+                                const uint32_t *const *types, const size_t *lens, size_t skip,
+                                akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
+                                ak_arena *ar, float *out)
+{
+    const model_ref m = { f, impl, hp, skip };
     const size_t cap = f->batch_rows(impl);
     if (nt > ak_pool_size(pool))
         nt = ak_pool_size(pool);

@@ -16,9 +16,10 @@
  *   ak_embed_seqs  the batch driver around any family's forward: groups,
  *                data-parallel split across threads, pooling
  *   ak_enc       the post-LayerNorm Transformer encoder (BERT, DistilBERT,
- *                RoBERTa...): embeddings + LayerNorm, then per layer fused
- *                QKV, attention, output + residual + LayerNorm, GELU/ReLU
- *                MLP + residual + LayerNorm (encoder.c)
+ *                RoBERTa, MPNet...): embeddings + LayerNorm, then per layer
+ *                fused QKV, attention (with MPNet's relative position bias
+ *                if the family names one), output + residual + LayerNorm,
+ *                GELU/ReLU MLP + residual + LayerNorm (encoder.c)
  */
 #ifndef AKIDB_BLOCKS_H
 #define AKIDB_BLOCKS_H
@@ -149,10 +150,17 @@ void ak_attend_layer(const ak_fwd *f, int tid, const ak_seqs *s, const size_t *r
 /* ---- pooling and the batch driver ----------------------------------------------- */
 
 /* Pools the hidden states x [s x H] of one sequence (sentence-transformers
- * Pooling: mean, CLS, max, mean / sqrt(s), last token) and L2-normalises
- * when asked (Normalize, eps 1e-12) into out. */
+ * Pooling: mean, CLS, max, mean / sqrt(s), last token, position-weighted
+ * mean) and L2-normalises when asked (Normalize, eps 1e-12) into out. */
 void ak_pool_seq(const float *x, size_t s, size_t H, akidb_pooling pooling, int normalize,
                  float *out);
+/* ak_pool_seq with the first skip tokens masked out as sentence-transformers
+ * masks a prompt under include_prompt false: no part of the mean, max,
+ * weighted mean (the others keep their position weights) or last token;
+ * CLS still takes token 0.  With every token masked: mean and weighted mean
+ * 0, max -1e9, last token 0. */
+void ak_pool_seq_skip(const float *x, size_t s, size_t H, akidb_pooling pooling,
+                      size_t skip, int normalize, float *out);
 
 /* Embeds n sequences with a loaded family model: groups of up to
  * f->batch_rows rows through f->forward, on up to nt threads of pool (many
@@ -170,6 +178,12 @@ akidb_status ak_embed_seqs_typed(const ak_family *f, const void *impl, const ak_
                                  const uint32_t *const *types, const size_t *lens,
                                  akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
                                  ak_arena *ar, float *out);
+/* ak_embed_seqs_typed pooling with ak_pool_seq_skip's skip. */
+akidb_status ak_embed_seqs_skip(const ak_family *f, const void *impl, const ak_hparams *hp,
+                                size_t n, const int32_t *const *ids,
+                                const uint32_t *const *types, const size_t *lens, size_t skip,
+                                akidb_pooling pooling, int normalize, ak_pool *pool, int nt,
+                                ak_arena *ar, float *out);
 
 /* ---- the post-LayerNorm Transformer encoder (encoder.c) ------------------------- */
 
@@ -202,6 +216,12 @@ typedef struct ak_enc_spec {
     /* Position ids of the tokens ids[0..n) into pos; NULL: 0..n-1.  Each
      * must be < max_positions for n <= max_tokens. */
     void (*positions)(const ak_hparams *hp, const int32_t *ids, size_t n, int32_t *pos);
+    /* A relative position bias shared by every layer (MPNet), or NULL: the
+     * tensor rel_bias [hp->rel_buckets x n_heads]; the score of key j for
+     * query i in head h gets row rel_bucket(j - i), column h added after the
+     * scale.  rel_bucket must be < rel_buckets for |j - i| < max_tokens. */
+    const char *rel_bias;
+    size_t (*rel_bucket)(long rel);
 } ak_enc_spec;
 
 /* The family functions of an encoder model (impl is an ak_enc). */

@@ -1,7 +1,8 @@
 /*
- * classify.c - the sequence-classification heads of cross-encoder
- * rerankers, as Hugging Face's *ForSequenceClassification classes compute
- * them in eval mode (dropout off) on the first token's last hidden state x:
+ * classify.c - the sequence-classification kind of reranker head
+ * (ak_rerank_seqcls, classify.h): cross-encoders as Hugging Face's
+ * *ForSequenceClassification classes compute them in eval mode (dropout
+ * off) on the first token's last hidden state x:
  *
  *   BertForSequenceClassification      classifier(tanh(bert.pooler.dense(x)))
  *   RobertaForSequenceClassification,  classifier.out_proj(tanh(
@@ -62,7 +63,7 @@ static const head_spec heads[] = {
 };
 #define N_HEADS (sizeof heads / sizeof heads[0])
 
-struct ak_head {
+typedef struct seqcls {
     const head_spec *spec;
     size_t H, L;
     float *w1, *b1, *w2, *b2;          /* one allocation, at w1 */
@@ -70,10 +71,11 @@ struct ak_head {
     size_t max_tokens;
     akidb_rerank_activation act;       /* resolved default, or DEFAULT: */
     char *act_name;                    /* ...config.json names this one */
-};
+} seqcls;
 
-void ak_head_free(ak_head *h)
+static void seqcls_free(void *impl)
 {
+    seqcls *h = impl;
     if (!h)
         return;
     if (h->labels)
@@ -85,28 +87,33 @@ void ak_head_free(ak_head *h)
     ak_free(h);
 }
 
-size_t ak_head_labels(const ak_head *h)
+static size_t seqcls_labels(const void *impl)
 {
+    const seqcls *h = impl;
     return h->L;
 }
 
-const char *ak_head_label(const ak_head *h, size_t i)
+static const char *seqcls_label(const void *impl, size_t i)
 {
+    const seqcls *h = impl;
     return i < h->L ? h->labels[i] : NULL;
 }
 
-size_t ak_head_max_tokens(const ak_head *h)
+static size_t seqcls_max_tokens(const void *impl)
 {
+    const seqcls *h = impl;
     return h->max_tokens;
 }
 
-int ak_head_uses_types(const ak_head *h)
+static int seqcls_uses_types(const void *impl)
 {
+    const seqcls *h = impl;
     return h->spec->types;
 }
 
-akidb_status ak_head_activation(const ak_head *h, akidb_rerank_activation *out)
+static akidb_status seqcls_activation(const void *impl, akidb_rerank_activation *out)
 {
+    const seqcls *h = impl;
     *out = h->act;
     if (h->act == AKIDB_RERANK_ACT_DEFAULT)
         return ak_fail(AKIDB_EUNSUPPORTED,
@@ -178,7 +185,7 @@ static akidb_status find_spec(const char *path, json_t *root, const ak_family *f
 }
 
 /* num_labels and the label names (id2label, else num_labels, else 2). */
-static akidb_status read_labels(const char *path, json_t *root, ak_head *h)
+static akidb_status read_labels(const char *path, json_t *root, seqcls *h)
 {
     json_t *id2 = json_object_get(root, "id2label");
     size_t L = 2;
@@ -224,7 +231,7 @@ static akidb_status read_labels(const char *path, json_t *root, ak_head *h)
 }
 
 /* The default activation, as CrossEncoder.get_default_activation_fn. */
-static akidb_status read_activation(const char *path, json_t *root, ak_head *h)
+static akidb_status read_activation(const char *path, json_t *root, seqcls *h)
 {
     json_t *st = json_object_get(root, "sentence_transformers");
     json_t *v = json_is_object(st) ? json_object_get(st, "activation_fn") : NULL;
@@ -262,7 +269,7 @@ static akidb_status read_activation(const char *path, json_t *root, ak_head *h)
 
 /* Copies the head's four tensors, shapes checked against hidden and
  * num_labels, out of the folder's weights. */
-static akidb_status load_weights(const char *tdir, ak_head *h)
+static akidb_status load_weights(const char *tdir, seqcls *h)
 {
     const head_spec *sp = h->spec;
     const size_t H = h->H, L = h->L;
@@ -294,19 +301,21 @@ static akidb_status load_weights(const char *tdir, ak_head *h)
     return st;
 }
 
-akidb_status ak_head_load(const char *tdir, const ak_family *fam, const ak_hparams *hp,
-                          size_t max_seq, ak_head **out)
+static akidb_status seqcls_load(const ak_rerank_src *src, void **out)
 {
+    const char *tdir = src->tdir;
+    const ak_hparams *hp = src->hp;
+    const size_t max_seq = src->max_seq;
     *out = NULL;
     char *path = ak_path_join(tdir, "config.json");
     if (!path)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory", tdir);
     json_t *root = NULL;
-    ak_head *h = NULL;
+    seqcls *h = NULL;
     const head_spec *spec = NULL;
     akidb_status st = read_json(path, &root);
     if (st == AKIDB_OK)
-        st = find_spec(path, root, fam, &spec);
+        st = find_spec(path, root, src->fam, &spec);
     if (st != AKIDB_OK || !spec)
         goto done;
     if (!(h = ak_calloc(1, sizeof *h))) {
@@ -327,7 +336,7 @@ akidb_status ak_head_load(const char *tdir, const ak_family *fam, const ak_hpara
     *out = h;
     h = NULL;
 done:
-    ak_head_free(h);
+    seqcls_free(h);
     json_decref(root);
     ak_free(path);
     return st;
@@ -335,8 +344,9 @@ done:
 
 /* ---- forward ------------------------------------------------------------------ */
 
-akidb_status ak_head_apply(const ak_head *h, size_t n, const float *cls, float *logits)
+static akidb_status seqcls_apply(const void *impl, size_t n, const float *cls, float *logits)
 {
+    const seqcls *h = impl;
     const size_t H = h->H, L = h->L;
     double *t = ak_malloc(H * sizeof *t);
     if (!t)
@@ -361,3 +371,35 @@ akidb_status ak_head_apply(const ak_head *h, size_t n, const float *cls, float *
     ak_free(t);
     return AKIDB_OK;
 }
+
+/* ---- pairs ------------------------------------------------------------------- */
+
+/* The tokenizer's pair template, cut to max by the truncation strategy, as
+ * CrossEncoder's tokenizer(pairs, truncation=True) encodes them. */
+static akidb_status seqcls_encode(const void *impl, const akidb_tokenizer *tok,
+                                  const akidb_rerank_opts *o, size_t max, const char *q,
+                                  size_t qlen, const char *d, size_t dlen, size_t di,
+                                  akidb_tokens *tk)
+{
+    const seqcls *h = impl;
+    if (o->instruction)
+        return ak_fail(AKIDB_EINVAL,
+                       "the instruction option is for causal-LM rerankers (Qwen3-Reranker); "
+                       "%s takes the query and the document only", h->spec->arch);
+    akidb_status st = akidb_tokenizer_encode_pair(tok, q, qlen, d, dlen, max, o->truncation, tk);
+    return st == AKIDB_OK ? st : ak_fail_prefix(st, "document %zu", di);
+}
+
+const ak_rerank_kind ak_rerank_seqcls = {
+    .name = "sequence classification",
+    .load = seqcls_load,
+    .free = seqcls_free,
+    .labels = seqcls_labels,
+    .label = seqcls_label,
+    .max_tokens = seqcls_max_tokens,
+    .uses_types = seqcls_uses_types,
+    .activation = seqcls_activation,
+    .row = AKIDB_POOL_CLS,
+    .encode = seqcls_encode,
+    .apply = seqcls_apply,
+};

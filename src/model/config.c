@@ -2,13 +2,16 @@
  * config.c - reads the JSON files that describe a model folder: config.json
  * (through the ak_cfg_* readers the families use, and the BertConfig field
  * set they share), and the sentence-transformers files modules.json,
- * <Pooling>/config.json and sentence_bert_config.json that decide pooling,
- * normalisation and truncation length.
+ * <Pooling>/config.json, sentence_bert_config.json and
+ * config_sentence_transformers.json that decide pooling, the modules after
+ * it, normalisation, truncation length and the default truncate_dim.
  *
  * Why strict: a silently misread field gives plausible but wrong embeddings.
  * Anything the forward pass does not implement (unknown model types, relative
- * position embeddings, Dense modules, combined pooling modes) is refused with
- * EUNSUPPORTED naming the file and the value, never approximated.
+ * position embeddings, combined pooling modes, Dense modules before Pooling)
+ * is refused with EUNSUPPORTED naming the file and the value, never
+ * approximated.  Dense modules after Pooling are listed here in order and
+ * loaded by dense.c.
  *
  * Defaults when sentence-transformers files are absent (a plain Hugging Face
  * model): mean pooling, no normalisation, and max_seq_length left 0 so the
@@ -75,6 +78,7 @@ static const char *get_str(json_t *o, const char *key, const char *def)
 struct ak_cfg {
     char *path;
     json_t *root;
+    int nested;   /* an object inside config.json (ak_cfg_object) */
 };
 
 akidb_status ak_cfg_open(const char *path, ak_cfg **out)
@@ -178,6 +182,16 @@ bool ak_cfg_has(const ak_cfg *c, const char *key)
     return v && !json_is_null(v);
 }
 
+bool ak_cfg_present(const ak_cfg *c, const char *key)
+{
+    return json_object_get(c->root, key) != NULL;
+}
+
+bool ak_cfg_is_null(const ak_cfg *c, const char *key)
+{
+    return json_is_null(json_object_get(c->root, key));
+}
+
 akidb_status ak_cfg_member_str(const ak_cfg *c, const char *obj, const char *key,
                                const char **out)
 {
@@ -191,6 +205,27 @@ akidb_status ak_cfg_member_str(const ak_cfg *c, const char *obj, const char *key
     if (v && !json_is_null(v) && !json_is_string(v))
         return ak_fail(AKIDB_EFORMAT, "%s: \"%s\".\"%s\" is not a string", c->path, obj, key);
     *out = json_is_string(v) ? json_string_value(v) : NULL;
+    return AKIDB_OK;
+}
+
+akidb_status ak_cfg_object(const ak_cfg *c, const char *key, ak_cfg **out)
+{
+    json_t *o = json_object_get(c->root, key);
+    *out = NULL;
+    if (!o || json_is_null(o))
+        return AKIDB_OK;
+    if (!json_is_object(o))
+        return ak_fail(AKIDB_EFORMAT, "%s: \"%s\" is not an object", c->path, key);
+    ak_cfg *s = ak_calloc(1, sizeof *s);
+    size_t n = strlen(c->path) + strlen(key) + 4;
+    if (!s || !(s->path = ak_malloc(n))) {
+        ak_free(s);
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", c->path);
+    }
+    snprintf(s->path, n, c->nested ? "%s.%s" : "%s: %s", c->path, key);
+    s->root = json_incref(o);
+    s->nested = 1;
+    *out = s;
     return AKIDB_OK;
 }
 
@@ -251,6 +286,11 @@ void ak_pipeline_free(ak_st_pipeline *p)
     if (p) {
         ak_free(p->transformer_dir);
         p->transformer_dir = NULL;
+        for (size_t i = 0; i < p->n_post; i++)
+            ak_free(p->post[i]);
+        ak_free(p->post);
+        p->post = NULL;
+        p->n_post = 0;
     }
 }
 
@@ -272,11 +312,10 @@ static akidb_status load_pooling(const char *path, akidb_pooling *out, int *incl
         { "pooling_mode_mean_tokens", AKIDB_POOL_MEAN },
         { "pooling_mode_max_tokens", AKIDB_POOL_MAX },
         { "pooling_mode_mean_sqrt_len_tokens", AKIDB_POOL_MEAN_SQRT_LEN },
-        { "pooling_mode_weightedmean_tokens", AKIDB_POOL_DEFAULT },
+        { "pooling_mode_weightedmean_tokens", AKIDB_POOL_WEIGHTED_MEAN },
         { "pooling_mode_lasttoken", AKIDB_POOL_LAST_TOKEN },
     };
     int n_true = 0, any_key = 0;
-    const char *unsupported = NULL;
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         json_t *v = json_object_get(root, modes[i].key);
         if (!v)
@@ -288,10 +327,7 @@ static akidb_status load_pooling(const char *path, akidb_pooling *out, int *incl
         }
         if (json_is_true(v)) {
             n_true++;
-            if (modes[i].p == AKIDB_POOL_DEFAULT)
-                unsupported = modes[i].key;
-            else
-                *out = modes[i].p;
+            *out = modes[i].p;
         }
     }
     if (!any_key) {
@@ -311,13 +347,13 @@ static akidb_status load_pooling(const char *path, akidb_pooling *out, int *incl
             *out = AKIDB_POOL_MEAN_SQRT_LEN;
         else if (strcmp(pm, "lasttoken") == 0)
             *out = AKIDB_POOL_LAST_TOKEN;
+        else if (strcmp(pm, "weightedmean") == 0)
+            *out = AKIDB_POOL_WEIGHTED_MEAN;
         else {
             st = ak_fail(AKIDB_EUNSUPPORTED, "%s: pooling_mode '%.60s' is not supported",
                          path, pm);
             goto done;
         }
-    } else if (unsupported) {
-        st = ak_fail(AKIDB_EUNSUPPORTED, "%s: %s is not supported", path, unsupported);
     } else if (n_true == 0) {
         st = ak_fail(AKIDB_EFORMAT, "%s: no pooling mode is enabled", path);
     } else if (n_true > 1) {
@@ -349,6 +385,41 @@ static akidb_status load_sbert_config(const char *dir, size_t *out)
     }
     ak_free(path);
     return st;
+}
+
+/* config_sentence_transformers.json's "truncate_dim" (null or absent: 0). */
+static akidb_status load_truncate_dim(const char *dir, size_t *out)
+{
+    char *path = ak_path_join(dir, "config_sentence_transformers.json");
+    if (!path)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
+    akidb_status st = AKIDB_OK;
+    if (ak_file_exists(path)) {
+        json_t *root;
+        st = load_json(path, &root);
+        if (st == AKIDB_OK) {
+            json_t *v = json_object_get(root, "truncate_dim");
+            if (v && !json_is_null(v))
+                st = get_size(path, root, "truncate_dim", 0, (size_t)1 << 20, out);
+            json_decref(root);
+        }
+    }
+    ak_free(path);
+    return st;
+}
+
+/* Appends a module after Pooling: the folder dir of a Dense module (owned
+ * from here on, freed on failure), or NULL for Normalize; max is the
+ * number of modules. */
+static akidb_status add_post(ak_st_pipeline *p, const char *mpath, char *dir, size_t max)
+{
+    if (!p->post && !(p->post = ak_calloc(max ? max : 1, sizeof *p->post))) {
+        ak_free(dir);
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", mpath);
+    }
+    AK_ASSERT(p->n_post < max);
+    p->post[p->n_post++] = dir;
+    return AKIDB_OK;
 }
 
 /* True if s ends with suffix. */
@@ -439,6 +510,21 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
                 goto done;
         } else if (ends_with(type, "models.Normalize") || strcmp(type, "Normalize") == 0) {
             p->normalize = 1;
+            if ((st = add_post(p, mpath, NULL, json_array_size(root))) != AKIDB_OK)
+                goto done;
+        } else if (ends_with(type, "models.Dense") || strcmp(type, "Dense") == 0) {
+            if (!have_pool) {
+                st = ak_fail(AKIDB_EUNSUPPORTED, "%s: module %zu: a Dense module before "
+                             "Pooling (on token embeddings) is not supported", mpath, i);
+                goto done;
+            }
+            char *dd = path[0] ? ak_path_join(dir, path) : ak_strdup(dir);
+            if (!dd) {
+                st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", mpath);
+                goto done;
+            }
+            if ((st = add_post(p, mpath, dd, json_array_size(root))) != AKIDB_OK)
+                goto done;
         } else {
             st = ak_fail(AKIDB_EUNSUPPORTED, "%s: module type '%.80s' is not supported",
                          mpath, type);
@@ -461,6 +547,8 @@ defaults:
     st = load_sbert_config(tdir, &p->max_seq_length);
     if (st == AKIDB_OK && p->max_seq_length == 0 && strcmp(tdir, dir) != 0)
         st = load_sbert_config(dir, &p->max_seq_length);
+    if (st == AKIDB_OK)
+        st = load_truncate_dim(dir, &p->truncate_dim);
     if (st == AKIDB_OK) {
         p->transformer_dir = tdir;
         tdir = NULL;
@@ -470,6 +558,8 @@ done:
     ak_free(mpath);
     ak_free(pool_dir);
     ak_free(tdir);
+    if (st != AKIDB_OK)
+        ak_pipeline_free(p);
     return st;
 }
 

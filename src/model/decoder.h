@@ -12,9 +12,13 @@
  *   bidirectional, grouped-query: n_kv_heads K / V heads serve n_heads
  *   query heads); x = x + ctx Wo^T;
  *   h = RMSNorm(x); x = x + (act(h Wgate^T) * (h Wup^T)) Wdown^T
- * then a final RMSNorm.  The embedding table stays in the weights' mapping
- * in its stored dtype (bf16 for the released checkpoints) and is read a row
- * per token.  Biases are not implemented (attention_bias false); the
+ * then a final RMSNorm.  Gemma 3 adds an RMSNorm of each sublayer's output
+ * before its residual add (post_attention / post_feedforward_layernorm,
+ * when the spec names them), (1 + w) gains, a scaled embedding, the
+ * attention scale hp.attn_scale, and local layers (hp.local_layers) that
+ * see a window (hp.window) and rotate with rope_theta_local.  The
+ * embedding table stays in the weights' mapping in its stored dtype (bf16
+ * for the released checkpoints) and is read a row per token.  Biases are not implemented (attention_bias false); the
  * family's config reader refuses them.
  */
 #ifndef AKIDB_DECODER_H
@@ -25,7 +29,9 @@
 /* Per-layer tensors, in the order of ak_dec_spec.lw. */
 enum {
     AK_DEC_Q, AK_DEC_K, AK_DEC_V, AK_DEC_O, AK_DEC_QNORM, AK_DEC_KNORM,
-    AK_DEC_LN1, AK_DEC_LN2, AK_DEC_GATE, AK_DEC_UP, AK_DEC_DOWN, AK_DEC_NAMES
+    AK_DEC_LN1, AK_DEC_LN2, AK_DEC_GATE, AK_DEC_UP, AK_DEC_DOWN,
+    AK_DEC_POST_ATTN, AK_DEC_POST_MLP,   /* Gemma's norms of the sublayer outputs */
+    AK_DEC_NAMES
 };
 
 /* LlamaDecoderLayer's names, which Qwen2 / Qwen3 / Mistral keep (q_norm and
@@ -43,11 +49,16 @@ typedef struct ak_dec_spec {
     const char *norm;          /* final RMSNorm */
     const char *layer;         /* prefix of layer i's names, "%zu" for i */
     const char *lw[AK_DEC_NAMES];   /* NULL: the model has no such tensor */
+    /* Gemma: every RMSNorm gain is (1 + w), computed in float32 at load;
+     * the embedding rows are multiplied by sqrt(hidden) rounded to the
+     * table's stored dtype (Gemma3TextScaledWordEmbedding) */
+    int gain_plus1, embed_scale;
 } ak_dec_spec;
 
 /* The family functions of a decoder model (impl is an ak_dec).  hp gives
  * hidden, n_layers, n_heads, n_kv_heads, head_dim, intermediate, vocab,
- * act (of the gate), ln_eps (RMSNorm's), rope_theta and causal. */
+ * act (of the gate), ln_eps (RMSNorm's), rope_theta and causal; and, when
+ * set, attn_scale, window, rope_theta_local and local_layers. */
 akidb_status ak_dec_load(const char *dir, const ak_hparams *hp, int prec,
                          const ak_dec_spec *spec, void **impl, ak_dtype *dtype);
 size_t ak_dec_batch_rows(const void *impl);

@@ -3,7 +3,9 @@
  * DistilBERT and RoBERTa-style families, with the exact eval-mode semantics
  * of Hugging Face's BertModel (and its relatives, which differ only in
  * tensor names, config fields and position ids: the family tells those
- * through an ak_enc_spec).
+ * through an ak_enc_spec, as it tells MPNet's relative position bias, one
+ * [buckets x heads] table for all layers, expanded at load into a table per
+ * head over the relative positions j - i and added to the scaled scores).
  *
  * Each sequence runs at its own length: no padding, hence no attention mask
  * and no wasted work.  Token types are 0 (sentence-transformers gives a
@@ -37,6 +39,7 @@ typedef struct ak_enc {
     ak_weights w;
     const float *word, *pos, *type;           /* [V x H], [P x H], [T x H] or NULL */
     const float *emb_ln_g, *emb_ln_b;
+    float *rel;                               /* [n_heads x (2 max_tokens - 1)], or NULL */
     enc_layer *layers;
     void *packed;                             /* one aligned block for all layers */
 } ak_enc;
@@ -98,12 +101,36 @@ static akidb_status load_layer(ak_enc *e, size_t l, float *tmp, char *mem)
     return AKIDB_OK;
 }
 
+/* The relative position bias as a table per head over relative positions
+ * -(max_tokens - 1) .. max_tokens - 1: attention reads it at j - i. */
+static akidb_status load_rel(ak_enc *e)
+{
+    const ak_hparams *hp = &e->hp;
+    const size_t nh = hp->n_heads, M = hp->max_tokens, w = 2 * M - 1;
+    const float *t;
+    akidb_status st = ak_weights_get(&e->w, e->spec->rel_bias, hp->rel_buckets, nh, &t);
+    if (st != AKIDB_OK)
+        return st;
+    if (!(e->rel = ak_malloc(nh * w * sizeof *e->rel)))
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory for the relative position bias",
+                       e->w.dir);
+    for (size_t d = 0; d < w; d++) {
+        size_t b = e->spec->rel_bucket((long)d - (long)(M - 1));
+        AK_ASSERT(b < hp->rel_buckets);
+        for (size_t h = 0; h < nh; h++)
+            e->rel[h * w + d] = t[b * nh + h];
+    }
+    ak_weights_drop(&e->w, t);
+    return AKIDB_OK;
+}
+
 void ak_enc_free(void *impl)
 {
     ak_enc *e = impl;
     if (!e)
         return;
     ak_free_aligned(e->packed);
+    ak_free(e->rel);
     ak_free(e->layers);
     ak_weights_close(&e->w);
     ak_free(e);
@@ -120,7 +147,7 @@ akidb_status ak_enc_load(const char *dir, const ak_hparams *hp, int prec,
     e->spec = spec;
     e->prec = prec;
     const size_t H = hp->hidden, L = hp->n_layers;
-    akidb_status st = ak_weights_open(&e->w, dir, spec->prefix, 5 + AK_ENC_NAMES * L);
+    akidb_status st = ak_weights_open(&e->w, dir, spec->prefix, 6 + AK_ENC_NAMES * L);
     if (st != AKIDB_OK) {
         ak_free(e);
         return st;
@@ -142,7 +169,8 @@ akidb_status ak_enc_load(const char *dir, const ak_hparams *hp, int prec,
         (st = ak_weights_get(&e->w, spec->pos, hp->max_positions, H, &e->pos)) ||
         (spec->type && (st = ak_weights_get(&e->w, spec->type, hp->type_vocab, H, &e->type))) ||
         (st = ak_weights_get(&e->w, spec->ln_w, H, 0, &e->emb_ln_g)) ||
-        (st = ak_weights_get(&e->w, spec->ln_b, H, 0, &e->emb_ln_b)))
+        (st = ak_weights_get(&e->w, spec->ln_b, H, 0, &e->emb_ln_b)) ||
+        (spec->rel_bias && (st = load_rel(e))))
         goto fail;
     for (size_t l = 0; l < L; l++)
         if ((st = load_layer(e, l, tmp, (char *)e->packed + l * layer_bytes(hp, prec))))
@@ -245,13 +273,18 @@ static void layer_run(enc_ctx *c, size_t l, int tid)
     ak_lin_cols(f, tid, &y->qkv, c->x, c->qkv, n0, n1);
     ak_pool_barrier(f->pool, f->nt);
 
-    const size_t tasks = c->s->n * nh;
+    const size_t tasks = c->s->n * nh, M = hp->max_tokens;
     for (size_t k = atomic_fetch_add(&c->next[l], 1); k < tasks;
          k = atomic_fetch_add(&c->next[l], 1)) {
         size_t tx = k / nh, h = k % nh;
         const float *q = c->qkv + c->row0[tx] * 3 * H + h * hd;
-        ak_attend(f, tid, c->s->lens[tx], hd, scale, q, q + H, q + 2 * H, 3 * H,
-                  c->ctx + c->row0[tx] * H + h * hd, H);
+        float *ctx = c->ctx + c->row0[tx] * H + h * hd;
+        if (c->e->rel)   /* relative position 0 of head h's bias */
+            ak_attention_biased(f->ops, f->att_h, NULL, c->e->rel + h * (2 * M - 1) + M - 1,
+                                c->s->lens[tx], hd, scale, q, q + H, q + 2 * H, 3 * H, ctx, H,
+                                f->att[tid]);
+        else
+            ak_attend(f, tid, c->s->lens[tx], hd, scale, q, q + H, q + 2 * H, 3 * H, ctx, H);
     }
     ak_pool_barrier(f->pool, f->nt);
 
@@ -326,6 +359,7 @@ akidb_status ak_enc_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
     size_t r = 0;
     for (size_t i = 0; i < s->n; i++) {
         row0[i] = r;
+        AK_ASSERT(!e->rel || s->lens[i] <= hp->max_tokens);   /* the bias table's reach */
         if (pos) {
             e->spec->positions(hp, s->ids[i], s->lens[i], pos + r);
             for (size_t k = 0; k < s->lens[i]; k++)

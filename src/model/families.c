@@ -17,7 +17,12 @@ static const ak_family *const families[] = {
     &ak_family_bert,         /* fam_bert.c: bert */
     &ak_family_distilbert,   /* fam_distilbert.c: distilbert */
     &ak_family_roberta,      /* fam_roberta.c: roberta, xlm-roberta, camembert */
+    &ak_family_mpnet,        /* fam_mpnet.c: mpnet */
     &ak_family_qwen3,        /* fam_qwen3.c: qwen3 (decoder.c) */
+    &ak_family_gte,          /* fam_gte.c: new (GTE v1.5 / mGTE; rotenc.c) */
+    &ak_family_nomic,        /* fam_nomic.c: nomic_bert (rotenc.c) */
+    &ak_family_gemma3,       /* fam_gemma3.c: gemma3_text (decoder.c) */
+    &ak_family_modernbert,   /* fam_modernbert.c: modernbert */
 };
 #define N_FAMILIES (sizeof families / sizeof families[0])
 

@@ -39,7 +39,26 @@ typedef struct ak_hparams {
     size_t head_dim;        /* width of one head; 0: hidden / n_heads */
     float rope_theta;       /* rotary base; 0: no rotary positions */
     int causal;             /* 1: token i attends to tokens 0..i only */
+    /* alternating global / local attention (ModernBERT) */
+    size_t global_every;    /* layer l is global iff l % global_every == 0; 0: all */
+    size_t window;          /* local layers' ak_att_mask window (|i - j| < window) */
+    float rope_theta_local; /* rotary base of the local layers */
+    /* optional biases (ModernBERT's norm_bias, attention_bias, mlp_bias) */
+    int norm_bias, attn_bias, mlp_bias;
+    /* rotary post-norm encoders (GTE, NomicBERT; rotenc.h): qkv / output
+     * biases follow attn_bias */
+    size_t rope_dim;        /* rotated dims of each head (even); 0: the whole head */
+    float rope_ntk;         /* GTE's fixed NTK scaling factor (> 1); 0: none */
+    int mlp_up_bias, mlp_down_bias;   /* biases of the up / gate and the down matrices */
+    /* decoders with local layers listed one by one (Gemma 3's layer_types):
+     * layer l < AK_HP_MAX_LISTED is local (window, rope_theta_local) iff bit
+     * l % 64 of local_layers[l / 64] is set */
+    uint64_t local_layers[4];
+    float attn_scale;       /* attention scores' scale; 0: head_dim^-0.5 */
+    /* a relative position bias shared by every layer (MPNet) */
+    size_t rel_buckets;     /* rows of its [buckets x n_heads] table; 0: none */
 } ak_hparams;
+#define AK_HP_MAX_LISTED 256   /* layers local_layers can describe */
 
 /* A parsed config.json; read it with the ak_cfg_* helpers (config.c), which
  * name the file and the field in every failure. */
@@ -90,6 +109,10 @@ typedef struct ak_family {
 
 extern const ak_family ak_family_bert, ak_family_distilbert, ak_family_roberta;
 extern const ak_family ak_family_qwen3;
+extern const ak_family ak_family_gte, ak_family_nomic;
+extern const ak_family ak_family_modernbert;
+extern const ak_family ak_family_gemma3;
+extern const ak_family ak_family_mpnet;
 
 /* Reads config.json at path, picks the family by model_type (or, when that
  * is absent, by architectures) and lets it fill *hp.  Unknown types give
@@ -125,11 +148,20 @@ akidb_status ak_cfg_bool(const ak_cfg *c, const char *key, int def, int *out);
 akidb_status ak_cfg_str(const ak_cfg *c, const char *key, const char *def, const char **out);
 /* True if key is present and not null. */
 bool ak_cfg_has(const ak_cfg *c, const char *key);
+/* True if key is present, even as null (a null that differs from a class
+ * default: NomicBertConfig's rotary_scaling_factor). */
+bool ak_cfg_present(const ak_cfg *c, const char *key);
+/* True if key is present and null (where null means more than "absent"). */
+bool ak_cfg_is_null(const ak_cfg *c, const char *key);
 /* String member key of the object field obj (rope_scaling's rope_type):
  * *out NULL when obj is absent or null or lacks key; EFORMAT if obj is not
  * an object or the member not a string. */
 akidb_status ak_cfg_member_str(const ak_cfg *c, const char *obj, const char *key,
                                const char **out);
+/* The object field key as a config of its own, read with the same readers
+ * (failures name "path: key" and the member); *out NULL when key is absent
+ * or null, EFORMAT when it is not an object.  Close with ak_cfg_close. */
+akidb_status ak_cfg_object(const ak_cfg *c, const char *key, ak_cfg **out);
 /* Activation named by key (gelu, gelu_new, gelu_pytorch_tanh, relu). */
 akidb_status ak_cfg_act(const ak_cfg *c, const char *key, const char *def, ak_act *out);
 /* EFORMAT unless hidden (field hkey) is a multiple of heads (field nkey). */
@@ -150,12 +182,18 @@ typedef struct ak_st_pipeline {
     size_t max_seq_length;   /* 0 if no file said */
     int include_prompt;      /* 0 if the Pooling config says include_prompt
                                 false (pooling would skip prompt tokens) */
+    /* The modules after Pooling, in modules.json order: post[i] is the
+     * folder of a Dense module, or NULL for a Normalize module (dense.h). */
+    size_t n_post;
+    char **post;
+    size_t truncate_dim;     /* config_sentence_transformers.json's
+                                "truncate_dim"; 0: none */
 } ak_st_pipeline;
 
 /* Reads the sentence-transformers files of dir (modules.json, the Pooling
  * module's config.json, sentence_bert_config.json).  Without modules.json:
  * transformer_dir = dir, mean pooling, no normalisation, max_seq_length 0.
- * Modules other than Transformer, Pooling and Normalize (e.g. Dense) give
+ * Modules other than Transformer, Pooling, Dense and Normalize give
  * EUNSUPPORTED, as do pooling modes that combine several vectors. */
 akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p);
 void ak_pipeline_free(ak_st_pipeline *p);
@@ -219,8 +257,8 @@ akidb_status ak_model_embed_ids_typed(const akidb_model *m, size_t n,
                                       const uint32_t *const *types, const size_t *lens,
                                       float *out, const akidb_embed_opts *opts);
 
-/* The sequence-classification head of a reranker folder (classify.h), or
- * NULL for an embedding model. */
+/* The head of a reranker folder (classify.h: sequence classification or
+ * causal-LM yes / no), or NULL for an embedding model. */
 typedef struct ak_head ak_head;
 const ak_head *ak_model_head(const akidb_model *m);
 

@@ -6,7 +6,9 @@
  * nothing here depends on which one it is.
  *
  * Prompts (config_sentence_transformers.json, prompts.c) are prepended to
- * each text before tokenising, as sentence-transformers' encode does.
+ * each text before tokenising, as sentence-transformers' encode does.  After
+ * pooling, the Dense / Normalize modules and the truncation to truncate_dim
+ * (dense.c) run over each group's pooled vectors.
  *
  * Thread safety: a loaded model is immutable apart from its thread pool
  * cache.  An akidb_embed call tokenises its texts on the calling thread,
@@ -19,6 +21,7 @@
  */
 #include "model/blocks.h"
 #include "model/classify.h"
+#include "model/dense.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -32,7 +35,7 @@ struct akidb_model {
     const ak_family *fam;
     ak_hparams hp;
     void *impl;                /* the family's loaded model */
-    ak_head *head;             /* a reranker's classification head, or NULL */
+    ak_head *head;             /* a reranker's head (classify.h), or NULL */
     ak_dtype dtype;            /* of the stored word embeddings */
     akidb_tokenizer *tok;      /* NULL when loaded for token ids only */
     size_t max_tokens;
@@ -40,6 +43,8 @@ struct akidb_model {
     int normalize;
     ak_prompts prompts;        /* config_sentence_transformers.json's */
     int include_prompt;        /* 0: the Pooling module would skip the prompt */
+    ak_post post;              /* Dense / Normalize modules after Pooling */
+    size_t dim;                /* default output width (truncate_dim or full) */
     int n_threads;
     pthread_mutex_t pool_mu;   /* guards pool: one call uses it at a time */
     ak_pool *pool;             /* started by the first multi-thread call */
@@ -56,6 +61,7 @@ const char *akidb_pooling_name(akidb_pooling p)
     case AKIDB_POOL_MAX: return "max";
     case AKIDB_POOL_MEAN_SQRT_LEN: return "mean_sqrt_len";
     case AKIDB_POOL_LAST_TOKEN: return "lasttoken";
+    case AKIDB_POOL_WEIGHTED_MEAN: return "weightedmean";
     }
     return "unknown";
 }
@@ -65,7 +71,8 @@ akidb_status akidb_pooling_parse(const char *name, akidb_pooling *out)
     AK_ASSERT(name && out);
     static const akidb_pooling all[] = { AKIDB_POOL_DEFAULT, AKIDB_POOL_MEAN,
                                          AKIDB_POOL_CLS, AKIDB_POOL_MAX,
-                                         AKIDB_POOL_MEAN_SQRT_LEN, AKIDB_POOL_LAST_TOKEN };
+                                         AKIDB_POOL_MEAN_SQRT_LEN, AKIDB_POOL_LAST_TOKEN,
+                                         AKIDB_POOL_WEIGHTED_MEAN };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (strcmp(name, akidb_pooling_name(all[i])) == 0) {
             *out = all[i];
@@ -74,7 +81,7 @@ akidb_status akidb_pooling_parse(const char *name, akidb_pooling *out)
     }
     return ak_fail(AKIDB_EINVAL,
                    "unknown pooling '%.60s' (mean, cls, max, mean_sqrt_len, lasttoken, "
-                   "default)", name);
+                   "weightedmean, default)", name);
 }
 
 void akidb_model_free(akidb_model *m)
@@ -87,6 +94,7 @@ void akidb_model_free(akidb_model *m)
     if (m->impl)
         m->fam->free(m->impl);
     ak_head_free(m->head);
+    ak_post_free(&m->post);
     ak_prompts_free(&m->prompts);
     if (m->tok)
         akidb_tokenizer_free(m->tok);
@@ -143,6 +151,22 @@ static akidb_status load_transformer(akidb_model *m, const char *dir, const char
     return st;
 }
 
+/* The Dense / Normalize modules after Pooling and the default width. */
+static akidb_status load_post(akidb_model *m, const char *dir, const ak_st_pipeline *pipe)
+{
+    akidb_status st = ak_post_load(pipe, m->hp.hidden, &m->post);
+    if (st != AKIDB_OK)
+        return st;
+    m->dim = m->post.out_dim;
+    if (pipe->truncate_dim > m->post.out_dim)
+        return ak_fail(AKIDB_EFORMAT,
+                       "%s/config_sentence_transformers.json: truncate_dim %zu exceeds the "
+                       "embedding dimension %zu", dir, pipe->truncate_dim, m->post.out_dim);
+    if (pipe->truncate_dim)
+        m->dim = pipe->truncate_dim;
+    return AKIDB_OK;
+}
+
 static akidb_status model_load(const char *dir, const akidb_model_opts *opts, int with_tok,
                                akidb_model **out)
 {
@@ -160,14 +184,16 @@ static akidb_status model_load(const char *dir, const akidb_model_opts *opts, in
         return st;
     }
     const char *tdir = pipe.transformer_dir;
-    if ((st = load_transformer(m, dir, tdir, opts)) != AKIDB_OK ||
-        (st = ak_head_load(tdir, m->fam, &m->hp, opts ? opts->max_seq_length : 0,
-                           &m->head)) != AKIDB_OK)
+    if ((st = load_transformer(m, dir, tdir, opts)) != AKIDB_OK)
         goto fail;
     if (with_tok && (st = akidb_tokenizer_load(tdir, &m->tok)) != AKIDB_OK) {
         m->tok = NULL;
         goto fail;
     }
+    const ak_rerank_src rsrc = { tdir, m->fam, &m->hp, opts ? opts->max_seq_length : 0,
+                                 m->tok, opts ? opts->reranker : 0 };
+    if ((st = ak_head_load(&rsrc, &m->head)) != AKIDB_OK)
+        goto fail;
     size_t max_seq = opts && opts->max_seq_length ? opts->max_seq_length : pipe.max_seq_length;
     if (max_seq == 0 && (st = ak_tokenizer_max_length(tdir, &max_seq)) != AKIDB_OK)
         goto fail;
@@ -177,6 +203,8 @@ static akidb_status model_load(const char *dir, const akidb_model_opts *opts, in
     m->pooling = pipe.pooling;
     m->normalize = pipe.normalize;
     m->include_prompt = pipe.include_prompt;
+    if ((st = load_post(m, dir, &pipe)) != AKIDB_OK)
+        goto fail;
     if ((st = ak_prompts_load(dir, &m->prompts)) != AKIDB_OK)
         goto fail;
     m->n_threads = opts && opts->n_threads > 0 ? opts->n_threads : 1;
@@ -214,7 +242,7 @@ void akidb_model_get_info(const akidb_model *m, akidb_model_info *info)
     memset(info, 0, sizeof *info);
     info->name = m->name;
     info->dir = m->dir;
-    info->dim = c->hidden;
+    info->dim = m->dim;
     info->max_tokens = m->max_tokens;
     info->pooling = m->pooling;
     info->normalize = m->normalize;
@@ -295,9 +323,41 @@ typedef struct call {
     const char *prompt;        /* prepended to every text (akidb_embed), or NULL */
     char *buf;                 /* prompt + text */
     size_t buf_cap;
+    size_t dim;                /* floats per embedding written */
+    int run_post;              /* 1: pool into pbuf, then ak_post_run */
+    size_t skip;               /* prompt tokens left out of pooling */
+    float *pbuf;               /* [2 x group x post.max_dim] */
+    size_t pbuf_cap;           /* floats */
 } call;
 
-static akidb_status call_begin(call *c, const akidb_model *cm, const akidb_embed_opts *opts)
+/* True if the model has a Dense module. */
+static bool has_dense(const akidb_model *m)
+{
+    for (size_t i = 0; i < m->post.n; i++)
+        if (m->post.dense[i])
+            return true;
+    return false;
+}
+
+/* Resolves the output width of a call: post 0 (a reranker's pooled
+ * vectors) gives the hidden size without the modules after Pooling. */
+static akidb_status call_dim(call *c, int post)
+{
+    const akidb_model *m = c->m;
+    c->dim = m->hp.hidden;
+    if (!post)
+        return AKIDB_OK;
+    if (c->o.truncate_dim > m->post.out_dim)
+        return ak_fail(AKIDB_EINVAL,
+                       "truncate_dim %zu exceeds the embedding dimension %zu of model %s",
+                       c->o.truncate_dim, m->post.out_dim, m->name);
+    c->dim = c->o.truncate_dim ? c->o.truncate_dim : m->dim;
+    c->run_post = c->dim != m->hp.hidden || has_dense(m);
+    return AKIDB_OK;
+}
+
+static akidb_status call_begin(call *c, const akidb_model *cm, const akidb_embed_opts *opts,
+                               int post)
 {
     memset(c, 0, sizeof *c);
     c->m = (akidb_model *)cm;   /* only the pool cache changes */
@@ -310,9 +370,12 @@ static akidb_status call_begin(call *c, const akidb_model *cm, const akidb_embed
         c->o.pooling = cm->pooling;
     ak_arena_init(&c->local, 0);
     c->ar = &c->local;
-    if (c->o.pooling < AKIDB_POOL_MEAN || c->o.pooling > AKIDB_POOL_LAST_TOKEN)
+    if (c->o.pooling < AKIDB_POOL_MEAN || c->o.pooling > AKIDB_POOL_WEIGHTED_MEAN)
         return ak_fail(AKIDB_EINVAL, "unknown pooling value %d", (int)c->o.pooling);
     c->normalize = c->o.normalize < 0 ? cm->normalize : c->o.normalize != 0;
+    akidb_status st = call_dim(c, post);
+    if (st != AKIDB_OK)
+        return st;
     int threads = c->o.n_threads > 0 ? c->o.n_threads : cm->n_threads;
     /* more threads than CPUs only add waiting (results do not depend on it) */
     int cpus = online_cpus();
@@ -335,6 +398,7 @@ static void call_end(call *c)
     pool_release(c->m, c->pool);
     ak_arena_free(&c->local);
     ak_free(c->buf);
+    ak_free(c->pbuf);
 }
 
 /* Fails with EDIM if an id of sequence i is outside the vocabulary. */
@@ -362,14 +426,65 @@ static akidb_status run_group(call *c, size_t first, size_t g, const int32_t *co
     size_t want = c->m->fam->scratch_bytes(c->m->impl, rows, max_len, c->threads);
     if (want > c->ar->block_size)
         c->ar->block_size = want;
-    akidb_status st = ak_embed_seqs_typed(c->m->fam, c->m->impl, &c->m->hp, g, ids, types, tl,
-                                          c->o.pooling, c->normalize, c->pool, c->threads,
-                                          c->ar, out);
+    const ak_post *post = &c->m->post;
+    float *dst = out;
+    if (c->run_post) {   /* pooled vectors, then the modules after Pooling */
+        size_t need = 2 * g * post->max_dim;
+        if (need > c->pbuf_cap) {
+            ak_free(c->pbuf);
+            c->pbuf_cap = 0;
+            if (!(c->pbuf = ak_malloc(need * sizeof *c->pbuf)))
+                return ak_fail(AKIDB_ENOMEM, "texts %zu-%zu: out of memory", first,
+                               first + g - 1);
+            c->pbuf_cap = need;
+        }
+        dst = c->pbuf;
+    }
+    akidb_status st = ak_embed_seqs_skip(c->m->fam, c->m->impl, &c->m->hp, g, ids, types, tl,
+                                         c->skip, c->o.pooling, c->run_post ? 0 : c->normalize,
+                                         c->pool, c->threads, c->ar, dst);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "texts %zu-%zu", first, first + g - 1);
+    if (c->run_post)
+        ak_post_run(post, g, c->pbuf, c->o.normalize < 0 ? -1 : c->o.normalize != 0, c->dim,
+                    c->pbuf + g * post->max_dim, out);
     if (c->o.n_tokens)
         *c->o.n_tokens += rows;
     return AKIDB_OK;
+}
+
+/* True if the tokenizer counts id as a special token (decoding it skipping
+ * special tokens gives nothing, and something without skipping). */
+static akidb_status is_special(const akidb_tokenizer *tok, int32_t id, bool *out)
+{
+    char *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+    akidb_status st = akidb_tokenizer_decode(tok, &id, 1, 1, &a, &la);
+    if (st == AKIDB_OK)
+        st = akidb_tokenizer_decode(tok, &id, 1, 0, &b, &lb);
+    *out = st == AKIDB_OK && la == 0 && lb > 0;
+    akidb_string_free(a);
+    akidb_string_free(b);
+    return st;
+}
+
+/* The tokens of the call's prompt that a Pooling module with include_prompt
+ * false leaves out, as SentenceTransformer counts them: the prompt alone
+ * tokenised (truncated like the texts), less its last token if that is a
+ * special one (a closing [SEP] / EOS). */
+static akidb_status prompt_length(call *c)
+{
+    const akidb_model *m = c->m;
+    akidb_tokens tk = {0};
+    akidb_status st = akidb_tokenizer_encode(m->tok, c->prompt, strlen(c->prompt),
+                                             m->max_tokens, &tk);
+    bool sp = false;
+    if (st == AKIDB_OK && tk.n > 0)
+        st = is_special(m->tok, tk.ids[tk.n - 1], &sp);
+    if (st == AKIDB_OK)
+        c->skip = tk.n - (sp ? 1 : 0);
+    akidb_tokens_free(&tk);
+    return st == AKIDB_OK ? st : ak_fail_prefix(st, "the prompt");
 }
 
 /* The prompt of an akidb_embed call (ak_prompts_pick) into c->prompt,
@@ -382,9 +497,7 @@ static akidb_status call_prompt(call *c)
         return st;
     c->prompt = p && *p ? p : NULL;
     if (c->prompt && !c->m->include_prompt)
-        return ak_fail(AKIDB_EUNSUPPORTED,
-                       "model %s: its Pooling module excludes prompt tokens "
-                       "(include_prompt false), which is not supported", c->m->name);
+        return prompt_length(c);
     return AKIDB_OK;
 }
 
@@ -428,7 +541,7 @@ akidb_status akidb_embed(const akidb_model *cm, const char *const *texts,
     AK_ASSERT(cm != NULL);
     AK_ASSERT(n == 0 || (texts != NULL && out != NULL));
     call c;
-    akidb_status st = call_begin(&c, cm, opts);
+    akidb_status st = call_begin(&c, cm, opts, 1);
     if (st != AKIDB_OK || n == 0)
         goto end;
     if (!cm->tok) {
@@ -437,7 +550,7 @@ akidb_status akidb_embed(const akidb_model *cm, const char *const *texts,
     }
     if ((st = call_prompt(&c)) != AKIDB_OK)
         goto end;
-    const size_t H = cm->hp.hidden, cap = cm->fam->batch_rows(cm->impl);
+    const size_t D = c.dim, cap = cm->fam->batch_rows(cm->impl);
     const size_t max_group = n < 256 ? n : 256;
     akidb_tokens *toks = ak_calloc(max_group, sizeof *toks);
     const int32_t **ids = ak_calloc(max_group, sizeof *ids);
@@ -464,7 +577,7 @@ akidb_status akidb_embed(const akidb_model *cm, const char *const *texts,
             rows += tk->n;
             g++;
         }
-        st = run_group(&c, i, g, ids, NULL, tl, out + i * H);
+        st = run_group(&c, i, g, ids, NULL, tl, out + i * D);
         i += g;
     }
 out:
@@ -494,15 +607,16 @@ static akidb_status check_types(const akidb_model *m, size_t i, const uint32_t *
     return AKIDB_OK;
 }
 
-/* ak_model_embed_ids(_typed), lengths up to limit. */
+/* ak_model_embed_ids(_typed), lengths up to limit; post 0: the pooled
+ * vectors, without the modules after Pooling. */
 static akidb_status embed_ids(const akidb_model *cm, size_t n, const int32_t *const *ids,
                               const uint32_t *const *types, const size_t *lens, size_t limit,
-                              float *out, const akidb_embed_opts *opts)
+                              int post, float *out, const akidb_embed_opts *opts)
 {
     AK_ASSERT(cm != NULL);
     AK_ASSERT(n == 0 || (ids != NULL && lens != NULL && out != NULL));
     call c;
-    akidb_status st = call_begin(&c, cm, opts);
+    akidb_status st = call_begin(&c, cm, opts, post);
     for (size_t i = 0; i < n && st == AKIDB_OK; i++) {
         if (lens[i] == 0)
             st = ak_fail(AKIDB_EINVAL, "text %zu: no token ids", i);
@@ -513,13 +627,13 @@ static akidb_status embed_ids(const akidb_model *cm, size_t n, const int32_t *co
             st = check_types(cm, i, types[i], lens[i]);
     }
     if (st == AKIDB_OK && n > 0) {
-        const size_t H = cm->hp.hidden, cap = cm->fam->batch_rows(cm->impl);
+        const size_t D = c.dim, cap = cm->fam->batch_rows(cm->impl);
         call_pool(&c);
         for (size_t i = 0; i < n && st == AKIDB_OK;) {
             size_t g = 1, rows = lens[i];
             while (i + g < n && rows + lens[i + g] <= cap)
                 rows += lens[i + g++];
-            st = run_group(&c, i, g, ids + i, types ? types + i : NULL, lens + i, out + i * H);
+            st = run_group(&c, i, g, ids + i, types ? types + i : NULL, lens + i, out + i * D);
             i += g;
         }
     }
@@ -533,7 +647,7 @@ akidb_status ak_model_embed_ids(const akidb_model *cm, size_t n, const int32_t *
                                 const size_t *lens, float *out,
                                 const akidb_embed_opts *opts)
 {
-    return embed_ids(cm, n, ids, NULL, lens, cm->max_tokens, out, opts);
+    return embed_ids(cm, n, ids, NULL, lens, cm->max_tokens, 1, out, opts);
 }
 
 akidb_status ak_model_embed_ids_typed(const akidb_model *cm, size_t n,
@@ -543,7 +657,7 @@ akidb_status ak_model_embed_ids_typed(const akidb_model *cm, size_t n,
 {
     /* a reranker's pairs are cut to their own limit (akidb_rerank_opts):
      * only the positions bound them */
-    return embed_ids(cm, n, ids, types, lens, cm->hp.max_tokens, out, opts);
+    return embed_ids(cm, n, ids, types, lens, cm->hp.max_tokens, 0, out, opts);
 }
 
 akidb_status ak_model_forward(const akidb_model *m, const int32_t *ids, size_t s,

@@ -1,15 +1,16 @@
 /*
  * rerank.c - the public reranker API: akidb_rerank scores documents against
- * a query as sentence-transformers' CrossEncoder.predict does.
+ * a query as sentence-transformers' CrossEncoder.predict does (and, for
+ * causal-LM rerankers, as the Qwen3-Reranker model card does), and the
+ * table of reranker kinds (classify.h) behind it.
  *
- * Each (query, document) pair is encoded with the tokenizer's pair template
- * and truncation (CrossEncoder calls the tokenizer with truncation=True:
- * longest_first, to the tokenizer's model_max_length), then runs through
- * the model's encoder with the embedding machinery (groups of pairs in one
- * GEMM, data-parallel threads, pooling "cls" to take the first token) and
- * the classification head (classify.c), then the activation.  Pairs are
- * tokenised and run a chunk at a time, so memory stays bounded for any
- * number of documents.
+ * Each (query, document) pair is encoded by the head's kind (the
+ * tokenizer's pair template and truncation for a cross-encoder; the yes /
+ * no prompt for a causal LM), then runs through the model's transformer
+ * with the embedding machinery (groups of pairs in one GEMM, data-parallel
+ * threads, the pooling of the kind's row: the first token or the last) and
+ * the head, then the activation.  Pairs are tokenised and run a chunk at a
+ * time, so memory stays bounded for any number of documents.
  *
  * Token types reach the model only where the model's tokenizer returns them
  * (BERT: 0 for the query, 1 for the document); RoBERTa's and DistilBERT's
@@ -22,6 +23,70 @@
 #include <string.h>
 
 #define RERANK_CHUNK 256   /* pairs tokenised and run per step */
+
+/* The kinds, tried in order: the first to recognise a folder owns it. */
+static const ak_rerank_kind *const kinds[] = { &ak_rerank_seqcls, &ak_rerank_lm };
+
+akidb_status ak_head_load(const ak_rerank_src *src, ak_head **out)
+{
+    *out = NULL;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        void *impl = NULL;
+        akidb_status st = kinds[k]->load(src, &impl);
+        if (st != AKIDB_OK)
+            return st;
+        if (!impl)
+            continue;   /* not of this kind */
+        ak_head *h = ak_calloc(1, sizeof *h);
+        if (!h) {
+            kinds[k]->free(impl);
+            return ak_fail(AKIDB_ENOMEM, "%s: out of memory", src->tdir);
+        }
+        h->kind = kinds[k];
+        h->impl = impl;
+        *out = h;
+        return AKIDB_OK;
+    }
+    return AKIDB_OK;
+}
+
+void ak_head_free(ak_head *h)
+{
+    if (!h)
+        return;
+    h->kind->free(h->impl);
+    ak_free(h);
+}
+
+size_t ak_head_labels(const ak_head *h)
+{
+    return h->kind->labels(h->impl);
+}
+
+const char *ak_head_label(const ak_head *h, size_t i)
+{
+    return h->kind->label(h->impl, i);
+}
+
+size_t ak_head_max_tokens(const ak_head *h)
+{
+    return h->kind->max_tokens(h->impl);
+}
+
+int ak_head_uses_types(const ak_head *h)
+{
+    return h->kind->uses_types(h->impl);
+}
+
+akidb_status ak_head_activation(const ak_head *h, akidb_rerank_activation *out)
+{
+    return h->kind->activation(h->impl, out);
+}
+
+akidb_status ak_head_apply(const ak_head *h, size_t n, const float *rows, float *logits)
+{
+    return h->kind->apply(h->impl, n, rows, logits);
+}
 
 const char *akidb_rerank_activation_name(akidb_rerank_activation a)
 {
@@ -68,8 +133,9 @@ static akidb_status need_head(const akidb_model *m, const ak_head **h)
     akidb_model_get_info(m, &info);
     return ak_fail(AKIDB_EINVAL,
                    "model %s is not a reranker: its config.json \"architectures\" names no "
-                   "*ForSequenceClassification class, so it has no classification head "
-                   "(embed with it instead)", info.name);
+                   "*ForSequenceClassification class, so it has no classification head, "
+                   "and it was not loaded as a causal-LM reranker (Qwen3ForCausalLM with "
+                   "the reranker load option); embed with it instead", info.name);
 }
 
 /* Options resolved against the model: the activation never DEFAULT. */
@@ -110,15 +176,16 @@ static void activate(akidb_rerank_activation a, size_t n, size_t L, float *s)
     }
 }
 
-/* Scores of k checked pairs: the encoder's first-token rows (into cls, k x
- * hidden), the head, the activation.  Adds the tokens to *n_tokens. */
+/* Scores of k checked pairs: the transformer's rows the head reads (the
+ * first or the last token, into cls, k x hidden), the head, the activation.
+ * Adds the tokens to *n_tokens. */
 static akidb_status score(const akidb_model *m, const ak_head *h, const akidb_rerank_opts *o,
                           size_t k, const int32_t *const *ids, const uint32_t *const *types,
                           const size_t *lens, float *cls, float *scores)
 {
     size_t nt = 0;
     akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-    eo.pooling = AKIDB_POOL_CLS;
+    eo.pooling = h->kind->row;
     eo.normalize = 0;
     eo.n_threads = o->n_threads;
     eo.n_tokens = &nt;
@@ -162,10 +229,10 @@ static akidb_status encode(const akidb_model *m, const ak_head *h, const akidb_r
                            size_t di, akidb_tokens *tk)
 {
     const ak_hparams *hp = ak_model_hparams(m);
-    akidb_status st = akidb_tokenizer_encode_pair(akidb_model_tokenizer(m), q, qlen, d, dlen,
-                                                  max, o->truncation, tk);
+    akidb_status st = h->kind->encode(h->impl, akidb_model_tokenizer(m), o, max, q, qlen, d,
+                                      dlen, di, tk);
     if (st != AKIDB_OK)
-        return ak_fail_prefix(st, "document %zu", di);
+        return st;
     if (tk->n == 0 || tk->n > max)
         return ak_fail(AKIDB_EINTERNAL, "document %zu: tokenizer gave %zu tokens (limit %zu)",
                        di, tk->n, max);

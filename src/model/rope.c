@@ -27,6 +27,15 @@ void ak_rope_init(ak_rope *r, size_t dim, double theta)
     }
 }
 
+void ak_rope_init_ntk(ak_rope *r, size_t dim, double theta, double factor)
+{
+    AK_ASSERT(factor > 0);
+    ak_rope_init(r, dim, theta * factor);
+    float div = (float)pow(factor, 2.0 / (double)dim);
+    for (size_t i = 0; i < dim / 2; i++)
+        r->inv_freq[i] = r->inv_freq[i] / div;
+}
+
 size_t ak_rope_table_floats(const ak_rope *r, size_t n)
 {
     return n * r->dim;
@@ -56,4 +65,10 @@ void ak_rope_apply(const ak_rope *r, const float *row, float *x)
         x[i] = a + b;
         x[h + i] = d + e;
     }
+}
+
+void ak_rope_apply_heads(const ak_rope *r, const float *row, float *x, size_t n)
+{
+    for (size_t h = 0; h < n; h++)
+        ak_rope_apply(r, row, x + h * r->dim);
 }

@@ -27,6 +27,12 @@ typedef struct ak_rope {
  * theta (> 0), the "default" rope_type: no scaling. */
 void ak_rope_init(ak_rope *r, size_t dim, double theta);
 
+/* GTE's fixed NTK scaling (rope_scaling {"type": "ntk", "factor": f}, f > 1,
+ * NTKScalingRotaryEmbedding without mixed_b): the base becomes theta * f
+ * and every frequency is divided by f^(2/dim) again, so
+ * inv_freq[i] = 1 / (theta f)^(2i/dim) / f^(2/dim), each step in float32. */
+void ak_rope_init_ntk(ak_rope *r, size_t dim, double theta, double factor);
+
 /* Floats of the cos / sin table of n positions. */
 size_t ak_rope_table_floats(const ak_rope *r, size_t n);
 
@@ -38,5 +44,9 @@ void ak_rope_table(const ak_rope *r, size_t p0, size_t p1, float *tab);
  * x = x * cos + rotate_half(x) * sin, in float32 with PyTorch's rounding
  * order (no fused multiply-add; see CMakeLists.txt). */
 void ak_rope_apply(const ak_rope *r, const float *row, float *x);
+
+/* ak_rope_apply on n heads of r->dim floats each, stored one after the
+ * other from x (the query or key columns of one token row). */
+void ak_rope_apply_heads(const ak_rope *r, const float *row, float *x, size_t n);
 
 #endif /* AKIDB_ROPE_H */

@@ -44,13 +44,33 @@ typedef struct puller {
     int attempts;
 } puller;
 
-/* Files the engine reads, besides weight shards named by the index. */
+/* Files the engine reads, besides weight shards named by the index: at the
+ * top of the repository, and (by their names) in each module folder that
+ * modules.json lists (1_Pooling/, 2_Dense/, a Transformer in 0_.../). */
 static const char *const wanted[] = {
     "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
     "special_tokens_map.json", "added_tokens.json", "modules.json",
     "sentence_bert_config.json", "config_sentence_transformers.json",
     "1_Pooling/config.json", "model.safetensors", "model.safetensors.index.json",
+    "sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.json",
+    "merges.txt",
 };
+
+/* The module folders of modules.json. */
+typedef struct modlist {
+    char **path;      /* without a trailing '/' */
+    bool *dense;      /* a sentence_transformers Dense module */
+    size_t n;
+} modlist;
+
+static void modlist_free(modlist *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        ak_free(m->path[i]);
+    ak_free(m->path);
+    ak_free(m->dense);
+    memset(m, 0, sizeof *m);
+}
 
 static void flist_free(flist *l)
 {
@@ -717,12 +737,85 @@ out:
     return st;
 }
 
-static bool is_wanted(const char *p)
+static bool is_wanted(const char *p, const modlist *mods)
 {
     for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++)
         if (strcmp(p, wanted[i]) == 0)
             return true;
+    const char *slash = strrchr(p, '/');
+    if (!slash)
+        return false;
+    size_t dlen = (size_t)(slash - p);
+    for (size_t m = 0; m < mods->n; m++) {
+        if (strlen(mods->path[m]) != dlen || strncmp(p, mods->path[m], dlen) != 0)
+            continue;
+        for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++)
+            if (!strchr(wanted[i], '/') && strcmp(slash + 1, wanted[i]) == 0)
+                return true;
+    }
     return false;
+}
+
+/* Fetches modules.json (when the repository has one) and lists its module
+ * folders; a Dense folder with only pytorch_model.bin is refused. */
+static akidb_status read_modules(puller *pl, flist *all, modlist *mods)
+{
+    rfile *mj = flist_find(all, "modules.json");
+    if (!mj)
+        return AKIDB_OK;
+    akidb_status st = fetch_file(pl, mj);
+    if (st != AKIDB_OK)
+        return st;
+    char *ip = ak_path_join(pl->o->dir, "modules.json");
+    json_error_t err;
+    json_t *root = ip ? json_load_file(ip, 0, &err) : NULL;
+    ak_free(ip);
+    if (!json_is_array(root)) {
+        json_decref(root);
+        return ak_fail(AKIDB_EFORMAT, "modules.json of '%s' is not a JSON array", pl->o->repo);
+    }
+    size_t n = json_array_size(root);
+    mods->path = ak_calloc(n ? n : 1, sizeof *mods->path);
+    mods->dense = ak_calloc(n ? n : 1, sizeof *mods->dense);
+    if (!mods->path || !mods->dense)
+        st = ak_fail(AKIDB_ENOMEM, "out of memory");
+    for (size_t i = 0; st == AKIDB_OK && i < n; i++) {
+        json_t *m = json_array_get(root, i);
+        const char *path = json_string_value(json_object_get(m, "path"));
+        const char *type = json_string_value(json_object_get(m, "type"));
+        if (!path || !path[0])
+            continue;
+        size_t len = strlen(path);
+        while (len && path[len - 1] == '/')
+            len--;
+        char *dp = ak_strndup(path, len);
+        if (!dp) {
+            st = ak_fail(AKIDB_ENOMEM, "out of memory");
+            break;
+        }
+        if (!safe_path(dp)) {
+            ak_free(dp);
+            st = ak_fail(AKIDB_EFORMAT, "modules.json names an unsafe module path '%s'", path);
+            break;
+        }
+        mods->dense[mods->n] = type && strstr(type, "Dense") != NULL;
+        mods->path[mods->n++] = dp;
+    }
+    json_decref(root);
+    for (size_t i = 0; st == AKIDB_OK && i < mods->n; i++) {
+        if (!mods->dense[i])
+            continue;
+        char f[600];
+        snprintf(f, sizeof f, "%s/model.safetensors", mods->path[i]);
+        if (flist_find(all, f))
+            continue;
+        snprintf(f, sizeof f, "%s/pytorch_model.bin", mods->path[i]);
+        st = ak_fail(AKIDB_EUNSUPPORTED,
+                     "'%s': the Dense module %s has no model.safetensors%s; AkiDB reads "
+                     "safetensors weights only", pl->o->repo, mods->path[i],
+                     flist_find(all, f) ? " (only pytorch_model.bin)" : "");
+    }
+    return st;
 }
 
 akidb_status ak_pull(const ak_pull_opts *o)
@@ -770,8 +863,11 @@ akidb_status ak_pull(const ak_pull_opts *o)
         st = ak_fail(AKIDB_EUNSUPPORTED,
                      "'%s' has no model.safetensors%s; AkiDB reads safetensors weights only",
                      o->repo, flist_find(&all, "pytorch_model.bin") ? " (only pytorch_model.bin)" : "");
+    modlist mods = {0};
+    if (st == AKIDB_OK)
+        st = read_modules(&pl, &all, &mods);
     for (size_t i = 0; st == AKIDB_OK && i < all.n; i++) {
-        if (!is_wanted(all.v[i].path))
+        if (!is_wanted(all.v[i].path, &mods))
             continue;
         if (sharded && strcmp(all.v[i].path, "model.safetensors") == 0)
             continue;   /* the index names what to load */
@@ -842,6 +938,7 @@ akidb_status ak_pull(const ak_pull_opts *o)
     }
     if (st == AKIDB_OK && o->progress)
         fprintf(o->progress, "akidb pull: %zu files in %s\n", get.n, o->dir);
+    modlist_free(&mods);
     flist_free(&all);
     flist_free(&get);
     ak_free(pl.endpoint);

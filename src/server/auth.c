@@ -10,12 +10,15 @@
  * CRYPTO_memcmp, so timing does not reveal near misses.
  *
  * Each key carries a tenant and a role (reader < writer < admin).  Stored
- * keys live in <data>/auth.json, rewritten atomically (temporary file,
- * fsync, rename, fsync of the folder) with mode 0600.  The key given by
+ * keys live in <data>/auth.json, rewritten atomically with mode 0600
+ * (ak_io_replace_*, src/common/fileio.c: temporary file, fsync, rename,
+ * fsync of the folder).  The key given by
  * AKIDB_ADMIN_KEY is held in memory only (id "admin-env"), so unsetting the
  * variable revokes it at the next start.
  */
 #include "server/internal.h"
+
+#include "common/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -158,52 +161,18 @@ static akidb_status save(ak_auth *a)
     json_decref(root);
     if (!text)
         return ak_fail(AKIDB_ENOMEM, "auth: out of memory");
-    size_t plen = strlen(a->path);
-    char *tmp = ak_malloc(plen + 5);
-    if (!tmp) {
-        ak_json_free_str(text);
-        return ak_fail(AKIDB_ENOMEM, "auth: out of memory");
-    }
-    memcpy(tmp, a->path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    akidb_status st = AKIDB_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        st = ak_fail(AKIDB_EIO, "%s: %s", tmp, strerror(errno));
-    } else {
-        size_t len = strlen(text), off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, text + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                st = ak_fail(AKIDB_EIO, "%s: write: %s", tmp, strerror(errno));
-                break;
-            }
-            off += (size_t)w;
-        }
-        if (st == AKIDB_OK && fsync(fd) != 0)
-            st = ak_fail(AKIDB_EIO, "%s: fsync: %s", tmp, strerror(errno));
-        close(fd);
-        if (st == AKIDB_OK && rename(tmp, a->path) != 0)
-            st = ak_fail(AKIDB_EIO, "rename %s: %s", a->path, strerror(errno));
-        if (st != AKIDB_OK)
-            unlink(tmp);
-    }
+    /* Once the new file is renamed into place it is what the next start
+     * reads, so a failing fsync of the folder after that is not reported:
+     * the callers would undo in memory a change the file already has. */
+    ak_io_replace r;
+    akidb_status st = ak_io_replace_begin(&r, a->path, 0600);
     if (st == AKIDB_OK) {
-        /* Make the rename itself durable. */
-        char *slash = strrchr(a->path, '/');
-        char *dir = slash ? ak_strndup(a->path, (size_t)(slash - a->path)) : ak_strdup(".");
-        if (dir) {
-            int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            ak_free(dir);
-        }
+        st = ak_io_write_all(r.fd, text, strlen(text), r.tmp);
+        if (st != AKIDB_OK)
+            ak_io_replace_abort(&r);
+        else if ((st = ak_io_replace_commit(&r, true)) != AKIDB_OK && r.renamed)
+            st = AKIDB_OK;
     }
-    ak_free(tmp);
     ak_json_free_str(text);
     return st;
 }

@@ -121,10 +121,42 @@ static bool get_pooling(ak_ctx *c, json_t *body, akidb_pooling *out)
     if (!json_is_string(p) || akidb_pooling_parse(json_string_value(p), out) != AKIDB_OK) {
         ak_reply_error(c, 400, "invalid_request",
                        "\"pooling\" must be one of \"mean\", \"cls\", \"max\", \"mean_sqrt_len\", "
-                       "\"lasttoken\"");
+                       "\"lasttoken\", \"weightedmean\"");
         return false;
     }
     return true;
+}
+
+/* Optional "dimensions" (1..dim) into *out_dim; replies 400 on error. */
+static bool get_dimensions(ak_ctx *c, json_t *body, ak_emodel *em, size_t dim,
+                           size_t *out_dim)
+{
+    json_t *dj = json_object_get(body, "dimensions");
+    if (!dj || json_is_null(dj))
+        return true;
+    if (!json_is_integer(dj) || json_integer_value(dj) < 1 ||
+        (uint64_t)json_integer_value(dj) > dim) {
+        char got[48] = "not an integer";
+        if (json_is_integer(dj))
+            snprintf(got, sizeof got, "%lld", (long long)json_integer_value(dj));
+        ak_reply_error(c, 400, "invalid_request",
+                       "\"dimensions\" must be an integer from 1 to %zu (model '%s'), got %s",
+                       dim, ak_emodel_name(em), got);
+        return false;
+    }
+    *out_dim = (size_t)json_integer_value(dj);
+    return true;
+}
+
+/* L2-normalises v[0..n) in place (a zero vector stays zero). */
+static void renormalize(float *v, size_t n)
+{
+    double ss = 0;
+    for (size_t k = 0; k < n; k++)
+        ss += (double)v[k] * v[k];
+    double den = sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12;
+    for (size_t k = 0; k < n; k++)
+        v[k] = (float)((double)v[k] / den);
 }
 
 static json_t *vec_json(const float *v, size_t dim)
@@ -145,7 +177,8 @@ static void route_embed(ak_ctx *c)
     if (!ak_need_body(c))
         return;
     json_t *b = c->body;
-    static const char *const known[] = {"texts", "model", "pooling", "normalize", "truncate"};
+    static const char *const known[] = {"texts", "model", "pooling", "normalize", "truncate",
+                                        "dimensions"};
     const char *key;
     json_t *val;
     json_object_foreach(b, key, val) {
@@ -170,7 +203,12 @@ static void route_embed(ak_ctx *c)
     size_t *lens, n;
     if (!get_texts(c, json_object_get(b, "texts"), "texts", true, &texts, &lens, &n))
         return;
-    size_t dim = ak_emodel_info(em)->dim;
+    size_t dim = ak_emodel_info(em)->dim, out_dim = dim;
+    if (!get_dimensions(c, b, em, dim, &out_dim)) {
+        ak_free(texts);
+        ak_free(lens);
+        return;
+    }
     float *out = ak_malloc(n * dim * sizeof *out);
     size_t tokens = 0;
     double t0 = ak_now();
@@ -180,13 +218,18 @@ static void route_embed(ak_ctx *c)
                                   &tokens)) {
         double ms = (ak_now() - t0) * 1000.0;
         json_t *arr = json_array();
-        for (size_t i = 0; arr && i < n; i++)
-            if (json_array_append_new(arr, vec_json(out + i * dim, dim)) != 0) {
+        for (size_t i = 0; arr && i < n; i++) {
+            /* truncate_dim: the first out_dim values, re-normalised only
+             * when normalisation was asked for */
+            if (out_dim < dim && normalize == 1)
+                renormalize(out + i * dim, out_dim);
+            if (json_array_append_new(arr, vec_json(out + i * dim, out_dim)) != 0) {
                 json_decref(arr);
                 arr = NULL;
             }
+        }
         json_t *r = arr ? json_pack("{s:o,s:s,s:I,s:{s:I,s:f}}", "embeddings", arr, "model",
-                                    ak_emodel_name(em), "dimension", (json_int_t)dim,
+                                    ak_emodel_name(em), "dimension", (json_int_t)out_dim,
                                     "usage", "total_tokens", (json_int_t)tokens,
                                     "duration_ms", ms)
                         : NULL;

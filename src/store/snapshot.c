@@ -3,16 +3,16 @@
  * point table and its serialised HNSW graph, so that a restart loads the
  * graph instead of rebuilding it and replays only the WAL written after the
  * snapshot.  Written to a temporary file, fsync'ed, renamed into place and
- * the directory fsync'ed, so a crash leaves either the old or the new
- * snapshot, never a mix.  Format: docs/FORMAT.md.
+ * the directory fsync'ed (ak_io_replace_*, src/common/fileio.c), so a crash
+ * leaves either the old or the new snapshot, never a mix.  Format:
+ * docs/FORMAT.md.
  */
 #include "store/store_int.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "common/fileio.h"
+
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---- writing --------------------------------------------------------------- */
 
@@ -24,18 +24,10 @@ typedef struct wctx {
 
 static akidb_status wr(wctx *w, const void *p, size_t n)
 {
-    const uint8_t *b = p;
-    while (n) {
-        ssize_t k = write(w->fd, b, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return ak_fail(AKIDB_EIO, "%s: write at offset %llu: %s", w->path,
-                           (unsigned long long)w->off, strerror(errno));
-        b += k;
-        n -= (size_t)k;
-        w->off += (uint64_t)k;
-    }
+    akidb_status st = ak_io_write_all(w->fd, p, n, w->path);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "snapshot section at offset %llu", (unsigned long long)w->off);
+    w->off += n;
     return AKIDB_OK;
 }
 
@@ -107,21 +99,18 @@ static akidb_status wr_coll(wctx *w, ak_coll *c)
 
 akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn)
 {
-    char name[64], tmpname[80];
+    char name[64];
     snprintf(name, sizeof name, "snap-%016llx.akdb", (unsigned long long)lsn);
-    snprintf(tmpname, sizeof tmpname, "%s.tmp", name);
-    char *path = ak_path_join(s->dir, name), *tmp = ak_path_join(s->dir, tmpname);
-    akidb_status st = AKIDB_OK;
-    if (!path || !tmp) {
-        st = ak_fail(AKIDB_ENOMEM, "snapshot: out of memory");
+    char *path = ak_path_join(s->dir, name);
+    if (!path)
+        return ak_fail(AKIDB_ENOMEM, "snapshot: out of memory");
+    /* Written as "<name>.tmp", which an interrupted run leaves for the next
+     * open to remove. */
+    ak_io_replace rp;
+    akidb_status st = ak_io_replace_begin(&rp, path, 0644);
+    if (st != AKIDB_OK)
         goto out;
-    }
-    wctx w = { -1, tmp, 0 };
-    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w.fd < 0) {
-        st = ak_fail(AKIDB_EIO, "%s: %s", tmp, strerror(errno));
-        goto out;
-    }
+    wctx w = { rp.fd, rp.tmp, 0 };
     /* The catalog is frozen: caller holds cat_wmu. */
     size_t n_colls = 0;
     for (size_t i = 0; i < s->n_tenants; i++)
@@ -156,18 +145,14 @@ akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn)
         st = wr_section(&w, AK_SEC_END, &b);
         ak_buf_free(&b);
     }
-    if (st == AKIDB_OK && s->opts.sync == AKIDB_SYNC_FULL && fsync(w.fd) != 0)
-        st = ak_fail(AKIDB_EIO, "%s: fsync: %s", tmp, strerror(errno));
-    close(w.fd);
-    if (st == AKIDB_OK && rename(tmp, path) != 0)
-        st = ak_fail(AKIDB_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
-    if (st == AKIDB_OK && s->opts.sync == AKIDB_SYNC_FULL)
-        st = ak_fsync_dir(s->dir);
-    if (st != AKIDB_OK)
-        unlink(tmp);
+    /* fsync, rename into place, fsync the folder; the temporary file is
+     * removed on failure. */
+    if (st == AKIDB_OK)
+        st = ak_io_replace_commit(&rp, s->opts.sync == AKIDB_SYNC_FULL);
+    else
+        ak_io_replace_abort(&rp);
 out:
     ak_free(path);
-    ak_free(tmp);
     return st;
 }
 

@@ -12,12 +12,11 @@
  */
 #include "store/wal.h"
 
-#include <errno.h>
+#include "common/fileio.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 /* ---- CRC32C ------------------------------------------------------------- */
@@ -328,83 +327,103 @@ akidb_status ak_wal_scan_buf(const uint8_t *buf, size_t len, const char *name,
     return AKIDB_OK;
 }
 
-/* ---- appending ---------------------------------------------------------------- */
+/* ---- appending ----------------------------------------------------------------
+ * Failures.  Every record <= synced_lsn is durable and was acknowledged;
+ * nothing else was.  A failed append whose partial bytes were cut off again
+ * (ftruncate back to the end of the last whole record) leaves the segment as
+ * it was, so the log stays usable: that record was never acknowledged, and
+ * the next append can succeed once the disk has room.  Everything else marks
+ * the log broken and it refuses every later append and sync until the store
+ * is reopened (recovery then replays what reached the disk):
+ *   - a failed fdatasync: the kernel may have dropped the dirty pages, so a
+ *     retry that succeeds would not prove the records are on disk;
+ *   - an append whose partial record could not be cut off;
+ *   - a rotation whose new segment was created but could not be removed
+ *     again durably (a stale empty segment would not fit after later records
+ *     of the old one).
+ * A rotation that fails before creating its segment changes nothing. */
 
 struct ak_wal {
     pthread_mutex_t mu;        /* append state                               */
     pthread_mutex_t sync_mu;   /* one fsync at a time; rotation              */
     char *dir;
+    char *path;                /* the current segment                        */
     int fd;
     uint64_t size;             /* bytes in the current segment               */
     uint64_t next_lsn;
     uint64_t synced_lsn;       /* every record <= this is durable            */
     bool sync;
-    bool broken;               /* an unrecoverable write or fsync error      */
+    akidb_status broken;       /* AKIDB_OK, or the status of the failure     */
+    char why[512];             /* ... and its message                        */
 };
 
-static akidb_status sys_fail(const char *what, const char *path)
+/* Marks the log broken with the current failure (w->mu held). */
+static void set_broken(ak_wal *w, akidb_status st)
 {
-    return ak_fail(AKIDB_EIO, "%s %s: %s", what, path, strerror(errno));
+    if (w->broken != AKIDB_OK)
+        return;
+    w->broken = st;
+    snprintf(w->why, sizeof w->why, "%s", akidb_last_error());
 }
 
-akidb_status ak_fsync_dir(const char *dir)
+/* The failure returned to every append after the log broke (w->mu held). */
+static akidb_status broken_fail(ak_wal *w)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return sys_fail("open directory", dir);
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        akidb_status st = sys_fail("fsync directory", dir);
-        close(fd);
-        return st;
-    }
-    close(fd);
-    return AKIDB_OK;
+    return ak_fail(w->broken, "WAL: the log takes no more writes after an earlier failure "
+                   "(%s); reopen the store", w->why);
 }
 
-static akidb_status write_all(int fd, const void *p, size_t n, const char *path)
-{
-    const uint8_t *b = p;
-    while (n) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return sys_fail("write", path);
-        b += w;
-        n -= (size_t)w;
-    }
-    return AKIDB_OK;
-}
-
-/* Creates a segment file with its header, durable (file and directory). */
-static akidb_status create_segment(ak_wal *w, uint64_t start_lsn, int *fd_out)
+/* Creates a segment file with its header, durable (file and directory).
+ * *created tells whether the file may exist after a failure. */
+static akidb_status create_segment(ak_wal *w, uint64_t start_lsn, int *fd_out,
+                                   char **path_out, bool *created)
 {
     char name[32];
     ak_wal_segment_name(name, start_lsn);
+    *created = false;
     char *path = ak_path_join(w->dir, name);
     if (!path)
         return ak_fail(AKIDB_ENOMEM, "WAL: out of memory");
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    akidb_status st = AKIDB_OK;
-    if (fd < 0) {
-        st = sys_fail("create", path);
-        ak_free(path);
+    int fd;
+    akidb_status st = ak_io_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd);
+    if (st != AKIDB_OK) {
+        if (ak_file_exists(path))
+            *created = true;
+        else
+            ak_free(path);
+        if (*created)
+            *path_out = path;
         return st;
     }
+    *created = true;
     uint8_t hdr[AK_WAL_HEADER_SIZE];
     ak_wal_encode_header(hdr, start_lsn);
-    st = write_all(fd, hdr, sizeof hdr, path);
-    if (st == AKIDB_OK && w->sync && fdatasync(fd) != 0)
-        st = sys_fail("fsync", path);
+    st = ak_io_write_all(fd, hdr, sizeof hdr, path);
     if (st == AKIDB_OK && w->sync)
-        st = ak_fsync_dir(w->dir);
-    ak_free(path);
+        st = ak_io_fdatasync(fd, path);
+    if (st == AKIDB_OK && w->sync)
+        st = ak_io_fsync_dir(w->dir);
+    *path_out = path;
     if (st != AKIDB_OK) {
         close(fd);
         return st;
     }
     *fd_out = fd;
     return AKIDB_OK;
+}
+
+/* Removes a segment create_segment failed to finish; false if that could not
+ * be made durable (the message then names why). */
+static bool remove_segment(ak_wal *w, const char *path)
+{
+    char keep[1024];
+    snprintf(keep, sizeof keep, "%s", akidb_last_error());
+    bool ok = ak_io_unlink(path) == AKIDB_OK && (!w->sync || ak_io_fsync_dir(w->dir) == AKIDB_OK);
+    if (ok)
+        ak_fail(AKIDB_OK, "%s", keep);
+    else
+        ak_fail_prefix(AKIDB_EIO, "%s; removing the unfinished segment failed too", keep);
+    return ok;
 }
 
 akidb_status ak_wal_open(const char *dir, const char *path, size_t end_off,
@@ -424,20 +443,25 @@ akidb_status ak_wal_open(const char *dir, const char *path, size_t end_off,
     w->fd = -1;
     akidb_status st;
     if (path) {
-        w->fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (w->fd < 0) {
-            st = sys_fail("open", path);
+        if (!(w->path = ak_strdup(path))) {
+            st = ak_fail(AKIDB_ENOMEM, "WAL: out of memory");
             goto fail;
         }
-        if (lseek(w->fd, (off_t)end_off, SEEK_SET) < 0) {
-            st = sys_fail("seek", path);
-            goto fail;
-        }
-        w->size = end_off;
-    } else {
-        st = create_segment(w, next_lsn, &w->fd);
+        st = ak_io_open(path, O_WRONLY, 0, &w->fd);
+        if (st == AKIDB_OK)
+            st = ak_io_seek(w->fd, end_off, path);
         if (st != AKIDB_OK)
             goto fail;
+        w->size = end_off;
+    } else {
+        bool created;
+        st = create_segment(w, next_lsn, &w->fd, &w->path, &created);
+        if (st != AKIDB_OK) {
+            /* A partial segment is removed by the next recovery if not here. */
+            if (created)
+                ak_io_unlink(w->path);
+            goto fail;
+        }
         w->size = AK_WAL_HEADER_SIZE;
     }
     *out = w;
@@ -452,13 +476,20 @@ void ak_wal_close(ak_wal *w)
     if (!w)
         return;
     if (w->fd >= 0) {
-        if (w->sync && !w->broken)
-            fdatasync(w->fd);
+        if (w->sync && w->broken == AKIDB_OK) {
+            /* Every acknowledged record is already durable; this only
+             * shortens recovery, so its failure must not hide the caller's. */
+            char keep[1024];
+            snprintf(keep, sizeof keep, "%s", akidb_last_error());
+            ak_io_fdatasync(w->fd, w->path);
+            ak_fail(AKIDB_OK, "%s", keep);
+        }
         close(w->fd);
     }
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->sync_mu);
     ak_free(w->dir);
+    ak_free(w->path);
     ak_free(w);
 }
 
@@ -470,9 +501,10 @@ akidb_status ak_wal_append(ak_wal *w, uint8_t type, const void *body, size_t len
                        len, AK_WAL_REC_MAX);
     uint8_t h[AK_WAL_REC_HEADER];
     pthread_mutex_lock(&w->mu);
-    if (w->broken) {
+    if (w->broken != AKIDB_OK) {
+        akidb_status st = broken_fail(w);
         pthread_mutex_unlock(&w->mu);
-        return ak_fail(AKIDB_EIO, "WAL: an earlier write or fsync failed; reopen the store");
+        return st;
     }
     uint64_t l = w->next_lsn;
     ak_put_u32(h, (uint32_t)len);
@@ -483,30 +515,26 @@ akidb_status ak_wal_append(ak_wal *w, uint8_t type, const void *body, size_t len
     crc = ak_crc32c(crc, body, len);
     ak_put_u32(h + 4, crc);
     struct iovec iov[2] = { { h, sizeof h }, { (void *)body, len } };
-    size_t total = sizeof h + len, done = 0;
-    while (done < total) {
-        ssize_t wr;
-        if (done < sizeof h) {
-            struct iovec v2[2] = { { h + done, sizeof h - done }, iov[1] };
-            wr = writev(w->fd, v2, 2);
+    akidb_status st = ak_io_writev_all(w->fd, iov, 2, w->path);
+    if (st != AKIDB_OK) {
+        ak_fail_prefix(st, "WAL: record %llu (%zu bytes)", (unsigned long long)l,
+                       sizeof h + len);
+        /* Cut the partial record so later records do not follow garbage. */
+        char keep[1024];
+        snprintf(keep, sizeof keep, "%s", akidb_last_error());
+        if (ak_io_truncate(w->fd, w->size, w->path) == AKIDB_OK) {
+            ak_fail(st, "%s", keep);
         } else {
-            wr = write(w->fd, (const uint8_t *)body + (done - sizeof h), total - done);
+            char cut[512];
+            snprintf(cut, sizeof cut, "%s", akidb_last_error());
+            ak_fail(st, "%s; cutting the partial record failed too (%s)", keep, cut);
+            set_broken(w, st);
+            ak_fail(st, "%s; reopen the store", w->why);
         }
-        if (wr < 0 && errno == EINTR)
-            continue;
-        if (wr < 0) {
-            int e = errno;
-            /* Cut the partial record so later records do not follow garbage. */
-            if (ftruncate(w->fd, (off_t)w->size) != 0 ||
-                lseek(w->fd, (off_t)w->size, SEEK_SET) < 0)
-                w->broken = true;
-            pthread_mutex_unlock(&w->mu);
-            return ak_fail(AKIDB_EIO, "WAL: write of record %llu (%zu bytes): %s",
-                           (unsigned long long)l, total, strerror(e));
-        }
-        done += (size_t)wr;
+        pthread_mutex_unlock(&w->mu);
+        return st;
     }
-    w->size += total;
+    w->size += sizeof h + len;
     w->next_lsn = l + 1;
     pthread_mutex_unlock(&w->mu);
     *lsn = l;
@@ -523,19 +551,21 @@ akidb_status ak_wal_sync(ak_wal *w, uint64_t lsn)
     pthread_mutex_lock(&w->mu);
     uint64_t target = w->next_lsn - 1;
     int fd = w->fd;
-    bool broken = w->broken;
+    akidb_status st = w->broken != AKIDB_OK ? broken_fail(w) : AKIDB_OK;
     pthread_mutex_unlock(&w->mu);
-    if (broken) {
-        pthread_mutex_unlock(&w->sync_mu);
-        return ak_fail(AKIDB_EIO, "WAL: an earlier write or fsync failed; reopen the store");
-    }
-    if (w->sync && fdatasync(fd) != 0) {
-        int e = errno;
+    if (st == AKIDB_OK && w->sync)
+        st = ak_io_fdatasync(fd, w->path);   /* rotation is excluded by sync_mu */
+    if (st != AKIDB_OK) {
         pthread_mutex_lock(&w->mu);
-        w->broken = true;
+        if (w->broken == AKIDB_OK) {
+            ak_fail_prefix(st, "WAL");
+            set_broken(w, st);
+            ak_fail(st, "%s; the log takes no more writes until the store is reopened",
+                    w->why);
+        }
         pthread_mutex_unlock(&w->mu);
         pthread_mutex_unlock(&w->sync_mu);
-        return ak_fail(AKIDB_EIO, "WAL: fsync: %s", strerror(e));
+        return st;
     }
     w->synced_lsn = target;
     pthread_mutex_unlock(&w->sync_mu);
@@ -547,22 +577,34 @@ akidb_status ak_wal_rotate(ak_wal *w, uint64_t *start_lsn)
     pthread_mutex_lock(&w->sync_mu);
     pthread_mutex_lock(&w->mu);
     akidb_status st = AKIDB_OK;
-    if (w->broken) {
-        st = ak_fail(AKIDB_EIO, "WAL: an earlier write or fsync failed; reopen the store");
+    if (w->broken != AKIDB_OK) {
+        st = broken_fail(w);
         goto out;
     }
-    if (w->sync && fdatasync(w->fd) != 0) {
-        w->broken = true;
-        st = ak_fail(AKIDB_EIO, "WAL: fsync: %s", strerror(errno));
+    if (w->sync && (st = ak_io_fdatasync(w->fd, w->path)) != AKIDB_OK) {
+        ak_fail_prefix(st, "WAL");
+        set_broken(w, st);
+        ak_fail(st, "%s; the log takes no more writes until the store is reopened", w->why);
         goto out;
     }
     w->synced_lsn = w->next_lsn - 1;
-    int fd;
-    st = create_segment(w, w->next_lsn, &fd);
-    if (st != AKIDB_OK)
+    int fd = -1;
+    char *path = NULL;
+    bool created;
+    st = create_segment(w, w->next_lsn, &fd, &path, &created);
+    if (st != AKIDB_OK) {
+        ak_fail_prefix(st, "WAL: new segment");
+        if (created && !remove_segment(w, path)) {
+            set_broken(w, st);
+            ak_fail(st, "%s; reopen the store", w->why);
+        }
+        ak_free(path);
         goto out;
+    }
     close(w->fd);
+    ak_free(w->path);
     w->fd = fd;
+    w->path = path;
     w->size = AK_WAL_HEADER_SIZE;
     *start_lsn = w->next_lsn;
 out:

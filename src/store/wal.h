@@ -136,18 +136,23 @@ akidb_status ak_wal_open(const char *dir, const char *path, size_t end_off,
 void ak_wal_close(ak_wal *w);
 
 /* Appends one record (not yet durable); *lsn receives its LSN.  On a write
- * error the segment is cut back to its previous length; if that fails too the
- * log refuses further writes (AKIDB_EIO). */
+ * error (AKIDB_ENOSPC for a full disk, else AKIDB_EIO) the segment is cut
+ * back to its previous length and the log stays usable; if that fails too
+ * the log refuses further writes until reopened (the message says so). */
 akidb_status ak_wal_append(ak_wal *w, uint8_t type, const void *body, size_t len,
                            uint64_t *lsn);
 
 /* Makes every record up to lsn durable (group commit: one fsync covers all
  * records appended by any thread before it started).  An fsync failure
- * poisons the log: this and later calls fail with AKIDB_EIO. */
+ * poisons the log: this and later appends, syncs and rotations fail with its
+ * status (AKIDB_ENOSPC or AKIDB_EIO) and a message saying to reopen. */
 akidb_status ak_wal_sync(ak_wal *w, uint64_t lsn);
 
 /* Syncs the current segment and starts a new one; *start_lsn receives the
- * LSN of the new segment's first record.  Old segments stay on disk. */
+ * LSN of the new segment's first record.  Old segments stay on disk.  If the
+ * new segment cannot be finished it is removed again and the current one
+ * stays in use; if even the removal cannot be made durable the log is
+ * poisoned as above. */
 akidb_status ak_wal_rotate(ak_wal *w, uint64_t *start_lsn);
 
 /* Bytes in the current segment, and the last LSN appended (0 if none). */
@@ -156,8 +161,5 @@ uint64_t ak_wal_last_lsn(ak_wal *w);
 
 /* Name of the segment file for start_lsn: "wal-%016llx.log" into buf[32]. */
 void ak_wal_segment_name(char *buf, uint64_t start_lsn);
-
-/* fsyncs a directory so that created/renamed/removed entries are durable. */
-akidb_status ak_fsync_dir(const char *dir);
 
 #endif
