@@ -329,7 +329,16 @@ int akidb_cmd_serve(int argc, char **argv)
     sigwait(&set, &sig);
     fprintf(stderr, "akidb serve: %s received, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     st = ak_server_stop(s);
-    if (st != AKIDB_OK) {
+    if (st == AKIDB_ENOSPC) {
+        /* Every acknowledged write is in the fsynced write-ahead log; only
+         * the snapshot that would have shortened the next start is missing. */
+        fprintf(stderr,
+                "akidb serve: the closing snapshot could not be written (%s); every "
+                "acknowledged write is in the write-ahead log and is replayed at the next "
+                "start\nakidb serve: stopped\n",
+                akidb_last_error());
+        rc = 0;
+    } else if (st != AKIDB_OK) {
         fprintf(stderr, "akidb serve: closing the store: %s\n", akidb_last_error());
         rc = 1;
     } else {

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- test hook ------------------------------------------------------------- */
@@ -177,10 +178,23 @@ akidb_status ak_io_fsync_dir(const char *dir)
     return AKIDB_OK;
 }
 
+/* A full disk does not stop a file from shrinking: an injected ENOSPC /
+ * EDQUOT spares truncations to at most the current size, as a real full
+ * disk does (so cutting a torn WAL record still works, as it would). */
+static bool inject_truncate(int fd, uint64_t len)
+{
+    int err = atomic_load(&fail_errno);
+    struct stat sb;
+    if (atomic_load_explicit(&fail_countdown, memory_order_relaxed) >= 0 &&
+        (err == ENOSPC || err == EDQUOT) && fstat(fd, &sb) == 0 && (uint64_t)sb.st_size >= len)
+        return false;
+    return inject();
+}
+
 akidb_status ak_io_truncate(int fd, uint64_t len, const char *path)
 {
     int r;
-    if (inject())
+    if (inject_truncate(fd, len))
         r = -1;
     else
         do

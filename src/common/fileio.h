@@ -16,7 +16,9 @@
  * lack of space or a device error counts once: open, each write / writev
  * attempt, fsync / fdatasync, ftruncate, rename, and the open and fsync of a
  * directory.  lseek, close and unlink do not count (they move no data, and
- * cleaning up after a failure must work on a full disk).
+ * cleaning up after a failure must work on a full disk), nor, under an
+ * injected ENOSPC / EDQUOT, a truncation that does not grow the file (a full
+ * disk still lets a file shrink).
  */
 #ifndef AKIDB_FILEIO_H
 #define AKIDB_FILEIO_H

@@ -180,6 +180,7 @@ struct ak_server {
     atomic_int phase;             /* AK_PHASE_*; routes other than health,
                                      ready, info and metrics need READY       */
     atomic_int rec_wal;           /* recovery: 0 loading the snapshot, 1 WAL  */
+    atomic_int disk_full;         /* the last write failed for lack of space  */
     _Atomic uint64_t rec_done, rec_total;   /* bytes of that phase           */
     atomic_long in_flight;
     double started;

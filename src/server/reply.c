@@ -96,6 +96,11 @@ void ak_reply_status(ak_ctx *c, akidb_status st)
     case AKIDB_EAUTH: ak_reply_error(c, 401, "unauthorized", "%s", msg); break;
     case AKIDB_EPERM: ak_reply_error(c, 403, "forbidden", "%s", msg); break;
     case AKIDB_EBUSY: ak_reply_error(c, 503, "overloaded", "%s", msg); break;
+    case AKIDB_ENOSPC:
+        /* /ready says so until a write succeeds again (router.c) */
+        atomic_store(&c->srv->disk_full, 1);
+        ak_reply_error(c, 507, "insufficient_storage", "%s", msg);
+        break;
     default: ak_reply_error(c, 500, "internal", "%s: %s", akidb_status_name(st), msg); break;
     }
 }

@@ -123,6 +123,9 @@ void ak_server_dispatch(ak_server *s, const ak_http_req *req, ak_http_resp *resp
     if ((rt->flags & AK_RT_JSON) && !ak_need_body(&c))
         goto done;
     rt->fn(&c);
+    /* a write that succeeded shows the disk takes writes again */
+    if (rt->role >= AK_ROLE_WRITER && resp->status < 300)
+        atomic_store(&s->disk_full, 0);
 
 done:
     if (!resp->body)

@@ -35,8 +35,8 @@ static void store_err(ak_ctx *c, akidb_status st, const char *name)
 static json_t *info_json(const akidb_collection_info *in)
 {
     return json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:I,s:{s:I,s:I}}", "id", in->name,
-                     "collection_id", in->name, "name", in->name, "dimension", (json_int_t)in->dim, "metric",
-                     akidb_metric_name(in->metric), "model",
+                     "collection_id", in->name, "name", in->name, "dimension",
+                     (json_int_t)in->dim, "metric", akidb_metric_name(in->metric), "model",
                      in->model[0] ? json_string(in->model) : json_null(), "points",
                      (json_int_t)in->n_points, "hnsw", "m", (json_int_t)in->hnsw_m,
                      "ef_construction", (json_int_t)in->hnsw_ef_construction);

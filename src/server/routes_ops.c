@@ -44,6 +44,13 @@ static void route_ready(ak_ctx *c)
         c->resp->retry_after = 1;
         return;
     }
+    if (phase == AK_PHASE_READY && atomic_load(&s->disk_full)) {
+        ak_reply_json(c, 503, json_pack("{s:s,s:s}", "status", "disk_full", "message",
+                                        "the last write failed: no space left on the device; "
+                                        "reads are served, writes answer 507"));
+        c->resp->retry_after = 5;
+        return;
+    }
     if (phase == AK_PHASE_MODELS) {
         ak_reply_json(c, 503, json_pack("{s:s}", "status", "loading_models"));
         c->resp->retry_after = 1;
