@@ -356,10 +356,14 @@ akidb_status ak_tok_parse_json(const char *text, size_t len, const char *origin,
                                json_t **out)
 {
     json_error_t err;
+    long injected = ak_alloc_injected_failures();
     *out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
     if (*out)
         return AKIDB_OK;
-    if (json_error_code(&err) == json_error_out_of_memory)
+    /* jansson reports running out of memory in its lexer as a syntax error
+     * with an empty text (see ak_json_parse) */
+    if (json_error_code(&err) == json_error_out_of_memory || err.text[0] == '\0' ||
+        ak_alloc_injected_failures() > injected)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory parsing JSON", origin);
     return ak_fail(AKIDB_EFORMAT, "%s: malformed JSON at line %d column %d: %s", origin,
                    err.line, err.column, err.text);

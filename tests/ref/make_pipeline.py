@@ -2,8 +2,8 @@
 """make_pipeline.py - reference embeddings for the sentence-transformers
 pipeline around the transformer: every Pooling mode (cls, mean, max,
 mean_sqrt_len_tokens, weightedmean, lasttoken; include_prompt false),
-Dense modules (2_Dense / 3_Dense: Tanh and Identity, with and without bias,
-F32 / BF16 / F16 weights), Normalize, and encode's truncate_dim with and
+Dense modules (2_Dense / 3_Dense ...: Tanh, Identity, ReLU, Sigmoid, GELU,
+SiLU, with and without bias, F32 / BF16 / F16 weights), Normalize, and encode's truncate_dim with and
 without normalize_embeddings.
 
 The independent side of tests/test_pipeline.c.  The BERT forward is the
@@ -73,6 +73,15 @@ VARIANTS = {
         refs=[("default", -1, 0, None), ("default", -1, 0, "query"),
               ("default", -1, 32, "query"), ("default", 1, 0, "query")]
         + [(p, -1, 0, "query") for p in POOLINGS]),
+    # the other activations sentence-transformers folders name, chained
+    "pipe_acts": dict(
+        BASE, pooling="cls", include_prompt=True, normalize=True,
+        dense=[("2_Dense", 32, 24, True, "torch.nn.modules.activation.ReLU", "F32"),
+               ("3_Dense", 24, 20, True, "torch.nn.modules.activation.Sigmoid", "F32"),
+               ("4_Dense", 20, 16, False, "torch.nn.modules.activation.GELU", "BF16"),
+               ("5_Dense", 16, 12, True, "torch.nn.modules.activation.SiLU", "F16")],
+        truncate_dim=None,
+        refs=[("default", -1, 0, None), ("mean", 0, 0, None), ("max", 1, 6, None)]),
 }
 
 
@@ -156,7 +165,8 @@ def dense(x, w, b, act):
     if b is not None:
         y = y + b
     cls = act.rsplit(".", 1)[1]
-    return {"Tanh": torch.tanh, "Identity": lambda v: v}[cls](y)
+    return {"Tanh": torch.tanh, "Identity": lambda v: v, "ReLU": torch.relu,
+            "Sigmoid": torch.sigmoid, "GELU": F.gelu, "SiLU": F.silu}[cls](y)
 
 
 def prompt_seq(ids, max_len):
