@@ -29,14 +29,21 @@
 #   7. POST /v1/embeddings throughput, closed loop: $OAI_CONNS connections
 #      with 1 and with 32 texts per request, and 1 connection with 1 text;
 #      embedding batch sizes from /metrics;
-#   8. server stopped; `akidb bench embed` on short.txt (batch 32) and on the
+#   8. a crowd of $CROWD connections (hold.c: half idle, half sending a
+#      header one byte per second and never finishing it) held open while
+#      text search runs at $SEARCH_RATE/s again: its latency against the
+#      same run without the crowd, just before and just after;
+#   9. server stopped; `akidb bench embed` on short.txt (batch 32) and on the
 #      query texts (single-text latency);
-#   9. summary: $OUT/summary.json and $OUT/summary.md (summarize.py).
+#  10. summary: $OUT/summary.json and $OUT/summary.md (summarize.py).
 #
 # Settings (environment): PORT=18431 POINTS=100000 DOCS=5000 DOC_BATCH=64
 #   VEC_BATCH=1000 SEARCH_RATE=100 SEARCH_SECONDS=33 PART_SECONDS=13 WARMUP=3
 #   WRK_SECONDS=20 WRK_CONNS=4 OAI_SECONDS=20 OAI_CONNS=8 THREADS=$(nproc)
-#   JOBS=2 BUILD_DIR=build-load OUT=bench/data/load/results
+#   CROWD=10000 CROWD_SECONDS=23 JOBS=2 BUILD_DIR=build-load
+#   OUT=bench/data/load/results
+#   PHASES="search wrk oai crowd engine": the steps after the ingest to run;
+#   e.g. PHASES=crowd POINTS=20000 DOCS=1000 for the crowd test alone.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -57,6 +64,10 @@ WRK_CONNS=${WRK_CONNS:-4}
 OAI_SECONDS=${OAI_SECONDS:-20}
 OAI_CONNS=${OAI_CONNS:-8}
 THREADS=${THREADS:-$(nproc)}
+CROWD=${CROWD:-10000}
+CROWD_SECONDS=${CROWD_SECONDS:-23}
+PHASES=${PHASES:-"search wrk oai crowd engine"}
+has() { [[ " $PHASES " == *" $1 "* ]]; }
 JOBS=${JOBS:-2}
 BUILD_DIR=${BUILD_DIR:-build-load}
 OUT=${OUT:-bench/data/load/results}
@@ -89,6 +100,8 @@ AKIDB=$root/$BUILD_DIR/akidb
 [ -x "$AKIDB" ] || die "no akidb binary in $BUILD_DIR"
 RATE=$root/$BUILD_DIR/rate
 cc -O2 -std=c11 -Wall -o "$RATE" bench/load/rate.c -lm
+HOLD=$root/$BUILD_DIR/hold
+cc -O2 -std=c11 -Wall -o "$HOLD" bench/load/hold.c
 
 # ---- texts, model, bodies ---------------------------------------------------------
 sh bench/embed/make_texts.sh bench/data 2>/dev/null
@@ -136,7 +149,8 @@ trap 'exit 130' INT TERM
 
 log "starting akidb serve on $URL (data $DATA)"
 "$AKIDB" serve --data "$DATA" --host 127.0.0.1 --port "$PORT" --no-model-scan \
-    --model "minilm=$root/$MODEL_DIR" --threads "$THREADS" 2> "$OUT/server.log" &
+    --model "minilm=$root/$MODEL_DIR" --threads "$THREADS" \
+    --max-connections $((CROWD + 256)) --idle-timeout 600 2> "$OUT/server.log" &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
     curl -fsS "$URL/ready" >/dev/null 2>&1 && break
@@ -196,6 +210,7 @@ rate_run() {  # rate_run NAME ROUTE BODIES RATE SECONDS [CONNS [SERVER_FIELD]]
     uptime_mark "$1"
 }
 SEARCH=/api/v1/collections/$COLL/search
+if has search; then
 rate_run search-text "$SEARCH" "$BODIES/q_text.jsonl" "$SEARCH_RATE" "$SEARCH_SECONDS"
 rate_run search-vector "$SEARCH" "$BODIES/q_vec.jsonl" "$SEARCH_RATE" "$PART_SECONDS"
 rate_run embed-query /api/v1/embed "$BODIES/embed_q.jsonl" "$SEARCH_RATE" "$PART_SECONDS" 8 duration_ms
@@ -204,13 +219,16 @@ rate_run search-text-solo "$SEARCH" "$BODIES/q_text.jsonl" 20 "$PART_SECONDS" 1
 # the HTTP floor: a route that does almost nothing (count, no filter)
 echo '{}' > "$OUT/empty.jsonl"
 rate_run http-floor "/api/v1/collections/$COLL/count" "$OUT/empty.jsonl" "$SEARCH_RATE" "$PART_SECONDS"
+fi
 
 # ---- maximum vector-search rate (wrk) ----------------------------------------------------------
+if has wrk; then
 log "wrk: vector search, $WRK_CONNS connections, $WRK_SECONDS s"
 BODIES="$BODIES/q_vec.jsonl" ROUTE="$SEARCH" wrk -t1 -c"$WRK_CONNS" -d"${WRK_SECONDS}s" \
     -s bench/load/bodies.lua "$URL" > "$OUT/wrk-search-vector.txt" 2>&1 || die "wrk failed"
 sed -n 's/^wrk-json: //p' "$OUT/wrk-search-vector.txt" > "$OUT/wrk-search-vector.json"
 uptime_mark wrk-search-vector
+fi
 
 # ---- /v1/embeddings throughput ----------------------------------------------------------------------
 oai_run() {   # oai_run NAME BODIES [CONNS]
@@ -225,15 +243,33 @@ oai_run() {   # oai_run NAME BODIES [CONNS]
     echo "$s0 $c0 $s1 $c1" > "$OUT/$1.batches"
     uptime_mark "$1"
 }
+if has oai; then
 oai_run oai-1 "$BODIES/oai1.jsonl"
 oai_run oai-1-solo "$BODIES/oai1.jsonl" 1      # one client: no batching possible
 oai_run oai-32 "$BODIES/oai32.jsonl"
+fi
+
+# ---- text search with a crowd of idle and slow connections ------------------------------------
+if has crowd; then
+rate_run crowd-quiet "$SEARCH" "$BODIES/q_text.jsonl" "$SEARCH_RATE" "$CROWD_SECONDS"
+log "crowd: $CROWD connections (half idle, half 1 byte/s), then text search again"
+"$HOLD" --port "$PORT" --conns "$CROWD" --slow 0.5 --seconds $((CROWD_SECONDS + 25)) \
+    > "$OUT/crowd-hold.json" &
+HOLD_PID=$!
+sleep 12   # connect them all (and a few slow bytes) before measuring
+curl -fsS "$URL/metrics" | grep -E '^akidb_http_(open_)?connections' > "$OUT/crowd-conns.txt" || true
+rate_run crowd "$SEARCH" "$BODIES/q_text.jsonl" "$SEARCH_RATE" "$CROWD_SECONDS"
+wait "$HOLD_PID" || log "crowd: hold.c failed"
+sleep 2
+rate_run crowd-quiet2 "$SEARCH" "$BODIES/q_text.jsonl" "$SEARCH_RATE" "$CROWD_SECONDS"
+fi
 
 curl -fsS "$URL/metrics" > "$OUT/metrics.txt" || true
 log "stopping the server"
 cleanup
 
 # ---- the engine alone, same texts ----------------------------------------------------------------------
+if has engine; then
 log "akidb bench embed: short.txt, batch 32, $THREADS threads"
 "$AKIDB" bench embed --model "$MODEL_DIR" --input "$TEXTS" --threads "$THREADS" --batch 32 \
     > "$OUT/bench-embed-short.json"
@@ -242,5 +278,6 @@ log "akidb bench embed: query texts, single-text latency"
 "$AKIDB" bench embed --model "$MODEL_DIR" --input "$BODIES/queries.txt" --threads "$THREADS" \
     --no-throughput > "$OUT/bench-embed-queries.json"
 uptime_mark bench-embed-queries
+fi
 
 /usr/bin/python3 bench/load/summarize.py "$OUT"

@@ -97,7 +97,7 @@ def main():
         s["ingest_docs"]["mean_embed_batch_texts"] = round(b, 1)
 
     for name in ("search-text", "search-vector", "embed-query", "search-text-solo", "http-floor",
-                 "oai-1", "oai-1-solo", "oai-32"):
+                 "oai-1", "oai-1-solo", "oai-32", "crowd-quiet", "crowd", "crowd-quiet2"):
         r = load(os.path.join(d, name + ".json"))
         if r:
             s[name] = r
@@ -280,6 +280,27 @@ def main():
         if sv and sv.get("n"):
             L.append("Server-side handler time (`latency_ms` of the answers): P50 %.1f, P95 %.1f, "
                      "P99 %.1f ms." % (sv["p50"], sv["p95"], sv["p99"]))
+    if "crowd" in s and "crowd-quiet" in s:
+        q, c = s["crowd-quiet"], s["crowd"]
+        h = load(os.path.join(d, "crowd-hold.json")) or {}
+        L.append("")
+        q2 = s.get("crowd-quiet2", q)
+        L.append("Text search at %g req/s with %s connections held open (%s idle, %s sending one "
+                 "header byte per second; %s connected, %s still open at the end), against the "
+                 "same run without them just before and just after:" % (
+                     c["rate"], h.get("conns", "?"), h.get("conns", 0) - h.get("slow", 0),
+                     h.get("slow", "?"), h.get("connected", "?"), h.get("open_at_end", "?")))
+        L.append("")
+        L.append("| | P50 ms | P95 ms | P99 ms | failed |")
+        L.append("|---|---:|---:|---:|---:|")
+        for k, r in (("quiet, before", q), ("crowd", c), ("quiet, after", q2)):
+            L.append("| %s | %.2f | %.2f | %.2f | %d |" % (
+                k, r["latency_ms"]["p50"], r["latency_ms"]["p95"], r["latency_ms"]["p99"],
+                r["non2xx"] + r["timeouts"]))
+        L.append("")
+        quiet99 = (q["latency_ms"]["p99"] + q2["latency_ms"]["p99"]) / 2
+        L.append("P99 with the crowd ÷ mean quiet P99: %.2f (target ≤ 1.5)." % (
+            c["latency_ms"]["p99"] / quiet99))
     md = "\n".join(L) + "\n"
     with open(os.path.join(d, "summary.md"), "w") as f:
         f.write(md)
