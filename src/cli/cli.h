@@ -13,6 +13,7 @@ int akidb_cmd_embed(int argc, char **argv);      /* src/cli/cmd_embed.c   */
 int akidb_cmd_rerank(int argc, char **argv);     /* src/cli/cmd_rerank.c  */
 int akidb_cmd_bench(int argc, char **argv);      /* src/cli/cmd_bench.c   */
 int akidb_cmd_bench_ann(int argc, char **argv);  /* src/cli/cmd_bench_ann.c */
+int akidb_cmd_bench_gemm(int argc, char **argv); /* src/cli/cmd_bench_gemm.c */
 int akidb_cmd_serve(int argc, char **argv);      /* src/cli/cmd_serve.c   */
 int akidb_cmd_pull(int argc, char **argv);       /* src/cli/cmd_pull.c    */
 

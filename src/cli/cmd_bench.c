@@ -539,7 +539,8 @@ int akidb_cmd_bench(int argc, char **argv)
         fprintf(f, "usage: akidb bench <benchmark> [options]\n"
                    "benchmarks:\n"
                    "  embed   embedding latency and throughput (akidb bench embed --help)\n"
-                   "  ann     vector search speed and recall (akidb bench ann --help)\n");
+                   "  ann     vector search speed and recall (akidb bench ann --help)\n"
+                   "  gemm    the GEMM at model shapes against the FMA peak (akidb bench gemm --help)\n");
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "embed") == 0)

@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "  rerank     score documents (one per line) against a query with a reranker\n"
             "  tokenize   print the token ids of texts (one per line)\n"
             "  detokenize print the texts of token ids (one JSON array per line)\n"
-            "  bench      benchmarks: 'bench embed', 'bench ann'\n"
+            "  bench      benchmarks: 'bench embed', 'bench ann', 'bench gemm'\n"
             "  pull       download a model folder from the Hugging Face Hub\n"
             "  version    print the version, the CPU's features and the kernel path\n"
             "\n"
@@ -65,6 +65,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "rerank") == 0)
         return akidb_cmd_rerank(sub_argc, sub_argv);
     if (strcmp(cmd, "bench") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "gemm") == 0)
+            return akidb_cmd_bench_gemm(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "ann") == 0) {
 #ifdef AKIDB_HAVE_BENCH_ANN
             return akidb_cmd_bench_ann(argc - 2, argv + 2);

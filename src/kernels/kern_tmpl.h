@@ -49,7 +49,19 @@ typedef int32_t akvi __attribute__((vector_size(AKK_VL * 4)));
 
 AKK_INLINE akv v_load(const float *p) { return *(const akvu *)p; }
 AKK_INLINE void v_store(float *p, akv v) { *(akvu *)p = v; }
-AKK_INLINE akv v_set1(float a) { return (akv){ 0 } + a; }
+/* A broadcast written as a vector literal: (akv){0} + a would cost a float
+ * add per lane set (0 + a is not a, for a = -0), and those adds compete
+ * with the GEMM's FMAs for the same ports. */
+#if AKK_VL == 16
+#define AKK_SPLAT_(a) { a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a }
+#elif AKK_VL == 8
+#define AKK_SPLAT_(a) { a, a, a, a, a, a, a, a }
+#elif AKK_VL == 4
+#define AKK_SPLAT_(a) { a, a, a, a }
+#else
+#error "AKK_VL must be 4, 8 or 16"
+#endif
+AKK_INLINE akv v_set1(float a) { return (akv)AKK_SPLAT_(a); }
 AKK_INLINE akv v_sel(akvi m, akv a, akv b)   /* m ? a : b per lane */
 {
     return (akv)(((akvi)a & m) | ((akvi)b & ~m));
@@ -69,6 +81,39 @@ AKK_INLINE float v_hmax(akv v)
     for (int i = 1; i < AKK_VL; i++)
         s = v[i] > s ? v[i] : s;
     return s;
+}
+
+/* ---- FMA peak --------------------------------------------------------------
+ * iters steps of 12 independent vector multiply-add chains (more than the
+ * FMA latency times the FMA ports of any core this runs on, so the chains
+ * keep every port busy): the most float FLOPs per second this path can
+ * issue, the yardstick `akidb bench gemm` measures the GEMM against.
+ * 2 * 12 * AKK_VL FLOPs per step.  Returns a value that depends on every
+ * chain, so none is optimised away. */
+static float AKK_FN(fma_peak)(size_t iters)
+{
+    akv a[12];
+    const akv m = v_set1(0.9999999f), c = v_set1(1e-7f);
+    for (int r = 0; r < 12; r++)
+        a[r] = v_set1(0.001f * (float)(r + 1));
+    for (size_t i = 0; i < iters; i++) {
+        a[0] = a[0] * m + c;
+        a[1] = a[1] * m + c;
+        a[2] = a[2] * m + c;
+        a[3] = a[3] * m + c;
+        a[4] = a[4] * m + c;
+        a[5] = a[5] * m + c;
+        a[6] = a[6] * m + c;
+        a[7] = a[7] * m + c;
+        a[8] = a[8] * m + c;
+        a[9] = a[9] * m + c;
+        a[10] = a[10] * m + c;
+        a[11] = a[11] * m + c;
+    }
+    akv s = a[0];
+    for (int r = 1; r < 12; r++)
+        s += a[r];
+    return v_hsum(s);
 }
 
 /* ---- GEMM micro-kernel --------------------------------------------------- */
@@ -455,6 +500,8 @@ const ak_ops AKK_FN(ak_ops) = {
     .mr = AKK_MR,
     .rmsnorm = AKK_FN(rmsnorm),
     .gate = AKK_FN(gate),
+    .fma_peak = AKK_FN(fma_peak),
+    .fma_lanes = AKK_VL,
 };
 
 #undef AKK_DEF_

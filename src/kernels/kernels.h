@@ -76,6 +76,11 @@ typedef struct ak_ops {
                     size_t ld, const float *g, float eps);
     /* y = act(g) * u over n floats (y may alias g or u): gated MLPs */
     void (*gate)(float *y, const float *g, const float *u, size_t n, ak_act act);
+    /* iters steps of 12 independent FMA chains of fma_lanes floats: the
+     * path's peak FLOP rate (2 * 12 * fma_lanes FLOPs a step), for
+     * benchmarks; returns a value depending on every chain */
+    float (*fma_peak)(size_t iters);
+    size_t fma_lanes;
 } ak_ops;
 
 extern const ak_ops ak_ops_scalar, ak_ops_avx2, ak_ops_avx512, ak_ops_neon;
