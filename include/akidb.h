@@ -295,6 +295,16 @@ akidb_status akidb_embed(const akidb_model *model, const char *const *texts,
                          const size_t *lens, size_t n, float *out,
                          const akidb_embed_opts *opts);
 
+/* Embeds n token id sequences (ids[i] holds lens[i] ids, the template's
+ * special tokens included, as akidb_tokenizer_encode gives them) through
+ * the same pipeline as akidb_embed after its tokenisation.  Every id must be
+ * below the model's vocabulary (AKIDB_EDIM naming the sequence) and every
+ * length in 1..max_tokens (AKIDB_EINVAL / AKIDB_ETOOLONG): the caller cuts.
+ * opts as for akidb_embed; prompts and no_truncate have no effect. */
+akidb_status akidb_embed_ids(const akidb_model *model, const int32_t *const *ids,
+                             const size_t *lens, size_t n, float *out,
+                             const akidb_embed_opts *opts);
+
 /* ------------------------------------------------------------------------ */
 /* Rerankers (cross-encoders)                                                */
 /* ------------------------------------------------------------------------ */

@@ -468,7 +468,7 @@ AKT_TEST(openai_routes)
     static const char *bad[] = {
         "{\"input\":\"x\",\"dimensions\":0}", "{\"input\":\"x\",\"dimensions\":33}",
         "{\"input\":\"x\",\"dimensions\":\"8\"}", "{\"input\":\"x\",\"encoding_format\":\"hex\"}",
-        "{\"input\":[[1,2,3]]}", "{\"model\":\"tiny\"}",
+        "{\"input\":[[1,-2,3]]}", "{\"model\":\"tiny\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         EXPECT_STATUS(f.port, "POST", "/v1/embeddings", NULL, bad[i], 400, NULL);

@@ -650,6 +650,13 @@ akidb_status ak_model_embed_ids(const akidb_model *cm, size_t n, const int32_t *
     return embed_ids(cm, n, ids, NULL, lens, cm->max_tokens, 1, out, opts);
 }
 
+akidb_status akidb_embed_ids(const akidb_model *model, const int32_t *const *ids,
+                             const size_t *lens, size_t n, float *out,
+                             const akidb_embed_opts *opts)
+{
+    return ak_model_embed_ids(model, n, ids, lens, out, opts);
+}
+
 akidb_status ak_model_embed_ids_typed(const akidb_model *cm, size_t n,
                                       const int32_t *const *ids,
                                       const uint32_t *const *types, const size_t *lens,

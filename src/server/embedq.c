@@ -70,6 +70,7 @@ size_t ak_models_count(const ak_models *ms) { return ms ? ms->n : 0; }
 ak_emodel *ak_models_at(ak_models *ms, size_t i) { return i < ms->n ? ms->m[i] : NULL; }
 const char *ak_emodel_name(const ak_emodel *em) { return em->name; }
 const akidb_model_info *ak_emodel_info(const ak_emodel *em) { return &em->info; }
+const akidb_model *ak_emodel_model(const ak_emodel *em) { return em->model; }
 
 ak_emodel *ak_models_find(ak_models *ms, const char *name)
 {

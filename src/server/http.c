@@ -191,11 +191,12 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* The body limit of the route of url: body_limit for the routes that carry
- * data in bulk (upserts, inserts, texts to embed), query_body_limit for the
+/* The body limit of the route of method + url: body_limit for the routes
+ * that carry data in bulk (upserts and inserts of akidb and Qdrant, texts
+ * to embed or rerank of akidb, OpenAI and TEI), query_body_limit for the
  * rest (searches, filters, ids, management), whose work grows with the
  * body: such a request is refused before its body is read or parsed. */
-static size_t route_body_limit(const ak_server *s, const char *url)
+static size_t route_body_limit(const ak_server *s, const char *method, const char *url)
 {
     const char *q = strchr(url, '?');
     char path[256];
@@ -203,9 +204,14 @@ static size_t route_body_limit(const ak_server *s, const char *url)
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
         path[--n] = '\0';
-    bool bulk = strcmp(path, "/api/v1/embed") == 0 || strcmp(path, "/v1/embeddings") == 0 ||
-                (strncmp(path, "/api/v1/collections/", 20) == 0 &&
-                 (ends_with(path, "/points") || ends_with(path, "/insert")));
+    static const char *const texts[] = { "/api/v1/embed", "/v1/embeddings", "/embed",
+                                         "/embed_all", "/rerank", "/similarity", "/tokenize" };
+    bool bulk = (strncmp(path, "/api/v1/collections/", 20) == 0 &&
+                 (ends_with(path, "/points") || ends_with(path, "/insert"))) ||
+                (strncmp(path, "/collections/", 13) == 0 && strcmp(method, "PUT") == 0 &&
+                 (ends_with(path, "/points") || ends_with(path, "/points/payload")));
+    for (size_t i = 0; !bulk && i < sizeof texts / sizeof *texts; i++)
+        bulk = strcmp(path, texts[i]) == 0;
     size_t small = s->cfg.query_body_limit ? s->cfg.query_body_limit : s->cfg.body_limit;
     return bulk || small > s->cfg.body_limit ? s->cfg.body_limit : small;
 }
@@ -311,7 +317,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         *con_cls = r;
         atomic_fetch_add(&s->in_flight, 1);
-        r->limit = route_body_limit(s, url);
+        r->limit = route_body_limit(s, method, url);
         if (!framing_ok(s, conn, method, r))
             r->responded = r->too_large = true;   /* the body is not read */
         return MHD_YES;

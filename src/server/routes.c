@@ -13,6 +13,8 @@ static const ak_route_family *const families[] = {
     &ak_routes_embed,
     &ak_routes_admin,
     &ak_routes_collections,
+    &ak_routes_tei,
+    &ak_routes_qdrant,
 };
 
 /* Splits path into decoded segments.  Returns false for a malformed path. */

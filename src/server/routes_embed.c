@@ -1,9 +1,11 @@
 /*
  * routes_embed.c - the embedding routes: POST /api/v1/embed (AkiDB's own
  * shape), and the OpenAI-compatible POST /v1/embeddings and GET /v1/models.
- * Every request goes through the model's shared batcher (embedq.c).
+ * Texts go through the model's shared batcher (embedq.c); token-id inputs
+ * of /v1/embeddings go to akidb_embed_ids (embed_inputs.c).
  */
 #include "server/route.h"
+#include "server/embed_inputs.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -311,16 +313,19 @@ static void route_oai_embeddings(ak_ctx *c)
         }
         out_dim = (size_t)json_integer_value(dj);
     }
-    const char **texts;
-    size_t *lens, n;
-    if (!get_texts(c, json_object_get(b, "input"), "input", true, &texts, &lens, &n))
+    /* input: a string, strings, token ids or arrays of token ids */
+    ak_einputs in;
+    if (!ak_inputs_parse(c, json_object_get(b, "input"), "input", &in)) {
+        ak_inputs_free(&in);
         return;
+    }
+    size_t n = in.n;
     float *out = ak_malloc(n * dim * sizeof *out);
     size_t tokens = 0;
+    ak_embed_how how = {-1, 1, 0, NULL};
     if (!out) {
         ak_reply_error(c, 503, "overloaded", "out of memory");
-    } else if (ak_embed_for_route(c, em, texts, lens, n, AKIDB_POOL_DEFAULT, -1, 1, out,
-                                  &tokens)) {
+    } else if (ak_inputs_embed(c, em, &in, &how, out, &tokens)) {
         json_t *data = json_array();
         for (size_t i = 0; data && i < n; i++) {
             float *v = out + i * dim;
@@ -349,8 +354,7 @@ static void route_oai_embeddings(ak_ctx *c)
         ak_reply_json(c, 200, r);
     }
     ak_free(out);
-    ak_free(texts);
-    ak_free(lens);
+    ak_inputs_free(&in);
 }
 
 static void route_oai_models(ak_ctx *c)

@@ -1,12 +1,14 @@
 /*
  * routes_ops.c - the operations routes: GET /health (liveness), /ready
  * (readiness, with recovery progress while starting), /info (version, the
- * CPU-feature table, the paths the kernels and the index run), /metrics
+ * CPU-feature table, the paths the kernels and the index run, and TEI's
+ * model fields), /metrics
  * (Prometheus text).  They answer in every start-up phase and need no key.
  */
 #include "server/route.h"
 #include "common/cpu.h"
 #include "index/index.h"
+#include "server/routes_tei.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,12 +21,19 @@ static void route_health(ak_ctx *c)
 
 /* GET /info: the version and the CPU-feature table (common/cpu.h) with the
  * instruction-set paths the kernels and the index run. */
+/* GET /info: AkiDB's version, CPU table and paths; once the models are
+ * loaded, also TEI's fields for the model its /embed serves (routes_tei.c),
+ * since TEI's clients read them here. */
 static void route_info(ak_ctx *c)
 {
-    ak_reply_json(c, 200, json_pack("{s:s,s:o,s:s,s:s}", "version", AKIDB_VERSION_STRING, "cpu",
-                                    ak_cpu_json(), "kernels",
-                                    akidb_kernels_name(akidb_kernels_active()), "index",
-                                    akidb_kernels_name(ak_dist_path())));
+    json_t *j = json_pack("{s:s,s:o,s:s,s:s}", "version", AKIDB_VERSION_STRING, "cpu",
+                          ak_cpu_json(), "kernels", akidb_kernels_name(akidb_kernels_active()),
+                          "index", akidb_kernels_name(ak_dist_path()));
+    json_t *tei = atomic_load(&c->srv->phase) == AK_PHASE_READY ? ak_tei_info(c->srv) : NULL;
+    if (j && tei)
+        json_object_update_missing(j, tei);   /* AkiDB's "version" stays */
+    json_decref(tei);
+    ak_reply_json(c, 200, j);
 }
 
 static void route_ready(ak_ctx *c)

@@ -1,0 +1,12 @@
+# tei.cmake - the Hugging Face text-embeddings-inference routes and the
+# OpenAI embeddings details (tests/test_tei.c): a server in-process over
+# real HTTP, answers compared with the library's values on the same models;
+# its `clients` case runs the npm clients `openai` and
+# `@huggingface/inference` (tests/ref/tei_openai_client.mjs) against
+# `akidb serve`, skipped when node or tests/ref/node_modules lack them.
+if(TARGET akidb_server AND TARGET akidb_store)
+  pkg_check_modules(CURL_T REQUIRED IMPORTED_TARGET libcurl)
+  akidb_test(test_tei SOURCES test_tei.c
+    LIBS akidb_server akidb_store akidb_model PkgConfig::CURL_T PkgConfig::JANSSON m TIMEOUT 300)
+  add_dependencies(test_tei akidb)   # its clients case runs the binary
+endif()
