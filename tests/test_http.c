@@ -208,6 +208,15 @@ AKT_TEST(framing)
     memset(up + un, ' ', ul);
     AKT_EQ_INT(exchange(f.port, up, (size_t)un + ul, body, sizeof body), 400);
     AKT_CONTAINS(body, "JSON");
+    /* so is a Qdrant upsert (PUT), while its get-by-ids (POST) is a query */
+    un = snprintf(up, 256, "PUT /collections/c/points HTTP/1.1\r\nHost: t\r\n"
+                           "Content-Length: %zu\r\n\r\n", ul);
+    memset(up + un, ' ', ul);
+    int code = exchange(f.port, up, (size_t)un + ul, body, sizeof body);
+    AKT_TRUE(code != 413 && code >= 400 && code < 500);
+    un = snprintf(up, 256, "POST /collections/c/points HTTP/1.1\r\nHost: t\r\n"
+                           "Content-Length: %zu\r\n\r\n", ul);
+    AKT_EQ_INT(exchange(f.port, up, (size_t)un, body, sizeof body), 413);
     free(up);
     /* the same length twice is one length; a valid chunked body works */
     const char *same = POST_HEAD "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}";
