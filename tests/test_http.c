@@ -19,6 +19,8 @@
  *   disk_full      a write the disk refuses answers 507, /ready turns 503
  *                  "disk_full" until a write succeeds again, reads go on,
  *                  and nothing acknowledged is lost
+ *   openapi        GET /openapi.json lists every route of the table, and every
+ *                  operation it lists is routed (no "no route" 404, no 405)
  *   recovering     while the store replays a large WAL the server already
  *                  answers: /health 200, /ready 503 with the replay's
  *                  progress, other routes 503 "starting"; then all 200
@@ -586,6 +588,54 @@ AKT_TEST(disk_full)
     st_rmtree(data);
 }
 
+/* ---- the OpenAPI document ------------------------------------------------------ */
+
+AKT_TEST(openapi)
+{
+    srv f;
+    AKT_TRUE(srv_up(&f, NULL, NULL));
+    st_resp r = st_http(f.port, "GET", "/openapi.json", NULL, NULL, -1);
+    AKT_EQ_INT(r.status, 200);
+    AKT_EQ_STR(json_string_value(json_object_get(r.json, "openapi")), "3.0.3");
+    json_t *paths = json_object_get(r.json, "paths");
+    AKT_TRUE(json_object_size(paths) >= 40);
+    const char *path;
+    json_t *item;
+    size_t ops = 0;
+    json_object_foreach(paths, path, item) {
+        char real[256];
+        size_t w = 0;
+        for (const char *p = path; *p && w + 2 < sizeof real; p++) {
+            if (*p == '{') {   /* a parameter: any segment */
+                real[w++] = 'x';
+                while (*p && *p != '}')
+                    p++;
+            } else {
+                real[w++] = *p;
+            }
+        }
+        real[w] = '\0';
+        const char *method;
+        json_t *op;
+        json_object_foreach(item, method, op) {
+            char m[16];
+            snprintf(m, sizeof m, "%s", method);
+            for (char *q = m; *q; q++)
+                *q = (char)(*q >= 'a' && *q <= 'z' ? *q - 'a' + 'A' : *q);
+            bool body = strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0;
+            st_resp a = st_http(f.port, m, real, NULL, body ? "{}" : NULL, -1);
+            if (a.status == 405 || (a.body && strstr(a.body, "no route for")))
+                fprintf(stderr, "  %s %s (from %s): %ld %s\n", m, real, path, a.status, a.body);
+            AKT_TRUE(a.status != 405 && !(a.body && strstr(a.body, "no route for")));
+            st_resp_free(&a);
+            ops++;
+        }
+    }
+    fprintf(stderr, "  %zu paths, %zu operations, each routed\n", json_object_size(paths), ops);
+    st_resp_free(&r);
+    srv_down(&f);
+}
+
 /* ---- recovery ------------------------------------------------------------------ */
 
 typedef struct starter {
@@ -712,4 +762,4 @@ AKT_TEST(recovering)
 
 AKT_MAIN(AKT_REG(framing), AKT_REG(framing_small_limit), AKT_REG(idle_crowd),
          AKT_REG(per_ip_cap), AKT_REG(idle_timeout), AKT_REG(key_rules), AKT_REG(workq_bound),
-         AKT_REG(overload_503), AKT_REG(disk_full), AKT_REG(recovering))
+         AKT_REG(overload_503), AKT_REG(disk_full), AKT_REG(openapi), AKT_REG(recovering))

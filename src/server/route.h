@@ -59,6 +59,11 @@ extern const ak_route_family ak_routes_collections; /* routes_coll.c: /api/v1/co
 extern const ak_route_family ak_routes_tei;         /* routes_tei.c: TEI /embed, /rerank ... */
 extern const ak_route_family ak_routes_qdrant;      /* routes_qdrant.c: Qdrant /collections... */
 
+extern const ak_route_family ak_routes_openapi;     /* routes_openapi.c: GET /openapi.json */
+
+/* The table of families, in matching order; returns their count. */
+size_t ak_route_families(const ak_route_family *const **out);
+
 /* Finds the route of c->req (method and c->seg), filling c->route,
  * c->family and c->param.  Returns 0 when found, 404 when no pattern
  * matches the path, 405 when patterns match but none takes the method

@@ -15,7 +15,14 @@ static const ak_route_family *const families[] = {
     &ak_routes_collections,
     &ak_routes_tei,
     &ak_routes_qdrant,
+    &ak_routes_openapi,
 };
+
+size_t ak_route_families(const ak_route_family *const **out)
+{
+    *out = families;
+    return sizeof families / sizeof *families;
+}
 
 /* Splits path into decoded segments.  Returns false for a malformed path. */
 bool ak_split_path(ak_ctx *c, const char *path)
