@@ -38,9 +38,6 @@
 
 #define HT_EMPTY UINT32_MAX
 #define HT_TOMB (UINT32_MAX - 1)
-#define MAX_BATCH 100000u
-#define MAX_TOPK 10000u
-#define MAX_SCROLL 10000u
 
 /* ---- logging -------------------------------------------------------------- */
 
@@ -235,7 +232,7 @@ static void ht_remove(ak_coll *c, uint32_t label)
     }
 }
 
-static akidb_status coll_oom(const ak_coll *c)
+akidb_status ak_coll_oom(const ak_coll *c)
 {
     return ak_fail(AKIDB_ENOMEM, "collection '%s/%s': out of memory", c->tenant, c->name);
 }
@@ -252,7 +249,7 @@ akidb_status ak_coll_reserve(ak_coll *c, size_t n)
             cap *= 2;
         pslot *p = ak_realloc(c->slots, cap * sizeof *p);
         if (!p)
-            return coll_oom(c);
+            return ak_coll_oom(c);
         memset(p + c->cap_slots, 0, (cap - c->cap_slots) * sizeof *p);
         c->slots = p;
         c->cap_slots = (uint32_t)cap;
@@ -261,14 +258,14 @@ akidb_status ak_coll_reserve(ak_coll *c, size_t n)
     if (c->cap_free < c->cap_slots) {
         uint32_t *f = ak_realloc(c->free_labels, (size_t)c->cap_slots * sizeof *f);
         if (!f)
-            return coll_oom(c);
+            return ak_coll_oom(c);
         c->free_labels = f;
         c->cap_free = c->cap_slots;
     }
     if (c->cap_zombies < c->cap_slots) {
         uint32_t *z = ak_realloc(c->zombies, (size_t)c->cap_slots * sizeof *z);
         if (!z)
-            return coll_oom(c);
+            return ak_coll_oom(c);
         c->zombies = z;
         c->cap_zombies = c->cap_slots;
     }
@@ -282,7 +279,7 @@ akidb_status ak_coll_reserve(ak_coll *c, size_t n)
         size_t old_cap = c->ht_cap;
         uint32_t *h = ak_malloc(cap * sizeof *h);
         if (!h)
-            return coll_oom(c);
+            return ak_coll_oom(c);
         memset(h, 0xFF, cap * sizeof *h);
         c->ht = h;
         c->ht_cap = cap;
@@ -417,7 +414,7 @@ static void remove_tenant_at(akidb_store *s, size_t i)
 }
 
 /* Looks up a collection and takes a reference. */
-static akidb_status get_coll(akidb_store *s, const char *tenant, const char *name,
+akidb_status ak_store_get_coll(akidb_store *s, const char *tenant, const char *name,
                              ak_coll **out)
 {
     AK_ASSERT(s && tenant && name && out);
@@ -453,7 +450,7 @@ static akidb_status log_record(akidb_store *s, uint8_t type, const ak_buf *b)
 static void maybe_snapshot(akidb_store *s);
 
 /* Tenant ops, shared by the API (with logging) and replay (without). */
-static akidb_status tenant_create_impl(akidb_store *s, const char *name, bool replay)
+akidb_status ak_store_tenant_create_impl(akidb_store *s, const char *name, bool replay)
 {
     akidb_status st = check_name("tenant", name);
     if (st != AKIDB_OK)
@@ -494,7 +491,7 @@ static void kill_coll(ak_coll *c)
     pthread_mutex_unlock(&c->wmu);
 }
 
-static akidb_status tenant_delete_impl(akidb_store *s, const char *name, bool replay)
+akidb_status ak_store_tenant_delete_impl(akidb_store *s, const char *name, bool replay)
 {
     pthread_mutex_lock(&s->cat_wmu);
     ak_tenant *t = ak_store_find_tenant(s, name);
@@ -523,13 +520,13 @@ static akidb_status tenant_delete_impl(akidb_store *s, const char *name, bool re
 akidb_status akidb_tenant_create(akidb_store *s, const char *tenant)
 {
     AK_ASSERT(s && tenant);
-    return tenant_create_impl(s, tenant, false);
+    return ak_store_tenant_create_impl(s, tenant, false);
 }
 
 akidb_status akidb_tenant_delete(akidb_store *s, const char *tenant)
 {
     AK_ASSERT(s && tenant);
-    return tenant_delete_impl(s, tenant, false);
+    return ak_store_tenant_delete_impl(s, tenant, false);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -610,7 +607,7 @@ static akidb_status coll_make_index(ak_coll *c)
     return AKIDB_OK;
 }
 
-static akidb_status coll_create_impl(akidb_store *s, const char *tenant, const char *name,
+akidb_status ak_store_coll_create_impl(akidb_store *s, const char *tenant, const char *name,
                                      const akidb_collection_opts *o, bool replay)
 {
     akidb_status st;
@@ -657,7 +654,7 @@ static akidb_status coll_create_impl(akidb_store *s, const char *tenant, const c
     }
     st = coll_make_index(c);
     if (st == AKIDB_OK && !reserve_ptrs((void ***)&t->colls, &t->cap_colls, t->n_colls + 1))
-        st = coll_oom(c);
+        st = ak_coll_oom(c);
     if (st == AKIDB_OK) {
         ak_buf b = { 0 };
         encode_coll_create(&b, tenant, name, o->dim, o->metric, M, efc, model);
@@ -687,10 +684,10 @@ akidb_status akidb_collection_create(akidb_store *s, const char *tenant, const c
                                      const akidb_collection_opts *opts)
 {
     AK_ASSERT(s && tenant && name && opts);
-    return coll_create_impl(s, tenant, name, opts, false);
+    return ak_store_coll_create_impl(s, tenant, name, opts, false);
 }
 
-static akidb_status coll_delete_impl(akidb_store *s, const char *tenant, const char *name,
+akidb_status ak_store_coll_delete_impl(akidb_store *s, const char *tenant, const char *name,
                                      bool replay)
 {
     pthread_mutex_lock(&s->cat_wmu);
@@ -728,7 +725,7 @@ static akidb_status coll_delete_impl(akidb_store *s, const char *tenant, const c
 akidb_status akidb_collection_delete(akidb_store *s, const char *tenant, const char *name)
 {
     AK_ASSERT(s && tenant && name);
-    return coll_delete_impl(s, tenant, name, false);
+    return ak_store_coll_delete_impl(s, tenant, name, false);
 }
 
 akidb_status akidb_collection_get_info(akidb_store *s, const char *tenant, const char *name,
@@ -736,7 +733,7 @@ akidb_status akidb_collection_get_info(akidb_store *s, const char *tenant, const
 {
     AK_ASSERT(info);
     ak_coll *c;
-    akidb_status st = get_coll(s, tenant, name, &c);
+    akidb_status st = ak_store_get_coll(s, tenant, name, &c);
     if (st != AKIDB_OK)
         return st;
     memset(info, 0, sizeof *info);
@@ -783,7 +780,7 @@ static akidb_status check_id(const ak_coll *c, const char *id, size_t len)
     return AKIDB_OK;
 }
 
-static akidb_status check_vector(const ak_coll *c, const char *what, const char *id,
+akidb_status ak_store_check_vector(const ak_coll *c, const char *what, const char *id,
                                  const float *v, uint32_t dim)
 {
     if (dim != c->dim)
@@ -804,31 +801,22 @@ static akidb_status check_vector(const ak_coll *c, const char *what, const char 
 }
 
 /* A point prepared for applying: validated, payload parsed. */
-typedef struct prep {
-    const char *id;
-    size_t id_len;
-    const float *vec;
-    const char *text;
-    size_t text_len;
-    json_t *payload;     /* owned until moved into a slot */
-    uint32_t label;      /* new slot */
-} prep;
 
 static int cmp_prep_id(const void *a, const void *b)
 {
-    const prep *x = *(prep *const *)a, *y = *(prep *const *)b;
+    const ak_prep *x = *(ak_prep *const *)a, *y = *(ak_prep *const *)b;
     size_t n = x->id_len < y->id_len ? x->id_len : y->id_len;
     int r = memcmp(x->id, y->id, n);
     return r ? r : (x->id_len > y->id_len) - (x->id_len < y->id_len);
 }
 
-static akidb_status check_dups(const ak_coll *c, prep *p, size_t n)
+akidb_status ak_store_check_dups(const ak_coll *c, ak_prep *p, size_t n)
 {
     if (n < 2)
         return AKIDB_OK;
-    prep **idx = ak_malloc(n * sizeof *idx);
+    ak_prep **idx = ak_malloc(n * sizeof *idx);
     if (!idx)
-        return coll_oom(c);
+        return ak_coll_oom(c);
     for (size_t i = 0; i < n; i++)
         idx[i] = &p[i];
     qsort(idx, n, sizeof *idx, cmp_prep_id);
@@ -849,7 +837,7 @@ static akidb_status check_dups(const ak_coll *c, prep *p, size_t n)
  * threads, each taking every T-th point. */
 typedef struct add_job {
     ak_coll *c;
-    prep *p;
+    ak_prep *p;
     size_t n, start, step;
     akidb_status st;
     char msg[512];
@@ -875,7 +863,7 @@ static void *add_worker(void *arg)
 #define ADD_THREADS_MAX 8
 #define ADD_PARALLEL_MIN 256
 
-static akidb_status add_parallel(ak_coll *c, prep *p, size_t n)
+static akidb_status add_parallel(ak_coll *c, ak_prep *p, size_t n)
 {
     static long ncpu;
     if (!ncpu) {
@@ -925,7 +913,7 @@ static akidb_status add_parallel(ak_coll *c, prep *p, size_t n)
 
 /* Applies a prepared batch (writer mutex held).  rec: the WAL record to log
  * (NULL during replay). */
-static akidb_status apply_upsert(akidb_store *s, ak_coll *c, prep *p, size_t n,
+akidb_status ak_store_apply_upsert(akidb_store *s, ak_coll *c, ak_prep *p, size_t n,
                                  const ak_buf *rec)
 {
     retry_zombies(c);
@@ -948,7 +936,7 @@ static akidb_status apply_upsert(akidb_store *s, ak_coll *c, prep *p, size_t n,
         sl->text = p[filled].text ? ak_strndup(p[filled].text, p[filled].text_len) : NULL;
         if (!sl->id || (p[filled].text && !sl->text)) {
             slot_clear(sl);
-            st = coll_oom(c);
+            st = ak_coll_oom(c);
             break;
         }
     }
@@ -1020,7 +1008,7 @@ static akidb_status apply_upsert(akidb_store *s, ak_coll *c, prep *p, size_t n,
     return AKIDB_OK;
 }
 
-static void free_preps(prep *p, size_t n)
+void ak_store_free_preps(ak_prep *p, size_t n)
 {
     if (!p)
         return;
@@ -1035,19 +1023,19 @@ akidb_status akidb_points_upsert(akidb_store *s, const char *tenant, const char 
 {
     AK_ASSERT(s && tenant && collection && (points || n == 0));
     ak_coll *c;
-    akidb_status st = get_coll(s, tenant, collection, &c);
+    akidb_status st = ak_store_get_coll(s, tenant, collection, &c);
     if (st != AKIDB_OK)
         return st;
-    if (n == 0 || n > MAX_BATCH) {
+    if (n == 0 || n > AK_STORE_MAX_BATCH) {
         ak_coll_unref(c);
         return ak_fail(AKIDB_EINVAL, "collection '%s/%s': a batch must have 1 to %u points, not %zu",
-                       tenant, collection, MAX_BATCH, n);
+                       tenant, collection, AK_STORE_MAX_BATCH, n);
     }
     ak_json_init();
-    prep *p = ak_calloc(n, sizeof *p);
+    ak_prep *p = ak_calloc(n, sizeof *p);
     ak_buf rec = { 0 };
     if (!p) {
-        st = coll_oom(c);
+        st = ak_coll_oom(c);
         goto out;
     }
     size_t bytes = 0;
@@ -1058,7 +1046,7 @@ akidb_status akidb_points_upsert(akidb_store *s, const char *tenant, const char 
         p[i].id_len = strlen(in->id);
         if ((st = check_id(c, in->id, p[i].id_len)) != AKIDB_OK)
             goto out;
-        if ((st = check_vector(c, "point", in->id, in->vector, dims ? dims[i] : c->dim)) != AKIDB_OK)
+        if ((st = ak_store_check_vector(c, "point", in->id, in->vector, dims ? dims[i] : c->dim)) != AKIDB_OK)
             goto out;
         p[i].vec = in->vector;
         if (in->text) {
@@ -1096,7 +1084,7 @@ akidb_status akidb_points_upsert(akidb_store *s, const char *tenant, const char 
                      tenant, collection, bytes, AKIDB_BATCH_BYTES_MAX);
         goto out;
     }
-    if ((st = check_dups(c, p, n)) != AKIDB_OK)
+    if ((st = ak_store_check_dups(c, p, n)) != AKIDB_OK)
         goto out;
     /* Encode the WAL record. */
     ak_buf_reserve(&rec, bytes + 256);
@@ -1115,17 +1103,17 @@ akidb_status akidb_points_upsert(akidb_store *s, const char *tenant, const char 
             ak_buf_str32(&rec, in->payload, strlen(in->payload));
     }
     if (rec.oom) {
-        st = coll_oom(c);
+        st = ak_coll_oom(c);
         goto out;
     }
     pthread_mutex_lock(&c->wmu);
     if (c->dead)
         st = ak_fail(AKIDB_ENOENT, "collection '%s' not found in tenant '%s'", collection, tenant);
     else
-        st = apply_upsert(s, c, p, n, &rec);
+        st = ak_store_apply_upsert(s, c, p, n, &rec);
     pthread_mutex_unlock(&c->wmu);
 out:
-    free_preps(p, n);
+    ak_store_free_preps(p, n);
     ak_buf_free(&rec);
     ak_coll_unref(c);
     if (st == AKIDB_OK)
@@ -1134,13 +1122,13 @@ out:
 }
 
 /* Deletes ids (writer mutex held); rec NULL during replay. */
-static akidb_status apply_delete(akidb_store *s, ak_coll *c, const char *const *ids,
+akidb_status ak_store_apply_delete(akidb_store *s, ak_coll *c, const char *const *ids,
                                  const size_t *lens, size_t n, size_t *n_deleted)
 {
     retry_zombies(c);
     uint32_t *labels = ak_malloc((n ? n : 1) * sizeof *labels);
     if (!labels)
-        return coll_oom(c);
+        return ak_coll_oom(c);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t l = ak_coll_find(c, ids[i], lens[i]);
@@ -1190,17 +1178,17 @@ akidb_status akidb_points_delete(akidb_store *s, const char *tenant, const char 
     if (n_deleted)
         *n_deleted = 0;
     ak_coll *c;
-    akidb_status st = get_coll(s, tenant, collection, &c);
+    akidb_status st = ak_store_get_coll(s, tenant, collection, &c);
     if (st != AKIDB_OK)
         return st;
-    if (n > MAX_BATCH) {
+    if (n > AK_STORE_MAX_BATCH) {
         ak_coll_unref(c);
         return ak_fail(AKIDB_EINVAL, "collection '%s/%s': at most %u ids per delete", tenant,
-                       collection, MAX_BATCH);
+                       collection, AK_STORE_MAX_BATCH);
     }
     size_t *lens = ak_malloc((n ? n : 1) * sizeof *lens);
     if (!lens) {
-        st = coll_oom(c);
+        st = ak_coll_oom(c);
     } else {
         for (size_t i = 0; i < n; i++) {
             AK_ASSERT(ids[i]);
@@ -1212,812 +1200,13 @@ akidb_status akidb_points_delete(akidb_store *s, const char *tenant, const char 
         if (c->dead)
             st = ak_fail(AKIDB_ENOENT, "collection '%s' not found in tenant '%s'", collection, tenant);
         else
-            st = apply_delete(s, c, ids, lens, n, n_deleted);
+            st = ak_store_apply_delete(s, c, ids, lens, n, n_deleted);
         pthread_mutex_unlock(&c->wmu);
     }
     ak_free(lens);
     ak_coll_unref(c);
     if (st == AKIDB_OK)
         maybe_snapshot(s);
-    return st;
-}
-
-/* ---- reading ------------------------------------------------------------------------- */
-
-/* Fills one output point from a LIVE slot (read lock held). */
-static akidb_status fill_point(const ak_coll *c, uint32_t l, unsigned with, float score,
-                               akidb_point *o)
-{
-    const pslot *sl = &c->slots[l];
-    memset(o, 0, sizeof *o);
-    o->score = score;
-    o->dim = c->dim;
-    if (!(o->id = ak_strndup(sl->id, sl->id_len)))
-        return coll_oom(c);
-    if ((with & AKIDB_WITH_TEXT) && sl->text && !(o->text = ak_strdup(sl->text)))
-        return coll_oom(c);
-    if ((with & AKIDB_WITH_PAYLOAD) && sl->payload &&
-        !(o->payload = json_dumps(sl->payload, JSON_COMPACT)))
-        return coll_oom(c);
-    if (with & AKIDB_WITH_VECTOR) {
-        if (!(o->vector = ak_malloc((size_t)c->dim * sizeof(float))))
-            return coll_oom(c);
-        akidb_status st = ak_hnsw_get_vector(c->index, l, o->vector);
-        if (st != AKIDB_OK)
-            return ak_fail_prefix(st, "collection '%s/%s': point '%s'", c->tenant, c->name, o->id);
-    }
-    return AKIDB_OK;
-}
-
-static akidb_status out_alloc(const ak_coll *c, akidb_points *out, size_t n)
-{
-    memset(out, 0, sizeof *out);
-    out->items = ak_calloc(n ? n : 1, sizeof *out->items);
-    return out->items ? AKIDB_OK : coll_oom(c);
-}
-
-akidb_status akidb_points_get(akidb_store *s, const char *tenant, const char *collection,
-                              const char *const *ids, size_t n, unsigned with, akidb_points *out)
-{
-    AK_ASSERT(out && (ids || n == 0));
-    memset(out, 0, sizeof *out);
-    ak_coll *c;
-    akidb_status st = get_coll(s, tenant, collection, &c);
-    if (st != AKIDB_OK)
-        return st;
-    if ((st = out_alloc(c, out, n)) != AKIDB_OK) {
-        ak_coll_unref(c);
-        return st;
-    }
-    ak_json_init();
-    pthread_rwlock_rdlock(&c->rw);
-    for (size_t i = 0; i < n && st == AKIDB_OK; i++) {
-        AK_ASSERT(ids[i]);
-        size_t len = strlen(ids[i]);
-        uint32_t l = len <= AKIDB_POINT_ID_MAX ? ak_coll_find(c, ids[i], len) : AK_NO_LABEL;
-        if (l == AK_NO_LABEL)
-            continue;
-        st = fill_point(c, l, with, 0, &out->items[out->n++]);
-    }
-    pthread_rwlock_unlock(&c->rw);
-    ak_coll_unref(c);
-    if (st != AKIDB_OK)
-        akidb_points_free(out);
-    return st;
-}
-
-static akidb_status parse_filter_opt(const char *json, ak_filter **f)
-{
-    *f = NULL;
-    if (!json)
-        return AKIDB_OK;
-    akidb_status st = ak_filter_parse(json, strlen(json), f);
-    if (st == AKIDB_OK && ak_filter_is_true(*f)) {
-        ak_filter_free(*f);
-        *f = NULL;
-    }
-    return st;
-}
-
-static inline bool slot_live(const ak_coll *c, uint32_t l)
-{
-    return l < c->n_slots &&
-           atomic_load_explicit(&c->slots[l].state, memory_order_acquire) == SLOT_LIVE;
-}
-
-akidb_status akidb_points_count(akidb_store *s, const char *tenant, const char *collection,
-                                const char *filter_json, uint64_t *count)
-{
-    AK_ASSERT(count);
-    *count = 0;
-    ak_filter *f;
-    akidb_status st = parse_filter_opt(filter_json, &f);
-    if (st != AKIDB_OK)
-        return st;
-    ak_coll *c;
-    if ((st = get_coll(s, tenant, collection, &c)) != AKIDB_OK) {
-        ak_filter_free(f);
-        return st;
-    }
-    pthread_rwlock_rdlock(&c->rw);
-    if (!f) {
-        *count = c->n_live;
-    } else {
-        uint64_t k = 0;
-        for (uint32_t l = 0; l < c->n_slots; l++)
-            if (slot_live(c, l) && ak_filter_match(f, c->slots[l].payload))
-                k++;
-        *count = k;
-    }
-    pthread_rwlock_unlock(&c->rw);
-    ak_coll_unref(c);
-    ak_filter_free(f);
-    return AKIDB_OK;
-}
-
-static int id_cmp(const pslot *a, const pslot *b)
-{
-    size_t n = a->id_len < b->id_len ? a->id_len : b->id_len;
-    int r = memcmp(a->id, b->id, n);
-    return r ? r : (a->id_len > b->id_len) - (a->id_len < b->id_len);
-}
-
-/* Max-heap of labels by id (largest on top) for scroll. */
-static void heap_sift_down(const ak_coll *c, uint32_t *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && id_cmp(&c->slots[h[l]], &c->slots[h[m]]) > 0)
-            m = l;
-        if (r < n && id_cmp(&c->slots[h[r]], &c->slots[h[m]]) > 0)
-            m = r;
-        if (m == i)
-            return;
-        uint32_t t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-static void heap_sift_up(const ak_coll *c, uint32_t *h, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (id_cmp(&c->slots[h[i]], &c->slots[h[p]]) <= 0)
-            return;
-        uint32_t t = h[i];
-        h[i] = h[p];
-        h[p] = t;
-        i = p;
-    }
-}
-
-static void sort_labels_by_id(const ak_coll *c, uint32_t *h, size_t n)
-{
-    /* Heap sort in place (ascending), avoiding qsort's global context. */
-    for (size_t end = n; end > 1; end--) {
-        uint32_t t = h[0];
-        h[0] = h[end - 1];
-        h[end - 1] = t;
-        heap_sift_down(c, h, end - 1, 0);
-    }
-}
-
-akidb_status akidb_points_scroll(akidb_store *s, const char *tenant, const char *collection,
-                                 const char *cursor, size_t limit, const char *filter_json,
-                                 unsigned with, akidb_points *out)
-{
-    AK_ASSERT(out);
-    memset(out, 0, sizeof *out);
-    if (limit < 1 || limit > MAX_SCROLL)
-        return ak_fail(AKIDB_EINVAL, "scroll limit %zu is outside 1..%u", limit, MAX_SCROLL);
-    size_t cur_len = cursor ? strlen(cursor) : 0;
-    if (cursor && cur_len > AKIDB_POINT_ID_MAX)
-        return ak_fail(AKIDB_EINVAL, "invalid scroll cursor");
-    pslot cur = { 0 };
-    cur.id = (char *)cursor;
-    cur.id_len = (uint8_t)cur_len;
-    ak_filter *f;
-    akidb_status st = parse_filter_opt(filter_json, &f);
-    if (st != AKIDB_OK)
-        return st;
-    ak_coll *c;
-    if ((st = get_coll(s, tenant, collection, &c)) != AKIDB_OK) {
-        ak_filter_free(f);
-        return st;
-    }
-    ak_json_init();
-    uint32_t *h = ak_malloc((limit + 1) * sizeof *h);
-    if (!h) {
-        st = coll_oom(c);
-        goto done;
-    }
-    pthread_rwlock_rdlock(&c->rw);
-    size_t n = 0;
-    bool more = false;
-    for (uint32_t l = 0; l < c->n_slots; l++) {
-        if (!slot_live(c, l))
-            continue;
-        if (cursor && id_cmp(&c->slots[l], &cur) <= 0)
-            continue;
-        if (f && !ak_filter_match(f, c->slots[l].payload))
-            continue;
-        if (n < limit) {
-            h[n++] = l;
-            heap_sift_up(c, h, n - 1);
-        } else {
-            more = true;
-            if (id_cmp(&c->slots[l], &c->slots[h[0]]) < 0) {
-                h[0] = l;
-                heap_sift_down(c, h, n, 0);
-            }
-        }
-    }
-    sort_labels_by_id(c, h, n);
-    st = out_alloc(c, out, n);
-    for (size_t i = 0; st == AKIDB_OK && i < n; i++)
-        st = fill_point(c, h[i], with, 0, &out->items[out->n++]);
-    if (st == AKIDB_OK && more && n) {
-        const pslot *last = &c->slots[h[n - 1]];
-        if (!(out->next_cursor = ak_strndup(last->id, last->id_len)))
-            st = coll_oom(c);
-    }
-    pthread_rwlock_unlock(&c->rw);
-done:
-    ak_free(h);
-    ak_coll_unref(c);
-    ak_filter_free(f);
-    if (st != AKIDB_OK)
-        akidb_points_free(out);
-    return st;
-}
-
-/* ---- search ---------------------------------------------------------------------------------- */
-
-typedef struct accept_ctx {
-    const ak_coll *c;
-    const ak_filter *f;
-} accept_ctx;
-
-static bool accept_live(uint32_t label, void *ctx)
-{
-    const accept_ctx *a = ctx;
-    if (!slot_live(a->c, label))
-        return false;
-    return !a->f || ak_filter_match(a->f, a->c->slots[label].payload);
-}
-
-#define FULL_EVAL_MAX 50000u     /* evaluate filters on every point below this */
-#define SAMPLE_N 2000u
-
-akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collection,
-                          const akidb_search_req *req, akidb_points *out)
-{
-    AK_ASSERT(req && out && (req->vector || req->dim == 0));
-    memset(out, 0, sizeof *out);
-    ak_coll *c;
-    akidb_status st = get_coll(s, tenant, collection, &c);
-    if (st != AKIDB_OK)
-        return st;
-    ak_filter *f = NULL;
-    ak_hit *hits = NULL;
-    uint32_t *labels = NULL;
-    if (req->top_k < 1 || req->top_k > MAX_TOPK) {
-        st = ak_fail(AKIDB_EINVAL, "search in '%s/%s': top_k %zu is outside 1..%u", tenant,
-                     collection, req->top_k, MAX_TOPK);
-        goto done;
-    }
-    if ((st = check_vector(c, "search", "query", req->vector, req->dim)) != AKIDB_OK)
-        goto done;
-    if ((st = parse_filter_opt(req->filter_json, &f)) != AKIDB_OK)
-        goto done;
-    ak_json_init();
-    size_t k = req->top_k;
-    size_t ef = req->ef ? req->ef : (4 * k > 128 ? 4 * k : 128);
-    if (ef < k)
-        ef = k;
-    if (!(hits = ak_malloc(k * sizeof *hits))) {
-        st = coll_oom(c);
-        goto done;
-    }
-    size_t exact_thr = s->opts.exact_threshold ? s->opts.exact_threshold : 2048;
-    accept_ctx ac = { c, f };
-    size_t nh = 0;
-    pthread_rwlock_rdlock(&c->rw);
-    size_t live = c->n_live;
-    if (live == 0) {
-        /* nothing */
-    } else if (req->exact || live < exact_thr) {
-        st = ak_exact_search(c->index, req->vector, k, accept_live, &ac, hits, &nh);
-    } else if (!f) {
-        ak_search_opts so = { 0 };
-        so.ef = ef;
-        so.accept = accept_live;
-        so.ctx = &ac;
-        so.strategy = AK_SEARCH_GRAPH;
-        st = ak_hnsw_search_ex(c->index, req->vector, k, &so, hits, &nh);
-    } else {
-        /* Estimate selectivity: every point when affordable, else a sample. */
-        double sel;
-        size_t matches = 0;
-        bool full = c->n_slots <= FULL_EVAL_MAX;
-        if (!full) {
-            uint64_t x = 0x9E3779B97F4A7C15ull ^ live;
-            size_t seen = 0, hit = 0;
-            for (size_t i = 0; i < SAMPLE_N * 4 && seen < SAMPLE_N; i++) {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-                uint32_t l = (uint32_t)(x % c->n_slots);
-                if (!slot_live(c, l))
-                    continue;
-                seen++;
-                hit += ak_filter_match(f, c->slots[l].payload);
-            }
-            sel = seen ? (double)hit / (double)seen : 1.0;
-            full = sel * (double)live <= (double)exact_thr * 4;
-        } else {
-            sel = 1.0;
-        }
-        if (full) {
-            labels = ak_malloc((size_t)c->n_slots * sizeof *labels);
-            if (!labels) {
-                st = coll_oom(c);
-            } else {
-                for (uint32_t l = 0; l < c->n_slots; l++)
-                    if (slot_live(c, l) && ak_filter_match(f, c->slots[l].payload))
-                        labels[matches++] = l;
-                sel = (double)matches / (double)live;
-            }
-        }
-        if (st != AKIDB_OK) {
-            /* fallthrough to unlock */
-        } else if (full && (matches <= exact_thr * 4 || sel < 0.05)) {
-            st = ak_exact_search_labels(c->index, req->vector, k, labels, matches, hits, &nh);
-        } else {
-            ak_search_opts so = { 0 };
-            so.ef = ef;
-            so.accept = accept_live;
-            so.ctx = &ac;
-            so.selectivity = sel > 0 ? sel : 1e-6;
-            so.strategy = AK_SEARCH_AUTO;
-            st = ak_hnsw_search_ex(c->index, req->vector, k, &so, hits, &nh);
-        }
-    }
-    if (st == AKIDB_OK)
-        st = out_alloc(c, out, nh);
-    for (size_t i = 0; st == AKIDB_OK && i < nh; i++) {
-        if (!slot_live(c, hits[i].label))
-            continue;    /* cannot happen: accept filtered it */
-        float score = c->metric == AKIDB_METRIC_L2 ? -hits[i].score : hits[i].score;
-        st = fill_point(c, hits[i].label, req->with, score, &out->items[out->n++]);
-    }
-    pthread_rwlock_unlock(&c->rw);
-    if (st != AKIDB_OK) {
-        akidb_points_free(out);
-        ak_fail_prefix(st, "search in '%s/%s'", tenant, collection);
-    }
-done:
-    ak_free(labels);
-    ak_free(hits);
-    ak_filter_free(f);
-    ak_coll_unref(c);
-    return st;
-}
-
-/* ---- replay ------------------------------------------------------------------------------------ */
-
-typedef struct replay_ctx {
-    akidb_store *s;
-    size_t applied, skipped;
-    uint64_t done, total, reported;   /* bytes replayed / to replay (progress) */
-} replay_ctx;
-
-static void report(const akidb_store *s, const char *phase, uint64_t done, uint64_t total)
-{
-    if (s->opts.progress)
-        s->opts.progress(s->opts.progress_ctx, phase, done, total);
-}
-
-static akidb_status bad_rec(const char *what)
-{
-    return ak_fail(AKIDB_ECORRUPT, "malformed record body: %s", what);
-}
-
-static akidb_status replay_upsert(replay_ctx *rc, ak_rd *r)
-{
-    size_t tl, nl;
-    const char *t = ak_rd_str8(r, &tl), *nm = ak_rd_str8(r, &nl);
-    uint32_t dim = ak_rd_u32(r), n = ak_rd_u32(r);
-    if (r->bad || dim < 1 || dim > AKIDB_DIM_MAX || n < 1 || n > MAX_BATCH)
-        return bad_rec("upsert header");
-    char tn[AKIDB_STORE_NAME_MAX + 1], cn[AKIDB_STORE_NAME_MAX + 1];
-    if (tl > AKIDB_STORE_NAME_MAX || nl > AKIDB_STORE_NAME_MAX)
-        return bad_rec("name too long");
-    memcpy(tn, t, tl);
-    tn[tl] = 0;
-    memcpy(cn, nm, nl);
-    cn[nl] = 0;
-    ak_coll *c;
-    if (get_coll(rc->s, tn, cn, &c) != AKIDB_OK) {
-        rc->skipped++;   /* deleted later in the log */
-        return AKIDB_OK;
-    }
-    akidb_status st = AKIDB_OK;
-    prep *p = ak_calloc(n, sizeof *p);
-    float *vecs = ak_malloc((size_t)n * dim * sizeof(float));
-    char **strs = ak_calloc((size_t)n * 2, sizeof *strs);
-    if (!p || !vecs || !strs) {
-        st = coll_oom(c);
-        goto out;
-    }
-    for (uint32_t i = 0; i < n && st == AKIDB_OK; i++) {
-        size_t il;
-        const char *id = ak_rd_str8(r, &il);
-        uint8_t flags = ak_rd_u8(r);
-        const uint8_t *v = ak_rd_bytes(r, (size_t)dim * 4);
-        if (r->bad || il == 0 || il > AKIDB_POINT_ID_MAX || (flags & ~3u)) {
-            st = bad_rec("upsert point");
-            break;
-        }
-        memcpy(vecs + (size_t)i * dim, v, (size_t)dim * 4);
-        if (!(strs[2 * i] = ak_strndup(id, il))) {
-            st = coll_oom(c);
-            break;
-        }
-        p[i].id = strs[2 * i];
-        p[i].id_len = il;
-        p[i].vec = vecs + (size_t)i * dim;
-        if (flags & 1) {
-            size_t xl;
-            const char *x = ak_rd_str32(r, &xl);
-            if (r->bad || xl > AKIDB_TEXT_MAX || !ak_utf8_valid(x, xl, NULL) || memchr(x, 0, xl)) {
-                st = bad_rec("upsert text");
-                break;
-            }
-            if (!(strs[2 * i + 1] = ak_strndup(x, xl))) {
-                st = coll_oom(c);
-                break;
-            }
-            p[i].text = strs[2 * i + 1];
-            p[i].text_len = xl;
-        }
-        if (flags & 2) {
-            size_t pl;
-            const char *pj = ak_rd_str32(r, &pl);
-            if (r->bad) {
-                st = bad_rec("upsert payload");
-                break;
-            }
-            st = ak_payload_parse(pj, pl, "payload", &p[i].payload);
-            if (st == AKIDB_EINVAL)
-                st = bad_rec("upsert payload JSON");
-        }
-    }
-    if (st == AKIDB_OK && r->off != r->n)
-        st = bad_rec("trailing bytes after upsert");
-    if (st == AKIDB_OK && dim != c->dim) {
-        rc->skipped++;   /* the collection was recreated with another dimension */
-        goto out;
-    }
-    for (uint32_t i = 0; i < n && st == AKIDB_OK; i++) {
-        st = check_vector(c, "point", p[i].id, p[i].vec, dim);
-        if (st != AKIDB_OK)
-            st = ak_fail_prefix(AKIDB_ECORRUPT, "invalid vector in upsert");
-    }
-    if (st == AKIDB_OK)
-        st = check_dups(c, p, n);
-    if (st == AKIDB_EINVAL)
-        st = ak_fail_prefix(AKIDB_ECORRUPT, "invalid upsert");
-    if (st == AKIDB_OK) {
-        pthread_mutex_lock(&c->wmu);
-        st = apply_upsert(rc->s, c, p, n, NULL);
-        pthread_mutex_unlock(&c->wmu);
-        rc->applied++;
-    }
-out:
-    free_preps(p, p ? n : 0);
-    if (strs)
-        for (size_t i = 0; i < (size_t)n * 2; i++)
-            ak_free(strs[i]);
-    ak_free(strs);
-    ak_free(vecs);
-    ak_coll_unref(c);
-    return st;
-}
-
-static akidb_status replay_delete(replay_ctx *rc, ak_rd *r)
-{
-    size_t tl, nl;
-    const char *t = ak_rd_str8(r, &tl), *nm = ak_rd_str8(r, &nl);
-    uint32_t n = ak_rd_u32(r);
-    if (r->bad || n > MAX_BATCH || tl > AKIDB_STORE_NAME_MAX || nl > AKIDB_STORE_NAME_MAX)
-        return bad_rec("delete header");
-    const char **ids = ak_calloc(n ? n : 1, sizeof *ids);
-    size_t *lens = ak_calloc(n ? n : 1, sizeof *lens);
-    akidb_status st = AKIDB_OK;
-    if (!ids || !lens)
-        st = ak_fail(AKIDB_ENOMEM, "replay: out of memory");
-    for (uint32_t i = 0; st == AKIDB_OK && i < n; i++) {
-        ids[i] = ak_rd_str8(r, &lens[i]);
-        if (r->bad || lens[i] == 0)
-            st = bad_rec("delete id");
-    }
-    if (st == AKIDB_OK && r->off != r->n)
-        st = bad_rec("trailing bytes after delete");
-    if (st == AKIDB_OK) {
-        char tn[AKIDB_STORE_NAME_MAX + 1], cn[AKIDB_STORE_NAME_MAX + 1];
-        memcpy(tn, t, tl);
-        tn[tl] = 0;
-        memcpy(cn, nm, nl);
-        cn[nl] = 0;
-        ak_coll *c;
-        if (get_coll(rc->s, tn, cn, &c) == AKIDB_OK) {
-            pthread_mutex_lock(&c->wmu);
-            st = apply_delete(rc->s, c, ids, lens, n, NULL);
-            pthread_mutex_unlock(&c->wmu);
-            ak_coll_unref(c);
-            rc->applied++;
-        } else {
-            rc->skipped++;
-        }
-    }
-    ak_free(ids);
-    ak_free(lens);
-    return st;
-}
-
-static akidb_status read_name(ak_rd *r, char *out)
-{
-    size_t l;
-    const char *p = ak_rd_str8(r, &l);
-    if (r->bad || l == 0 || l > AKIDB_STORE_NAME_MAX || memchr(p, 0, l))
-        return bad_rec("name");
-    memcpy(out, p, l);
-    out[l] = 0;
-    return AKIDB_OK;
-}
-
-static akidb_status replay_rec(void *ctx, uint64_t lsn, uint8_t type, const uint8_t *body,
-                               size_t len)
-{
-    replay_ctx *rc = ctx;
-    rc->done += AK_WAL_REC_HEADER + len;
-    if (rc->done - rc->reported >= (1u << 20)) {
-        rc->reported = rc->done;
-        report(rc->s, "wal", rc->done, rc->total);
-    }
-    ak_rd r = { body, len, 0, false };
-    char t[AKIDB_STORE_NAME_MAX + 1], n[AKIDB_STORE_NAME_MAX + 1];
-    akidb_status st;
-    switch (type) {
-    case AK_WAL_TENANT_CREATE:
-    case AK_WAL_TENANT_DELETE:
-        if ((st = read_name(&r, t)) != AKIDB_OK)
-            return st;
-        if (r.off != r.n)
-            return bad_rec("trailing bytes");
-        rc->applied++;
-        st = type == AK_WAL_TENANT_CREATE ? tenant_create_impl(rc->s, t, true)
-                                          : tenant_delete_impl(rc->s, t, true);
-        return st == AKIDB_EINVAL ? ak_fail_prefix(AKIDB_ECORRUPT, "bad tenant") : st;
-    case AK_WAL_COLL_CREATE: {
-        if ((st = read_name(&r, t)) != AKIDB_OK || (st = read_name(&r, n)) != AKIDB_OK)
-            return st;
-        akidb_collection_opts o = { 0 };
-        o.dim = ak_rd_u32(&r);
-        o.metric = (akidb_metric)ak_rd_u8(&r);
-        o.hnsw_m = ak_rd_u32(&r);
-        o.hnsw_ef_construction = ak_rd_u32(&r);
-        size_t ml = ak_rd_u16(&r);
-        const uint8_t *m = ak_rd_bytes(&r, ml);
-        if (r.bad || r.off != r.n || ml > AKIDB_MODEL_NAME_MAX || (m && memchr(m, 0, ml)))
-            return bad_rec("collection create");
-        char model[AKIDB_MODEL_NAME_MAX + 1];
-        memcpy(model, m ? (const char *)m : "", ml);
-        model[ml] = 0;
-        o.model = model;
-        rc->applied++;
-        st = coll_create_impl(rc->s, t, n, &o, true);
-        if (st == AKIDB_EINVAL || st == AKIDB_ERANGE)
-            return ak_fail_prefix(AKIDB_ECORRUPT, "bad collection");
-        return st;
-    }
-    case AK_WAL_COLL_DELETE:
-        if ((st = read_name(&r, t)) != AKIDB_OK || (st = read_name(&r, n)) != AKIDB_OK)
-            return st;
-        if (r.off != r.n)
-            return bad_rec("trailing bytes");
-        rc->applied++;
-        return coll_delete_impl(rc->s, t, n, true);
-    case AK_WAL_UPSERT:
-        return replay_upsert(rc, &r);
-    case AK_WAL_DELETE:
-        return replay_delete(rc, &r);
-    }
-    (void)lsn;
-    return bad_rec("unknown type");
-}
-
-/* ---- open / close ------------------------------------------------------------------------------- */
-
-typedef struct seg {
-    uint64_t lsn;
-    char *name;
-} seg;
-
-static int cmp_seg(const void *a, const void *b)
-{
-    const seg *x = a, *y = b;
-    return (x->lsn > y->lsn) - (x->lsn < y->lsn);
-}
-
-static void free_segs(seg *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        ak_free(v[i].name);
-    ak_free(v);
-}
-
-/* Lists files "<prefix><16 hex><suffix>" in dir, sorted by number. */
-static akidb_status list_files(const char *dir, const char *prefix, const char *suffix, seg **out,
-                               size_t *n_out)
-{
-    *out = NULL;
-    *n_out = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return ak_fail(AKIDB_EIO, "%s: %s", dir, strerror(errno));
-    seg *v = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    size_t pl = strlen(prefix), sl = strlen(suffix);
-    akidb_status st = AKIDB_OK;
-    while ((e = readdir(d))) {
-        size_t l = strlen(e->d_name);
-        if (l != pl + 16 + sl || strncmp(e->d_name, prefix, pl) != 0 ||
-            strcmp(e->d_name + pl + 16, suffix) != 0)
-            continue;
-        char hex[17];
-        memcpy(hex, e->d_name + pl, 16);
-        hex[16] = 0;
-        char *end;
-        uint64_t lsn = strtoull(hex, &end, 16);
-        if (*end)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            seg *nv = ak_realloc(v, cap * sizeof *v);
-            if (!nv) {
-                st = ak_fail(AKIDB_ENOMEM, "listing %s: out of memory", dir);
-                break;
-            }
-            v = nv;
-        }
-        v[n].lsn = lsn;
-        if (!(v[n].name = ak_path_join(dir, e->d_name))) {
-            st = ak_fail(AKIDB_ENOMEM, "listing %s: out of memory", dir);
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (st != AKIDB_OK) {
-        free_segs(v, n);
-        return st;
-    }
-    if (n)
-        qsort(v, n, sizeof *v, cmp_seg);
-    *out = v;
-    *n_out = n;
-    return AKIDB_OK;
-}
-
-static void remove_tmp_files(akidb_store *s)
-{
-    DIR *d = opendir(s->dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".tmp") == 0 && strncmp(e->d_name, "snap-", 5) == 0) {
-            char *p = ak_path_join(s->dir, e->d_name);
-            if (p) {
-                unlink(p);
-                ak_store_log(s, AKIDB_LOG_INFO, "%s: removed unfinished snapshot", p);
-            }
-            ak_free(p);
-        }
-    }
-    closedir(d);
-}
-
-/* Replays WAL segments after the snapshot and opens the log for appending. */
-static akidb_status recover_wal(akidb_store *s, uint64_t snap_lsn)
-{
-    seg *v;
-    size_t n;
-    akidb_status st = list_files(s->dir, "wal-", ".log", &v, &n);
-    if (st != AKIDB_OK)
-        return st;
-    /* First segment to read: the last one starting at or before snap_lsn. */
-    size_t first = 0;
-    for (size_t i = 0; i < n; i++)
-        if (v[i].lsn <= snap_lsn)
-            first = i;
-    uint64_t next = snap_lsn;
-    const char *append_path = NULL;
-    size_t append_off = 0;
-    replay_ctx rc = { s, 0, 0, 0, 0, 0 };
-    for (size_t j = first; j < n; j++) {
-        struct stat sb;
-        if (stat(v[j].name, &sb) == 0 && sb.st_size > AK_WAL_HEADER_SIZE)
-            rc.total += (uint64_t)sb.st_size - AK_WAL_HEADER_SIZE;
-    }
-    report(s, "wal", 0, rc.total);
-    size_t i;
-    for (i = first; i < n; i++) {
-        bool last = i + 1 == n;
-        char *data = NULL;
-        size_t len = 0;
-        st = ak_read_file(v[i].name, (size_t)1 << 40, &data, &len);
-        if (st != AKIDB_OK)
-            break;
-        if (last && len < AK_WAL_HEADER_SIZE) {
-            /* Crash while creating the segment: nothing was logged in it. */
-            ak_store_log(s, AKIDB_LOG_WARN, "%s: incomplete segment header (%zu bytes) removed",
-                         v[i].name, len);
-            ak_free(data);
-            unlink(v[i].name);
-            break;
-        }
-        ak_wal_scan sc;
-        st = ak_wal_scan_buf((const uint8_t *)data, len, v[i].name, snap_lsn, replay_rec, &rc, &sc);
-        ak_free(data);
-        if (st != AKIDB_OK)
-            break;
-        if (i > first && sc.start_lsn != next) {
-            st = ak_fail(AKIDB_ECORRUPT, "%s: offset 16: segment starts at record %llu, expected %llu",
-                         v[i].name, (unsigned long long)sc.start_lsn, (unsigned long long)next);
-            break;
-        }
-        if (i == first && sc.start_lsn > snap_lsn) {
-            st = ak_fail(AKIDB_ECORRUPT,
-                         "%s: offset 16: segment starts at record %llu but records from %llu are needed",
-                         v[i].name, (unsigned long long)sc.start_lsn, (unsigned long long)snap_lsn);
-            break;
-        }
-        if (sc.next_lsn > next)
-            next = sc.next_lsn;
-        if (sc.damaged) {
-            bool tail = last && !sc.resync;
-            if (!tail && !s->opts.wal_cut_on_corruption) {
-                st = ak_fail(AKIDB_ECORRUPT,
-                             "%s: offset %zu: %s, and valid data follows; the log is damaged "
-                             "(open with wal_cut_on_corruption to drop the rest)",
-                             v[i].name, sc.valid_end, sc.why);
-                break;
-            }
-            ak_store_log(s, AKIDB_LOG_WARN, "%s: offset %zu: %s; log cut there (%zu bytes dropped%s)",
-                         v[i].name, sc.valid_end, sc.why, len - sc.valid_end,
-                         last ? "" : ", later segments removed");
-            if (truncate(v[i].name, (off_t)sc.valid_end) != 0) {
-                st = ak_fail(AKIDB_EIO, "%s: truncate: %s", v[i].name, strerror(errno));
-                break;
-            }
-            for (size_t j = i + 1; j < n; j++)
-                unlink(v[j].name);
-            append_path = v[i].name;
-            append_off = sc.valid_end;
-            i = n;
-            break;
-        }
-        if (last) {
-            append_path = v[i].name;
-            append_off = len;
-        }
-    }
-    if (st == AKIDB_OK) {
-        if (next < snap_lsn)
-            next = snap_lsn;
-        if (next == 0)
-            next = 1;
-        if (append_path && append_off >= AK_WAL_HEADER_SIZE)
-            st = ak_wal_open(s->dir, append_path, append_off, next, s->opts.sync == AKIDB_SYNC_FULL,
-                             &s->wal);
-        else
-            st = ak_wal_open(s->dir, NULL, 0, next, s->opts.sync == AKIDB_SYNC_FULL, &s->wal);
-    }
-    if (st == AKIDB_OK)
-        report(s, "wal", rc.total, rc.total);
-    if (st == AKIDB_OK && (rc.applied || rc.skipped))
-        ak_store_log(s, AKIDB_LOG_INFO, "%s: replayed %zu WAL records (%zu for deleted collections)",
-                     s->dir, rc.applied + rc.skipped, rc.skipped);
-    /* Segments wholly before the snapshot are no longer needed. */
-    if (st == AKIDB_OK)
-        for (size_t j = 0; j < first; j++)
-            unlink(v[j].name);
-    free_segs(v, n);
     return st;
 }
 
@@ -2077,30 +1266,30 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts, aki
         goto fail;
     }
     ak_free(lp);
-    remove_tmp_files(s);
+    ak_store_remove_tmp_files(s);
 
     /* Newest snapshot. */
-    seg *snaps;
+    ak_seg *snaps;
     size_t n_snaps;
-    if ((st = list_files(dir, "snap-", ".akdb", &snaps, &n_snaps)) != AKIDB_OK)
+    if ((st = ak_store_list_files(dir, "snap-", ".akdb", &snaps, &n_snaps)) != AKIDB_OK)
         goto fail;
     uint64_t snap_lsn = 1;
     if (n_snaps) {
         struct stat sb;
         uint64_t size = stat(snaps[n_snaps - 1].name, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-        report(s, "snapshot", 0, size);
+        ak_store_report(s, "snapshot", 0, size);
         st = ak_snapshot_load(s, snaps[n_snaps - 1].name, &snap_lsn);
         if (st == AKIDB_OK)
-            report(s, "snapshot", size, size);
+            ak_store_report(s, "snapshot", size, size);
         if (st == AKIDB_OK)
             for (size_t i = 0; i + 1 < n_snaps; i++)
                 unlink(snaps[i].name);
     }
-    free_segs(snaps, n_snaps);
+    ak_store_free_segs(snaps, n_snaps);
     if (st != AKIDB_OK)
         goto fail;
     s->snap_lsn = snap_lsn;
-    if ((st = recover_wal(s, snap_lsn)) != AKIDB_OK)
+    if ((st = ak_store_recover_wal(s, snap_lsn)) != AKIDB_OK)
         goto fail;
     *out = s;
     return AKIDB_OK;
@@ -2134,19 +1323,19 @@ akidb_status akidb_store_snapshot(akidb_store *s)
     if (st == AKIDB_OK) {
         s->snap_lsn = lsn;
         /* Older snapshots and segments are superseded. */
-        seg *v;
+        ak_seg *v;
         size_t n;
-        if (list_files(s->dir, "snap-", ".akdb", &v, &n) == AKIDB_OK) {
+        if (ak_store_list_files(s->dir, "snap-", ".akdb", &v, &n) == AKIDB_OK) {
             for (size_t i = 0; i < n; i++)
                 if (v[i].lsn < lsn)
                     unlink(v[i].name);
-            free_segs(v, n);
+            ak_store_free_segs(v, n);
         }
-        if (list_files(s->dir, "wal-", ".log", &v, &n) == AKIDB_OK) {
+        if (ak_store_list_files(s->dir, "wal-", ".log", &v, &n) == AKIDB_OK) {
             for (size_t i = 0; i < n; i++)
                 if (v[i].lsn < lsn)
                     unlink(v[i].name);
-            free_segs(v, n);
+            ak_store_free_segs(v, n);
         }
     }
     atomic_store(&s->snapshot_busy, false);

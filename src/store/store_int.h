@@ -94,6 +94,64 @@ akidb_status ak_store_add_tenant(akidb_store *s, const char *name, ak_tenant **o
 akidb_status ak_tenant_add_coll(ak_tenant *t, ak_coll *c);
 void ak_tenant_free(ak_tenant *t);
 
+/* ---- shared between store.c, store_read.c and store_replay.c ---- */
+#define AK_STORE_MAX_BATCH 100000u
+#define AK_STORE_MAX_TOPK 10000u
+#define AK_STORE_MAX_SCROLL 10000u
+
+/* One point of a write batch, validated and encoded outside the locks. */
+typedef struct ak_prep {
+    const char *id;
+    size_t id_len;
+    const float *vec;
+    const char *text;
+    size_t text_len;
+    json_t *payload;     /* owned until moved into a slot */
+    uint32_t label;      /* new slot */
+} ak_prep;
+
+/* A file of the store folder with the number in its name (WAL segments,
+ * snapshots). */
+typedef struct ak_seg {
+    uint64_t lsn;
+    char *name;
+} ak_seg;
+
+akidb_status ak_coll_oom(const ak_coll *c);
+/* The collection tenant/name with a reference (ak_coll_unref it). */
+akidb_status ak_store_get_coll(akidb_store *s, const char *tenant, const char *name,
+                               ak_coll **out);
+/* The catalog changes; replay 1: applying a WAL record (nothing is logged). */
+akidb_status ak_store_tenant_create_impl(akidb_store *s, const char *name, bool replay);
+akidb_status ak_store_tenant_delete_impl(akidb_store *s, const char *name, bool replay);
+akidb_status ak_store_coll_create_impl(akidb_store *s, const char *tenant, const char *name,
+                                       const akidb_collection_opts *o, bool replay);
+akidb_status ak_store_coll_delete_impl(akidb_store *s, const char *tenant, const char *name,
+                                       bool replay);
+/* A vector of the collection's dimension, finite, non-zero under cosine. */
+akidb_status ak_store_check_vector(const ak_coll *c, const char *what, const char *id,
+                                   const float *v, uint32_t dim);
+/* EINVAL naming an id that occurs twice in p[0..n). */
+akidb_status ak_store_check_dups(const ak_coll *c, ak_prep *p, size_t n);
+/* Steps 3-6 of the write path (store.c's header); rec NULL: replay. */
+akidb_status ak_store_apply_upsert(akidb_store *s, ak_coll *c, ak_prep *p, size_t n,
+                                   const ak_buf *rec);
+akidb_status ak_store_apply_delete(akidb_store *s, ak_coll *c, const char *const *ids,
+                                   const size_t *lens, size_t n, size_t *n_deleted);
+void ak_store_free_preps(ak_prep *p, size_t n);
+
+/* ---- store_replay.c ---- */
+/* The files dir/<prefix><number><suffix>, sorted by number. */
+akidb_status ak_store_list_files(const char *dir, const char *prefix, const char *suffix,
+                                 ak_seg **out, size_t *n);
+void ak_store_free_segs(ak_seg *v, size_t n);
+/* Removes the temporary files an interrupted snapshot left. */
+void ak_store_remove_tmp_files(akidb_store *s);
+/* Replays the WAL segments after snap_lsn and opens the log for appending. */
+akidb_status ak_store_recover_wal(akidb_store *s, uint64_t snap_lsn);
+/* A progress report to opts.progress (phase "snapshot" or "wal"). */
+void ak_store_report(const akidb_store *s, const char *phase, uint64_t done, uint64_t total);
+
 /* ---- snapshot.c ---- */
 /* Writes snap-<lsn>.akdb for the current catalog (cat_wmu held by caller). */
 akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn);
