@@ -1,8 +1,8 @@
 /*
  * store.c - AkiDB's durable store: catalog of tenants and collections, the
  * per-collection point table (id hash, slots reused after deletes), writes
- * through the write-ahead log, search through the HNSW index with payload
- * filters, and recovery (snapshot + WAL tail) on open.
+ * through the write-ahead log, open and close; reads and search are in
+ * store_read.c, recovery from the WAL tail in store_replay.c.
  *
  * Write path of a point batch (one collection):
  *   1. validate and encode outside any lock (vectors, ids, payload JSON);

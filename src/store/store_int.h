@@ -1,6 +1,8 @@
 /*
  * store_int.h - private structures of the store shared by store.c (catalog,
- * points, search, recovery) and snapshot.c (snapshot files).  Locking rules
+ * the write path, open and close), store_read.c (get, scroll, count,
+ * search), store_replay.c (recovery from the WAL) and snapshot.c (snapshot
+ * files).  Locking rules
  * are stated next to each field; see the header comment of store.c for the
  * overall design.
  */
