@@ -192,4 +192,9 @@ void ak_maxheap_push(ak_pair *hp, size_t *n, ak_pair v);
 void ak_maxheap_pop(ak_pair *hp, size_t *n);
 bool ak_scratch_reserve(ak_pair **buf, size_t *cap, size_t need);
 
+/* hnsw_alloc.c: removes label from the label map; the level of a new node
+ * (geometric, factor 1 / ln M). */
+void ak_lmap_del(ak_hnsw *h, uint32_t label);
+int ak_hnsw_random_level(ak_hnsw *h);
+
 #endif
