@@ -34,7 +34,7 @@ typedef struct ak_hparams {
     int32_t pad_id;         /* padding_idx of position ids (RoBERTa), or -1 */
     ak_act act;             /* feed-forward activation */
     float ln_eps;           /* LayerNorm epsilon (RMSNorm's for decoders) */
-    /* decoder-style families (Qwen3; later Gemma 3 ...) */
+    /* decoder-style families (Qwen3, Gemma 3) and rotary encoders */
     size_t n_kv_heads;      /* key / value heads (grouped-query attention) */
     size_t head_dim;        /* width of one head; 0: hidden / n_heads */
     float rope_theta;       /* rotary base; 0: no rotary positions */

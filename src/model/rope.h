@@ -1,8 +1,9 @@
 /*
  * rope.h - rotary position embeddings (RoPE) as Hugging Face computes them,
  * shared by every family that rotates queries and keys instead of adding a
- * position table: Qwen3 now; Gemma 3, ModernBERT, NomicBERT and GTE later
- * (each gives its own base, and ModernBERT / Gemma 3 one base per layer kind).
+ * position table: Qwen3, Gemma 3, ModernBERT, NomicBERT and GTE (each gives
+ * its own base, ModernBERT / Gemma 3 one base per layer kind, GTE an NTK
+ * scaled one, NomicBERT a rotated fraction of each head).
  *
  * Why a file of its own: the numbers must match PyTorch's float32 recipe to
  * the last bit that matters (inv_freq = 1 / base^(2i/d) in float32, angle =
