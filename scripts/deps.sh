@@ -11,9 +11,10 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config ca-certificates
-      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libpcre2-dev)
+      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libpcre2-dev
+      zlib1g-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(python3 python3-torch python3-numpy clang libclang-rt-14-dev curl zlib1g-dev)
+  pkgs+=(python3 python3-torch python3-numpy clang libclang-rt-14-dev curl)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 update=0
