@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             p = kn + 1;
         }
     }
-    ak_http_req rq = {line, path, query, authz, NULL, p, (size_t)(end - p)};
+    ak_http_req rq = {line, path, query, authz, NULL, p, (size_t)(end - p), NULL};
     ak_http_resp rs;
     ak_server_dispatch(g_srv, &rq, &rs);
     if (rs.status < 200 || rs.status > 599 || !rs.body)

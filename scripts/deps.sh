@@ -3,7 +3,8 @@
 #   scripts/deps.sh          build + run dependencies
 #   scripts/deps.sh --test   also what the test suite needs (PyTorch peer,
 #                            clang for the sanitizer and fuzz builds, npm for
-#                            scripts/tokref.sh unless one is on the PATH)
+#                            scripts/tokref.sh unless one is on the PATH,
+#                            chromium for the web console's browser test)
 #   scripts/deps.sh --arm64  what the 64-bit ARM stage of the suite needs:
 #                            the aarch64 cross compilers, qemu-user, and the
 #                            arm64 builds of the libraries (Debian multiarch)
@@ -15,6 +16,7 @@ pkgs=(build-essential cmake pkg-config ca-certificates
       zlib1g-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(python3 python3-torch python3-numpy clang libclang-rt-14-dev curl)
+  pkgs+=(chromium)   # the web console's browser test (tests/ref/console_ui.mjs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 update=0

@@ -1097,14 +1097,14 @@ AKT_TEST(dispatch_direct)
     static const char *methods[] = {"GET", "POST", "DELETE", "PATCH", "FOO"};
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
         for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
-            ak_http_req rq = {methods[m], paths[i], "include=a%2", NULL, NULL, "{\"texts\":[\"a\"]}", 15};
+            ak_http_req rq = {methods[m], paths[i], "include=a%2", NULL, NULL, "{\"texts\":[\"a\"]}", 15, NULL};
             ak_http_resp rs;
             ak_server_dispatch(f.s, &rq, &rs);
             AKT_TRUE(rs.status >= 200 && rs.status < 600);
             AKT_TRUE(rs.body != NULL);
             ak_http_resp_clear(&rs);
         }
-    ak_http_req rq = {"POST", "/api/v1/embed", NULL, NULL, NULL, "{\"texts\":[\"a\"]}", 15};
+    ak_http_req rq = {"POST", "/api/v1/embed", NULL, NULL, NULL, "{\"texts\":[\"a\"]}", 15, NULL};
     ak_http_resp rs;
     ak_server_dispatch(f.s, &rq, &rs);
     AKT_EQ_INT(rs.status, 404);   /* no model loaded */

@@ -88,6 +88,16 @@ static enum MHD_Result send_resp(ak_server *s, struct MHD_Connection *conn, ak_h
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     if (r->www_authenticate)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"akidb\"");
+    if (r->cache_control)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache_control);
+    if (r->vary_accept)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Accept");
+    if (r->csp) {
+        MHD_add_response_header(mr, "Content-Security-Policy", r->csp);
+        MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(mr, "X-Frame-Options", "DENY");
+    }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     return ret;
@@ -357,6 +367,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .api_key = key,
         .body = r->body,
         .body_len = r->len,
+        .accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT),
     };
     atomic_store(&r->state, REQ_RUNNING);
     MHD_suspend_connection(conn);

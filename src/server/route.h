@@ -59,6 +59,7 @@ extern const ak_route_family ak_routes_collections; /* routes_coll.c: /api/v1/co
 extern const ak_route_family ak_routes_tei;         /* routes_tei.c: TEI /embed, /rerank ... */
 extern const ak_route_family ak_routes_qdrant;      /* routes_qdrant.c: Qdrant /collections... */
 
+extern const ak_route_family ak_routes_console;     /* routes_console.c: the web console, GET / */
 extern const ak_route_family ak_routes_openapi;     /* routes_openapi.c: GET /openapi.json */
 
 /* The table of families, in matching order; returns their count. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 static const ak_route_family *const families[] = {
+    &ak_routes_console,   /* first: GET / is the console for browsers */
     &ak_routes_ops,
     &ak_routes_openai,
     &ak_routes_embed,

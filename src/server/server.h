@@ -93,6 +93,7 @@ typedef struct ak_http_req {
     const char *api_key;         /* X-API-Key (or api-key) header or NULL    */
     const char *body;
     size_t body_len;
+    const char *accept;          /* Accept header or NULL                    */
 } ak_http_req;
 
 typedef struct ak_http_resp {
@@ -102,6 +103,10 @@ typedef struct ak_http_resp {
     const char *content_type;    /* static string                             */
     int retry_after;             /* >0: add Retry-After                       */
     int www_authenticate;        /* 1: add WWW-Authenticate: Bearer           */
+    const char *cache_control;   /* static string: Cache-Control, or NULL     */
+    const char *csp;             /* static string: Content-Security-Policy
+                                    (with nosniff, no referrer, no framing)   */
+    int vary_accept;             /* 1: add Vary: Accept                       */
 } ak_http_resp;
 
 /* Handles one request: routing, authentication, the route itself, metrics.
