@@ -17,6 +17,7 @@ pkgs=(build-essential cmake pkg-config ca-certificates
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(python3 python3-torch python3-numpy clang libclang-rt-14-dev curl)
   pkgs+=(chromium)   # the web console's browser test (tests/ref/console_ui.mjs)
+  pkgs+=(awscli)     # the S3 client's interoperability test (tests/test_s3.c)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 update=0
