@@ -24,50 +24,20 @@
  *                  AKIDB_REF_QUICK=1 (sanitizer, emulated runs): the first
  *                  reference of each model only, all texts in one call.
  */
-#include "akt.h"
-#include "model/family.h"
-
-#include <errno.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "akt_model.h"
 
 #define COS_MIN 0.99999
 #define DIFF_MAX 1e-4
-
-static const char *src_dir(void)
-{
-    const char *s = getenv("AKIDB_SRC");
-    return s && *s ? s : ".";
-}
-
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (!f)
-        AKT_FAIL_("cannot write %s: %s", p, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
 
 /* ---- small models written here ---------------------------------------------- */
 
 enum { H_ = 16, NH_ = 2, I_ = 32, L_ = 2, P_ = 40, RV_ = 300, DV_ = 30522 };
 
-typedef struct tensor {
-    char name[160];
-    size_t d0, d1;
-} tensor;
-
 /* Tensor list of family fam ('d' DistilBERT, 'r' RoBERTa), without prefix. */
-static size_t list_tensors(int fam, tensor *t)
+static size_t list_tensors(int fam, akt_tensor *t)
 {
     size_t n = 0;
-#define T_(a, b, ...)                                                              \
-    do { snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__); t[n].d0 = a; t[n].d1 = b; n++; } \
-    while (0)
+#define T_(a, b, ...) AKT_TENSOR(t, n, a, b, __VA_ARGS__)
     T_(fam == 'd' ? DV_ : RV_, H_, "embeddings.word_embeddings.weight");
     T_(P_, H_, "embeddings.position_embeddings.weight");
     if (fam == 'r')
@@ -98,14 +68,11 @@ static size_t list_tensors(int fam, tensor *t)
     return n;
 }
 
-/* Deterministic value i of tensor t, already representable in bf16. */
-static float value(const tensor *t, size_t ti, size_t i)
+/* Deterministic value k of tensor t, already representable in bf16. */
+static float value(const akt_tensor *t, size_t ti, size_t k, const void *ctx)
 {
-    uint64_t x = (ti + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xC2B2AE3D27D4EB4Full;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
-    float u = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0), v;
+    (void)ctx;
+    float u = akt_unit(ti, k), v;
     size_t n = strlen(t->name);
     int gain = strcmp(t->name + n - 6, "weight") == 0 && strstr(t->name, "orm");
     if (gain)
@@ -116,11 +83,7 @@ static float value(const tensor *t, size_t ti, size_t i)
         v = 0.5f * u;
     else
         v = u * (float)(1.7 / sqrt((double)t->d1));
-    uint32_t b;
-    memcpy(&b, &v, 4);
-    b &= 0xFFFF0000u;
-    memcpy(&v, &b, 4);
-    return v;
+    return akt_bf16_trunc(v);
 }
 
 typedef struct wopts {
@@ -132,53 +95,9 @@ typedef struct wopts {
 
 static void write_weights(const char *dir, int fam, const wopts *o)
 {
-    static tensor t[128];
-    size_t n = list_tensors(fam, t), esz = o->bf16 ? 2 : 4, off = 0, hl = 0, cap = 1 << 16;
-    char *hdr = malloc(cap);
-    hl += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        size_t bytes = d0 * (t[i].d1 ? t[i].d1 : 1) * esz;
-        char shape[64];
-        if (t[i].d1)
-            snprintf(shape, sizeof shape, "[%zu,%zu]", d0, t[i].d1);
-        else
-            snprintf(shape, sizeof shape, "[%zu]", d0);
-        hl += (size_t)snprintf(hdr + hl, cap - hl,
-                               ",\"%s%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                               o->prefix ? o->prefix : "", t[i].name, o->bf16 ? "BF16" : "F32",
-                               shape, off, off + bytes);
-        off += bytes;
-    }
-    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
-    while (hl % 8)
-        hdr[hl++] = ' ';
-    unsigned char *data = malloc(8 + hl + off), *p = data + 8 + hl;
-    for (int i = 0; i < 8; i++)
-        data[i] = (unsigned char)((uint64_t)hl >> (8 * i));
-    memcpy(data + 8, hdr, hl);
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        for (size_t k = 0; k < d0 * (t[i].d1 ? t[i].d1 : 1); k++) {
-            float v = value(&t[i], i, k);
-            uint32_t b;
-            memcpy(&b, &v, 4);
-            uint16_t h = (uint16_t)(b >> 16);
-            memcpy(p, o->bf16 ? (void *)&h : (void *)&v, esz);
-            p += esz;
-        }
-    }
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    fwrite(data, 1, 8 + hl + off, f);
-    fclose(f);
-    free(hdr);
-    free(data);
+    static akt_tensor t[128];
+    akt_wopts w = { .dt = o->bf16, .prefix = o->prefix, .skip = o->skip, .bad = o->bad };
+    akt_write_weights(dir, t, list_tensors(fam, t), &w, value, NULL);
 }
 
 static const char *distil_cfg =
@@ -194,38 +113,10 @@ static const char *roberta_cfg =
 /* Makes tmp/<name> with config text cfg and the weights of family fam. */
 static const char *make_model(const char *name, int fam, const char *cfg, const wopts *o)
 {
-    static char dirs[8][PATH_MAX];
-    static int slot;
-    char *d = dirs[slot++ % 8];
-    snprintf(d, PATH_MAX, "%s/%s", akt_tmpdir("akidb_fam_"), name);
-    mkdir(d, 0700);
-    write_text(d, "config.json", cfg);
+    const char *d = akt_model_dir("akidb_fam_", name, cfg);
     if (fam)
         write_weights(d, fam, o);
     return d;
-}
-
-static akidb_model *load_ids(const char *dir)
-{
-    akidb_model *m = NULL;
-    akidb_status st = ak_model_load_ids(dir, NULL, &m);
-    if (st != AKIDB_OK)
-        AKT_FAIL_("load %s: %s: %s", dir, akidb_status_name(st), akidb_last_error());
-    return m;
-}
-
-static void expect_fail(const char *dir, akidb_status want, const char *s1, const char *s2)
-{
-    akidb_model *m = (akidb_model *)1;
-    akidb_status st = ak_model_load_ids(dir, NULL, &m);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", dir, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    AKT_TRUE(m == NULL);
-    if (s1)
-        AKT_CONTAINS(akidb_last_error(), s1);
-    if (s2)
-        AKT_CONTAINS(akidb_last_error(), s2);
 }
 
 /* ---- tests without Python ------------------------------------------------- */
@@ -300,15 +191,7 @@ AKT_TEST(lookup)
 static void cfg_case(const char *name, const char *cfg, akidb_status want, const char *s,
                      ak_hparams *hp)
 {
-    const ak_family *f;
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/config.json", make_model(name, 0, cfg, NULL));
-    akidb_status st = ak_family_config_load(p, &f, hp);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", name, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    if (s)
-        AKT_CONTAINS(akidb_last_error(), s);
+    akt_cfg_case(akt_model_dir("akidb_fam_", name, cfg), NULL, want, s, hp);
 }
 
 AKT_TEST(config_errors)
@@ -373,17 +256,25 @@ AKT_TEST(config_errors)
 
 /* Embeddings of a few fixed id sequences. */
 enum { NSEQ = 4 };
-static void embed_fixed(const akidb_model *m, int nt, float *out)
+static int32_t seq_d[38];
+
+static void fixed_seqs(const int32_t **ids, size_t *lens)
 {
     static const int32_t a[] = { 0, 5, 9, 2 }, b[] = { 0, 7, 1, 8, 250, 3, 2 }, c[] = { 2 };
-    static int32_t d[38];
     for (int i = 0; i < 38; i++)
-        d[i] = i == 0 ? 0 : i == 37 ? 2 : 4 + (i * 37) % 290;
-    const int32_t *ids[NSEQ] = { a, b, c, d };
-    size_t lens[NSEQ] = { 4, 7, 1, 38 };
-    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
-    o.n_threads = nt;
-    AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, out, &o));
+        seq_d[i] = i == 0 ? 0 : i == 37 ? 2 : 4 + (i * 37) % 290;
+    ids[0] = a; lens[0] = 4;
+    ids[1] = b; lens[1] = 7;
+    ids[2] = c; lens[2] = 1;
+    ids[3] = seq_d; lens[3] = 38;
+}
+
+static void embed_fixed(const akidb_model *m, int nt, float *out)
+{
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, 0, out);
 }
 
 AKT_TEST(tensors)
@@ -398,7 +289,7 @@ AKT_TEST(tensors)
         int fam = fams[k].fam;
         const char *cfg = fam == 'd' ? distil_cfg : roberta_cfg;
         wopts o = { 0 };
-        akidb_model *ref = load_ids(make_model("t_plain", fam, cfg, &o));
+        akidb_model *ref = akt_load_ids(make_model("t_plain", fam, cfg, &o), NULL);
         akidb_model_info info;
         akidb_model_get_info(ref, &info);
         AKT_EQ_STR(info.weights_dtype, "F32");
@@ -412,39 +303,37 @@ AKT_TEST(tensors)
         AKT_EQ_INT(memcmp(r, x, sizeof r), 0);
         const wopts v[] = { { .prefix = fams[k].prefix }, { .bf16 = 1 },
                             { .bf16 = 1, .prefix = fams[k].prefix } };
-        for (int i = 0; i < 3; i++) {
-            akidb_model *m = load_ids(make_model("t_var", fam, cfg, &v[i]));
-            akidb_model_get_info(m, &info);
-            AKT_EQ_STR(info.weights_dtype, v[i].bf16 ? "BF16" : "F32");
-            embed_fixed(m, 1, x);
-            if (memcmp(r, x, sizeof r) != 0)
-                AKT_FAIL_("family %c variant %d differs from the plain F32 model", fam, i);
-            akidb_model_free(m);
-        }
+        const int32_t *ids[NSEQ];
+        size_t lens[NSEQ];
+        fixed_seqs(ids, lens);
+        for (int i = 0; i < 3; i++)
+            akt_expect_same(make_model("t_var", fam, cfg, &v[i]), v[i].bf16 ? "BF16" : "F32", r,
+                            NSEQ, ids, lens, H_,
+                            fam == 'd' ? "DistilBERT variant" : "RoBERTa variant");
         akidb_model_free(ref);
         o.skip = fams[k].missing;
-        expect_fail(make_model("t_miss", fam, cfg, &o), AKIDB_EFORMAT, fams[k].missing,
-                    fams[k].prefix);
+        akt_expect_fail(make_model("t_miss", fam, cfg, &o), AKIDB_EFORMAT, fams[k].missing,
+                        fams[k].prefix);
         o.skip = NULL;
         o.bad = fams[k].shape;
-        expect_fail(make_model("t_shape", fam, cfg, &o), AKIDB_EDIM, fams[k].shape,
-                    "but config.json implies");
+        akt_expect_fail(make_model("t_shape", fam, cfg, &o), AKIDB_EDIM, fams[k].shape,
+                        "but config.json implies");
     }
     /* the position table must have max_position_embeddings rows */
     wopts o = { 0 };
-    expect_fail(make_model("t_pos", 'r',
-                           "{\"model_type\":\"roberta\",\"hidden_size\":16,"
-                           "\"num_hidden_layers\":2,\"num_attention_heads\":2,"
-                           "\"intermediate_size\":32,\"max_position_embeddings\":41,"
-                           "\"type_vocab_size\":1,\"vocab_size\":300}", &o),
-                AKIDB_EDIM, "embeddings.position_embeddings.weight", "[41, 16]");
+    akt_expect_fail(make_model("t_pos", 'r',
+                               "{\"model_type\":\"roberta\",\"hidden_size\":16,"
+                               "\"num_hidden_layers\":2,\"num_attention_heads\":2,"
+                               "\"intermediate_size\":32,\"max_position_embeddings\":41,"
+                               "\"type_vocab_size\":1,\"vocab_size\":300}", &o),
+                    AKIDB_EDIM, "embeddings.position_embeddings.weight", "[41, 16]");
 }
 
 AKT_TEST(ids_api)
 {
     wopts o = { 0 };
     const char *dir = make_model("i_r", 'r', roberta_cfg, &o);
-    akidb_model *m = load_ids(dir);
+    akidb_model *m = akt_load_ids(dir, NULL);
     akidb_model_info info;
     akidb_model_get_info(m, &info);
     AKT_EQ_INT(info.max_tokens, 38);
@@ -480,7 +369,7 @@ AKT_TEST(ids_api)
                                  "special_tokens_map.json" };
     for (int i = 0; i < 4; i++) {
         char a[PATH_MAX], b[PATH_MAX * 2];
-        snprintf(a, sizeof a, "%s/tests/data/minilm/%s", src_dir(), tok[i]);
+        snprintf(a, sizeof a, "%s/tests/data/minilm/%s", akt_src_dir(), tok[i]);
         snprintf(b, sizeof b, "%s/%s", dir, tok[i]);
         if (symlink(a, b) != 0)
             AKT_FAIL_("symlink %s: %s", b, strerror(errno));
@@ -511,87 +400,22 @@ AKT_TEST(ids_api)
     akidb_model_free(m);
 }
 
-static double cosine(const float *a, const float *b, size_t n)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return ab / (sqrt(aa * bb) + 1e-300);
-}
-
-static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
-                                           AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
-
 AKT_TEST(reduced)
 {
     wopts o = { 0 };
-    const char *dir = make_model("q_r", 'r', roberta_cfg, &o);
-    akidb_model *f = load_ids(dir);
-    float r[NSEQ * H_], x[NSEQ * H_], x2[NSEQ * H_];
-    embed_fixed(f, 1, r);
-    static const char *dt[] = { "bf16", "int8" };
-    for (int d = 0; d < 2; d++) {
-        akidb_model_opts mo = { .dtype = dt[d] };
-        akidb_model *m = NULL;
-        AKT_OK(ak_model_load_ids(dir, &mo, &m));
-        for (size_t p = 0; p < 4; p++) {
-            if (akidb_kernels_select(paths[p]) != AKIDB_OK)
-                continue;
-            embed_fixed(m, 1, x);
-            embed_fixed(m, 2, x2);
-            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-            double worst = 1;
-            for (int t = 0; t < NSEQ; t++) {
-                double c = cosine(r + t * H_, x + t * H_, H_);
-                worst = c < worst ? c : worst;
-            }
-            fprintf(stderr, "  %s RoBERTa, %s: worst cosine to f32 %.6f\n", dt[d],
-                    akidb_kernels_name(paths[p]), worst);
-            AKT_GE(worst, 0.999);
-        }
-        akidb_model_free(m);
-    }
-    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
-    akidb_model_free(f);
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    akt_reduced(make_model("q_r", 'r', roberta_cfg, &o), "RoBERTa", NSEQ, ids, lens, H_);
 }
 
 AKT_TEST(out_of_memory)
 {
     wopts o = { .bf16 = 1 };   /* converted copies: more allocations to fail */
-    const char *dir = make_model("m_r", 'r', roberta_cfg, &o);
     static const int32_t a[] = { 0, 5, 1, 9, 2 }, b[] = { 0, 7, 2 };
     const int32_t *ids[NSEQ] = { a, b, a, b };
     size_t lens[NSEQ] = { 5, 3, 5, 3 };
-    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-    eo.n_threads = 2;
-    akidb_model *m = load_ids(dir);
-    float want[NSEQ * H_], x[NSEQ * H_];
-    AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, want, &eo));
-    akidb_model_free(m);
-    int done = 0;
-    long i;
-    for (i = 0; i < 100000 && !done; i = akt_oom_next(i)) {
-        ak_alloc_fail_after(i);
-        akidb_status st = ak_model_load_ids(dir, NULL, &m);
-        if (st == AKIDB_OK) {
-            st = ak_model_embed_ids(m, NSEQ, ids, lens, x, &eo);
-            akidb_model_free(m);
-            done = st == AKIDB_OK;
-        }
-        long inj = ak_alloc_injected_failures();
-        ak_alloc_fail_after(-1);
-        if (!done && st != AKIDB_ENOMEM)
-            AKT_FAIL_("fail_after(%ld): status %s (%s), want ENOMEM", i,
-                      akidb_status_name(st), akidb_last_error());
-        if (!done)
-            AKT_TRUE(inj > 0);
-    }
-    AKT_TRUE(done);
-    AKT_EQ_INT(memcmp(x, want, sizeof x), 0);
-    fprintf(stderr, "  %ld allocation points checked\n", i);
+    akt_oom_load_embed(make_model("m_r", 'r', roberta_cfg, &o), NULL, NSEQ, ids, lens, H_);
 }
 
 /* ---- the reference models of make_families.py ------------------------------ */
@@ -775,7 +599,7 @@ static void check_rows(const fmodel *fm, const akidb_model *m, const fref *r, co
             diff = fabs((double)g[d] - e[d]) > diff ? fabs((double)g[d] - e[d]) : diff;
             scale = fabs((double)e[d]) > scale ? fabs((double)e[d]) : scale;
         }
-        double c = cosine(g, e, fm->dim);
+        double c = akt_cosine(g, e, fm->dim);
         akt_checks++;
         if (!(c >= COS_MIN) || !(diff <= DIFF_MAX * scale))
             AKT_FAIL_("%s: text %u (%zu tokens): cosine %.9f, max |diff| %.3g (limit %.3g)",
@@ -793,7 +617,7 @@ static void check_rows(const fmodel *fm, const akidb_model *m, const fref *r, co
  * full adds 1 thread and one text per call. */
 static void check_fmodel(const fmodel *fm, int full, int quick)
 {
-    akidb_model *m = load_ids(fm->dir);
+    akidb_model *m = akt_load_ids(fm->dir, NULL);
     akidb_model_info info;
     akidb_model_get_info(m, &info);
     AKT_EQ_INT(info.dim, fm->dim);
@@ -845,10 +669,11 @@ AKT_TEST(families_ref)
     size_t longest = 0, shortest = SIZE_MAX;
     const char *q = getenv("AKIDB_REF_QUICK");
     int quick = q && *q && strcmp(q, "0") != 0;
-    for (size_t p = 0; p < 4; p++) {
-        akidb_status st = akidb_kernels_select(paths[p]);
+    for (size_t p = 0; p < AKT_NPATHS; p++) {
+        akidb_status st = akidb_kernels_select(akt_path(p));
         if (st == AKIDB_EUNSUPPORTED) {
-            printf("  kernel path %s not supported here: skipped\n", akidb_kernels_name(paths[p]));
+            printf("  kernel path %s not supported here: skipped\n",
+                   akidb_kernels_name(akt_path(p)));
             continue;
         }
         AKT_OK(st);

@@ -21,33 +21,11 @@
  *   reduced        bf16 / int8 compute on every kernel path vs f32
  *   out_of_memory  every allocation of a load + embed failing once
  */
-#include "akt.h"
-#include "model/family.h"
-
-#include <errno.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "akt_model.h"
 
 enum { H_ = 32, NH_ = 4, I_ = 40, L_ = 3, V_ = 300 };
 
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (!f)
-        AKT_FAIL_("cannot write %s: %s", p, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
-
 /* ---- small models written here ---------------------------------------------- */
-
-typedef struct tensor {
-    char name[160];
-    size_t d0, d1;
-} tensor;
 
 typedef struct wopts {
     int dt;               /* 0 F32, 1 BF16, 2 F16 */
@@ -57,12 +35,10 @@ typedef struct wopts {
     int norm_bias, attn_bias, mlp_bias;   /* tensors written */
 } wopts;
 
-static size_t list_tensors(const wopts *o, tensor *t)
+static size_t list_tensors(const wopts *o, akt_tensor *t)
 {
     size_t n = 0;
-#define T_(a, b, ...)                                                              \
-    do { snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__); t[n].d0 = a; t[n].d1 = b; n++; } \
-    while (0)
+#define T_(a, b, ...) AKT_TENSOR(t, n, a, b, __VA_ARGS__)
 #define NORM_(...)                                                                 \
     do { T_(H_, 0, __VA_ARGS__); strcat(t[n - 1].name, "weight");                   \
          if (o->norm_bias) { T_(H_, 0, __VA_ARGS__); strcat(t[n - 1].name, "bias"); } } while (0)
@@ -91,14 +67,11 @@ static size_t list_tensors(const wopts *o, tensor *t)
     return n;
 }
 
-/* Deterministic value i of tensor t, exact in bf16 and in f16. */
-static float value(const tensor *t, size_t ti, size_t i)
+/* Deterministic value k of tensor t, exact in bf16 and in f16. */
+static float value(const akt_tensor *t, size_t ti, size_t k, const void *ctx)
 {
-    uint64_t x = (ti + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xC2B2AE3D27D4EB4Full;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
-    float u = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0), v;
+    (void)ctx;
+    float u = akt_unit(ti, k), v;
     size_t n = strlen(t->name);
     if (n > 5 && strcmp(t->name + n - 5, ".bias") == 0)
         v = 0.2f * u;
@@ -108,74 +81,14 @@ static float value(const tensor *t, size_t ti, size_t i)
         v = u;
     else
         v = u * (float)(2.0 / sqrt((double)t->d1));
-    return ldexpf(roundf(ldexpf(v, 7)), -7);   /* 8 significant bits at most */
-}
-
-/* IEEE half of v (exact for value()'s numbers). */
-static uint16_t to_f16(float v)
-{
-    if (v == 0.0f)
-        return 0;
-    int e;
-    float m = frexpf(fabsf(v), &e);
-    uint16_t s = v < 0 ? 0x8000 : 0;
-    int be = e - 1 + 15;
-    if (!(be > 0 && be < 31))
-        AKT_FAIL_("%g is out of the f16 test range", v);
-    uint16_t man = (uint16_t)lroundf((m * 2.0f - 1.0f) * 1024.0f);
-    return (uint16_t)(s | (be << 10) | man);
+    return akt_grid128(v);
 }
 
 static void write_weights(const char *dir, const wopts *o)
 {
-    static tensor t[128];
-    static const char *dts[] = { "F32", "BF16", "F16" };
-    size_t n = list_tensors(o, t), esz = o->dt ? 2 : 4, off = 0, hl = 0, cap = 1 << 16;
-    char *hdr = malloc(cap);
-    hl += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        size_t bytes = d0 * (t[i].d1 ? t[i].d1 : 1) * esz;
-        char shape[64];
-        if (t[i].d1)
-            snprintf(shape, sizeof shape, "[%zu,%zu]", d0, t[i].d1);
-        else
-            snprintf(shape, sizeof shape, "[%zu]", d0);
-        hl += (size_t)snprintf(hdr + hl, cap - hl,
-                               ",\"%s%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                               o->prefix ? o->prefix : "", t[i].name, dts[o->dt], shape, off,
-                               off + bytes);
-        off += bytes;
-    }
-    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
-    while (hl % 8)
-        hdr[hl++] = ' ';
-    unsigned char *data = malloc(8 + hl + off), *p = data + 8 + hl;
-    for (int i = 0; i < 8; i++)
-        data[i] = (unsigned char)((uint64_t)hl >> (8 * i));
-    memcpy(data + 8, hdr, hl);
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        for (size_t k = 0; k < d0 * (t[i].d1 ? t[i].d1 : 1); k++) {
-            float v = value(&t[i], i, k);
-            uint32_t b;
-            memcpy(&b, &v, 4);
-            uint16_t h = o->dt == 1 ? (uint16_t)(b >> 16) : to_f16(v);
-            memcpy(p, o->dt ? (void *)&h : (void *)&v, esz);
-            p += esz;
-        }
-    }
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    fwrite(data, 1, 8 + hl + off, f);
-    fclose(f);
-    free(hdr);
-    free(data);
+    static akt_tensor t[128];
+    akt_wopts w = { .dt = o->dt, .prefix = o->prefix, .skip = o->skip, .bad = o->bad };
+    akt_write_weights(dir, t, list_tensors(o, t), &w, value, NULL);
 }
 
 /* The config of the test model: ModernBertConfig's fields, with extra
@@ -204,12 +117,7 @@ static const char *mb_cfg(char *buf, size_t cap, size_t local, int every, const 
 /* Makes tmp/<name> with config text cfg and, if o, weights. */
 static const char *make_model(const char *name, const char *cfg, const wopts *o)
 {
-    static char dirs[8][PATH_MAX];
-    static int slot;
-    char *d = dirs[slot++ % 8];
-    snprintf(d, PATH_MAX, "%s/%s", akt_tmpdir("akidb_modernbert_"), name);
-    mkdir(d, 0700);
-    write_text(d, "config.json", cfg);
+    const char *d = akt_model_dir("akidb_modernbert_", name, cfg);
     if (o)
         write_weights(d, o);
     return d;
@@ -221,47 +129,14 @@ static const char *std_model(const char *name, const wopts *o)
     return make_model(name, mb_cfg(cfg, sizeof cfg, 8, 3, "10000.0", o, NULL), o);
 }
 
-static akidb_model *load_ids(const char *dir, const char *dtype)
-{
-    akidb_model_opts mo = { .dtype = dtype };
-    akidb_model *m = NULL;
-    akidb_status st = ak_model_load_ids(dir, &mo, &m);
-    if (st != AKIDB_OK)
-        AKT_FAIL_("load %s: %s: %s", dir, akidb_status_name(st), akidb_last_error());
-    return m;
-}
-
-static void expect_fail(const char *dir, akidb_status want, const char *s1, const char *s2)
-{
-    akidb_model *m = (akidb_model *)1;
-    akidb_status st = ak_model_load_ids(dir, NULL, &m);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", dir, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    AKT_TRUE(m == NULL);
-    if (s1)
-        AKT_CONTAINS(akidb_last_error(), s1);
-    if (s2)
-        AKT_CONTAINS(akidb_last_error(), s2);
-}
-
 /* ---- config ----------------------------------------------------------------- */
 
 /* Loads config text cfg and expects status want with s in the message. */
 static void cfg_case(const char *name, const char *cfg, akidb_status want, const char *s,
                      ak_hparams *hp)
 {
-    const ak_family *f;
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/config.json", make_model(name, cfg, NULL));
-    akidb_status st = ak_family_config_load(p, &f, hp);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", name, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    if (want == AKIDB_OK)
-        AKT_TRUE(f == &ak_family_modernbert);
-    if (s)
-        AKT_CONTAINS(akidb_last_error(), s);
+    akt_cfg_case(akt_model_dir("akidb_modernbert_", name, cfg), &ak_family_modernbert, want, s,
+                 hp);
 }
 
 #define MB_(extra) "{\"model_type\":\"modernbert\",\"hidden_size\":64,\"num_attention_heads\":4," \
@@ -400,28 +275,13 @@ static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out
     const int32_t *ids[NSEQ];
     size_t lens[NSEQ];
     fixed_seqs(ids, lens);
-    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
-    o.n_threads = nt;
-    if (!one_by_one) {
-        AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, out, &o));
-        return;
-    }
-    for (int i = 0; i < NSEQ; i++)
-        AKT_OK(ak_model_embed_ids(m, 1, &ids[i], &lens[i], out + i * H_, &o));
-}
-
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double d = 0;
-    for (size_t i = 0; i < n; i++)
-        d = fabs((double)a[i] - b[i]) > d ? fabs((double)a[i] - b[i]) : d;
-    return d;
+    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
 }
 
 AKT_TEST(tensors)
 {
     wopts o = { 0 };
-    akidb_model *ref = load_ids(std_model("t_plain", &o), NULL);
+    akidb_model *ref = akt_load_ids(std_model("t_plain", &o), NULL);
     akidb_model_info info;
     akidb_model_get_info(ref, &info);
     AKT_EQ_STR(info.weights_dtype, "F32");
@@ -436,22 +296,18 @@ AKT_TEST(tensors)
     const wopts v[] = { { .prefix = "model." }, { .dt = 1 }, { .dt = 2 },
                         { .dt = 1, .prefix = "model." } };
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
-    for (int i = 0; i < 4; i++) {
-        akidb_model *m = load_ids(std_model("t_var", &v[i]), NULL);
-        akidb_model_get_info(m, &info);
-        AKT_EQ_STR(info.weights_dtype, names[i]);
-        embed_fixed(m, 1, 0, x);
-        if (memcmp(r, x, sizeof r) != 0)
-            AKT_FAIL_("variant %d differs from the plain F32 model", i);
-        akidb_model_free(m);
-    }
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    for (int i = 0; i < 4; i++)
+        akt_expect_same(std_model("t_var", &v[i]), names[i], r, NSEQ, ids, lens, H_, "variant");
     /* each bias flag reads its tensors, and they change the output */
     const wopts bv[] = { { .norm_bias = 1 }, { .attn_bias = 1 }, { .mlp_bias = 1 },
                          { .norm_bias = 1, .attn_bias = 1, .mlp_bias = 1, .prefix = "model." } };
     for (int i = 0; i < 4; i++) {
-        akidb_model *m = load_ids(std_model("t_bias", &bv[i]), NULL);
+        akidb_model *m = akt_load_ids(std_model("t_bias", &bv[i]), NULL);
         embed_fixed(m, 1, 0, x);
-        if (max_diff(r, x, NSEQ * H_) < 1e-3)
+        if (akt_max_abs_diff(r, x, NSEQ * H_) < 1e-3)
             AKT_FAIL_("bias variant %d equals the bias-free model", i);
         akidb_model_free(m);
     }
@@ -461,20 +317,20 @@ AKT_TEST(tensors)
     char cfg[2048];
     wopts flags = { .norm_bias = 1 };
     const char *d = make_model("t_nobias", mb_cfg(cfg, sizeof cfg, 8, 3, "1e4", &flags, NULL), &nb);
-    expect_fail(d, AKIDB_EFORMAT, "'embeddings.norm.bias'", "also tried 'model.");
+    akt_expect_fail(d, AKIDB_EFORMAT, "'embeddings.norm.bias'", "also tried 'model.");
     static const char *miss[] = { "layers.1.attn_norm.weight", "embeddings.tok_embeddings.weight",
                                   "final_norm.weight", "layers.2.mlp.Wi.weight",
                                   "layers.0.attn.Wqkv.weight", "embeddings.norm.weight" };
     for (int i = 0; i < 6; i++) {
         wopts w = { .prefix = "model.", .skip = miss[i] };
-        expect_fail(std_model("t_miss", &w), AKIDB_EFORMAT, miss[i], "also tried 'model.");
+        akt_expect_fail(std_model("t_miss", &w), AKIDB_EFORMAT, miss[i], "also tried 'model.");
     }
     static const char *bad[] = { "layers.0.attn.Wqkv.weight", "embeddings.tok_embeddings.weight",
                                  "layers.1.mlp.Wi.weight", "layers.2.mlp_norm.weight",
                                  "layers.1.attn.Wo.bias" };
     for (int i = 0; i < 5; i++) {
         wopts w = { .bad = bad[i], .attn_bias = 1 };
-        expect_fail(std_model("t_shape", &w), AKIDB_EDIM, bad[i], "but config.json implies");
+        akt_expect_fail(std_model("t_shape", &w), AKIDB_EDIM, bad[i], "but config.json implies");
     }
 }
 
@@ -484,8 +340,8 @@ static void embed_cfg(size_t local, int every, const char *theta_l, float *out)
 {
     char cfg[2048];
     wopts o = { 0 };
-    akidb_model *m = load_ids(make_model("f_cfg", mb_cfg(cfg, sizeof cfg, local, every, theta_l,
-                                                         &o, NULL), &o), NULL);
+    akidb_model *m = akt_load_ids(make_model("f_cfg", mb_cfg(cfg, sizeof cfg, local, every, theta_l,
+                                                             &o, NULL), &o), NULL);
     embed_fixed(m, 2, 0, out);
     akidb_model_free(m);
 }
@@ -493,7 +349,7 @@ static void embed_cfg(size_t local, int every, const char *theta_l, float *out)
 AKT_TEST(forward)
 {
     wopts o = { .dt = 1, .norm_bias = 1, .attn_bias = 1, .mlp_bias = 1 };
-    akidb_model *m = load_ids(std_model("f_bf", &o), NULL);
+    akidb_model *m = akt_load_ids(std_model("f_bf", &o), NULL);
     float a[NSEQ * H_], b[NSEQ * H_];
     embed_fixed(m, 1, 0, a);
     static const int nts[] = { 2, 3 };
@@ -523,95 +379,30 @@ AKT_TEST(forward)
     AKT_EQ_INT(memcmp(g, w, sizeof g), 0);
     embed_cfg(8, 3, "160000.0", n);      /* windows of +-4 */
     AKT_EQ_INT(memcmp(g, n, 2 * H_ * sizeof(float)), 0);
-    AKT_GE(max_diff(g + 3 * H_, n + 3 * H_, 2 * H_), 1e-3);
+    AKT_GE(akt_max_abs_diff(g + 3 * H_, n + 3 * H_, 2 * H_), 1e-3);
     embed_cfg(200, 3, "10000.0", t);     /* only the local base differs */
-    AKT_GE(max_diff(g + 3 * H_, t + 3 * H_, 2 * H_), 1e-4);
+    AKT_GE(akt_max_abs_diff(g + 3 * H_, t + 3 * H_, 2 * H_), 1e-4);
     AKT_EQ_INT(memcmp(g + H_, t + H_, H_ * sizeof(float)), 0);   /* 1 token: no rotation */
     embed_cfg(200, 3, "null", t);        /* null: the global base */
     AKT_EQ_INT(memcmp(g, t, sizeof g), 0);
 }
 
-static double cosine(const float *a, const float *b, size_t n)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return ab / (sqrt(aa * bb) + 1e-300);
-}
-
-static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
-                                           AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
-
 AKT_TEST(reduced)
 {
     wopts o = { .dt = 1, .attn_bias = 1 };
-    const char *dir = std_model("q_bf", &o);
-    akidb_model *f = load_ids(dir, NULL);
-    float r[NSEQ * H_], x[NSEQ * H_], x2[NSEQ * H_];
-    embed_fixed(f, 1, 0, r);
-    static const char *dt[] = { "bf16", "int8" };
-    for (int d = 0; d < 2; d++) {
-        akidb_model *m = load_ids(dir, dt[d]);
-        for (size_t p = 0; p < 4; p++) {
-            if (akidb_kernels_select(paths[p]) != AKIDB_OK)
-                continue;
-            embed_fixed(m, 1, 0, x);
-            embed_fixed(m, 2, 1, x2);   /* threads split each forward */
-            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-            embed_fixed(m, 3, 0, x2);
-            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-            double worst = 1;
-            for (int t = 0; t < NSEQ; t++) {
-                double c = cosine(r + t * H_, x + t * H_, H_);
-                worst = c < worst ? c : worst;
-            }
-            fprintf(stderr, "  %s ModernBERT, %s: worst cosine to f32 %.6f\n", dt[d],
-                    akidb_kernels_name(paths[p]), worst);
-            AKT_GE(worst, 0.999);
-        }
-        akidb_model_free(m);
-    }
-    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
-    akidb_model_free(f);
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    akt_reduced(std_model("q_bf", &o), "ModernBERT", NSEQ, ids, lens, H_);
 }
 
 AKT_TEST(out_of_memory)
 {
     wopts o = { .dt = 1, .norm_bias = 1, .mlp_bias = 1 };   /* converted copies */
-    const char *dir = std_model("m_bf", &o);
     const int32_t *ids[NSEQ];
     size_t lens[NSEQ];
     fixed_seqs(ids, lens);
-    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-    eo.n_threads = 2;
-    akidb_model *m = load_ids(dir, NULL);
-    float want[NSEQ * H_], x[NSEQ * H_];
-    AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, want, &eo));
-    akidb_model_free(m);
-    int done = 0;
-    long i;
-    for (i = 0; i < 100000 && !done; i = akt_oom_next(i)) {
-        ak_alloc_fail_after(i);
-        akidb_status st = ak_model_load_ids(dir, NULL, &m);
-        if (st == AKIDB_OK) {
-            st = ak_model_embed_ids(m, NSEQ, ids, lens, x, &eo);
-            akidb_model_free(m);
-            done = st == AKIDB_OK;
-        }
-        long inj = ak_alloc_injected_failures();
-        ak_alloc_fail_after(-1);
-        if (!done && st != AKIDB_ENOMEM)
-            AKT_FAIL_("fail_after(%ld): status %s (%s), want ENOMEM", i,
-                      akidb_status_name(st), akidb_last_error());
-        if (!done)
-            AKT_TRUE(inj > 0);
-    }
-    AKT_TRUE(done);
-    AKT_EQ_INT(memcmp(x, want, sizeof x), 0);
-    fprintf(stderr, "  %ld allocation points checked\n", i);
+    akt_oom_load_embed(std_model("m_bf", &o), NULL, NSEQ, ids, lens, H_);
 }
 
 AKT_MAIN(AKT_REG(config), AKT_REG(tensors), AKT_REG(forward), AKT_REG(reduced),

@@ -26,42 +26,18 @@
  * The PyTorch references (tests/ref/make_mpnet.py) run in test_families'
  * families_ref checker, test mpnet_ref.
  */
-#include "akt.h"
-#include "model/family.h"
-
-#include <errno.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "akt_model.h"
 
 enum { H_ = 32, NH_ = 4, I_ = 64, L_ = 2, V_ = 1000, P_ = 130, NB_ = 32 };
 
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (!f)
-        AKT_FAIL_("cannot write %s: %s", p, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
-
 /* ---- small models written here ---------------------------------------------- */
-
-typedef struct tensor {
-    char name[160];
-    size_t d0, d1;
-} tensor;
 
 #define REL_NAME "encoder.relative_attention_bias.weight"
 
-static size_t list_tensors(size_t buckets, tensor *t)
+static size_t list_tensors(size_t buckets, akt_tensor *t)
 {
     size_t n = 0;
-#define T_(a, b, ...)                                                              \
-    do { snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__); t[n].d0 = a; t[n].d1 = b; n++; } \
-    while (0)
+#define T_(a, b, ...) AKT_TENSOR(t, n, a, b, __VA_ARGS__)
     T_(V_, H_, "embeddings.word_embeddings.weight");
     T_(P_, H_, "embeddings.position_embeddings.weight");
     T_(H_, 0, "embeddings.LayerNorm.weight");
@@ -95,16 +71,14 @@ typedef struct wopts {
     int rel;              /* relative bias: 0 random, 1 constant per head, 2 zero */
 } wopts;
 
-/* Deterministic value i of tensor t, exact in bf16 and in f16. */
-static float value(const tensor *t, size_t ti, size_t i, int rel)
+/* Deterministic value k of tensor t, exact in bf16 and in f16; the
+ * relative bias as wopts ctx says. */
+static float value(const akt_tensor *t, size_t ti, size_t k, const void *ctx)
 {
+    int rel = ((const wopts *)ctx)->rel;
     if (strcmp(t->name, REL_NAME) == 0 && rel)
-        return rel == 2 ? 0.0f : 0.75f * (float)(i % NH_) - 1.0f;
-    uint64_t x = (ti + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xC2B2AE3D27D4EB4Full;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
-    float u = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0), v;
+        return rel == 2 ? 0.0f : 0.75f * (float)(k % NH_) - 1.0f;
+    float u = akt_unit(ti, k), v;
     if (!t->d1)
         v = strstr(t->name, "LayerNorm.weight") ? 1.0f + 0.25f * u : 0.2f * u;
     else if (strcmp(t->name, REL_NAME) == 0)
@@ -113,76 +87,14 @@ static float value(const tensor *t, size_t ti, size_t i, int rel)
         v = u;
     else
         v = u * (float)(1.7 / sqrt((double)t->d1));
-    return ldexpf(roundf(ldexpf(v, 7)), -7);   /* 8 significant bits at most */
-}
-
-/* IEEE half of v (exact for value()'s numbers). */
-static uint16_t to_f16(float v)
-{
-    if (v == 0.0f)
-        return 0;
-    int e;
-    float m = frexpf(fabsf(v), &e);   /* v = m 2^e, m in [0.5, 1) */
-    uint16_t s = v < 0 ? 0x8000 : 0;
-    int be = e - 1 + 15;
-    if (!(be > 0 && be < 31))
-        AKT_FAIL_("%g is out of the f16 test range", v);
-    uint16_t man = (uint16_t)lroundf((m * 2.0f - 1.0f) * 1024.0f);
-    return (uint16_t)(s | (be << 10) | man);
+    return akt_grid128(v);
 }
 
 static void write_weights(const char *dir, const wopts *o)
 {
-    static tensor t[64];
-    static const char *dts[] = { "F32", "BF16", "F16" };
-    size_t n = list_tensors(o->buckets ? o->buckets : NB_, t), esz = o->dt ? 2 : 4, off = 0,
-           hl = 0, cap = 1 << 16;
-    char *hdr = malloc(cap);
-    hl += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        size_t bytes = d0 * (t[i].d1 ? t[i].d1 : 1) * esz;
-        char shape[64];
-        if (t[i].d1)
-            snprintf(shape, sizeof shape, "[%zu,%zu]", d0, t[i].d1);
-        else
-            snprintf(shape, sizeof shape, "[%zu]", d0);
-        hl += (size_t)snprintf(hdr + hl, cap - hl,
-                               ",\"%s%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                               o->prefix ? o->prefix : "", t[i].name, dts[o->dt], shape, off,
-                               off + bytes);
-        off += bytes;
-    }
-    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
-    while (hl % 8)
-        hdr[hl++] = ' ';
-    unsigned char *data = malloc(8 + hl + off), *p = data + 8 + hl;
-    for (int i = 0; i < 8; i++)
-        data[i] = (unsigned char)((uint64_t)hl >> (8 * i));
-    memcpy(data + 8, hdr, hl);
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        for (size_t k = 0; k < d0 * (t[i].d1 ? t[i].d1 : 1); k++) {
-            float v = value(&t[i], i, k, o->rel);
-            uint32_t b;
-            memcpy(&b, &v, 4);
-            uint16_t h = o->dt == 1 ? (uint16_t)(b >> 16) : to_f16(v);
-            memcpy(p, o->dt ? (void *)&h : (void *)&v, esz);
-            p += esz;
-        }
-    }
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    AKT_TRUE(f != NULL);
-    AKT_EQ_INT(fwrite(data, 1, 8 + hl + off, f), 8 + hl + off);
-    fclose(f);
-    free(hdr);
-    free(data);
+    static akt_tensor t[64];
+    akt_wopts w = { .dt = o->dt, .prefix = o->prefix, .skip = o->skip, .bad = o->bad };
+    akt_write_weights(dir, t, list_tensors(o->buckets ? o->buckets : NB_, t), &w, value, o);
 }
 
 #define MCFG_HEAD "{\"model_type\":\"mpnet\",\"architectures\":[\"MPNetForMaskedLM\"],"
@@ -199,39 +111,10 @@ static const char *mpnet_cfg = MCFG(",\"relative_attention_num_buckets\":32");
 /* Makes tmp/<name> with config text cfg and, if o, weights. */
 static const char *make_model(const char *name, const char *cfg, const wopts *o)
 {
-    static char dirs[8][PATH_MAX];
-    static int slot;
-    char *d = dirs[slot++ % 8];
-    snprintf(d, PATH_MAX, "%s/%s", akt_tmpdir("akidb_mpnet_"), name);
-    mkdir(d, 0700);
-    write_text(d, "config.json", cfg);
+    const char *d = akt_model_dir("akidb_mpnet_", name, cfg);
     if (o)
         write_weights(d, o);
     return d;
-}
-
-static akidb_model *load_ids(const char *dir, const char *dtype)
-{
-    akidb_model_opts mo = { .dtype = dtype };
-    akidb_model *m = NULL;
-    akidb_status st = ak_model_load_ids(dir, &mo, &m);
-    if (st != AKIDB_OK)
-        AKT_FAIL_("load %s: %s: %s", dir, akidb_status_name(st), akidb_last_error());
-    return m;
-}
-
-static void expect_fail(const char *dir, akidb_status want, const char *s1, const char *s2)
-{
-    akidb_model *m = (akidb_model *)1;
-    akidb_status st = ak_model_load_ids(dir, NULL, &m);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", dir, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    AKT_TRUE(m == NULL);
-    if (s1)
-        AKT_CONTAINS(akidb_last_error(), s1);
-    if (s2)
-        AKT_CONTAINS(akidb_last_error(), s2);
 }
 
 /* ---- config ----------------------------------------------------------------- */
@@ -239,17 +122,7 @@ static void expect_fail(const char *dir, akidb_status want, const char *s1, cons
 static void cfg_case(const char *name, const char *cfg, akidb_status want, const char *s,
                      ak_hparams *hp)
 {
-    const ak_family *f;
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/config.json", make_model(name, cfg, NULL));
-    akidb_status st = ak_family_config_load(p, &f, hp);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", name, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    if (want == AKIDB_OK)
-        AKT_TRUE(f == &ak_family_mpnet);
-    if (s)
-        AKT_CONTAINS(akidb_last_error(), s);
+    akt_cfg_case(akt_model_dir("akidb_mpnet_", name, cfg), &ak_family_mpnet, want, s, hp);
 }
 
 AKT_TEST(config)
@@ -330,36 +203,13 @@ static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out
     const int32_t *ids[NSEQ];
     size_t lens[NSEQ];
     fixed_seqs(ids, lens);
-    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
-    o.n_threads = nt;
-    if (!one_by_one) {
-        AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, out, &o));
-        return;
-    }
-    for (int i = 0; i < NSEQ; i++)
-        AKT_OK(ak_model_embed_ids(m, 1, &ids[i], &lens[i], out + i * H_, &o));
-}
-
-static double cosine(const float *a, const float *b, size_t n)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return ab / (sqrt(aa * bb) + 1e-300);
+    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
 }
 
 /* The worst cosine of the NSEQ embeddings a and b. */
 static double worst_cos(const float *a, const float *b)
 {
-    double w = 1;
-    for (int t = 0; t < NSEQ; t++) {
-        double c = cosine(a + t * H_, b + t * H_, H_);
-        w = c < w ? c : w;
-    }
-    return w;
+    return akt_worst_cosine(a, b, NSEQ, H_);
 }
 
 /* ---- tensors ------------------------------------------------------------------ */
@@ -367,7 +217,7 @@ static double worst_cos(const float *a, const float *b)
 AKT_TEST(tensors)
 {
     wopts o = { 0 };
-    akidb_model *ref = load_ids(make_model("t_plain", mpnet_cfg, &o), NULL);
+    akidb_model *ref = akt_load_ids(make_model("t_plain", mpnet_cfg, &o), NULL);
     akidb_model_info info;
     akidb_model_get_info(ref, &info);
     AKT_EQ_STR(info.weights_dtype, "F32");
@@ -381,19 +231,15 @@ AKT_TEST(tensors)
     const wopts v[] = { { .prefix = "mpnet." }, { .dt = 1 }, { .dt = 2 },
                         { .dt = 1, .prefix = "mpnet." } };
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
-    for (int i = 0; i < 4; i++) {
-        akidb_model *m = load_ids(make_model("t_var", mpnet_cfg, &v[i]), NULL);
-        akidb_model_get_info(m, &info);
-        AKT_EQ_STR(info.weights_dtype, names[i]);
-        embed_fixed(m, 1, 0, x);
-        if (memcmp(r, x, sizeof r) != 0)
-            AKT_FAIL_("variant %d differs from the plain F32 model", i);
-        akidb_model_free(m);
-    }
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    for (int i = 0; i < 4; i++)
+        akt_expect_same(make_model("t_var", mpnet_cfg, &v[i]), names[i], r, NSEQ, ids, lens, H_, "variant");
     /* 40 buckets in config and table: rows past 32 are never read */
     wopts o40 = { .buckets = 40 };
-    akidb_model *m40 = load_ids(
-        make_model("t_40", MCFG(",\"relative_attention_num_buckets\":40"), &o40), NULL);
+    akidb_model *m40 = akt_load_ids(
+            make_model("t_40", MCFG(",\"relative_attention_num_buckets\":40"), &o40), NULL);
     embed_fixed(m40, 1, 0, x);
     AKT_EQ_INT(memcmp(r, x, sizeof r), 0);
     akidb_model_free(m40);
@@ -404,22 +250,22 @@ AKT_TEST(tensors)
                                   "embeddings.position_embeddings.weight" };
     for (int i = 0; i < 4; i++) {
         wopts w = { .prefix = "mpnet.", .skip = miss[i] };
-        expect_fail(make_model("t_miss", mpnet_cfg, &w), AKIDB_EFORMAT, miss[i],
-                    "also tried 'mpnet.");
+        akt_expect_fail(make_model("t_miss", mpnet_cfg, &w), AKIDB_EFORMAT, miss[i],
+                        "also tried 'mpnet.");
     }
     /* the bias table's rows against relative_attention_num_buckets */
     wopts w33 = { .bad = REL_NAME };
-    expect_fail(make_model("t_b33", mpnet_cfg, &w33), AKIDB_EDIM,
-                "'" REL_NAME "': shape [33, 4], but config.json implies [32, 4]", NULL);
+    akt_expect_fail(make_model("t_b33", mpnet_cfg, &w33), AKIDB_EDIM,
+                    "'" REL_NAME "': shape [33, 4], but config.json implies [32, 4]", NULL);
     wopts w32 = { 0 };
-    expect_fail(make_model("t_b40", MCFG(",\"relative_attention_num_buckets\":40"), &w32),
-                AKIDB_EDIM, "shape [32, 4], but config.json implies [40, 4]", REL_NAME);
+    akt_expect_fail(make_model("t_b40", MCFG(",\"relative_attention_num_buckets\":40"), &w32),
+                    AKIDB_EDIM, "shape [32, 4], but config.json implies [40, 4]", REL_NAME);
     static const char *bad[] = { "encoder.layer.0.attention.attn.k.weight",
                                  "embeddings.position_embeddings.weight" };
     for (int i = 0; i < 2; i++) {
         wopts w = { .bad = bad[i] };
-        expect_fail(make_model("t_shape", mpnet_cfg, &w), AKIDB_EDIM, bad[i],
-                    "but config.json implies");
+        akt_expect_fail(make_model("t_shape", mpnet_cfg, &w), AKIDB_EDIM, bad[i],
+                        "but config.json implies");
     }
 }
 
@@ -458,15 +304,12 @@ static void ref_biased(const float *q, const float *k, const float *v, size_t ld
     free(p);
 }
 
-static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
-                                           AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
-
 AKT_TEST(attention)
 {
     static const size_t cfg[][2] = { { 1, 8 }, { 5, 16 }, { 130, 64 }, { 300, 24 } };
     int ran = 0;
-    for (size_t pi = 0; pi < 4; pi++) {
-        const ak_kernels *kt = ak_kernels_for(paths[pi]);
+    for (size_t pi = 0; pi < AKT_NPATHS; pi++) {
+        const ak_kernels *kt = ak_kernels_for(akt_path(pi));
         if (!kt)
             continue;
         ran++;
@@ -516,9 +359,9 @@ AKT_TEST(attention)
 AKT_TEST(bias)
 {
     wopts o0 = { .rel = 2 }, o1 = { .rel = 1 }, o2 = { 0 };
-    akidb_model *zero = load_ids(make_model("b_zero", mpnet_cfg, &o0), NULL);
-    akidb_model *head = load_ids(make_model("b_head", mpnet_cfg, &o1), NULL);
-    akidb_model *rnd = load_ids(make_model("b_rand", mpnet_cfg, &o2), NULL);
+    akidb_model *zero = akt_load_ids(make_model("b_zero", mpnet_cfg, &o0), NULL);
+    akidb_model *head = akt_load_ids(make_model("b_head", mpnet_cfg, &o1), NULL);
+    akidb_model *rnd = akt_load_ids(make_model("b_rand", mpnet_cfg, &o2), NULL);
     float z[NSEQ * H_], h[NSEQ * H_], r[NSEQ * H_];
     embed_fixed(zero, 1, 0, z);
     embed_fixed(head, 1, 0, h);
@@ -530,7 +373,7 @@ AKT_TEST(bias)
     AKT_TRUE(differ < 0.999);
     /* a one-token text sees only relative position 0: bucket 0 of each head,
      * a constant: the three models agree on it */
-    AKT_GE(cosine(z + H_, r + H_, H_), 0.999999);
+    AKT_GE(akt_cosine(z + H_, r + H_, H_), 0.999999);
     akidb_model_free(zero);
     akidb_model_free(head);
     akidb_model_free(rnd);
@@ -539,7 +382,7 @@ AKT_TEST(bias)
 AKT_TEST(forward)
 {
     wopts o = { .dt = 1 };
-    akidb_model *m = load_ids(make_model("f_bf", mpnet_cfg, &o), NULL);
+    akidb_model *m = akt_load_ids(make_model("f_bf", mpnet_cfg, &o), NULL);
     float a[NSEQ * H_], b[NSEQ * H_];
     embed_fixed(m, 1, 0, a);
     static const int nts[] = { 2, 3 };
@@ -573,64 +416,19 @@ AKT_TEST(forward)
 AKT_TEST(reduced)
 {
     wopts o = { 0 };
-    const char *dir = make_model("q_r", mpnet_cfg, &o);
-    akidb_model *f = load_ids(dir, NULL);
-    float r[NSEQ * H_], x[NSEQ * H_], x2[NSEQ * H_];
-    embed_fixed(f, 1, 0, r);
-    static const char *dt[] = { "bf16", "int8" };
-    for (int d = 0; d < 2; d++) {
-        akidb_model *m = load_ids(dir, dt[d]);
-        for (size_t p = 0; p < 4; p++) {
-            if (akidb_kernels_select(paths[p]) != AKIDB_OK)
-                continue;
-            embed_fixed(m, 1, 0, x);
-            embed_fixed(m, 2, 0, x2);
-            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-            double w = worst_cos(r, x);
-            fprintf(stderr, "  %s MPNet, %s: worst cosine to f32 %.6f\n", dt[d],
-                    akidb_kernels_name(paths[p]), w);
-            AKT_GE(w, 0.999);
-        }
-        akidb_model_free(m);
-    }
-    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
-    akidb_model_free(f);
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    akt_reduced(make_model("q_r", mpnet_cfg, &o), "MPNet", NSEQ, ids, lens, H_);
 }
 
 AKT_TEST(out_of_memory)
 {
     wopts o = { .dt = 1 };   /* converted copies: more allocations to fail */
-    const char *dir = make_model("m_bf", mpnet_cfg, &o);
     const int32_t *ids[NSEQ];
     size_t lens[NSEQ];
     fixed_seqs(ids, lens);
-    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-    eo.n_threads = 2;
-    akidb_model *m = load_ids(dir, NULL);
-    float want[NSEQ * H_], x[NSEQ * H_];
-    AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, want, &eo));
-    akidb_model_free(m);
-    int done = 0;
-    long i;
-    for (i = 0; i < 100000 && !done; i = akt_oom_next(i)) {
-        ak_alloc_fail_after(i);
-        akidb_status st = ak_model_load_ids(dir, NULL, &m);
-        if (st == AKIDB_OK) {
-            st = ak_model_embed_ids(m, NSEQ, ids, lens, x, &eo);
-            akidb_model_free(m);
-            done = st == AKIDB_OK;
-        }
-        long inj = ak_alloc_injected_failures();
-        ak_alloc_fail_after(-1);
-        if (!done && st != AKIDB_ENOMEM)
-            AKT_FAIL_("fail_after(%ld): status %s (%s), want ENOMEM", i,
-                      akidb_status_name(st), akidb_last_error());
-        if (!done)
-            AKT_TRUE(inj > 0);
-    }
-    AKT_TRUE(done);
-    AKT_EQ_INT(memcmp(x, want, sizeof x), 0);
-    fprintf(stderr, "  %ld allocation points checked\n", i);
+    akt_oom_load_embed(make_model("m_bf", mpnet_cfg, &o), NULL, NSEQ, ids, lens, H_);
 }
 
 AKT_MAIN(AKT_REG(config), AKT_REG(tensors), AKT_REG(attention), AKT_REG(bias),

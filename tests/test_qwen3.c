@@ -31,47 +31,16 @@
  * (The id-level references of the same script run in test_families'
  * families_ref, test qwen3_ref.)
  */
-#include "akt.h"
-#include "model/family.h"
-
-#include <errno.h>
-#include <jansson.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "akt_textref.h"
 
 enum { H_ = 32, NQ_ = 4, NKV_ = 2, HD_ = 24, I_ = 48, L_ = 2, V_ = 30522 };
 
-static const char *src_dir(void)
-{
-    const char *s = getenv("AKIDB_SRC");
-    return s && *s ? s : ".";
-}
-
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (!f)
-        AKT_FAIL_("cannot write %s: %s", p, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
-
 /* ---- small models written here ---------------------------------------------- */
 
-typedef struct tensor {
-    char name[160];
-    size_t d0, d1;
-} tensor;
-
-static size_t list_tensors(tensor *t)
+static size_t list_tensors(akt_tensor *t)
 {
     size_t n = 0;
-#define T_(a, b, ...)                                                              \
-    do { snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__); t[n].d0 = a; t[n].d1 = b; n++; } \
-    while (0)
+#define T_(a, b, ...) AKT_TENSOR(t, n, a, b, __VA_ARGS__)
     T_(V_, H_, "embed_tokens.weight");
     T_(H_, 0, "norm.weight");
     for (int l = 0; l < L_; l++) {
@@ -91,96 +60,26 @@ static size_t list_tensors(tensor *t)
     return n;
 }
 
-/* Deterministic value i of tensor t, exact in bf16 and in f16. */
-static float value(const tensor *t, size_t ti, size_t i)
+/* Deterministic value k of tensor t, exact in bf16 and in f16. */
+static float value(const akt_tensor *t, size_t ti, size_t k, const void *ctx)
 {
-    uint64_t x = (ti + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xC2B2AE3D27D4EB4Full;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
-    float u = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0), v;
+    (void)ctx;
+    float u = akt_unit(ti, k), v;
     if (!t->d1)
         v = 1.0f + 0.25f * u;
     else if (strcmp(t->name, "embed_tokens.weight") == 0)
         v = u;
     else
         v = u * (float)(1.7 / sqrt((double)t->d1));
-    v = ldexpf(roundf(ldexpf(v, 7)), -7);   /* 8 significant bits at most */
-    return v;
+    return akt_grid128(v);
 }
 
-/* IEEE half of v (exact for value()'s numbers). */
-static uint16_t to_f16(float v)
-{
-    if (v == 0.0f)
-        return 0;
-    int e;
-    float m = frexpf(fabsf(v), &e);   /* v = m 2^e, m in [0.5, 1) */
-    uint16_t s = v < 0 ? 0x8000 : 0;
-    int be = e - 1 + 15;
-    if (!(be > 0 && be < 31))
-        AKT_FAIL_("%g is out of the f16 test range", v);
-    uint16_t man = (uint16_t)lroundf((m * 2.0f - 1.0f) * 1024.0f);
-    return (uint16_t)(s | (be << 10) | man);
-}
-
-typedef struct wopts {
-    int dt;               /* 0 F32, 1 BF16, 2 F16 */
-    const char *prefix;   /* Hub prefix of every name, or NULL */
-    const char *skip;     /* tensor left out */
-    const char *bad;      /* tensor with one row too many */
-} wopts;
+typedef akt_wopts wopts;
 
 static void write_weights(const char *dir, const wopts *o)
 {
-    static tensor t[64];
-    static const char *dts[] = { "F32", "BF16", "F16" };
-    size_t n = list_tensors(t), esz = o->dt ? 2 : 4, off = 0, hl = 0, cap = 1 << 16;
-    char *hdr = malloc(cap);
-    hl += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        size_t bytes = d0 * (t[i].d1 ? t[i].d1 : 1) * esz;
-        char shape[64];
-        if (t[i].d1)
-            snprintf(shape, sizeof shape, "[%zu,%zu]", d0, t[i].d1);
-        else
-            snprintf(shape, sizeof shape, "[%zu]", d0);
-        hl += (size_t)snprintf(hdr + hl, cap - hl,
-                               ",\"%s%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                               o->prefix ? o->prefix : "", t[i].name, dts[o->dt], shape, off,
-                               off + bytes);
-        off += bytes;
-    }
-    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
-    while (hl % 8)
-        hdr[hl++] = ' ';
-    unsigned char *data = malloc(8 + hl + off), *p = data + 8 + hl;
-    for (int i = 0; i < 8; i++)
-        data[i] = (unsigned char)((uint64_t)hl >> (8 * i));
-    memcpy(data + 8, hdr, hl);
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        for (size_t k = 0; k < d0 * (t[i].d1 ? t[i].d1 : 1); k++) {
-            float v = value(&t[i], i, k);
-            uint32_t b;
-            memcpy(&b, &v, 4);
-            uint16_t h = o->dt == 1 ? (uint16_t)(b >> 16) : to_f16(v);
-            memcpy(p, o->dt ? (void *)&h : (void *)&v, esz);
-            p += esz;
-        }
-    }
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    fwrite(data, 1, 8 + hl + off, f);
-    fclose(f);
-    free(hdr);
-    free(data);
+    static akt_tensor t[64];
+    akt_write_weights(dir, t, list_tensors(t), o, value, NULL);
 }
 
 #define QCFG_HEAD "{\"model_type\":\"qwen3\",\"hidden_size\":32,\"num_hidden_layers\":2,"
@@ -195,12 +94,7 @@ static const char *qwen3_cfg =
 /* Makes tmp/<name> with config text cfg and, if o, weights. */
 static const char *make_model(const char *name, const char *cfg, const wopts *o)
 {
-    static char dirs[8][PATH_MAX];
-    static int slot;
-    char *d = dirs[slot++ % 8];
-    snprintf(d, PATH_MAX, "%s/%s", akt_tmpdir("akidb_qwen3_"), name);
-    mkdir(d, 0700);
-    write_text(d, "config.json", cfg);
+    const char *d = akt_model_dir("akidb_qwen3_", name, cfg);
     if (o)
         write_weights(d, o);
     return d;
@@ -211,55 +105,23 @@ static const char *make_model(const char *name, const char *cfg, const wopts *o)
 static void add_pipeline(const char *dir, const char *prompts, int include_prompt)
 {
     char p[PATH_MAX];
-    write_text(dir, "modules.json",
-               "[{\"idx\":0,\"name\":\"0\",\"path\":\"\",\"type\":"
-               "\"sentence_transformers.models.Transformer\"},{\"idx\":1,\"name\":\"1\","
-               "\"path\":\"1_Pooling\",\"type\":\"sentence_transformers.models.Pooling\"},"
-               "{\"idx\":2,\"name\":\"2\",\"path\":\"2_Normalize\",\"type\":"
-               "\"sentence_transformers.models.Normalize\"}]");
+    akt_write_text(dir, "modules.json",
+                   "[{\"idx\":0,\"name\":\"0\",\"path\":\"\",\"type\":"
+                   "\"sentence_transformers.models.Transformer\"},{\"idx\":1,\"name\":\"1\","
+                   "\"path\":\"1_Pooling\",\"type\":\"sentence_transformers.models.Pooling\"},"
+                   "{\"idx\":2,\"name\":\"2\",\"path\":\"2_Normalize\",\"type\":"
+                   "\"sentence_transformers.models.Normalize\"}]");
     snprintf(p, sizeof p, "%s/1_Pooling", dir);
     mkdir(p, 0700);
-    write_text(p, "config.json", include_prompt
-               ? "{\"word_embedding_dimension\":32,\"pooling_mode_cls_token\":false,"
-                 "\"pooling_mode_mean_tokens\":false,\"pooling_mode_lasttoken\":true,"
-                 "\"include_prompt\":true}"
-               : "{\"word_embedding_dimension\":32,\"pooling_mode_mean_tokens\":true,"
-                 "\"include_prompt\":false}");
+    akt_write_text(p, "config.json", include_prompt
+                   ? "{\"word_embedding_dimension\":32,\"pooling_mode_cls_token\":false,"
+                     "\"pooling_mode_mean_tokens\":false,\"pooling_mode_lasttoken\":true,"
+                     "\"include_prompt\":true}"
+                   : "{\"word_embedding_dimension\":32,\"pooling_mode_mean_tokens\":true,"
+                     "\"include_prompt\":false}");
     if (prompts)
-        write_text(dir, "config_sentence_transformers.json", prompts);
-    static const char *tok[] = { "tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                                 "special_tokens_map.json" };
-    for (int i = 0; i < 4; i++) {
-        char a[PATH_MAX], b[PATH_MAX * 2];
-        snprintf(a, sizeof a, "%s/tests/data/minilm/%s", src_dir(), tok[i]);
-        snprintf(b, sizeof b, "%s/%s", dir, tok[i]);
-        if (symlink(a, b) != 0)
-            AKT_FAIL_("symlink %s: %s", b, strerror(errno));
-    }
-}
-
-static akidb_model *load_ids(const char *dir, const char *dtype)
-{
-    akidb_model_opts mo = { .dtype = dtype };
-    akidb_model *m = NULL;
-    akidb_status st = ak_model_load_ids(dir, &mo, &m);
-    if (st != AKIDB_OK)
-        AKT_FAIL_("load %s: %s: %s", dir, akidb_status_name(st), akidb_last_error());
-    return m;
-}
-
-static void expect_fail(const char *dir, akidb_status want, const char *s1, const char *s2)
-{
-    akidb_model *m = (akidb_model *)1;
-    akidb_status st = ak_model_load_ids(dir, NULL, &m);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", dir, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    AKT_TRUE(m == NULL);
-    if (s1)
-        AKT_CONTAINS(akidb_last_error(), s1);
-    if (s2)
-        AKT_CONTAINS(akidb_last_error(), s2);
+        akt_write_text(dir, "config_sentence_transformers.json", prompts);
+    akt_link_minilm_tokenizer(dir);
 }
 
 /* ---- config ----------------------------------------------------------------- */
@@ -268,17 +130,7 @@ static void expect_fail(const char *dir, akidb_status want, const char *s1, cons
 static void cfg_case(const char *name, const char *cfg, akidb_status want, const char *s,
                      ak_hparams *hp)
 {
-    const ak_family *f;
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/config.json", make_model(name, cfg, NULL));
-    akidb_status st = ak_family_config_load(p, &f, hp);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", name, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    if (want == AKIDB_OK)
-        AKT_TRUE(f == &ak_family_qwen3);
-    if (s)
-        AKT_CONTAINS(akidb_last_error(), s);
+    akt_cfg_case(akt_model_dir("akidb_qwen3_", name, cfg), &ak_family_qwen3, want, s, hp);
 }
 
 /* QCFG_HEAD + the usual heads + extra fields. */
@@ -371,56 +223,45 @@ static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out
     const int32_t *ids[NSEQ];
     size_t lens[NSEQ];
     fixed_seqs(ids, lens);
-    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
-    o.n_threads = nt;
-    if (!one_by_one) {
-        AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, out, &o));
-        return;
-    }
-    for (int i = 0; i < NSEQ; i++)
-        AKT_OK(ak_model_embed_ids(m, 1, &ids[i], &lens[i], out + i * H_, &o));
+    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
 }
 
 AKT_TEST(tensors)
 {
     wopts o = { 0 };
-    akidb_model *ref = load_ids(make_model("t_plain", qwen3_cfg, &o), NULL);
+    akidb_model *ref = akt_load_ids(make_model("t_plain", qwen3_cfg, &o), NULL);
     akidb_model_info info;
     akidb_model_get_info(ref, &info);
     AKT_EQ_STR(info.weights_dtype, "F32");
     AKT_EQ_INT(info.dim, H_);
     AKT_EQ_INT(info.n_heads, NQ_);
     AKT_EQ_INT(info.pooling, AKIDB_POOL_MEAN);   /* no sentence-transformers files */
-    float r[NSEQ * H_], x[NSEQ * H_];
+    float r[NSEQ * H_];
     embed_fixed(ref, 1, 0, r);
     for (int i = 0; i < NSEQ * H_; i++)
         AKT_TRUE(isfinite(r[i]));
     const wopts v[] = { { .prefix = "model." }, { .dt = 1 }, { .dt = 2 },
                         { .dt = 1, .prefix = "model." } };
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
-    for (int i = 0; i < 4; i++) {
-        akidb_model *m = load_ids(make_model("t_var", qwen3_cfg, &v[i]), NULL);
-        akidb_model_get_info(m, &info);
-        AKT_EQ_STR(info.weights_dtype, names[i]);
-        embed_fixed(m, 1, 0, x);
-        if (memcmp(r, x, sizeof r) != 0)
-            AKT_FAIL_("variant %d differs from the plain F32 model", i);
-        akidb_model_free(m);
-    }
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    for (int i = 0; i < 4; i++)
+        akt_expect_same(make_model("t_var", qwen3_cfg, &v[i]), names[i], r, NSEQ, ids, lens, H_, "variant");
     akidb_model_free(ref);
     static const char *miss[] = { "layers.1.self_attn.k_norm.weight", "embed_tokens.weight",
                                   "norm.weight", "layers.0.mlp.up_proj.weight" };
     for (int i = 0; i < 4; i++) {
         wopts w = { .prefix = "model.", .skip = miss[i] };
-        expect_fail(make_model("t_miss", qwen3_cfg, &w), AKIDB_EFORMAT, miss[i],
-                    "also tried 'model.");
+        akt_expect_fail(make_model("t_miss", qwen3_cfg, &w), AKIDB_EFORMAT, miss[i],
+                        "also tried 'model.");
     }
     static const char *bad[] = { "layers.0.self_attn.k_proj.weight", "embed_tokens.weight",
                                  "layers.1.self_attn.q_norm.weight" };
     for (int i = 0; i < 3; i++) {
         wopts w = { .bad = bad[i] };
-        expect_fail(make_model("t_shape", qwen3_cfg, &w), AKIDB_EDIM, bad[i],
-                    "but config.json implies");
+        akt_expect_fail(make_model("t_shape", qwen3_cfg, &w), AKIDB_EDIM, bad[i],
+                        "but config.json implies");
     }
 }
 
@@ -428,7 +269,7 @@ AKT_TEST(forward)
 {
     wopts o = { .dt = 1 };
     const char *dir = make_model("f_bf", qwen3_cfg, &o);
-    akidb_model *m = load_ids(dir, NULL);
+    akidb_model *m = akt_load_ids(dir, NULL);
     float a[NSEQ * H_], b[NSEQ * H_];
     embed_fixed(m, 1, 0, a);
     static const int nts[] = { 2, 3 };
@@ -464,87 +305,22 @@ AKT_TEST(forward)
     akidb_model_free(m);
 }
 
-static double cosine(const float *a, const float *b, size_t n)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return ab / (sqrt(aa * bb) + 1e-300);
-}
-
-static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
-                                           AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
-
 AKT_TEST(reduced)
 {
     wopts o = { .dt = 1 };
-    const char *dir = make_model("q_bf", qwen3_cfg, &o);
-    akidb_model *f = load_ids(dir, NULL);
-    float r[NSEQ * H_], x[NSEQ * H_], x2[NSEQ * H_];
-    embed_fixed(f, 1, 0, r);
-    static const char *dt[] = { "bf16", "int8" };
-    for (int d = 0; d < 2; d++) {
-        akidb_model *m = load_ids(dir, dt[d]);
-        for (size_t p = 0; p < 4; p++) {
-            if (akidb_kernels_select(paths[p]) != AKIDB_OK)
-                continue;
-            embed_fixed(m, 1, 0, x);
-            embed_fixed(m, 2, 1, x2);   /* threads split each forward */
-            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-            embed_fixed(m, 3, 0, x2);
-            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-            double worst = 1;
-            for (int t = 0; t < NSEQ; t++) {
-                double c = cosine(r + t * H_, x + t * H_, H_);
-                worst = c < worst ? c : worst;
-            }
-            fprintf(stderr, "  %s Qwen3, %s: worst cosine to f32 %.6f\n", dt[d],
-                    akidb_kernels_name(paths[p]), worst);
-            AKT_GE(worst, 0.999);
-        }
-        akidb_model_free(m);
-    }
-    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
-    akidb_model_free(f);
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    akt_reduced(make_model("q_bf", qwen3_cfg, &o), "Qwen3", NSEQ, ids, lens, H_);
 }
 
 AKT_TEST(out_of_memory)
 {
     wopts o = { .dt = 1 };   /* converted copies: more allocations to fail */
-    const char *dir = make_model("m_bf", qwen3_cfg, &o);
     const int32_t *ids[NSEQ];
     size_t lens[NSEQ];
     fixed_seqs(ids, lens);
-    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-    eo.n_threads = 2;
-    akidb_model *m = load_ids(dir, NULL);
-    float want[NSEQ * H_], x[NSEQ * H_];
-    AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, want, &eo));
-    akidb_model_free(m);
-    int done = 0;
-    long i;
-    for (i = 0; i < 100000 && !done; i = akt_oom_next(i)) {
-        ak_alloc_fail_after(i);
-        akidb_status st = ak_model_load_ids(dir, NULL, &m);
-        if (st == AKIDB_OK) {
-            st = ak_model_embed_ids(m, NSEQ, ids, lens, x, &eo);
-            akidb_model_free(m);
-            done = st == AKIDB_OK;
-        }
-        long inj = ak_alloc_injected_failures();
-        ak_alloc_fail_after(-1);
-        if (!done && st != AKIDB_ENOMEM)
-            AKT_FAIL_("fail_after(%ld): status %s (%s), want ENOMEM", i,
-                      akidb_status_name(st), akidb_last_error());
-        if (!done)
-            AKT_TRUE(inj > 0);
-    }
-    AKT_TRUE(done);
-    AKT_EQ_INT(memcmp(x, want, sizeof x), 0);
-    fprintf(stderr, "  %ld allocation points checked\n", i);
+    akt_oom_load_embed(make_model("m_bf", qwen3_cfg, &o), NULL, NSEQ, ids, lens, H_);
 }
 
 /* ---- pooling and prompts ---------------------------------------------------------- */
@@ -587,16 +363,16 @@ AKT_TEST(pooling)
     /* pooling_mode "lasttoken"; lasttoken with another mode is refused */
     char p1[PATH_MAX];
     snprintf(p1, sizeof p1, "%s/1_Pooling", dir);
-    write_text(p1, "config.json", "{\"pooling_mode\":\"lasttoken\"}");
+    akt_write_text(p1, "config.json", "{\"pooling_mode\":\"lasttoken\"}");
     AKT_OK(ak_model_load_ids(dir, NULL, &m));
     akidb_model_get_info(m, &info);
     AKT_EQ_INT(info.pooling, AKIDB_POOL_LAST_TOKEN);
     akidb_model_free(m);
-    write_text(p1, "config.json",
-               "{\"pooling_mode_lasttoken\":true,\"pooling_mode_mean_tokens\":true}");
+    akt_write_text(p1, "config.json",
+                   "{\"pooling_mode_lasttoken\":true,\"pooling_mode_mean_tokens\":true}");
     AKT_STATUS(ak_model_load_ids(dir, NULL, &m), AKIDB_EUNSUPPORTED);
     AKT_CONTAINS(akidb_last_error(), "2 pooling modes");
-    write_text(p1, "config.json", "{\"pooling_mode_lasttoken\":true,\"include_prompt\":1}");
+    akt_write_text(p1, "config.json", "{\"pooling_mode_lasttoken\":true,\"include_prompt\":1}");
     AKT_STATUS(ak_model_load_ids(dir, NULL, &m), AKIDB_EFORMAT);
     AKT_CONTAINS(akidb_last_error(), "include_prompt");
 }
@@ -717,136 +493,13 @@ AKT_TEST(prompts)
 
 /* ---- the text-level reference (make_qwen3.py's qwen3_text) ------------------- */
 
-typedef struct ref {
-    uint32_t n, dim;
-    uint32_t *idx;
-    float *emb;
-} ref;
-
-static void read_ref(const char *path, ref *r)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        AKT_FAIL_("cannot open %s: %s", path, strerror(errno));
-    char magic[8];
-    uint32_t h[4];
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "AKIDBREF", 8) != 0 ||
-        fread(h, 4, 4, f) != 4 || h[0] != 1)
-        AKT_FAIL_("%s: not an AKIDBREF v1 file", path);
-    r->n = h[1];
-    r->dim = h[2];
-    r->idx = malloc(r->n * sizeof *r->idx);
-    r->emb = malloc((size_t)r->n * r->dim * sizeof *r->emb);
-    if (fread(r->idx, 4, r->n, f) != r->n ||
-        fread(r->emb, 4, (size_t)r->n * r->dim, f) != (size_t)r->n * r->dim)
-        AKT_FAIL_("%s: truncated", path);
-    fclose(f);
-}
-
-/* The texts of tests/data/tok_multilingual.txt (JSON strings, one a line). */
-static size_t read_corpus(char ***texts, size_t **lens)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/tests/data/tok_multilingual.txt", src_dir());
-    FILE *f = fopen(path, "r");
-    if (!f)
-        AKT_FAIL_("cannot open %s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, n = 0;
-    ssize_t got;
-    *texts = calloc(1024, sizeof **texts);
-    *lens = calloc(1024, sizeof **lens);
-    while ((got = getline(&line, &cap, f)) > 0 && n < 1024) {
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
-            line[--got] = 0;
-        if (got == 0 || line[0] == '#')
-            continue;
-        json_error_t err;
-        json_t *j = json_loadb(line, (size_t)got, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-        if (!json_is_string(j))
-            AKT_FAIL_("%s: line is not a JSON string: %.60s", path, line);
-        (*lens)[n] = json_string_length(j);
-        (*texts)[n] = malloc((*lens)[n] + 1);
-        memcpy((*texts)[n], json_string_value(j), (*lens)[n] + 1);
-        json_decref(j);
-        n++;
-    }
-    free(line);
-    fclose(f);
-    return n;
-}
-
-/* ids.txt line i (untruncated) against the tokenizer's ids of text i. */
-static void check_ids(const char *dir, const akidb_model *m, char **texts, size_t *lens,
-                      size_t n, size_t max_tokens)
-{
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/ids.txt", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        AKT_FAIL_("cannot open %s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, bad = 0;
-    akidb_tokens tk = { 0 };
-    int32_t want[4096];
-    for (size_t i = 0; i < n && getline(&line, &cap, f) > 0; i++) {
-        size_t k = 0;
-        for (char *p = line, *e; (e = p, strtol(p, &e, 10), e != p) && k < 4096; p = e)
-            want[k++] = (int32_t)strtol(p, NULL, 10);
-        if (k > max_tokens) {   /* first max - 1 ids, then <|endoftext|> */
-            want[max_tokens - 1] = want[k - 1];
-            k = max_tokens;
-        }
-        AKT_OK(akidb_tokenizer_encode(akidb_model_tokenizer(m), texts[i], lens[i], max_tokens,
-                                      &tk));
-        akt_checks++;
-        if (tk.n != k || memcmp(tk.ids, want, k * sizeof *want) != 0)
-            if (bad++ < 3)
-                fprintf(stderr, "  text %zu: the tokenizer gives %zu ids, the golden %zu\n", i,
-                        tk.n, k);
-    }
-    akidb_tokens_free(&tk);
-    free(line);
-    fclose(f);
-    AKT_EQ_INT(bad, 0);
-}
-
-/* Embeds texts[0..n) in one call (nt threads) or one per call, compares
- * with r. */
-static void check_texts(const akidb_model *m, const ref *r, char **texts, size_t *lens,
-                        size_t n, int normalize, int nt, int one, double *worst_cos,
-                        double *worst_diff)
-{
-    float *out = malloc(n * r->dim * sizeof *out);
-    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
-    o.normalize = normalize;
-    o.n_threads = nt;
-    if (one)
-        for (size_t i = 0; i < n; i++)
-            AKT_OK(akidb_embed(m, (const char *const *)&texts[i], &lens[i], 1,
-                               out + i * r->dim, &o));
-    else
-        AKT_OK(akidb_embed(m, (const char *const *)texts, lens, n, out, &o));
-    for (size_t i = 0; i < n; i++) {
-        AKT_EQ_INT(r->idx[i], i);
-        const float *g = out + i * r->dim, *e = r->emb + i * r->dim;
-        double diff = akt_max_abs_diff(g, e, r->dim), scale = akt_max_abs_scale(e, r->dim);
-        double c = cosine(g, e, r->dim);
-        akt_checks++;
-        if (!(c >= 0.99999) || !(diff <= 1e-4 * scale))
-            AKT_FAIL_("[%s] text %zu: cosine %.9f, max |diff| %.3g",
-                      akidb_kernels_name(akidb_kernels_active()), i, c, diff);
-        *worst_cos = fmin(*worst_cos, c);
-        *worst_diff = fmax(*worst_diff, diff);
-    }
-    free(out);
-}
-
 /* Query prompt by name = the prompt written before each text, bit for bit;
- * the empty "document" prompt = none. */
-static void check_prompts(const akidb_model *m, char **texts, size_t *lens, size_t n,
-                          size_t dim)
+ * the empty "document" prompt = none (on the kernel path selected). */
+static void check_prompts(const akt_textref *tr)
 {
+    const akidb_model *m = tr->m;
+    char **texts = tr->texts;
+    size_t *lens = tr->lens, n = tr->n, dim = tr->info.dim;
     static const char *qp = "Instruct: Given a web search query, retrieve relevant passages "
                              "that answer the query\nQuery:";
     size_t k = n < 40 ? n : 40, ql = strlen(qp);
@@ -875,60 +528,13 @@ static void check_prompts(const akidb_model *m, char **texts, size_t *lens, size
 
 AKT_TEST(text_ref)
 {
-    char dir[PATH_MAX], p[PATH_MAX + 64];
-    const char *base = getenv("AKIDB_QWEN3_MODELS"), *b = getenv("AKIDB_BUILD");
-    if (base && *base)
-        snprintf(dir, sizeof dir, "%s/qwen3_text", base);
-    else
-        snprintf(dir, sizeof dir, "%s/ref_qwen3/qwen3_text", b && *b ? b : ".");
-    const char *tr = getenv("AKIDB_TOKREF_DIR");
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    if (tr && !*tr && access(p, F_OK) != 0) {
-        printf("  SKIP text_ref: AKIDB_TOKREF_DIR is empty (no real Qwen3 tokenizer)\n");
-        AKT_TRUE(1);
+    akt_textref tr;
+    if (!akt_textref_open(&tr, "qwen3", "AKIDB_QWEN3_MODELS", "Qwen3"))
         return;
-    }
-    if (access(p, F_OK) != 0)
-        AKT_FAIL_("no %s: the ctest fixture qwen3_ref_models makes it "
-                  "(tests/ref/make_qwen3.py, /usr/bin/python3 with python3-torch, and the "
-                  "tokenizer of scripts/tokref.sh); or set AKIDB_QWEN3_MODELS", p);
-    char **texts;
-    size_t *lens, n = read_corpus(&texts, &lens);
-    ref rn, rr;
-    snprintf(p, sizeof p, "%s/ref/default_model.f32", dir);
-    read_ref(p, &rn);
-    snprintf(p, sizeof p, "%s/ref/default_raw.f32", dir);
-    read_ref(p, &rr);
-    AKT_EQ_INT(rn.n, n);
-    akidb_model *m = NULL;
-    AKT_OK(akidb_model_load(dir, NULL, &m));
-    akidb_model_info info;
-    akidb_model_get_info(m, &info);
-    AKT_EQ_INT(info.pooling, AKIDB_POOL_LAST_TOKEN);
-    AKT_EQ_INT(info.vocab_size, 151669);
-    AKT_EQ_INT(info.dim, rn.dim);
-    check_ids(dir, m, texts, lens, n, info.max_tokens);
-    size_t longest = 0;
-    for (size_t i = 0; i < n; i++)
-        longest = lens[i] > longest ? lens[i] : longest;
-    for (size_t pi = 0; pi < 4; pi++) {
-        if (akidb_kernels_select(paths[pi]) != AKIDB_OK)
-            continue;
-        double wc = 1, wd = 0;
-        check_texts(m, &rn, texts, lens, n, -1, 2, 0, &wc, &wd);
-        check_texts(m, &rr, texts, lens, n, 0, 1, 0, &wc, &wd);
-        if (pi == 0)
-            check_texts(m, &rn, texts, lens, n, -1, 1, 1, &wc, &wd);
-        printf("  qwen3_text %-7s %zu texts (max_tokens %zu): worst cos 1-%.2e max|diff| %.3g\n",
-               akidb_kernels_name(paths[pi]), n, info.max_tokens, 1 - wc, wd);
-        check_prompts(m, texts, lens, n, info.dim);
-    }
-    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
-    akidb_model_free(m);
-    for (size_t i = 0; i < n; i++)
-        free(texts[i]);
-    free(texts); free(lens);
-    free(rn.idx); free(rn.emb); free(rr.idx); free(rr.emb);
+    AKT_EQ_INT(tr.info.pooling, AKIDB_POOL_LAST_TOKEN);
+    AKT_EQ_INT(tr.info.vocab_size, 151669);
+    akt_textref_paths(&tr, "qwen3", check_prompts);
+    akt_textref_close(&tr);
 }
 
 AKT_MAIN(AKT_REG(config), AKT_REG(tensors), AKT_REG(forward), AKT_REG(reduced),

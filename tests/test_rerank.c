@@ -21,52 +21,20 @@
  * The exactness against an independent PyTorch reference is
  * test_rerank_ref.c's.
  */
-#include "akt.h"
+#include "akt_model.h"
 #include "model/classify.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <sys/wait.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-static const char *src_dir(void)
-{
-    const char *s = getenv("AKIDB_SRC");
-    return s && *s ? s : ".";
-}
-
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (!f)
-        AKT_FAIL_("cannot write %s: %s", p, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
 
 /* ---- small model folders ---------------------------------------------------- */
 
 enum { H_ = 16, I_ = 32, L_ = 2, BV_ = 30522, RV_ = 300, BP_ = 64, RP_ = 40 };
 
-typedef struct tensor {
-    char name[160];
-    size_t d0, d1;
-} tensor;
-
-#define T_(a, b, ...)                                                                   \
-    do {                                                                                \
-        snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__);                             \
-        t[n].d0 = a;                                                                    \
-        t[n].d1 = b;                                                                    \
-        n++;                                                                            \
-    } while (0)
+#define T_(a, b, ...) AKT_TENSOR(t, n, a, b, __VA_ARGS__)
 
 /* Tensors of family fam ('b' BERT, 'r' RoBERTa, 'd' DistilBERT) with a head
  * of labels outputs (0: none), base names under prefix pre. */
-static size_t list_tensors(int fam, size_t labels, const char *pre, tensor *t)
+static size_t list_tensors(int fam, size_t labels, const char *pre, akt_tensor *t)
 {
     size_t n = 0;
     const size_t V = fam == 'r' ? RV_ : BV_, P = fam == 'r' ? RP_ : BP_;
@@ -120,8 +88,9 @@ static size_t list_tensors(int fam, size_t labels, const char *pre, tensor *t)
 /* Deterministic value i of tensor t (by its name without the Hub prefix,
  * so that prefixed and bare folders hold the same model), representable in
  * bf16. */
-static float value(const tensor *t, size_t i)
+static float value(const akt_tensor *t, size_t ti, size_t i, const void *ctx)
 {
+    (void)ti, (void)ctx;
     static const char *pre[] = { "bert.", "roberta.", "distilbert." };
     const char *nm = t->name;
     for (int k = 0; k < 3; k++)
@@ -131,10 +100,7 @@ static float value(const tensor *t, size_t i)
     for (const char *p = nm; *p; p++)
         x = (x ^ (unsigned char)*p) * 0x100000001b3ull;
     x ^= (i + 1) * 0xC2B2AE3D27D4EB4Full;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
-    float u = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0), v;
+    float u = akt_mix_unit(x), v;
     size_t n = strlen(nm);
     if (strcmp(nm + n - 6, "weight") == 0 && strstr(nm, "orm"))
         v = 1.0f + 0.1f * u;
@@ -144,11 +110,7 @@ static float value(const tensor *t, size_t i)
         v = 0.5f * u;
     else
         v = u * (float)(1.7 / sqrt((double)t->d1));
-    uint32_t b;
-    memcpy(&b, &v, 4);
-    b &= 0xFFFF0000u;
-    memcpy(&v, &b, 4);
-    return v;
+    return akt_bf16_trunc(v);
 }
 
 typedef struct wopts {
@@ -162,58 +124,10 @@ typedef struct wopts {
 
 static void write_weights(const char *dir, int fam, const wopts *o)
 {
-    static tensor t[128];
+    static akt_tensor t[128];
     size_t n = list_tensors(fam, o->labels, o->prefix ? o->prefix : "", t);
-    size_t esz = o->bf16 ? 2 : 4, off = 0, hl = 0, cap = 1 << 16;
-    char *hdr = malloc(cap);
-    size_t *d0 = calloc(n, sizeof *d0), *d1 = calloc(n, sizeof *d1);
-    hl += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < n; i++) {
-        d0[i] = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        d1[i] = t[i].d1 + (o->bad1 && strcmp(t[i].name, o->bad1) == 0);
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t bytes = d0[i] * (d1[i] ? d1[i] : 1) * esz;
-        char shape[64];
-        if (d1[i])
-            snprintf(shape, sizeof shape, "[%zu,%zu]", d0[i], d1[i]);
-        else
-            snprintf(shape, sizeof shape, "[%zu]", d0[i]);
-        hl += (size_t)snprintf(hdr + hl, cap - hl,
-                               ",\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                               t[i].name, o->bf16 ? "BF16" : "F32", shape, off, off + bytes);
-        off += bytes;
-    }
-    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
-    while (hl % 8)
-        hdr[hl++] = ' ';
-    unsigned char *data = malloc(8 + hl + off), *p = data + 8 + hl;
-    for (int i = 0; i < 8; i++)
-        data[i] = (unsigned char)((uint64_t)hl >> (8 * i));
-    memcpy(data + 8, hdr, hl);
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        tensor shaped = t[i];
-        shaped.d1 = d1[i];
-        for (size_t k = 0; k < d0[i] * (d1[i] ? d1[i] : 1); k++) {
-            float v = value(&shaped, k);
-            uint32_t b;
-            memcpy(&b, &v, 4);
-            uint16_t h = (uint16_t)(b >> 16);
-            memcpy(p, o->bf16 ? (void *)&h : (void *)&v, esz);
-            p += esz;
-        }
-    }
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    fwrite(data, 1, 8 + hl + off, f);
-    fclose(f);
-    free(hdr);
-    free(data);
-    free(d0);
-    free(d1);
+    akt_wopts w = { .dt = o->bf16, .skip = o->skip, .bad = o->bad, .bad1 = o->bad1 };
+    akt_write_weights(dir, t, n, &w, value, NULL);
 }
 
 /* config.json of family fam naming architecture arch, with extra fields
@@ -248,24 +162,11 @@ static const char *config_of(int fam, const char *arch, const char *extra)
 static const char *make_model(const char *name, int fam, const char *cfg, const wopts *o,
                               int tok)
 {
-    static char dirs[8][PATH_MAX];
-    static int slot;
-    char *d = dirs[slot++ % 8];
-    snprintf(d, PATH_MAX, "%s/%s", akt_tmpdir("akidb_rr_"), name);
-    mkdir(d, 0700);
-    write_text(d, "config.json", cfg);
+    const char *d = akt_model_dir("akidb_rr_", name, cfg);
     if (fam)
         write_weights(d, fam, o);
-    static const char *files[] = { "tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                                   "special_tokens_map.json" };
-    for (int i = 0; tok && i < 4; i++) {
-        char a[PATH_MAX], b[PATH_MAX * 2];
-        snprintf(a, sizeof a, "%s/tests/data/minilm/%s", src_dir(), files[i]);
-        snprintf(b, sizeof b, "%s/%s", d, files[i]);
-        unlink(b);
-        if (symlink(a, b) != 0)
-            AKT_FAIL_("symlink %s: %s", b, strerror(errno));
-    }
+    if (tok)
+        akt_link_minilm_tokenizer(d);
     return d;
 }
 
@@ -276,20 +177,6 @@ static akidb_model *load(const char *dir, int tok)
     if (st != AKIDB_OK)
         AKT_FAIL_("load %s: %s: %s", dir, akidb_status_name(st), akidb_last_error());
     return m;
-}
-
-static void expect_fail(const char *dir, akidb_status want, const char *s1, const char *s2)
-{
-    akidb_model *m = (akidb_model *)1;
-    akidb_status st = ak_model_load_ids(dir, NULL, &m);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", dir, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    AKT_TRUE(m == NULL);
-    if (s1)
-        AKT_CONTAINS(akidb_last_error(), s1);
-    if (s2)
-        AKT_CONTAINS(akidb_last_error(), s2);
 }
 
 /* A few fixed pairs in BERT's ids (< 300 too, so RoBERTa takes them). */
@@ -373,9 +260,9 @@ static void heads_labels(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         wopts o = { .labels = 1 };
-        expect_fail(make_model(bad[i].name, 'b', config_of('b', "BertForSequenceClassification",
-                                                           bad[i].extra), &o, 0),
-                    AKIDB_EFORMAT, bad[i].s1, bad[i].s2);
+        akt_expect_fail(make_model(bad[i].name, 'b', config_of('b', "BertForSequenceClassification",
+                                                               bad[i].extra), &o, 0),
+                        AKIDB_EFORMAT, bad[i].s1, bad[i].s2);
         AKT_CONTAINS(akidb_last_error(), "config.json");
     }
 }
@@ -383,14 +270,14 @@ static void heads_labels(void)
 static void heads_archs(void)
 {
     wopts o = { .labels = 1 }, none = { 0 };
-    expect_fail(make_model("h_mix", 'b', config_of('b', "XLMRobertaForSequenceClassification",
-                                                   one_label), &o, 0),
-                AKIDB_EFORMAT, "'XLMRobertaForSequenceClassification' is not a class of "
-                "model_type 'bert'", NULL);
-    expect_fail(make_model("h_electra", 'b', config_of('b', "ElectraForSequenceClassification",
+    akt_expect_fail(make_model("h_mix", 'b', config_of('b', "XLMRobertaForSequenceClassification",
                                                        one_label), &o, 0),
-                AKIDB_EUNSUPPORTED, "'ElectraForSequenceClassification' is not supported",
-                "XLMRobertaForSequenceClassification");
+                    AKIDB_EFORMAT, "'XLMRobertaForSequenceClassification' is not a class of "
+                    "model_type 'bert'", NULL);
+    akt_expect_fail(make_model("h_electra", 'b', config_of('b', "ElectraForSequenceClassification",
+                                                           one_label), &o, 0),
+                    AKIDB_EUNSUPPORTED, "'ElectraForSequenceClassification' is not supported",
+                    "XLMRobertaForSequenceClassification");
     /* other heads are not rerankers; any listed class may name the head */
     akidb_model *m = load(make_model("h_mlm", 'b', config_of('b', "BertForMaskedLM", ""), &none,
                                      0), 0);
@@ -438,9 +325,9 @@ static void heads_activation(void)
     AKT_CONTAINS(akidb_last_error(), "torch.nn.modules.activation.Tanh");
     score_fixed(m, 1, AKIDB_RERANK_ACT_RAW, 1, s);
     akidb_model_free(m);
-    expect_fail(make_model("h_actnum", 'b', config_of('b', "BertForSequenceClassification",
-                           ",\"sentence_transformers\":{\"activation_fn\":7}"), &o, 0),
-                AKIDB_EFORMAT, "activation_fn", NULL);
+    akt_expect_fail(make_model("h_actnum", 'b', config_of('b', "BertForSequenceClassification",
+                               ",\"sentence_transformers\":{\"activation_fn\":7}"), &o, 0),
+                    AKIDB_EFORMAT, "activation_fn", NULL);
 
     akidb_rerank_activation a;
     for (int k = 0; k <= AKIDB_RERANK_ACT_SOFTMAX; k++) {
@@ -522,28 +409,28 @@ AKT_TEST(tensors)
         /* a missing head tensor is named, with the class */
         o.prefix = fams[k].prefix;
         o.skip = fams[k].w1;
-        expect_fail(make_model("t_miss", fam, cfg, &o, 0), AKIDB_EFORMAT, fams[k].cfg_w1,
-                    fams[k].arch);
+        akt_expect_fail(make_model("t_miss", fam, cfg, &o, 0), AKIDB_EFORMAT, fams[k].cfg_w1,
+                        fams[k].arch);
         o.skip = fams[k].b2;
-        expect_fail(make_model("t_miss2", fam, cfg, &o, 0), AKIDB_EFORMAT, fams[k].b2,
-                    "weights lack tensor");
+        akt_expect_fail(make_model("t_miss2", fam, cfg, &o, 0), AKIDB_EFORMAT, fams[k].b2,
+                        "weights lack tensor");
         o.skip = NULL;
         /* shapes that do not chain: the output layer's input is not the
          * dense's output, the dense's input is not the hidden size, or the
          * outputs are not num_labels */
         o.bad1 = fams[k].w2;
-        expect_fail(make_model("t_chain", fam, cfg, &o, 0), AKIDB_EDIM, fams[k].w2, "[2, 17]");
+        akt_expect_fail(make_model("t_chain", fam, cfg, &o, 0), AKIDB_EDIM, fams[k].w2, "[2, 17]");
         AKT_CONTAINS(akidb_last_error(), "implies [2, 16]");
         o.bad1 = fams[k].w1;
-        expect_fail(make_model("t_chain1", fam, cfg, &o, 0), AKIDB_EDIM, fams[k].w1, "[16, 17]");
+        akt_expect_fail(make_model("t_chain1", fam, cfg, &o, 0), AKIDB_EDIM, fams[k].w1, "[16, 17]");
         o.bad1 = NULL;
         o.bad = fams[k].w2;
-        expect_fail(make_model("t_labels", fam, cfg, &o, 0), AKIDB_EDIM, fams[k].w2, "[3, 16]");
+        akt_expect_fail(make_model("t_labels", fam, cfg, &o, 0), AKIDB_EDIM, fams[k].w2, "[3, 16]");
         o.bad = NULL;
         /* no head tensors at all */
         o.labels = 0;
-        expect_fail(make_model("t_nohead", fam, cfg, &o, 0), AKIDB_EFORMAT, fams[k].cfg_w1,
-                    fams[k].arch);
+        akt_expect_fail(make_model("t_nohead", fam, cfg, &o, 0), AKIDB_EFORMAT, fams[k].cfg_w1,
+                        fams[k].arch);
     }
 }
 
@@ -921,6 +808,38 @@ static int json_oom(akidb_status st, long injected)
     return st == AKIDB_EFORMAT && injected > 0 && strstr(akidb_last_error(), "JSON") != NULL;
 }
 
+/* One load of the model and a rerank_ids call. */
+typedef struct oom_rerank {
+    const char *dir;
+    const akidb_rerank_opts *ro;
+    float *out;
+} oom_rerank;
+
+static akidb_status oom_rerank_ids(void *ctx)
+{
+    const oom_rerank *c = ctx;
+    akidb_model *m = NULL;
+    akidb_status st = ak_model_load_ids(c->dir, NULL, &m);
+    if (st == AKIDB_OK) {
+        st = ak_model_rerank_ids(m, NPAIR, pids, ptypes, plens, c->ro, c->out);
+        akidb_model_free(m);
+    }
+    return st;
+}
+
+/* One akidb_rerank call of the loaded model. */
+typedef struct oom_text {
+    const akidb_model *m;
+    const akidb_rerank_opts *ro;
+    float *out;
+} oom_text;
+
+static akidb_status oom_rerank_text(void *ctx)
+{
+    const oom_text *c = ctx;
+    return akidb_rerank(c->m, query, strlen(query), docs5, NULL, NDOC, c->ro, c->out);
+}
+
 AKT_TEST(out_of_memory)
 {
     /* RoBERTa's vocabulary of 300: a small load per step; BF16: converted
@@ -934,25 +853,8 @@ AKT_TEST(out_of_memory)
     float want[NPAIR * 2], x[NPAIR * 2];
     AKT_OK(ak_model_rerank_ids(m, NPAIR, pids, ptypes, plens, &ro, want));
     akidb_model_free(m);
-    int done = 0;
-    long i;
-    for (i = 0; i < 100000 && !done; i = akt_oom_next(i)) {
-        ak_alloc_fail_after(i);
-        akidb_status st = ak_model_load_ids(dir, NULL, &m);
-        if (st == AKIDB_OK) {
-            st = ak_model_rerank_ids(m, NPAIR, pids, ptypes, plens, &ro, x);
-            akidb_model_free(m);
-            done = st == AKIDB_OK;
-        }
-        long inj = ak_alloc_injected_failures();
-        ak_alloc_fail_after(-1);
-        if (!done && st != AKIDB_ENOMEM && !json_oom(st, inj))
-            AKT_FAIL_("fail_after(%ld): status %s (%s), want ENOMEM", i,
-                      akidb_status_name(st), akidb_last_error());
-        if (!done)
-            AKT_TRUE(inj > 0);
-    }
-    AKT_TRUE(done);
+    oom_rerank c = { dir, &ro, x };
+    long i = akt_oom_loop(oom_rerank_ids, &c, json_oom, 1);
     AKT_EQ_INT(memcmp(x, want, sizeof x), 0);
     fprintf(stderr, "  %ld allocation points checked (load + rerank_ids)\n", i);
 
@@ -962,16 +864,8 @@ AKT_TEST(out_of_memory)
                         &t, 1), 1);
     float a[NDOC], b[NDOC];
     AKT_OK(akidb_rerank(m, query, strlen(query), docs5, NULL, NDOC, &ro, a));
-    for (i = 0, done = 0; i < 100000 && !done; i = akt_oom_next(i)) {
-        ak_alloc_fail_after(i);
-        akidb_status st = akidb_rerank(m, query, strlen(query), docs5, NULL, NDOC, &ro, b);
-        ak_alloc_fail_after(-1);
-        done = st == AKIDB_OK;
-        if (!done && st != AKIDB_ENOMEM)
-            AKT_FAIL_("fail_after(%ld): status %s (%s), want ENOMEM", i,
-                      akidb_status_name(st), akidb_last_error());
-    }
-    AKT_TRUE(done);
+    oom_text ct = { m, &ro, b };
+    i = akt_oom_loop(oom_rerank_text, &ct, NULL, 0);
     AKT_EQ_INT(memcmp(a, b, sizeof a), 0);
     fprintf(stderr, "  %ld allocation points checked (akidb_rerank)\n", i);
     akidb_model_free(m);

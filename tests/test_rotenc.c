@@ -23,34 +23,13 @@
  * The float64 PyTorch references (tests/ref/make_rotenc.py) run through
  * test_families' families_ref checker: ctest test_rotenc_ref.
  */
-#include "akt.h"
-#include "model/family.h"
+#include "akt_model.h"
 
-#include <errno.h>
 #include <jansson.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 enum { H_ = 32, NH_ = 2, GI_ = 48, NI_ = 256, L_ = 2, V_ = 30528, P_ = 64 };
 
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (!f)
-        AKT_FAIL_("cannot write %s: %s", p, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
-
 /* ---- small models written here ---------------------------------------------- */
-
-typedef struct tensor {
-    char name[160];
-    size_t d0, d1;
-} tensor;
 
 typedef struct wopts {
     int fam;              /* 'g' GTE, 'n' NomicBERT */
@@ -62,12 +41,10 @@ typedef struct wopts {
     const char *bad;      /* tensor with one row too many */
 } wopts;
 
-static size_t list_tensors(const wopts *o, tensor *t)
+static size_t list_tensors(const wopts *o, akt_tensor *t)
 {
     size_t n = 0;
-#define T_(a, b, ...)                                                              \
-    do { snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__); t[n].d0 = a; t[n].d1 = b; n++; } \
-    while (0)
+#define T_(a, b, ...) AKT_TENSOR(t, n, a, b, __VA_ARGS__)
     T_(V_, H_, "embeddings.word_embeddings.weight");
     if (o->types)
         T_((size_t)o->types, H_, "embeddings.token_type_embeddings.weight");
@@ -113,14 +90,11 @@ static size_t list_tensors(const wopts *o, tensor *t)
     return n;
 }
 
-/* Deterministic value i of tensor t, exact in bf16 and in f16. */
-static float value(const tensor *t, size_t ti, size_t i)
+/* Deterministic value k of tensor t, exact in bf16 and in f16. */
+static float value(const akt_tensor *t, size_t ti, size_t k, const void *ctx)
 {
-    uint64_t x = (ti + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xC2B2AE3D27D4EB4Full;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
-    float u = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0), v;
+    (void)ctx;
+    float u = akt_unit(ti, k), v;
     if (!t->d1)
         v = (strstr(t->name, "ln") || strstr(t->name, "norm") || strstr(t->name, "LayerNorm")) &&
                     strstr(t->name, "weight")
@@ -130,76 +104,14 @@ static float value(const tensor *t, size_t ti, size_t i)
         v = u;
     else
         v = u * (float)(1.7 / sqrt((double)t->d1));
-    return ldexpf(roundf(ldexpf(v, 7)), -7);   /* 8 significant bits at most */
-}
-
-/* IEEE half of v (exact for value()'s numbers, 0 and normal ones). */
-static uint16_t to_f16(float v)
-{
-    if (v == 0.0f)
-        return 0;
-    int e;
-    float m = frexpf(fabsf(v), &e);
-    uint16_t s = v < 0 ? 0x8000 : 0;
-    int be = e - 1 + 15;
-    if (!(be > 0 && be < 31))
-        AKT_FAIL_("%g is out of the f16 test range", v);
-    uint16_t man = (uint16_t)lroundf((m * 2.0f - 1.0f) * 1024.0f);
-    return (uint16_t)(s | (be << 10) | man);
+    return akt_grid128(v);
 }
 
 static void write_weights(const char *dir, const wopts *o)
 {
-    static tensor t[128];
-    static const char *dts[] = { "F32", "BF16", "F16" };
-    size_t n = list_tensors(o, t), esz = o->dt ? 2 : 4, off = 0, hl = 0, cap = 1 << 16;
-    char *hdr = malloc(cap);
-    hl += (size_t)snprintf(hdr, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        size_t bytes = d0 * (t[i].d1 ? t[i].d1 : 1) * esz;
-        char shape[64];
-        if (t[i].d1)
-            snprintf(shape, sizeof shape, "[%zu,%zu]", d0, t[i].d1);
-        else
-            snprintf(shape, sizeof shape, "[%zu]", d0);
-        hl += (size_t)snprintf(hdr + hl, cap - hl,
-                               ",\"%s%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                               o->prefix ? o->prefix : "", t[i].name, dts[o->dt], shape, off,
-                               off + bytes);
-        off += bytes;
-    }
-    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
-    while (hl % 8)
-        hdr[hl++] = ' ';
-    unsigned char *data = malloc(8 + hl + off), *p = data + 8 + hl;
-    for (int i = 0; i < 8; i++)
-        data[i] = (unsigned char)((uint64_t)hl >> (8 * i));
-    memcpy(data + 8, hdr, hl);
-    for (size_t i = 0; i < n; i++) {
-        if (o->skip && strcmp(t[i].name, o->skip) == 0)
-            continue;
-        size_t d0 = t[i].d0 + (o->bad && strcmp(t[i].name, o->bad) == 0);
-        for (size_t k = 0; k < d0 * (t[i].d1 ? t[i].d1 : 1); k++) {
-            float v = value(&t[i], i, k);
-            uint32_t b;
-            memcpy(&b, &v, 4);
-            uint16_t h = o->dt == 1 ? (uint16_t)(b >> 16) : to_f16(v);
-            memcpy(p, o->dt ? (void *)&h : (void *)&v, esz);
-            p += esz;
-        }
-    }
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        AKT_FAIL_("cannot write %s: %s", path, strerror(errno));
-    fwrite(data, 1, 8 + hl + off, f);
-    fclose(f);
-    free(hdr);
-    free(data);
+    static akt_tensor t[128];
+    akt_wopts w = { .dt = o->dt, .prefix = o->prefix, .skip = o->skip, .bad = o->bad };
+    akt_write_weights(dir, t, list_tensors(o, t), &w, value, NULL);
 }
 
 /* gte-base-en-v1.5's config at small dims (no token types, NTK factor 2). */
@@ -259,39 +171,10 @@ static const char *cfgx(const char *base, const char *over)
 /* Makes tmp/<name> with config text cfg and, if o, weights. */
 static const char *make_model(const char *name, const char *cfg, const wopts *o)
 {
-    static char dirs[8][PATH_MAX];
-    static int slot;
-    char *d = dirs[slot++ % 8];
-    snprintf(d, PATH_MAX, "%s/%s", akt_tmpdir("akidb_rotenc_"), name);
-    mkdir(d, 0700);
-    write_text(d, "config.json", cfg);
+    const char *d = akt_model_dir("akidb_rotenc_", name, cfg);
     if (o)
         write_weights(d, o);
     return d;
-}
-
-static akidb_model *load_ids(const char *dir, const char *dtype)
-{
-    akidb_model_opts mo = { .dtype = dtype };
-    akidb_model *m = NULL;
-    akidb_status st = ak_model_load_ids(dir, &mo, &m);
-    if (st != AKIDB_OK)
-        AKT_FAIL_("load %s: %s: %s", dir, akidb_status_name(st), akidb_last_error());
-    return m;
-}
-
-static void expect_fail(const char *dir, akidb_status want, const char *s1, const char *s2)
-{
-    akidb_model *m = (akidb_model *)1;
-    akidb_status st = ak_model_load_ids(dir, NULL, &m);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", dir, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    AKT_TRUE(m == NULL);
-    if (s1)
-        AKT_CONTAINS(akidb_last_error(), s1);
-    if (s2)
-        AKT_CONTAINS(akidb_last_error(), s2);
 }
 
 /* ---- config ----------------------------------------------------------------- */
@@ -301,17 +184,7 @@ static void expect_fail(const char *dir, akidb_status want, const char *s1, cons
 static void cfg_case(const char *name, const char *cfg, akidb_status want, const char *s,
                      const ak_family *fam, ak_hparams *hp)
 {
-    const ak_family *f;
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/config.json", make_model(name, cfg, NULL));
-    akidb_status st = ak_family_config_load(p, &f, hp);
-    if (st != want)
-        AKT_FAIL_("%s: status %s, want %s (%s)", name, akidb_status_name(st),
-                  akidb_status_name(want), akidb_last_error());
-    if (want == AKIDB_OK)
-        AKT_TRUE(f == fam);
-    if (s)
-        AKT_CONTAINS(akidb_last_error(), s);
+    akt_cfg_case(akt_model_dir("akidb_rotenc_", name, cfg), fam, want, s, hp);
 }
 
 AKT_TEST(config)
@@ -476,14 +349,7 @@ static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out
     const int32_t *ids[NSEQ];
     size_t lens[NSEQ];
     fixed_seqs(ids, lens);
-    akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
-    o.n_threads = nt;
-    if (!one_by_one) {
-        AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, out, &o));
-        return;
-    }
-    for (int i = 0; i < NSEQ; i++)
-        AKT_OK(ak_model_embed_ids(m, 1, &ids[i], &lens[i], out + i * H_, &o));
+    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
 }
 
 /* The model of family fam ('g', 'n') in the variants o, then o's missing
@@ -491,29 +357,27 @@ static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out
 static void tensors_of(int fam, const char *cfg, const char *prefix, int biases)
 {
     wopts o = { .fam = fam, .types = fam == 'n' ? 2 : 0, .biases = biases };
-    akidb_model *ref = load_ids(make_model("t_plain", cfg, &o), NULL);
+    akidb_model *ref = akt_load_ids(make_model("t_plain", cfg, &o), NULL);
     akidb_model_info info;
     akidb_model_get_info(ref, &info);
     AKT_EQ_STR(info.weights_dtype, "F32");
     AKT_EQ_INT(info.dim, H_);
     AKT_EQ_INT(info.n_heads, NH_);
     AKT_EQ_INT(info.intermediate, fam == 'g' ? GI_ : NI_);
-    float r[NSEQ * H_], x[NSEQ * H_];
+    float r[NSEQ * H_];
     embed_fixed(ref, 1, 0, r);
     for (int i = 0; i < NSEQ * H_; i++)
         AKT_TRUE(isfinite(r[i]));
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
     for (int i = 0; i < 4; i++) {
         wopts v = o;
         v.dt = i == 3 ? 1 : i;
         v.prefix = i == 0 || i == 3 ? prefix : NULL;
-        akidb_model *m = load_ids(make_model("t_var", cfg, &v), NULL);
-        akidb_model_get_info(m, &info);
-        AKT_EQ_STR(info.weights_dtype, names[i]);
-        embed_fixed(m, 1, 0, x);
-        if (memcmp(r, x, sizeof r) != 0)
-            AKT_FAIL_("%c variant %d differs from the plain F32 model", fam, i);
-        akidb_model_free(m);
+        akt_expect_same(make_model("t_var", cfg, &v), names[i], r, NSEQ, ids, lens, H_,
+                        fam == 'g' ? "GTE variant" : "NomicBERT variant");
     }
     akidb_model_free(ref);
 }
@@ -524,7 +388,7 @@ static void missing(int fam, const char *cfg, const char *prefix, int biases, co
     wopts o = { .fam = fam, .types = fam == 'n' ? 2 : 0, .biases = biases, .prefix = prefix,
                 .skip = want == AKIDB_EFORMAT ? name : NULL,
                 .bad = want == AKIDB_EDIM ? name : NULL };
-    expect_fail(make_model("t_bad", cfg, &o), want, name, s2);
+    akt_expect_fail(make_model("t_bad", cfg, &o), want, name, s2);
 }
 
 AKT_TEST(tensors)
@@ -547,8 +411,8 @@ AKT_TEST(tensors)
                 "also tried 'bert.");
     /* biases the config announces (NomicBertConfig's defaults) must be there */
     wopts nb = { .fam = 'n', .types = 2, .biases = 0 };
-    expect_fail(make_model("t_nobias", N("{" NDEFB "}"), &nb), AKIDB_EFORMAT,
-                "encoder.layers.0.attn.Wqkv.bias", NULL);
+    akt_expect_fail(make_model("t_nobias", N("{" NDEFB "}"), &nb), AKIDB_EFORMAT,
+                    "encoder.layers.0.attn.Wqkv.bias", NULL);
     missing('n', N("{" NDEFB "}"), NULL, 1, "encoder.layers.1.mlp.fc2.bias", AKIDB_EFORMAT,
             NULL);
 
@@ -569,7 +433,7 @@ AKT_TEST(tensors)
 static void forward_of(int fam, const char *cfg)
 {
     wopts o = { .fam = fam, .dt = 1, .types = fam == 'n' ? 2 : 0, .biases = 1 };
-    akidb_model *m = load_ids(make_model("f_bf", cfg, &o), NULL);
+    akidb_model *m = akt_load_ids(make_model("f_bf", cfg, &o), NULL);
     float a[NSEQ * H_], b[NSEQ * H_];
     embed_fixed(m, 1, 0, a);
     static const int nts[] = { 2, 3 };
@@ -607,51 +471,14 @@ AKT_TEST(forward)
     forward_of('n', N("{\"rotary_emb_fraction\":0.5," NDEFB "}"));
 }
 
-static double cosine(const float *a, const float *b, size_t n)
-{
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return ab / (sqrt(aa * bb) + 1e-300);
-}
-
-static const akidb_kernel_path paths[] = { AKIDB_KERNELS_SCALAR, AKIDB_KERNELS_AVX2,
-                                           AKIDB_KERNELS_AVX512, AKIDB_KERNELS_NEON };
-
 static void reduced_of(int fam, const char *cfg)
 {
     wopts o = { .fam = fam, .dt = 1, .types = fam == 'n' ? 2 : 0, .biases = 1 };
-    const char *dir = make_model("q_bf", cfg, &o);
-    akidb_model *f = load_ids(dir, NULL);
-    float r[NSEQ * H_], x[NSEQ * H_], x2[NSEQ * H_];
-    embed_fixed(f, 1, 0, r);
-    static const char *dt[] = { "bf16", "int8" };
-    for (int d = 0; d < 2; d++) {
-        akidb_model *m = load_ids(dir, dt[d]);
-        for (size_t p = 0; p < 4; p++) {
-            if (akidb_kernels_select(paths[p]) != AKIDB_OK)
-                continue;
-            embed_fixed(m, 1, 0, x);
-            embed_fixed(m, 2, 1, x2);
-            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-            embed_fixed(m, 3, 0, x2);
-            AKT_EQ_INT(memcmp(x, x2, sizeof x), 0);
-            double worst = 1;
-            for (int t = 0; t < NSEQ; t++) {
-                double c = cosine(r + t * H_, x + t * H_, H_);
-                worst = c < worst ? c : worst;
-            }
-            fprintf(stderr, "  %s %s, %s: worst cosine to f32 %.6f\n", dt[d],
-                    fam == 'g' ? "GTE" : "NomicBERT", akidb_kernels_name(paths[p]), worst);
-            AKT_GE(worst, 0.999);
-        }
-        akidb_model_free(m);
-    }
-    AKT_OK(akidb_kernels_select(AKIDB_KERNELS_AUTO));
-    akidb_model_free(f);
+    const int32_t *ids[NSEQ];
+    size_t lens[NSEQ];
+    fixed_seqs(ids, lens);
+    akt_reduced(make_model("q_bf", cfg, &o), fam == 'g' ? "GTE" : "NomicBERT", NSEQ, ids, lens,
+                H_);
 }
 
 AKT_TEST(reduced)
@@ -663,37 +490,11 @@ AKT_TEST(reduced)
 static void oom_of(int fam, const char *cfg)
 {
     wopts o = { .fam = fam, .dt = 1, .types = fam == 'n' ? 2 : 0, .biases = 1 };
-    const char *dir = make_model("m_bf", cfg, &o);
     const int32_t *ids[NSEQ];
     size_t lens[NSEQ];
     fixed_seqs(ids, lens);
-    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-    eo.n_threads = 2;
-    akidb_model *m = load_ids(dir, NULL);
-    float want[NSEQ * H_], x[NSEQ * H_];
-    AKT_OK(ak_model_embed_ids(m, NSEQ, ids, lens, want, &eo));
-    akidb_model_free(m);
-    int done = 0;
-    long i;
-    for (i = 0; i < 100000 && !done; i = akt_oom_next(i)) {
-        ak_alloc_fail_after(i);
-        akidb_status st = ak_model_load_ids(dir, NULL, &m);
-        if (st == AKIDB_OK) {
-            st = ak_model_embed_ids(m, NSEQ, ids, lens, x, &eo);
-            akidb_model_free(m);
-            done = st == AKIDB_OK;
-        }
-        long inj = ak_alloc_injected_failures();
-        ak_alloc_fail_after(-1);
-        if (!done && st != AKIDB_ENOMEM)
-            AKT_FAIL_("fail_after(%ld): status %s (%s), want ENOMEM", i,
-                      akidb_status_name(st), akidb_last_error());
-        if (!done)
-            AKT_TRUE(inj > 0);
-    }
-    AKT_TRUE(done);
-    AKT_EQ_INT(memcmp(x, want, sizeof x), 0);
-    fprintf(stderr, "  %c: %ld allocation points checked\n", fam, i);
+    akt_oom_load_embed(make_model("m_bf", cfg, &o), fam == 'g' ? "g" : "n", NSEQ, ids, lens,
+                       H_);
 }
 
 AKT_TEST(out_of_memory)

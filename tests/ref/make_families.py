@@ -36,9 +36,6 @@ A model folder whose .stamp matches (hash of this script, make_models.py, the
 ids and the model's spec) is kept as it is.
 """
 
-import argparse
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -47,6 +44,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_models as mm  # noqa: E402  (fails loudly without torch)
+import refcommon as rc  # noqa: E402
 
 torch, nn, F = mm.torch, mm.nn, mm.F
 
@@ -117,14 +115,6 @@ def corpus_ids(s):
     seqs.append([BOS, 4711, 93, PAD, 18000 % v, 5, EOS])
     seqs.append([BOS] + [4 + (k * 104729) % (v - 4) for k in range(898)] + [EOS])
     return seqs
-
-
-def truncate(ids, max_len):
-    """What a tokenizer keeps of a long text: the first max_len - 1 ids and
-    the closing special token."""
-    if len(ids) <= max_len:
-        return list(ids)
-    return list(ids[:max_len - 1]) + [ids[-1]]
 
 
 def max_tokens(s):
@@ -435,73 +425,37 @@ def write_files(d, s, weights):
 
 
 def build(out, name, s):
-    d = os.path.join(out, name)
-    h = hashlib.sha256()
-    for p in (os.path.abspath(__file__), os.path.abspath(mm.__file__), mm.IDS_PATH):
-        mm.file_hash(h, p)
-    h.update(json.dumps([name, s], sort_keys=True).encode())
-    stamp, sp = h.hexdigest(), os.path.join(d, ".stamp")
-    if os.path.isfile(sp) and open(sp).read().strip() == stamp:
-        print("%-24s up to date" % name)
+    d, stamp = rc.start_build(__file__, out, name, s, 24)
+    if d is None:
         return
     t0 = time.time()
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(os.path.join(d, "ref"))
     weights = make_weights(name, s)
     write_files(d, s, weights)
     model = load_model(s, weights)
     raw = corpus_ids(s)
-    with open(os.path.join(d, "ids.txt"), "w") as f:
-        for x in raw:
-            f.write(" ".join(str(i) for i in x) + "\n")
-    seqs = [truncate(x, max_tokens(s)) for x in raw]
+    rc.write_ids(d, raw)
+    seqs = [rc.truncate(x, max_tokens(s)) for x in raw]
     tok_out = token_embeddings(model, s, seqs)
     checks(model, s, seqs, tok_out, name)
-    idx = list(range(len(seqs)))
-    for pooling, normalize in s["refs"]:
-        if normalize == "flip":
-            normalize = 0 if s["normalize"] else 1
-        p = s["pooling"] if pooling == "default" else pooling
-        nz = s["normalize"] if normalize == -1 else bool(normalize)
-        e = mm.embed(tok_out, idx, p, nz)
-        mm.write_ref(os.path.join(d, mm.ref_file(pooling, normalize)), idx, e)
-    with open(sp, "w") as f:
-        f.write(stamp + "\n")
-    print("%-24s built in %.1f s (%d texts, max_tokens %d)"
-          % (name, time.time() - t0, len(seqs), max_tokens(s)))
-    sys.stdout.flush()
+    rc.write_refs(d, s, tok_out, len(seqs), s["pooling"], per_index=True)
+    rc.finish_build(d, stamp, name, 24, t0, "%d texts, max_tokens %d"
+                    % (len(seqs), max_tokens(s)))
 
 
 def manifest_lines(name, s):
-    out = ["model %s dim=%d max_tokens=%d layers=%d heads=%d inter=%d vocab=%d pooling=%s "
-           "normalize=%d dtype=%s" % (name, s["hidden"], max_tokens(s), s["layers"],
-                                      s["heads"], s["inter"], s["vocab"], s["pooling"],
-                                      1 if s["normalize"] else 0, s["dtype"])]
-    for pooling, normalize in s["refs"]:
-        if normalize == "flip":
-            normalize = 0 if s["normalize"] else 1
-        out.append("ref %s %s pooling=%s normalize=%d"
-                   % (name, mm.ref_file(pooling, normalize), pooling, normalize))
-    return out
+    return [rc.model_line(name, s, max_tokens(s), s["pooling"])] + rc.ref_lines(name, s)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--only", help="comma-separated model names")
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    names_ = [n for n in VARIANTS if not a.only or n in a.only.split(",")]
+    a = rc.parse_args(__doc__)
+    names_ = rc.selected(VARIANTS, a.only)
     os.makedirs(a.out, exist_ok=True)
     lines = ["# AkiDB family reference models, written by tests/ref/make_families.py;",
              "# read by tests/test_families.c.  Do not edit."]
     for n in names_:
         build(a.out, n, VARIANTS[n])
         lines += manifest_lines(n, VARIANTS[n])
-    with open(os.path.join(a.out, "manifest.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    rc.write_manifest(a.out, lines)
     print("family reference models in %s" % a.out)
 
 

@@ -50,18 +50,16 @@ Usage: make_gemma3.py --out DIR [--only NAMES]
 A model folder whose .stamp matches is kept as it is.
 """
 
-import argparse
 import gzip
-import hashlib
 import json
 import math
 import os
-import shutil
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_models as mm  # noqa: E402  (fails loudly without torch)
+import refcommon as rc  # noqa: E402
 
 torch, nn, F = mm.torch, mm.nn, mm.F
 
@@ -132,17 +130,10 @@ def golden_path():
     sys.exit("make_gemma3.py: tests/golden/tok_gemma3.jsonl(.gz) is missing")
 
 
-def corpus_count():
-    """Texts of tests/data/tok_multilingual.txt (JSON lines; # comments)."""
-    p = os.path.join(mm.SRC, "tests", "data", "tok_multilingual.txt")
-    with open(p, encoding="utf-8") as f:
-        return sum(1 for ln in f if ln.strip() and not ln.startswith("#"))
-
-
 def golden_ids():
     """Ids of the corpus texts 0..n-1 by the independent tokenizer engine
     (with the <bos> of the Gemma 3 tokenizer's template)."""
-    p, n = golden_path(), corpus_count()
+    p, n = golden_path(), rc.corpus_count()
     op = gzip.open if p.endswith(".gz") else open
     out = {}
     with op(p, "rt", encoding="utf-8") as f:
@@ -167,12 +158,6 @@ def corpus_ids(s):
     seqs.append([EOS])
     seqs.append([BOS] + [4 + (k * 104729) % (v - 5) for k in range(898)] + [EOS])
     return seqs
-
-
-def truncate(ids, max_len):
-    if len(ids) <= max_len:
-        return list(ids)
-    return list(ids[:max_len - 1]) + [ids[-1]]
 
 
 def max_tokens(s):
@@ -246,23 +231,6 @@ class RMSNorm(nn.Module):          # Gemma3RMSNorm: gain (1 + w)
         return (x * torch.rsqrt(var + self.eps)) * (1.0 + self.weight)
 
 
-def rotate_half(x):
-    h = x.shape[-1] // 2
-    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
-
-
-def rope_cos_sin(hd, theta, T):
-    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
-    freqs = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos(), emb.sin()
-
-
-def repeat_kv(x, n_rep):           # [B, kv, T, hd] -> [B, kv * n_rep, T, hd]
-    B, kv, T, hd = x.shape
-    return x[:, :, None].expand(B, kv, n_rep, T, hd).reshape(B, kv * n_rep, T, hd)
-
-
 def gelu_tanh(x):                  # "gelu_pytorch_tanh"
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
@@ -285,9 +253,9 @@ class Attention(nn.Module):        # Gemma3Attention, eager
         q = self.q_norm(self.q_proj(x).view(B, T, self.nq, self.hd)).transpose(1, 2)
         k = self.k_norm(self.k_proj(x).view(B, T, self.nkv, self.hd)).transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.nkv, self.hd).transpose(1, 2)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        k, v = repeat_kv(k, self.nq // self.nkv), repeat_kv(v, self.nq // self.nkv)
+        q = q * cos + rc.rotate_half(q) * sin
+        k = k * cos + rc.rotate_half(k) * sin
+        k, v = rc.repeat_kv(k, self.nq // self.nkv), rc.repeat_kv(v, self.nq // self.nkv)
         scores = torch.matmul(q, k.transpose(2, 3)) * self.scale
         scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
         ctx = torch.matmul(F.softmax(scores, dim=-1), v)
@@ -353,8 +321,8 @@ class Gemma3(nn.Module):           # Gemma3TextModel
         the padding mask combined."""
         T = ids.shape[1]
         s = self.s
-        rope = {FULL: rope_cos_sin(s["head_dim"], s["theta"], T),
-                SLIDING: rope_cos_sin(s["head_dim"], s["local_theta"], T)}
+        rope = {FULL: rc.rope_cos_sin(s["head_dim"], s["theta"], T),
+                SLIDING: rc.rope_cos_sin(s["head_dim"], s["local_theta"], T)}
         km = kind_masks(s, T)
         pad = mask.bool()[:, None, None, :]
         x = self.embed_tokens(ids) * self.scale
@@ -399,31 +367,6 @@ def check_alone(model, seqs, tok_out, name):
             d = (h - tok_out[i]).abs().max().item()
             if d > 1e-8:
                 sys.exit("%s: reference depends on padding: text %d differs by %g" % (name, i, d))
-
-
-def pool(h, mode):
-    """sentence-transformers Pooling over one text's own tokens [n, H]."""
-    if mode == "lasttoken":
-        return h[-1]
-    if mode == "cls":
-        return h[0]
-    if mode == "max":
-        return h.max(0)[0]
-    if mode == "mean":
-        return h.sum(0) / h.shape[0]
-    if mode == "mean_sqrt_len":
-        return h.sum(0) / math.sqrt(h.shape[0])
-    raise ValueError(mode)
-
-
-def embed(tok_out, pooling, normalize):
-    rows = []
-    for h in tok_out:
-        v = pool(h, pooling).unsqueeze(0)
-        if normalize:
-            v = F.normalize(v, p=2, dim=1)
-        rows.append(v[0])
-    return torch.stack(rows)
 
 
 # --------------------------------------------------------------------------
@@ -506,69 +449,32 @@ def write_files(d, s, weights, tokjson):
 
 
 def build(out, name, s, tokjson):
-    d = os.path.join(out, name)
-    h = hashlib.sha256()
-    for p in (os.path.abspath(__file__), os.path.abspath(mm.__file__), mm.IDS_PATH):
-        mm.file_hash(h, p)
-    if s.get("text"):
-        mm.file_hash(h, tokjson)
-        mm.file_hash(h, golden_path())
-    h.update(json.dumps([name, s], sort_keys=True).encode())
-    stamp, sp = h.hexdigest(), os.path.join(d, ".stamp")
-    if os.path.isfile(sp) and open(sp).read().strip() == stamp:
-        print("%-20s up to date" % name)
+    d, stamp = rc.start_build(__file__, out, name, s, 20,
+                              extra=(tokjson, golden_path()) if s.get("text") else ())
+    if d is None:
         return
     t0 = time.time()
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(os.path.join(d, "ref"))
     weights = make_weights(name, s)
     write_files(d, s, weights, tokjson)
     model = load_model(s, weights)
     raw = corpus_ids(s)
-    with open(os.path.join(d, "ids.txt"), "w") as f:
-        for x in raw:
-            f.write(" ".join(str(i) for i in x) + "\n")
-    seqs = [truncate(x, max_tokens(s)) for x in raw]
+    rc.write_ids(d, raw)
+    seqs = [rc.truncate(x, max_tokens(s)) for x in raw]
     tok_out = token_embeddings(model, seqs)
     check_alone(model, seqs, tok_out, name)
-    for pooling, normalize in s["refs"]:
-        if normalize == "flip":
-            normalize = 0 if s["normalize"] else 1
-        p = "mean" if pooling == "default" else pooling
-        nz = s["normalize"] if normalize == -1 else bool(normalize)
-        mm.write_ref(os.path.join(d, mm.ref_file(pooling, normalize)), list(range(len(seqs))),
-                     embed(tok_out, p, nz))
-    with open(sp, "w") as f:
-        f.write(stamp + "\n")
-    print("%-20s built in %.1f s (%d texts, max_tokens %d)"
-          % (name, time.time() - t0, len(seqs), max_tokens(s)))
-    sys.stdout.flush()
+    rc.write_refs(d, s, tok_out, len(seqs), "mean")
+    rc.finish_build(d, stamp, name, 20, t0, "%d texts, max_tokens %d"
+                    % (len(seqs), max_tokens(s)))
 
 
 def manifest_lines(name, s):
-    out = ["model %s dim=%d max_tokens=%d layers=%d heads=%d inter=%d vocab=%d "
-           "pooling=mean normalize=%d dtype=%s"
-           % (name, s["hidden"], max_tokens(s), s["layers"], s["heads"], s["inter"],
-              s["vocab"], 1 if s["normalize"] else 0, s["dtype"])]
-    for pooling, normalize in s["refs"]:
-        if normalize == "flip":
-            normalize = 0 if s["normalize"] else 1
-        out.append("ref %s %s pooling=%s normalize=%d"
-                   % (name, mm.ref_file(pooling, normalize), pooling, normalize))
-    return out
+    return [rc.model_line(name, s, max_tokens(s), "mean")] + rc.ref_lines(name, s)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--only", help="comma-separated model names")
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    a = rc.parse_args(__doc__)
     tokjson = tokref_json()
-    names_ = [n for n in VARIANTS if (not a.only or n in a.only.split(","))
-              and (tokjson or not VARIANTS[n].get("text"))]
+    names_ = rc.selected(VARIANTS, a.only, lambda n: tokjson or not VARIANTS[n].get("text"))
     os.makedirs(a.out, exist_ok=True)
     lines = ["# AkiDB Gemma 3 reference models, written by tests/ref/make_gemma3.py;",
              "# read by tests/test_families.c (families_ref) and tests/test_gemma3.c.",
@@ -576,8 +482,7 @@ def main():
     for n in names_:
         build(a.out, n, VARIANTS[n], tokjson)
         lines += manifest_lines(n, VARIANTS[n])
-    with open(os.path.join(a.out, "manifest.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    rc.write_manifest(a.out, lines)
     print("Gemma 3 reference models in %s" % a.out)
 
 

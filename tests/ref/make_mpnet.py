@@ -41,17 +41,14 @@ Usage: make_mpnet.py --out DIR [--only NAMES]
 A model folder whose .stamp matches is kept as it is.
 """
 
-import argparse
-import hashlib
-import json
 import math
 import os
-import shutil
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_models as mm  # noqa: E402  (fails loudly without torch)
+import refcommon as rc  # noqa: E402
 
 torch, nn, F = mm.torch, mm.nn, mm.F
 
@@ -102,12 +99,6 @@ def corpus_ids(s):
     seqs.append([BOS, 4711, 93, PAD, 18000, 5, EOS])
     seqs.append([BOS] + [4 + (k * 104729) % (v - 4) for k in range(898)] + [EOS])
     return seqs
-
-
-def truncate(ids, max_len):
-    if len(ids) <= max_len:
-        return list(ids)
-    return list(ids[:max_len - 1]) + [ids[-1]]
 
 
 def max_tokens(s):
@@ -388,19 +379,10 @@ def write_files(d, s, weights, extras):
 
 
 def build(out, name, s):
-    d = os.path.join(out, name)
-    h = hashlib.sha256()
-    for p in (os.path.abspath(__file__), os.path.abspath(mm.__file__), mm.IDS_PATH):
-        mm.file_hash(h, p)
-    h.update(json.dumps([name, s], sort_keys=True).encode())
-    stamp, sp = h.hexdigest(), os.path.join(d, ".stamp")
-    if os.path.isfile(sp) and open(sp).read().strip() == stamp:
-        print("%-20s up to date" % name)
+    d, stamp = rc.start_build(__file__, out, name, s, 20)
+    if d is None:
         return
     t0 = time.time()
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(os.path.join(d, "ref"))
     weights = make_weights(name, s)
     extras = []
     if s["extras"]:
@@ -410,57 +392,30 @@ def build(out, name, s):
     write_files(d, s, weights, extras)
     model = load_model(s, weights)
     raw = corpus_ids(s)
-    with open(os.path.join(d, "ids.txt"), "w") as f:
-        for x in raw:
-            f.write(" ".join(str(i) for i in x) + "\n")
-    seqs = [truncate(x, max_tokens(s)) for x in raw]
+    rc.write_ids(d, raw)
+    seqs = [rc.truncate(x, max_tokens(s)) for x in raw]
     tok_out = token_embeddings(model, seqs)
     check_alone(model, seqs, tok_out, name)
-    idx = list(range(len(seqs)))
-    for pooling, normalize in s["refs"]:
-        if normalize == "flip":
-            normalize = 0 if s["normalize"] else 1
-        p = s["pooling"] if pooling == "default" else pooling
-        nz = s["normalize"] if normalize == -1 else bool(normalize)
-        mm.write_ref(os.path.join(d, mm.ref_file(pooling, normalize)), idx,
-                     mm.embed(tok_out, idx, p, nz))
-    with open(sp, "w") as f:
-        f.write(stamp + "\n")
-    print("%-20s built in %.1f s (%d texts, max_tokens %d, longest %d)"
-          % (name, time.time() - t0, len(seqs), max_tokens(s), max(len(x) for x in seqs)))
-    sys.stdout.flush()
+    rc.write_refs(d, s, tok_out, len(seqs), s["pooling"], per_index=True)
+    rc.finish_build(d, stamp, name, 20, t0, "%d texts, max_tokens %d, longest %d"
+                    % (len(seqs), max_tokens(s), max(len(x) for x in seqs)))
 
 
 def manifest_lines(name, s):
-    out = ["model %s dim=%d max_tokens=%d layers=%d heads=%d inter=%d vocab=%d pooling=%s "
-           "normalize=%d dtype=%s" % (name, s["hidden"], max_tokens(s), s["layers"],
-                                      s["heads"], s["inter"], s["vocab"], s["pooling"],
-                                      1 if s["normalize"] else 0, s["dtype"])]
-    for pooling, normalize in s["refs"]:
-        if normalize == "flip":
-            normalize = 0 if s["normalize"] else 1
-        out.append("ref %s %s pooling=%s normalize=%d"
-                   % (name, mm.ref_file(pooling, normalize), pooling, normalize))
-    return out
+    return [rc.model_line(name, s, max_tokens(s), s["pooling"])] + rc.ref_lines(name, s)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--only", help="comma-separated model names")
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    a = rc.parse_args(__doc__)
     check_buckets()
-    names_ = [n for n in VARIANTS if not a.only or n in a.only.split(",")]
+    names_ = rc.selected(VARIANTS, a.only)
     os.makedirs(a.out, exist_ok=True)
     lines = ["# AkiDB MPNet reference models, written by tests/ref/make_mpnet.py;",
              "# read by tests/test_families.c (families_ref).  Do not edit."]
     for n in names_:
         build(a.out, n, VARIANTS[n])
         lines += manifest_lines(n, VARIANTS[n])
-    with open(os.path.join(a.out, "manifest.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    rc.write_manifest(a.out, lines)
     print("MPNet reference models in %s" % a.out)
 
 

@@ -32,7 +32,6 @@ manifest.txt lines:
 Usage: make_pipeline.py --out DIR
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -42,6 +41,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_models as mm  # noqa: E402  (fails loudly without torch)
+import refcommon as rc  # noqa: E402
 
 torch, F = mm.torch, mm.F
 
@@ -246,10 +246,7 @@ def build(out, name, s, corpus, tokdir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
-    torch.set_num_threads(2)
+    a = rc.parse_args(__doc__, select=False)
     os.makedirs(a.out, exist_ok=True)
     tokdir = mm.tokenizer_dir()
     texts = []
@@ -263,9 +260,7 @@ def main():
     lines = []
     for name, s in VARIANTS.items():
         lines += build(a.out, name, s, corpus, tokdir)
-    with open(os.path.join(a.out, "manifest.txt"), "w") as f:
-        f.write("# written by tests/ref/make_pipeline.py\n")
-        f.write("\n".join(lines) + "\n")
+    rc.write_manifest(a.out, ["# written by tests/ref/make_pipeline.py"] + lines)
 
 
 if __name__ == "__main__":

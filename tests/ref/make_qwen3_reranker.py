@@ -185,7 +185,8 @@ def config_json(s):
 def build(out, name, s, tokjson, prompts, yes, no):
     d = os.path.join(out, name)
     h = hashlib.sha256()
-    for p in (os.path.abspath(__file__), os.path.abspath(mq.__file__), tokjson, GOLDEN):
+    common = os.path.join(os.path.dirname(os.path.abspath(mq.__file__)), "refcommon.py")
+    for p in (os.path.abspath(__file__), os.path.abspath(mq.__file__), common, tokjson, GOLDEN):
         mm.file_hash(h, p)
     h.update(json.dumps([name, s], sort_keys=True).encode())
     stamp, sp = h.hexdigest(), os.path.join(d, ".stamp")

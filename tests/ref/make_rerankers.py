@@ -45,8 +45,6 @@ A model folder whose .stamp matches (hash of this script, make_models.py,
 make_families.py, the golden ids and the model's spec) is kept as it is.
 """
 
-import argparse
-import hashlib
 import json
 import math
 import os
@@ -57,6 +55,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_models as mm  # noqa: E402  (fails loudly without torch)
 import make_families as mf  # noqa: E402
+import refcommon as rc  # noqa: E402
 
 torch, nn, F = mm.torch, mm.nn, mm.F
 
@@ -345,20 +344,11 @@ def write_files(d, s, weights):
 
 
 def build(out, name, s):
-    d = os.path.join(out, name)
-    h = hashlib.sha256()
-    for p in (os.path.abspath(__file__), os.path.abspath(mm.__file__),
-              os.path.abspath(mf.__file__), GOLDEN):
-        mm.file_hash(h, p)
-    h.update(json.dumps([name, s], sort_keys=True).encode())
-    stamp, sp = h.hexdigest(), os.path.join(d, ".stamp")
-    if os.path.isfile(sp) and open(sp).read().strip() == stamp:
-        print("%-24s up to date" % name)
+    d, stamp = rc.start_build(__file__, out, name, s, 24,
+                              extra=(os.path.abspath(mf.__file__), GOLDEN), refs=False)
+    if d is None:
         return
     t0 = time.time()
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(d)
     with mm.no_init():
         model = CLASSES[s["family"]](s)
     weights = make_weights(name, model, s)
@@ -375,13 +365,10 @@ def build(out, name, s):
                                 "strategy": p[4], "ids": p[5], "type_ids": p[6],
                                 "logits": [float(v) for v in y],
                                 "scores": [float(v) for v in sc]}) + "\n")
-    with open(sp, "w") as f:
-        f.write(stamp + "\n")
     lo = min(float(y.min()) for y in logits)
     hi = max(float(y.max()) for y in logits)
-    print("%-24s built in %.1f s (%d pairs, logits %.3f .. %.3f)"
-          % (name, time.time() - t0, len(pairs), lo, hi))
-    sys.stdout.flush()
+    rc.finish_build(d, stamp, name, 24, t0, "%d pairs, logits %.3f .. %.3f"
+                    % (len(pairs), lo, hi))
 
 
 def manifest_line(name, s):
@@ -393,21 +380,15 @@ def manifest_line(name, s):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--only", help="comma-separated model names")
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    names_ = [n for n in VARIANTS if not a.only or n in a.only.split(",")]
+    a = rc.parse_args(__doc__)
+    names_ = rc.selected(VARIANTS, a.only)
     os.makedirs(a.out, exist_ok=True)
     lines = ["# AkiDB reference rerankers, written by tests/ref/make_rerankers.py;",
              "# read by tests/test_rerank.c.  Do not edit."]
     for n in names_:
         build(a.out, n, VARIANTS[n])
         lines.append(manifest_line(n, VARIANTS[n]))
-    with open(os.path.join(a.out, "manifest.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    rc.write_manifest(a.out, lines)
     print("reference rerankers in %s" % a.out)
 
 

@@ -38,17 +38,14 @@ Usage: make_rotenc.py --out DIR [--only NAMES]
 A model folder whose .stamp matches is kept as it is.
 """
 
-import argparse
-import hashlib
-import json
 import math
 import os
-import shutil
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_models as mm  # noqa: E402  (fails loudly without torch)
+import refcommon as rc  # noqa: E402
 
 torch, nn, F = mm.torch, mm.nn, mm.F
 
@@ -138,12 +135,6 @@ def corpus_ids(s):
     return seqs
 
 
-def truncate(ids, max_len):
-    if len(ids) <= max_len:
-        return list(ids)
-    return list(ids[:max_len - 1]) + [ids[-1]]
-
-
 # --------------------------------------------------------------------------
 # Weights
 
@@ -219,11 +210,6 @@ def layer_norm(x, w, b, eps):
     return F.layer_norm(x, (x.shape[-1],), w, b, eps)
 
 
-def rotate_half(x):
-    h = x.shape[-1] // 2
-    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
-
-
 def inv_freq(s):
     """The rotary frequencies of a head's rotated dims."""
     hd = s["hidden"] // s["heads"]
@@ -241,7 +227,7 @@ def inv_freq(s):
 def rotary(x, cos, sin):
     """x [B, T, nh, hd]: the first 2 * cos.shape[-1] dims rotated."""
     rd = cos.shape[-1]
-    xr = x[..., :rd] * cos + rotate_half(x[..., :rd]) * sin
+    xr = x[..., :rd] * cos + rc.rotate_half(x[..., :rd]) * sin
     return torch.cat((xr, x[..., rd:]), dim=-1)
 
 
@@ -357,29 +343,6 @@ def check_alone(s, w, seqs, tok_out, name):
                 sys.exit("%s: reference depends on padding: text %d differs by %g" % (name, i, d))
 
 
-def pool(h, mode):
-    """sentence-transformers Pooling over one text's own tokens [n, H]."""
-    if mode == "cls":
-        return h[0]
-    if mode == "max":
-        return h.max(0)[0]
-    if mode == "mean":
-        return h.sum(0) / h.shape[0]
-    if mode == "mean_sqrt_len":
-        return h.sum(0) / math.sqrt(h.shape[0])
-    raise ValueError(mode)
-
-
-def embed(tok_out, pooling, normalize):
-    rows = []
-    for h in tok_out:
-        v = pool(h, pooling).unsqueeze(0)
-        if normalize:
-            v = F.normalize(v, p=2, dim=1)
-        rows.append(v[0])
-    return torch.stack(rows)
-
-
 # --------------------------------------------------------------------------
 # Model folders
 
@@ -460,64 +423,31 @@ def write_files(d, s, weights):
 
 
 def build(out, name, s):
-    d = os.path.join(out, name)
-    h = hashlib.sha256()
-    for p in (os.path.abspath(__file__), os.path.abspath(mm.__file__), mm.IDS_PATH):
-        mm.file_hash(h, p)
-    h.update(json.dumps([name, s], sort_keys=True).encode())
-    stamp, sp = h.hexdigest(), os.path.join(d, ".stamp")
-    if os.path.isfile(sp) and open(sp).read().strip() == stamp:
-        print("%-26s up to date" % name)
+    d, stamp = rc.start_build(__file__, out, name, s, 26)
+    if d is None:
         return
     t0 = time.time()
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(os.path.join(d, "ref"))
     weights = make_weights(name, s)
     write_files(d, s, weights)
     w = {k: v.double() for k, v in weights.items()}
     raw = corpus_ids(s)
-    with open(os.path.join(d, "ids.txt"), "w") as f:
-        for x in raw:
-            f.write(" ".join(str(i) for i in x) + "\n")
-    seqs = [truncate(x, max_tokens(s)) for x in raw]
+    rc.write_ids(d, raw)
+    seqs = [rc.truncate(x, max_tokens(s)) for x in raw]
     tok_out = token_embeddings(s, w, seqs)
     check_alone(s, w, seqs, tok_out, name)
-    for pooling, normalize in s["refs"]:
-        if normalize == "flip":
-            normalize = 0 if s["normalize"] else 1
-        p = s["pooling"] if pooling == "default" else pooling
-        nz = s["normalize"] if normalize == -1 else bool(normalize)
-        mm.write_ref(os.path.join(d, mm.ref_file(pooling, normalize)), list(range(len(seqs))),
-                     embed(tok_out, p, nz))
-    with open(sp, "w") as f:
-        f.write(stamp + "\n")
-    print("%-26s built in %.1f s (%d texts, max_tokens %d)"
-          % (name, time.time() - t0, len(seqs), max_tokens(s)))
-    sys.stdout.flush()
+    rc.write_refs(d, s, tok_out, len(seqs), s["pooling"])
+    rc.finish_build(d, stamp, name, 26, t0, "%d texts, max_tokens %d"
+                    % (len(seqs), max_tokens(s)))
 
 
 def manifest_lines(name, s):
-    out = ["model %s dim=%d max_tokens=%d layers=%d heads=%d inter=%d vocab=%d "
-           "pooling=%s normalize=%d dtype=%s"
-           % (name, s["hidden"], max_tokens(s), s["layers"], s["heads"], inter_of(s),
-              vocab_of(s), s["pooling"], 1 if s["normalize"] else 0, s["dtype"])]
-    for pooling, normalize in s["refs"]:
-        if normalize == "flip":
-            normalize = 0 if s["normalize"] else 1
-        out.append("ref %s %s pooling=%s normalize=%d"
-                   % (name, mm.ref_file(pooling, normalize), pooling, normalize))
-    return out
+    return ([rc.model_line(name, s, max_tokens(s), s["pooling"], inter_of(s), vocab_of(s))]
+            + rc.ref_lines(name, s))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--only", help="comma-separated model names")
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    names_ = [n for n in VARIANTS if not a.only or n in a.only.split(",")]
+    a = rc.parse_args(__doc__)
+    names_ = rc.selected(VARIANTS, a.only)
     os.makedirs(a.out, exist_ok=True)
     lines = ["# AkiDB rotary-encoder reference models (GTE, NomicBERT), written by",
              "# tests/ref/make_rotenc.py; read by tests/test_families.c (families_ref).",
@@ -525,8 +455,7 @@ def main():
     for n in names_:
         build(a.out, n, VARIANTS[n])
         lines += manifest_lines(n, VARIANTS[n])
-    with open(os.path.join(a.out, "manifest.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    rc.write_manifest(a.out, lines)
     print("rotary-encoder reference models in %s" % a.out)
 
 
