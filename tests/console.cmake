@@ -20,5 +20,5 @@ if(TARGET akidb_server AND TARGET akidb_store)
       COMMAND sh -c "echo 'SKIP: console_ui needs node (scripts/deps.sh --test)'; exit 77")
   endif()
   set_tests_properties(console_ui PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
-    ENVIRONMENT "AKIDB_SRC=${CMAKE_SOURCE_DIR};AKIDB_BUILD=${CMAKE_BINARY_DIR};AKIDB_BIN=$<TARGET_FILE:akidb>")
+    ENVIRONMENT "AKIDB_SRC=${CMAKE_SOURCE_DIR};AKIDB_BUILD=${CMAKE_BINARY_DIR};AKIDB_BIN=${AKIDB_TEST_BIN}")
 endif()
