@@ -152,7 +152,9 @@ async function main() {
 
   // auth is on and no key is kept yet: the key panel asks for one
   await page.waitForSelector('#key-panel:not(.hidden)', { timeout: 10000 });
-  // the 401s the page got without a key are expected: forget them
+  // the 401s the page got without a key are expected: let the requests made
+  // without one finish (an emulated server answers slowly), then forget them
+  await page.waitForNetworkIdle({ idleTime: 300, timeout: 20000 }).catch(() => {});
   problems.length = 0;
   await page.type('#key-input', KEY);
   await page.click('#key-save');
