@@ -252,8 +252,8 @@ size_t ak_fwd_scratch_bytes(int prec, size_t rows, size_t max_len, size_t hd, si
     return (size_t)nt * per + 256;
 }
 
-akidb_status ak_fwd_init(ak_fwd *f, int prec, size_t rows, size_t max_len, size_t hd,
-                         size_t kmax, ak_pool *pool, int nt, ak_arena *ar)
+static akidb_status fwd_init(ak_fwd *f, int prec, size_t rows, size_t max_len, size_t hd,
+                             size_t kmax, ak_pool *pool, int nt, ak_arena *ar)
 {
     memset(f, 0, sizeof *f);
     const ak_kernels *kt = ak_kernels_get();
@@ -281,6 +281,46 @@ akidb_status ak_fwd_init(ak_fwd *f, int prec, size_t rows, size_t max_len, size_
                 return ak_fail(AKIDB_ENOMEM, "out of memory for %zu tokens", rows);
     }
     return AKIDB_OK;
+}
+
+akidb_status ak_fwd_begin(ak_fwd *f, int prec, const ak_seqs *s, size_t n_layers, size_t hd,
+                          size_t kmax, ak_pool *pool, int nt, ak_arena *ar)
+{
+    if (nt > ak_pool_size(pool))
+        nt = ak_pool_size(pool);
+    if (nt < 1)
+        nt = 1;
+    size_t *row0 = ak_arena_alloc(ar, (s->n ? s->n : 1) * sizeof *row0);
+    _Atomic size_t *next = ak_arena_alloc(ar, (n_layers ? n_layers : 1) * sizeof *next);
+    if (!row0 || !next)
+        return ak_fail(AKIDB_ENOMEM, "out of memory for %zu tokens", s->rows);
+    akidb_status st = fwd_init(f, prec, s->rows, s->max_len, hd, kmax, pool, nt, ar);
+    if (st != AKIDB_OK)
+        return st;
+    size_t r = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        row0[i] = r;
+        r += s->lens[i];
+    }
+    AK_ASSERT(r == s->rows);
+    for (size_t l = 0; l < n_layers; l++)
+        atomic_init(&next[l], 0);
+    f->row0 = row0;
+    f->next = next;
+    return AKIDB_OK;
+}
+
+size_t ak_fwd_seq_of(const ak_fwd *f, const ak_seqs *s, size_t r)
+{
+    size_t lo = 0, hi = s->n;   /* the last sequence starting at or before r */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->row0[mid] <= r)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 void ak_split_cols(const ak_fwd *f, size_t n, int tid, size_t *n0, size_t *n1)
@@ -323,18 +363,18 @@ void ak_attend(const ak_fwd *f, int tid, size_t s, size_t hd, float scale, const
         ak_attention_head(f->ops, s, hd, scale, q, k, v, ld, ctx, ldc, f->att[tid]);
 }
 
-void ak_attend_layer(const ak_fwd *f, int tid, const ak_seqs *s, const size_t *row0,
-                     const ak_att_layout *a, const float *qkv, float *ctx,
-                     _Atomic size_t *next)
+void ak_attend_layer(const ak_fwd *f, int tid, const ak_seqs *s, size_t layer,
+                     const ak_att_layout *a, const float *qkv, float *ctx)
 {
     const size_t nh = a->n_heads, rep = nh / a->n_kv_heads, tasks = s->n * nh;
+    _Atomic size_t *next = &f->next[layer];
     for (size_t t = atomic_fetch_add(next, 1); t < tasks; t = atomic_fetch_add(next, 1)) {
         size_t i = t / nh, h = t % nh, g = h / rep;
-        const float *base = qkv + row0[i] * a->ld;
+        const float *base = qkv + f->row0[i] * a->ld;
         ak_attention_masked(f->ops, f->att_h, &a->mask, s->lens[i], a->hd, a->scale,
                             base + a->q_off + h * a->hd, base + a->k_off + g * a->hd,
                             base + a->v_off + g * a->hd, a->ld,
-                            ctx + row0[i] * a->ldc + h * a->hd, a->ldc, f->att[tid]);
+                            ctx + f->row0[i] * a->ldc + h * a->hd, a->ldc, f->att[tid]);
     }
 }
 

@@ -105,14 +105,21 @@ typedef struct ak_fwd {
     ak_gemm_bf16_fn att_h;    /* bf16 / int8 modes: attention products in bf16 */
     void **xb;                /* [nt] reduced-precision GEMM scratch */
     float **att;              /* [nt] attention scratch */
+    const size_t *row0;       /* [s->n] first row of each sequence */
+    _Atomic size_t *next;     /* [layers] next attention task of each layer */
 } ak_fwd;
 
-/* Sets f up for rows rows (longest sequence max_len, head size hd, largest
- * GEMM depth kmax) on nt threads of pool at precision prec, scratch from
- * ar.  ENOMEM only. */
-akidb_status ak_fwd_init(ak_fwd *f, int prec, size_t rows, size_t max_len, size_t hd,
-                         size_t kmax, ak_pool *pool, int nt, ak_arena *ar);
-/* Bytes ak_fwd_init takes from the arena at most. */
+/* What every family's forward starts with: f set up for the s->rows rows of
+ * s (head size hd, largest GEMM depth kmax) on nt threads of pool (nt
+ * clamped to 1 .. the pool's size) at precision prec, with the first row of
+ * each sequence and one attention task counter per layer at 0 (n_layers of
+ * them), everything from ar.  ENOMEM only. */
+akidb_status ak_fwd_begin(ak_fwd *f, int prec, const ak_seqs *s, size_t n_layers, size_t hd,
+                          size_t kmax, ak_pool *pool, int nt, ak_arena *ar);
+/* Index of the sequence of s holding row r (s as given to ak_fwd_begin). */
+size_t ak_fwd_seq_of(const ak_fwd *f, const ak_seqs *s, size_t r);
+/* Bytes ak_fwd_begin takes from the arena at most, beside row0 and next
+ * (which the families count with their rows and layers). */
 size_t ak_fwd_scratch_bytes(int prec, size_t rows, size_t max_len, size_t hd, size_t kmax,
                             int nt);
 /* Columns [*n0, *n1) of n for thread tid, in whole micro-tiles. */
@@ -139,13 +146,12 @@ typedef struct ak_att_layout {
     ak_att_mask mask;   /* bidirectional, causal, sliding window */
 } ak_att_layout;
 
-/* The attention of every (sequence, query head) of s, sequence i starting
- * at row row0[i]; thread tid takes tasks from the shared counter *next
- * (zeroed before the run) until none is left.  Each task runs on the
- * precision of f (bf16 products in the reduced modes). */
-void ak_attend_layer(const ak_fwd *f, int tid, const ak_seqs *s, const size_t *row0,
-                     const ak_att_layout *a, const float *qkv, float *ctx,
-                     _Atomic size_t *next);
+/* The attention of every (sequence, query head) of s in layer layer;
+ * thread tid takes tasks from the layer's counter f->next[layer] until none
+ * is left.  Each task runs on the precision of f (bf16 products in the
+ * reduced modes). */
+void ak_attend_layer(const ak_fwd *f, int tid, const ak_seqs *s, size_t layer,
+                     const ak_att_layout *a, const float *qkv, float *ctx);
 
 /* ---- pooling and the batch driver ----------------------------------------------- */
 

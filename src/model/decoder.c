@@ -273,22 +273,11 @@ typedef struct dec_ctx {
     const ak_dec *d;
     ak_fwd f;
     const ak_seqs *s;
-    const size_t *row0;        /* first row of each sequence */
     float *rope;               /* cos / sin of positions [0, max_len) */
     float *rope_l;             /* the same for the local layers (= rope if one base) */
     float *x, *h, *qkv, *ctx, *g, *u;
     ak_att_layout att, att_l;  /* global and local layers */
-    _Atomic size_t *next;      /* per layer: next attention task */
 } dec_ctx;
-
-/* Index of the sequence holding row r. */
-static size_t seq_of(const dec_ctx *c, size_t r)
-{
-    size_t t = 0;
-    while (t + 1 < c->s->n && c->row0[t + 1] <= r)
-        t++;
-    return t;
-}
 
 /* Rows [r0, r1): the token embeddings into x, then h = RMSNorm(x) of layer 0
  * (or the final norm for a model without layers). */
@@ -296,12 +285,12 @@ static void embed_rows(const dec_ctx *c, size_t r0, size_t r1)
 {
     const ak_dec *d = c->d;
     const size_t H = d->hp.hidden;
-    size_t t = seq_of(c, r0);
+    size_t t = ak_fwd_seq_of(&c->f, c->s, r0);
     for (size_t r = r0; r < r1; r++) {
-        while (r >= c->row0[t] + c->s->lens[t])
+        while (r >= c->f.row0[t] + c->s->lens[t])
             t++;
         float *x = c->x + r * H;
-        ak_table_row(&d->word, (size_t)c->s->ids[t][r - c->row0[t]], x);
+        ak_table_row(&d->word, (size_t)c->s->ids[t][r - c->f.row0[t]], x);
         if (d->escale != 0)
             for (size_t i = 0; i < H; i++)
                 x[i] *= d->escale;
@@ -317,14 +306,14 @@ static void qk_rows(const dec_ctx *c, const dec_layer *y, size_t r0, size_t r1)
 {
     const ak_dec *d = c->d;
     const size_t ld = qkv_rows(d), hd = d->hd, nq = d->hp.n_heads, nkv = d->hp.n_kv_heads;
-    size_t t = seq_of(c, r0);
+    size_t t = ak_fwd_seq_of(&c->f, c->s, r0);
     for (size_t r = r0; r < r1; r++) {
-        while (r >= c->row0[t] + c->s->lens[t])
+        while (r >= c->f.row0[t] + c->s->lens[t])
             t++;
         float *q = c->qkv + r * ld, *k = q + d->qdim;
         const float *tab = y->local ? c->rope_l : c->rope;
         const ak_rope *rp = y->local && d->two_ropes ? &d->rope_local : &d->rope;
-        const float *cs = tab ? tab + (r - c->row0[t]) * hd : NULL;
+        const float *cs = tab ? tab + (r - c->f.row0[t]) * hd : NULL;
         for (size_t hh = 0; hh < nq + nkv; hh++) {
             float *v = hh < nq ? q + hh * hd : k + (hh - nq) * hd;
             const float *gn = hh < nq ? y->qn : y->kn;
@@ -355,8 +344,7 @@ static void layer_run(dec_ctx *c, size_t l, int tid)
     ak_pool_barrier(f->pool, f->nt);
     qk_rows(c, y, r0, r1);
     ak_pool_barrier(f->pool, f->nt);
-    ak_attend_layer(f, tid, c->s, c->row0, y->local ? &c->att_l : &c->att, c->qkv, c->ctx,
-                    &c->next[l]);
+    ak_attend_layer(f, tid, c->s, l, y->local ? &c->att_l : &c->att, c->qkv, c->ctx);
     ak_pool_barrier(f->pool, f->nt);
 
     ak_split_cols(f, H, tid, &n0, &n1);
@@ -415,16 +403,10 @@ akidb_status ak_dec_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
     const ak_dec *d = impl;
     const ak_hparams *hp = &d->hp;
     const size_t H = hp->hidden, I = hp->intermediate, rows = s->rows;
-    if (nt > ak_pool_size(pool))
-        nt = ak_pool_size(pool);
-    if (nt < 1)
-        nt = 1;
     dec_ctx c;
     memset(&c, 0, sizeof c);
     c.d = d;
     c.s = s;
-    size_t *row0 = ak_arena_alloc(ar, s->n * sizeof *row0);
-    c.next = ak_arena_alloc(ar, (hp->n_layers ? hp->n_layers : 1) * sizeof *c.next);
     c.rope = hp->rope_theta > 0 ? ARENA_FLOATS(ar, ak_rope_table_floats(&d->rope, s->max_len))
                                 : NULL;
     c.rope_l = d->two_ropes ? ARENA_FLOATS(ar, ak_rope_table_floats(&d->rope, s->max_len))
@@ -435,20 +417,13 @@ akidb_status ak_dec_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
     c.ctx = ARENA_FLOATS(ar, rows * d->qdim);
     c.g = ARENA_FLOATS(ar, rows * I);
     c.u = ARENA_FLOATS(ar, rows * I);
-    if (!row0 || !c.next || (hp->rope_theta > 0 && (!c.rope || !c.rope_l)) || !c.x || !c.h ||
+    if ((hp->rope_theta > 0 && (!c.rope || !c.rope_l)) || !c.x || !c.h ||
         !c.qkv || !c.ctx || !c.g || !c.u)
         return ak_fail(AKIDB_ENOMEM, "out of memory for the activations of %zu tokens", rows);
-    akidb_status st = ak_fwd_init(&c.f, d->prec, rows, s->max_len, d->hd, kmax_of(d), pool,
-                                  nt, ar);
+    akidb_status st = ak_fwd_begin(&c.f, d->prec, s, hp->n_layers, d->hd, kmax_of(d), pool, nt,
+                                   ar);
     if (st != AKIDB_OK)
         return st;
-    size_t r = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        row0[i] = r;
-        r += s->lens[i];
-    }
-    AK_ASSERT(r == rows);
-    c.row0 = row0;
     c.att = (ak_att_layout){ .n_heads = hp->n_heads, .n_kv_heads = hp->n_kv_heads,
                              .hd = d->hd, .ld = qkv_rows(d), .q_off = 0, .k_off = d->qdim,
                              .v_off = d->qdim + d->kvdim, .ldc = d->qdim,
@@ -457,8 +432,6 @@ akidb_status ak_dec_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
                              .mask = { .causal = hp->causal, .window = 0 } };
     c.att_l = c.att;
     c.att_l.mask.window = hp->window;
-    for (size_t l = 0; l < hp->n_layers; l++)
-        atomic_init(&c.next[l], 0);
     ak_pool_run(c.f.pool, c.f.nt, dec_run, &c);
     *hidden = c.h;
     return AKIDB_OK;

@@ -224,10 +224,8 @@ typedef struct enc_ctx {
     const ak_enc *e;
     ak_fwd f;
     const ak_seqs *s;
-    const size_t *row0;        /* first row of each sequence */
     const int32_t *pos;        /* position id per row; NULL: row - row0 */
     float *x, *qkv, *ctx, *h1, *inter;
-    _Atomic size_t *next;      /* per layer: next attention task */
 } enc_ctx;
 
 /* Embeddings of rows [r0, r1): (word + type) + position, then LayerNorm. */
@@ -235,13 +233,11 @@ static void embed_rows(const enc_ctx *c, size_t r0, size_t r1)
 {
     const ak_enc *e = c->e;
     const size_t H = e->hp.hidden;
-    size_t t = 0;
-    while (t + 1 < c->s->n && c->row0[t + 1] <= r0)
-        t++;
+    size_t t = ak_fwd_seq_of(&c->f, c->s, r0);
     for (size_t r = r0; r < r1; r++) {
-        while (r >= c->row0[t] + c->s->lens[t])
+        while (r >= c->f.row0[t] + c->s->lens[t])
             t++;
-        size_t i = r - c->row0[t], pos = c->pos ? (size_t)c->pos[r] : i;
+        size_t i = r - c->f.row0[t], pos = c->pos ? (size_t)c->pos[r] : i;
         const float *we = e->word + (size_t)c->s->ids[t][i] * H, *pe = e->pos + pos * H;
         float *xr = c->x + r * H;
         if (e->type) {
@@ -274,11 +270,11 @@ static void layer_run(enc_ctx *c, size_t l, int tid)
     ak_pool_barrier(f->pool, f->nt);
 
     const size_t tasks = c->s->n * nh, M = hp->max_tokens;
-    for (size_t k = atomic_fetch_add(&c->next[l], 1); k < tasks;
-         k = atomic_fetch_add(&c->next[l], 1)) {
+    for (size_t k = atomic_fetch_add(&c->f.next[l], 1); k < tasks;
+         k = atomic_fetch_add(&c->f.next[l], 1)) {
         size_t tx = k / nh, h = k % nh;
-        const float *q = c->qkv + c->row0[tx] * 3 * H + h * hd;
-        float *ctx = c->ctx + c->row0[tx] * H + h * hd;
+        const float *q = c->qkv + c->f.row0[tx] * 3 * H + h * hd;
+        float *ctx = c->ctx + c->f.row0[tx] * H + h * hd;
         if (c->e->rel)   /* relative position 0 of head h's bias */
             ak_attention_biased(f->ops, f->att_h, NULL, c->e->rel + h * (2 * M - 1) + M - 1,
                                 c->s->lens[tx], hd, scale, q, q + H, q + 2 * H, 3 * H, ctx, H,
@@ -333,32 +329,25 @@ akidb_status ak_enc_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
     const ak_enc *e = impl;
     const ak_hparams *hp = &e->hp;
     const size_t H = hp->hidden, I = hp->intermediate, rows = s->rows;
-    if (nt > ak_pool_size(pool))
-        nt = ak_pool_size(pool);
-    if (nt < 1)
-        nt = 1;
     enc_ctx c;
     memset(&c, 0, sizeof c);
     c.e = e;
     c.s = s;
-    size_t *row0 = ak_arena_alloc(ar, s->n * sizeof *row0);
     int32_t *pos = e->spec->positions ? ak_arena_alloc(ar, rows * sizeof *pos) : NULL;
-    c.next = ak_arena_alloc(ar, (hp->n_layers ? hp->n_layers : 1) * sizeof *c.next);
     c.x = ARENA_FLOATS(ar, rows * H);
     c.qkv = ARENA_FLOATS(ar, rows * 3 * H);
     c.ctx = ARENA_FLOATS(ar, rows * H);
     c.h1 = ARENA_FLOATS(ar, rows * H);
     c.inter = ARENA_FLOATS(ar, rows * I);
-    if (!row0 || (e->spec->positions && !pos) || !c.next || !c.x || !c.qkv || !c.ctx ||
+    if ((e->spec->positions && !pos) || !c.x || !c.qkv || !c.ctx ||
         !c.h1 || !c.inter)
         return ak_fail(AKIDB_ENOMEM, "out of memory for the activations of %zu tokens", rows);
-    akidb_status st = ak_fwd_init(&c.f, e->prec, rows, s->max_len, H / hp->n_heads,
-                                  kmax_of(hp), pool, nt, ar);
+    akidb_status st = ak_fwd_begin(&c.f, e->prec, s, hp->n_layers, H / hp->n_heads, kmax_of(hp),
+                                   pool, nt, ar);
     if (st != AKIDB_OK)
         return st;
-    size_t r = 0;
     for (size_t i = 0; i < s->n; i++) {
-        row0[i] = r;
+        size_t r = c.f.row0[i];
         AK_ASSERT(!e->rel || s->lens[i] <= hp->max_tokens);   /* the bias table's reach */
         if (pos) {
             e->spec->positions(hp, s->ids[i], s->lens[i], pos + r);
@@ -367,13 +356,8 @@ akidb_status ak_enc_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
         }
         for (size_t k = 0; s->types && e->type && k < s->lens[i]; k++)
             AK_ASSERT(s->types[i][k] < hp->type_vocab);
-        r += s->lens[i];
     }
-    AK_ASSERT(r == rows);
-    c.row0 = row0;
     c.pos = pos;
-    for (size_t l = 0; l < hp->n_layers; l++)
-        atomic_init(&c.next[l], 0);
     ak_pool_run(c.f.pool, c.f.nt, enc_run, &c);
     *hidden = c.x;
     return AKIDB_OK;

@@ -369,21 +369,10 @@ typedef struct mb_ctx {
     const mb_model *m;
     ak_fwd f;
     const ak_seqs *s;
-    const size_t *row0;          /* first row of each sequence */
     float *rope_g, *rope_l;      /* cos / sin of positions [0, max_len), per base */
     float *x, *h, *qkv, *ctx, *wi, *act;
     ak_att_layout att_g, att_l;
-    _Atomic size_t *next;        /* per layer: next attention task */
 } mb_ctx;
-
-/* Index of the sequence holding row r. */
-static size_t seq_of(const mb_ctx *c, size_t r)
-{
-    size_t t = 0;
-    while (t + 1 < c->s->n && c->row0[t + 1] <= r)
-        t++;
-    return t;
-}
 
 /* Rows [r0, r1): h = LayerNorm(x) with gain g and bias b (x kept). */
 static void norm_rows(const mb_ctx *c, const float *g, const float *b, size_t r0, size_t r1)
@@ -415,11 +404,11 @@ static void embed_rows(const mb_ctx *c, size_t r0, size_t r1)
     const size_t H = m->hp.hidden;
     if (r1 <= r0)
         return;
-    size_t t = seq_of(c, r0);
+    size_t t = ak_fwd_seq_of(&c->f, c->s, r0);
     for (size_t r = r0; r < r1; r++) {
-        while (r >= c->row0[t] + c->s->lens[t])
+        while (r >= c->f.row0[t] + c->s->lens[t])
             t++;
-        ak_table_row(&m->word, (size_t)c->s->ids[t][r - c->row0[t]], c->x + r * H);
+        ak_table_row(&m->word, (size_t)c->s->ids[t][r - c->f.row0[t]], c->x + r * H);
     }
     c->f.ops->layernorm(c->x + r0 * H, NULL, r1 - r0, H, H, m->en_w, m->en_b, m->hp.ln_eps);
     if (m->hp.n_layers)
@@ -438,12 +427,12 @@ static void rope_rows(const mb_ctx *c, const mb_layer *y, size_t r0, size_t r1)
     const float *tab = y->local ? c->rope_l : c->rope_g;
     if (r1 <= r0)
         return;
-    size_t t = seq_of(c, r0);
+    size_t t = ak_fwd_seq_of(&c->f, c->s, r0);
     for (size_t r = r0; r < r1; r++) {
-        while (r >= c->row0[t] + c->s->lens[t])
+        while (r >= c->f.row0[t] + c->s->lens[t])
             t++;
         float *q = c->qkv + r * 3 * H;
-        const float *cs = tab + (r - c->row0[t]) * hd;
+        const float *cs = tab + (r - c->f.row0[t]) * hd;
         ak_rope_apply_heads(rp, cs, q, 2 * m->hp.n_heads);   /* q, then k */
     }
 }
@@ -466,8 +455,7 @@ static void layer_run(mb_ctx *c, size_t l, int tid)
     ak_pool_barrier(f->pool, f->nt);
     rope_rows(c, y, r0, r1);
     ak_pool_barrier(f->pool, f->nt);
-    ak_attend_layer(f, tid, c->s, c->row0, y->local ? &c->att_l : &c->att_g, c->qkv, c->ctx,
-                    &c->next[l]);
+    ak_attend_layer(f, tid, c->s, l, y->local ? &c->att_l : &c->att_g, c->qkv, c->ctx);
     ak_pool_barrier(f->pool, f->nt);
 
     ak_split_cols(f, H, tid, &n0, &n1);
@@ -517,16 +505,10 @@ static akidb_status modernbert_forward(const void *impl, const ak_seqs *s, ak_po
     const mb_model *m = impl;
     const ak_hparams *hp = &m->hp;
     const size_t H = hp->hidden, I = hp->intermediate, rows = s->rows;
-    if (nt > ak_pool_size(pool))
-        nt = ak_pool_size(pool);
-    if (nt < 1)
-        nt = 1;
     mb_ctx c;
     memset(&c, 0, sizeof c);
     c.m = m;
     c.s = s;
-    size_t *row0 = ak_arena_alloc(ar, s->n * sizeof *row0);
-    c.next = ak_arena_alloc(ar, (hp->n_layers ? hp->n_layers : 1) * sizeof *c.next);
     c.rope_g = ARENA_FLOATS(ar, ak_rope_table_floats(&m->rope_g, s->max_len));
     c.rope_l = ARENA_FLOATS(ar, ak_rope_table_floats(&m->rope_l, s->max_len));
     c.x = ARENA_FLOATS(ar, rows * H);
@@ -535,20 +517,13 @@ static akidb_status modernbert_forward(const void *impl, const ak_seqs *s, ak_po
     c.ctx = ARENA_FLOATS(ar, rows * H);
     c.wi = ARENA_FLOATS(ar, rows * 2 * I);
     c.act = ARENA_FLOATS(ar, rows * I);
-    if (!row0 || !c.next || !c.rope_g || !c.rope_l || !c.x || !c.h || !c.qkv || !c.ctx ||
+    if (!c.rope_g || !c.rope_l || !c.x || !c.h || !c.qkv || !c.ctx ||
         !c.wi || !c.act)
         return ak_fail(AKIDB_ENOMEM, "out of memory for the activations of %zu tokens", rows);
-    akidb_status st = ak_fwd_init(&c.f, m->prec, rows, s->max_len, m->hd, kmax_of(m), pool,
-                                  nt, ar);
+    akidb_status st = ak_fwd_begin(&c.f, m->prec, s, hp->n_layers, m->hd, kmax_of(m), pool, nt,
+                                   ar);
     if (st != AKIDB_OK)
         return st;
-    size_t r = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        row0[i] = r;
-        r += s->lens[i];
-    }
-    AK_ASSERT(r == rows);
-    c.row0 = row0;
     c.att_g = (ak_att_layout){ .n_heads = hp->n_heads, .n_kv_heads = hp->n_heads,
                                .hd = m->hd, .ld = 3 * H, .q_off = 0, .k_off = H,
                                .v_off = 2 * H, .ldc = H,
@@ -556,8 +531,6 @@ static akidb_status modernbert_forward(const void *impl, const ak_seqs *s, ak_po
                                .mask = { .causal = 0, .window = 0 } };
     c.att_l = c.att_g;
     c.att_l.mask.window = hp->window;
-    for (size_t l = 0; l < hp->n_layers; l++)
-        atomic_init(&c.next[l], 0);
     ak_pool_run(c.f.pool, c.f.nt, mb_run, &c);
     *hidden = c.h;
     return AKIDB_OK;

@@ -223,32 +223,21 @@ typedef struct renc_ctx {
     const ak_renc *e;
     ak_fwd f;
     const ak_seqs *s;
-    const size_t *row0;        /* first row of each sequence */
     float *rope;               /* cos / sin of positions [0, max_len) */
     float *x, *h, *qkv, *ctx, *g, *u;
     ak_att_layout att;
-    _Atomic size_t *next;      /* per layer: next attention task */
 } renc_ctx;
-
-/* Index of the sequence holding row r. */
-static size_t seq_of(const renc_ctx *c, size_t r)
-{
-    size_t t = 0;
-    while (t + 1 < c->s->n && c->row0[t + 1] <= r)
-        t++;
-    return t;
-}
 
 /* Embeddings of rows [r0, r1): word (+ type), then LayerNorm. */
 static void embed_rows(const renc_ctx *c, size_t r0, size_t r1)
 {
     const ak_renc *e = c->e;
     const size_t H = e->hp.hidden;
-    size_t t = seq_of(c, r0);
+    size_t t = ak_fwd_seq_of(&c->f, c->s, r0);
     for (size_t r = r0; r < r1; r++) {
-        while (r >= c->row0[t] + c->s->lens[t])
+        while (r >= c->f.row0[t] + c->s->lens[t])
             t++;
-        size_t i = r - c->row0[t];
+        size_t i = r - c->f.row0[t];
         const float *we = e->word + (size_t)c->s->ids[t][i] * H;
         float *xr = c->x + r * H;
         if (e->type) {
@@ -269,11 +258,11 @@ static void rope_rows(const renc_ctx *c, size_t r0, size_t r1)
 {
     const ak_renc *e = c->e;
     const size_t H = e->hp.hidden, hd = e->hd, nh = e->hp.n_heads;
-    size_t t = seq_of(c, r0);
+    size_t t = ak_fwd_seq_of(&c->f, c->s, r0);
     for (size_t r = r0; r < r1; r++) {
-        while (r >= c->row0[t] + c->s->lens[t])
+        while (r >= c->f.row0[t] + c->s->lens[t])
             t++;
-        const float *cs = c->rope + (r - c->row0[t]) * e->rope.dim;
+        const float *cs = c->rope + (r - c->f.row0[t]) * e->rope.dim;
         float *q = c->qkv + r * 3 * H;
         for (size_t h = 0; h < 2 * nh; h++)   /* q heads, then k heads */
             ak_rope_apply(&e->rope, cs, q + h * hd);
@@ -297,7 +286,7 @@ static void layer_run(renc_ctx *c, size_t l, int tid)
     ak_pool_barrier(f->pool, f->nt);
     rope_rows(c, r0, r1);
     ak_pool_barrier(f->pool, f->nt);
-    ak_attend_layer(f, tid, c->s, c->row0, &c->att, c->qkv, c->ctx, &c->next[l]);
+    ak_attend_layer(f, tid, c->s, l, &c->att, c->qkv, c->ctx);
     ak_pool_barrier(f->pool, f->nt);
 
     ak_split_cols(f, H, tid, &n0, &n1);
@@ -348,16 +337,10 @@ akidb_status ak_renc_forward(const void *impl, const ak_seqs *s, ak_pool *pool, 
     const ak_renc *e = impl;
     const ak_hparams *hp = &e->hp;
     const size_t H = hp->hidden, I = hp->intermediate, rows = s->rows;
-    if (nt > ak_pool_size(pool))
-        nt = ak_pool_size(pool);
-    if (nt < 1)
-        nt = 1;
     renc_ctx c;
     memset(&c, 0, sizeof c);
     c.e = e;
     c.s = s;
-    size_t *row0 = ak_arena_alloc(ar, s->n * sizeof *row0);
-    c.next = ak_arena_alloc(ar, (hp->n_layers ? hp->n_layers : 1) * sizeof *c.next);
     c.rope = ARENA_FLOATS(ar, ak_rope_table_floats(&e->rope, s->max_len));
     c.x = ARENA_FLOATS(ar, rows * H);
     c.h = ARENA_FLOATS(ar, rows * H);
@@ -365,27 +348,19 @@ akidb_status ak_renc_forward(const void *impl, const ak_seqs *s, ak_pool *pool, 
     c.ctx = ARENA_FLOATS(ar, rows * H);
     c.g = ARENA_FLOATS(ar, rows * I);
     c.u = ARENA_FLOATS(ar, rows * I);
-    if (!row0 || !c.next || !c.rope || !c.x || !c.h || !c.qkv || !c.ctx || !c.g || !c.u)
+    if (!c.rope || !c.x || !c.h || !c.qkv || !c.ctx || !c.g || !c.u)
         return ak_fail(AKIDB_ENOMEM, "out of memory for the activations of %zu tokens", rows);
-    akidb_status st = ak_fwd_init(&c.f, e->prec, rows, s->max_len, e->hd, kmax_of(hp), pool,
-                                  nt, ar);
+    akidb_status st = ak_fwd_begin(&c.f, e->prec, s, hp->n_layers, e->hd, kmax_of(hp), pool,
+                                   nt, ar);
     if (st != AKIDB_OK)
         return st;
-    size_t r = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        row0[i] = r;
-        for (size_t k = 0; s->types && e->type && k < s->lens[i]; k++)
+    for (size_t i = 0; s->types && e->type && i < s->n; i++)
+        for (size_t k = 0; k < s->lens[i]; k++)
             AK_ASSERT(s->types[i][k] < hp->type_vocab);
-        r += s->lens[i];
-    }
-    AK_ASSERT(r == rows);
-    c.row0 = row0;
     c.att = (ak_att_layout){ .n_heads = hp->n_heads, .n_kv_heads = hp->n_heads, .hd = e->hd,
                              .ld = 3 * H, .q_off = 0, .k_off = H, .v_off = 2 * H, .ldc = H,
                              .scale = (float)(1.0 / sqrt((double)e->hd)),
                              .mask = { .causal = 0, .window = 0 } };
-    for (size_t l = 0; l < hp->n_layers; l++)
-        atomic_init(&c.next[l], 0);
     ak_pool_run(c.f.pool, c.f.nt, renc_run, &c);
     *hidden = c.x;
     return AKIDB_OK;
