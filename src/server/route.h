@@ -56,6 +56,7 @@ extern const ak_route_family ak_routes_embed;       /* routes_embed.c: /api/v1/e
 extern const ak_route_family ak_routes_openai;      /* routes_embed.c: /v1/embeddings, /v1/models */
 extern const ak_route_family ak_routes_admin;       /* routes_admin.c: keys, tenants */
 extern const ak_route_family ak_routes_collections; /* routes_coll.c: /api/v1/collections... */
+extern const ak_route_family ak_routes_points;      /* routes_points.c: .../{name}/points, search... */
 extern const ak_route_family ak_routes_tei;         /* routes_tei.c: TEI /embed, /rerank ... */
 extern const ak_route_family ak_routes_qdrant;      /* routes_qdrant.c: Qdrant /collections... */
 

@@ -14,6 +14,7 @@ static const ak_route_family *const families[] = {
     &ak_routes_embed,
     &ak_routes_admin,
     &ak_routes_collections,
+    &ak_routes_points,
     &ak_routes_tei,
     &ak_routes_qdrant,
     &ak_routes_openapi,
