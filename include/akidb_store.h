@@ -42,6 +42,9 @@
  *   {"field": {"in": [v1, v2]}}         membership
  *   {"field": {"gt": 1, "lte": 5}}      numeric range (gt, gte, lt, lte)
  *   {"field": {"exists": true}}         presence
+ *   {"field": {"empty": true}}          absent, null or []
+ *   {"field": {"except": [v1, v2]}}     a non-null value none of these
+ *   {"$id": {"in": ["p1", "p2"]}}       the point's id
  *   {"and": [f...]}, {"or": [f...]}, {"not": f}; several keys in one object
  *   are and-ed.  "field" may be a dotted path into nested objects ("a.b").
  */
@@ -100,8 +103,10 @@ typedef enum akidb_sync_mode {
 
 typedef struct akidb_store_opts {
     akidb_sync_mode sync;        /* default AKIDB_SYNC_FULL                    */
-    uint64_t snapshot_wal_bytes; /* write a snapshot once the WAL passes this
-                                    size; 0: 64 MiB; UINT64_MAX: never auto  */
+    uint64_t snapshot_wal_bytes; /* the store's snapshot thread writes a
+                                    snapshot once the WAL passes this size
+                                    (the write that crossed it does not
+                                    wait); 0: 64 MiB; UINT64_MAX: never auto */
     bool no_snapshot_on_close;   /* default false: close writes a snapshot
                                     when the WAL holds records               */
     bool wal_cut_on_corruption;  /* default false: a corrupt record that is
@@ -130,15 +135,18 @@ typedef struct akidb_store_opts {
 akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts,
                               akidb_store **out);
 
-/* Closes the store: waits for nothing (callers must have finished using it),
- * writes a snapshot unless opts.no_snapshot_on_close, releases everything.
+/* Closes the store: waits for nothing of the callers (they must have
+ * finished using it) but for a background snapshot in progress, writes a
+ * snapshot unless opts.no_snapshot_on_close, releases everything.
  * Returns the status of that final snapshot (the store is closed and freed
  * in any case).  NULL is allowed and returns AKIDB_OK. */
 akidb_status akidb_store_close(akidb_store *store);
 
-/* Writes a snapshot of every collection (points + serialised HNSW graph)
+/* Writes a snapshot of every collection (points + serialised index)
  * atomically and starts a new WAL segment; older snapshots and WAL segments
- * are removed.  Writers are blocked only while the WAL is rotated. */
+ * are removed.  Writes go on meanwhile (into the new segment): catalog
+ * changes wait only while the WAL is rotated, point writes to a collection
+ * only while that collection is copied into the file. */
 akidb_status akidb_store_snapshot(akidb_store *store);
 
 /* Store-wide statistics. */
@@ -147,6 +155,14 @@ typedef struct akidb_store_stats {
     uint64_t last_lsn;         /* sequence number of the last WAL record    */
     uint64_t snapshot_lsn;     /* WAL records before this are in the snapshot */
     size_t n_tenants, n_collections;
+    /* The snapshot thread (automatic snapshots, opts.snapshot_wal_bytes): */
+    bool snapshot_running;          /* writing one now                      */
+    uint64_t snapshots_background;  /* finished since open (ok or failed)   */
+    uint64_t snapshots_failed;      /* of which failed                      */
+    akidb_status snapshot_status;   /* the last one's failure (AKIDB_OK once
+                                       one succeeds again); retried with
+                                       back-off, the WAL keeps every record */
+    char snapshot_error[256];       /* its message, "" when OK              */
 } akidb_store_stats;
 void akidb_store_get_stats(akidb_store *store, akidb_store_stats *stats);
 

@@ -2,3 +2,7 @@
 if(TARGET akidb_index)
   akidb_test(test_index SOURCES test_index.c LIBS akidb_index TIMEOUT 300)
 endif()
+# The index kind table and the contract of every member (src/index/kinds.c).
+if(TARGET akidb_index)
+  akidb_test(test_index_kinds SOURCES test_index_kinds.c LIBS akidb_index)
+endif()

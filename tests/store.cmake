@@ -6,3 +6,8 @@ if(TARGET akidb_store)
   akidb_test(test_store_recovery SOURCES test_store_recovery.c LIBS akidb_store)
   akidb_test(test_store_crash SOURCES test_store_crash.c LIBS akidb_store TIMEOUT 900)
 endif()
+# Snapshots by the store's thread: writes while one is held, kill -9 during
+# one, a failed one reported, and a snapshot from before index kinds.
+if(TARGET akidb_store)
+  akidb_test(test_store_snapshot SOURCES test_store_snapshot.c LIBS akidb_store TIMEOUT 300)
+endif()

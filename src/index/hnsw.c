@@ -809,9 +809,6 @@ size_t ak_hnsw_raw_bytes(const ak_hnsw *h)
 
 /* ---- search ----------------------------------------------------------------- */
 
-akidb_status ak_exact_locked(const ak_hnsw *h, ak_scratch *s, const float *q, size_t k,
-                             ak_filter_fn accept, void *ctx, ak_hit *out, size_t *n_out);
-
 /* Share of live labels accepted by the filter, from a strided sample. */
 static double estimate_selectivity(const ak_hnsw *h, ak_filter_fn accept, void *ctx)
 {
@@ -839,6 +836,8 @@ akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
     ak_search_opts o = { 0 };
     if (opts)
         o = *opts;
+    if (o.labels)
+        return ak_exact_search_labels(h, query, k, o.labels, o.n_labels, out, n_out);
     size_t ef = o.ef ? o.ef : (k > 64 ? k : 64);
     if (ef < k)
         ef = k;

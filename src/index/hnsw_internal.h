@@ -1,7 +1,9 @@
 /*
  * hnsw_internal.h - the ak_hnsw structure and helpers shared by the HNSW
- * source files (hnsw.c: build/search/remove, hnsw_io.c: save/load/validate,
- * exact.c: brute force).  Private to src/index/.
+ * source files (hnsw.c: build/search/remove, hnsw_alloc.c: memory and label
+ * map, hnsw_io.c: save/load/validate, hnsw_kind.c: brute force over the
+ * graph's vectors and the "hnsw" member of the index kind table).  Private
+ * to the hnsw member of src/index/.
  *
  * Why one struct in a header: the loader builds the same in-memory layout
  * that the builder grows, and the validator walks it; keeping the layout in
@@ -191,6 +193,10 @@ void ak_emit_hits(const ak_hnsw *h, ak_pair *p, size_t n, ak_hit *out);
 void ak_maxheap_push(ak_pair *hp, size_t *n, ak_pair v);
 void ak_maxheap_pop(ak_pair *hp, size_t *n);
 bool ak_scratch_reserve(ak_pair **buf, size_t *cap, size_t need);
+
+/* hnsw_kind.c: exact scan with the read lock held and scratch s ready. */
+akidb_status ak_exact_locked(const ak_hnsw *h, ak_scratch *s, const float *q, size_t k,
+                             ak_filter_fn accept, void *ctx, ak_hit *out, size_t *n_out);
 
 /* hnsw_alloc.c: removes label from the label map; the level of a new node
  * (geometric, factor 1 / ln M). */

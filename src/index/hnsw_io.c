@@ -26,7 +26,8 @@
 #endif
 
 #define HDR_SIZE 96u
-static const unsigned char MAGIC[8] = { 'A', 'K', 'H', 'N', 'S', 'W', 0, 1 };
+/* the kind's magic, "AKHNSW\0\1" (hnsw_kind.c) */
+#define MAGIC (ak_index_hnsw.magic)
 #define FORMAT_VERSION 1u
 
 /* ---- checksum (streaming) ---------------------------------------------------
@@ -176,6 +177,19 @@ static size_t size_locked(const ak_hnsw *h)
     return b + 8;
 }
 
+/* One link list of cap ids as stored: the count, its ids, and zeros for
+ * the words past the count (never read; stale ids from earlier lists or
+ * uninitialised memory would otherwise make two images of the same graph
+ * differ). */
+static void put_links(writer *w, const uint32_t *l, uint32_t cap)
+{
+    static const uint32_t zeros[2 * AK_HNSW_MAX_M] = { 0 };
+    uint32_t c = l[0] <= cap ? l[0] : cap;
+    w_put(w, l, (1 + (size_t)c) * sizeof *l, true);
+    if (c < cap)
+        w_put(w, zeros, (size_t)(cap - c) * sizeof *l, true);
+}
+
 static void serialize(const ak_hnsw *h, writer *w, size_t total)
 {
     unsigned char hd[HDR_SIZE];
@@ -211,10 +225,12 @@ static void serialize(const ak_hnsw *h, writer *w, size_t total)
     static const unsigned char zero[4] = { 0 };
     w_put(w, zero, pad4(n), true);
     w_put(w, h->vecs, (size_t)n * h->dim * sizeof(float), true);
-    w_put(w, h->links0, (size_t)n * (1 + h->M0) * sizeof(uint32_t), true);
     for (uint32_t s = 0; s < n; s++)
-        if (h->state[s] == SLOT_LIVE && h->level[s] > 0)
-            w_put(w, h->upper[s], (size_t)h->level[s] * (1 + h->M) * sizeof(uint32_t), true);
+        put_links(w, ak_links(h, s, 0), h->M0);
+    for (uint32_t s = 0; s < n; s++)
+        if (h->state[s] == SLOT_LIVE)
+            for (int l = 1; l <= h->level[s]; l++)
+                put_links(w, ak_links(h, s, l), h->M);
     unsigned char tr[8];
     put64(tr, h_final(&w->hs));
     w_put(w, tr, 8, false);

@@ -8,11 +8,21 @@
  *     portable; the path is chosen once at first use from the CPU (or forced
  *     by ak_dist_select() / the environment variable AKIDB_KERNELS, which
  *     picks the embedding kernels' path too; see common/cpu.h).
- *   - ak_hnsw: a Hierarchical Navigable Small World graph over float32
- *     vectors of one dimension and metric, with caller-chosen uint32 labels
- *     (the store's dense internal ids), deletion with real reclamation,
- *     filtered search, exact (brute-force) search over the same vectors, a
- *     graph validator, and a checksummed binary serialisation.
+ *   - Index kinds: every index type is one member of a method table
+ *     (ak_index_kind, the table in kinds.c) used through an ak_index handle,
+ *     so the store never names a type.  Members:
+ *       "hnsw"  a Hierarchical Navigable Small World graph over float32
+ *               vectors of one dimension and metric, with caller-chosen
+ *               uint32 labels (the store's dense internal ids), deletion
+ *               with real reclamation, filtered search, exact (brute-force)
+ *               search over the same vectors, a graph validator, and a
+ *               checksummed binary serialisation (hnsw.c, hnsw_alloc.c,
+ *               hnsw_io.c, hnsw_kind.c);
+ *       "flat"  the vectors in one array, exact search only: the reference
+ *               that recall is measured against and the index for data too
+ *               small for a graph (flat.c).
+ *     Adding a kind is one file with its ak_index_kind and one line in
+ *     kinds.c (docs/ARCHITECTURE.md, "Adding an index kind").
  *
  * Why a private header: the store (src/store/) is the only user; the public
  * API in include/akidb.h talks about collections and points, not graphs.
@@ -76,6 +86,8 @@
  *     n_slots x (1+2M) x u32  level-0 links: count, then ids
  *     for each used slot with level L > 0, for l = 1..L:
  *            (1+M) x u32  links: count, then ids
+ *   (words of a link list past its count are written as zeros, so the same
+ *   graph always gives the same image; readers ignore them)
  *   trailer: u64 checksum = ak_index_hash64 of all bytes before it.
  * The loader validates every field (sizes, counts <= max, link targets are
  * used slots of sufficient level, labels unique, entry point at max level,
@@ -207,20 +219,17 @@ typedef struct ak_hit {
  * index.  NULL filter = accept everything. */
 typedef bool (*ak_filter_fn)(uint32_t label, void *ctx);
 
-/* Largest label accepted by ak_hnsw_add. */
+/* Largest label accepted by ak_hnsw_add (and by every index kind). */
 #define AK_HNSW_MAX_LABEL 0xFFFFFFFEu
+#define AK_INDEX_MAX_LABEL AK_HNSW_MAX_LABEL
 /* Hard limits checked by create/load. */
 #define AK_HNSW_MAX_DIM 65536u
 #define AK_HNSW_MAX_M 128u
 #define AK_HNSW_MAX_LEVEL 31
 
-/* ------------------------------------------------------------------------ */
-/* HNSW index                                                                */
-/* ------------------------------------------------------------------------ */
-
-typedef struct ak_hnsw ak_hnsw;
-
-typedef struct ak_hnsw_params {
+/* Parameters of an index; a kind ignores the fields it has no use for
+ * ("flat" reads dim, metric and capacity only). */
+typedef struct ak_index_params {
     uint32_t dim;              /* 1 .. AK_HNSW_MAX_DIM                     */
     ak_metric metric;
     uint32_t M;                /* links per node on upper levels, 2..128;
@@ -228,7 +237,15 @@ typedef struct ak_hnsw_params {
     uint32_t ef_construction;  /* candidate list while inserting; 0 = 200  */
     uint64_t seed;             /* level generator seed                     */
     size_t capacity;           /* slots to preallocate (hint; grows)       */
-} ak_hnsw_params;
+} ak_index_params;
+
+/* ------------------------------------------------------------------------ */
+/* HNSW index                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ak_hnsw ak_hnsw;
+
+typedef ak_index_params ak_hnsw_params;
 
 /* Creates an empty index.  AKIDB_EINVAL for dim/M/metric out of range,
  * AKIDB_ENOMEM on allocation failure.  *out is set only on success. */
@@ -287,6 +304,11 @@ typedef struct ak_search_opts {
                               caller knows it (0 < s <= 1); 0 = unknown:
                               the index estimates it by probing a sample   */
     int strategy;          /* AK_SEARCH_AUTO / _GRAPH / _EXACT             */
+    const uint32_t *labels;/* non-NULL: exact search among these candidate
+                              labels only (absent ones skipped, duplicates
+                              counted once); ef, accept and strategy are
+                              then ignored                                 */
+    size_t n_labels;
 } ak_search_opts;
 
 enum {
@@ -306,6 +328,8 @@ enum {
 akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
                                const ak_search_opts *opts, ak_hit *out,
                                size_t *n_out);
+
+/* (With opts->labels set this is ak_exact_search_labels.) */
 
 /* Shorthand: graph/auto search with ef and an optional filter. */
 akidb_status ak_hnsw_search(const ak_hnsw *h, const float *query, size_t k,
@@ -328,7 +352,8 @@ akidb_status ak_exact_search_labels(const ak_hnsw *h, const float *query,
 
 /* Exact search over a plain array of n vectors (row-major, dim floats
  * each; labels are row numbers), metric semantics as above, vectors used as
- * given (the caller normalises for cosine).  Used for ground truth. */
+ * given (the caller normalises for cosine).  Used for ground truth; the
+ * "flat" kind's scan (flat.c). */
 akidb_status ak_exact_search_array(const float *vectors, size_t n, size_t dim,
                                    ak_metric metric, const float *query,
                                    size_t k, ak_hit *out, size_t *n_out);
@@ -366,6 +391,126 @@ akidb_status ak_hnsw_load_buf(const void *buf, size_t len, ak_hnsw **out,
 /* Reads exactly one serialised index from fd at its current offset (the
  * header gives the total size), leaving the offset just after it. */
 akidb_status ak_hnsw_load_fd(int fd, ak_hnsw **out);
+
+/* ------------------------------------------------------------------------ */
+/* Index kinds: one method table per index type                              */
+/* ------------------------------------------------------------------------ */
+
+/* The methods of one index type.  impl is the kind's own object.  Each
+ * method has the contract of the ak_hnsw_* function of the same name above
+ * (scores, order, errors, concurrency); search takes ak_search_opts, and a
+ * kind without a graph answers every search exactly (ef and strategy do not
+ * apply to it).  A serialised image starts with the kind's 8-byte magic,
+ * which is how a loader tells the kinds apart (so images written before
+ * there were kinds load unchanged). */
+typedef struct ak_index_kind {
+    const char *name;                       /* "hnsw", "flat"               */
+    unsigned char magic[8];                 /* first bytes of its image     */
+    akidb_status (*create)(const ak_index_params *p, void **out);
+    void (*free)(void *impl);
+    ak_index_params (*params)(const void *impl);
+    akidb_status (*add)(void *impl, uint32_t label, const float *vec);
+    akidb_status (*remove_batch)(void *impl, const uint32_t *labels, size_t n,
+                                 size_t *n_removed);
+    bool (*contains)(const void *impl, uint32_t label);
+    akidb_status (*get_vector)(const void *impl, uint32_t label, float *out);
+    size_t (*count)(const void *impl);
+    size_t (*memory)(const void *impl);
+    akidb_status (*search)(const void *impl, const float *query, size_t k,
+                           const ak_search_opts *opts, ak_hit *out, size_t *n_out);
+    size_t (*serialized_size)(const void *impl);
+    akidb_status (*save_fd)(const void *impl, int fd);
+    akidb_status (*load_buf)(const void *buf, size_t len, void **out, size_t *used);
+    akidb_status (*validate)(const void *impl, bool strict);
+} ak_index_kind;
+
+/* An index of some kind.  Zero-initialised = none (ak_index_free accepts
+ * it). */
+typedef struct ak_index {
+    const ak_index_kind *kind;
+    void *impl;
+} ak_index;
+
+/* The members (kinds.c): NULL-terminated, first = default. */
+extern const ak_index_kind ak_index_hnsw, ak_index_flat;
+extern const ak_index_kind *const ak_index_kinds[];
+
+/* The kind called name; NULL if there is none. */
+const ak_index_kind *ak_index_kind_find(const char *name);
+/* The kind whose magic starts buf (len bytes); NULL if none does. */
+const ak_index_kind *ak_index_kind_of_image(const void *buf, size_t len);
+
+/* Creates an empty index of kind k (NULL = the default, "hnsw"). */
+akidb_status ak_index_create(const ak_index_kind *k, const ak_index_params *p, ak_index *out);
+/* Loads an image of any kind (chosen by its magic); AKIDB_ECORRUPT naming
+ * the magic when no kind has it. */
+akidb_status ak_index_load_buf(const void *buf, size_t len, ak_index *out, size_t *used);
+/* Frees the index and zeroes the handle. */
+void ak_index_free(ak_index *ix);
+
+/* Calls through the kind's table (one indirect call per operation, never
+ * per distance). */
+static inline ak_index_params ak_index_get_params(const ak_index *ix)
+{
+    return ix->kind->params(ix->impl);
+}
+static inline akidb_status ak_index_add(ak_index *ix, uint32_t label, const float *vec)
+{
+    return ix->kind->add(ix->impl, label, vec);
+}
+static inline akidb_status ak_index_remove_batch(ak_index *ix, const uint32_t *labels, size_t n,
+                                                 size_t *n_removed)
+{
+    return ix->kind->remove_batch(ix->impl, labels, n, n_removed);
+}
+static inline bool ak_index_contains(const ak_index *ix, uint32_t label)
+{
+    return ix->kind->contains(ix->impl, label);
+}
+static inline akidb_status ak_index_get_vector(const ak_index *ix, uint32_t label, float *out)
+{
+    return ix->kind->get_vector(ix->impl, label, out);
+}
+static inline size_t ak_index_count(const ak_index *ix)
+{
+    return ix->kind->count(ix->impl);
+}
+static inline size_t ak_index_memory(const ak_index *ix)
+{
+    return ix->kind->memory(ix->impl);
+}
+static inline akidb_status ak_index_search(const ak_index *ix, const float *query, size_t k,
+                                           const ak_search_opts *opts, ak_hit *out,
+                                           size_t *n_out)
+{
+    return ix->kind->search(ix->impl, query, k, opts, out, n_out);
+}
+static inline size_t ak_index_serialized_size(const ak_index *ix)
+{
+    return ix->kind->serialized_size(ix->impl);
+}
+static inline akidb_status ak_index_save_fd(const ak_index *ix, int fd)
+{
+    return ix->kind->save_fd(ix->impl, fd);
+}
+static inline akidb_status ak_index_validate(const ak_index *ix, bool strict)
+{
+    return ix->kind->validate(ix->impl, strict);
+}
+
+/* ---- the "flat" kind (flat.c) ------------------------------------------- */
+
+/* Serialised format of a flat index (version 1, little-endian):
+ *     0  8  magic "AKFLAT\0\1"       8  4  version (1)
+ *    12  4  header size (48)         16  8  total size incl. checksum
+ *    24  4  dim                      28  4  metric (0 cosine, 1 l2, 2 dot)
+ *    32  4  count                    36 12  reserved, zero
+ *   body: count x u32 label, then count x dim x f32 vectors (row order)
+ *   trailer: u64 checksum: ak_index_hash64 of the header (seed 0), then of
+ *   the labels and of the vectors, each seeded with the hash before it (a
+ *   part of 0 bytes is skipped).
+ * The loader checks every field, labels unique and <= AK_INDEX_MAX_LABEL,
+ * vectors finite; AKIDB_ECORRUPT naming the field otherwise. */
 
 #ifdef __cplusplus
 }

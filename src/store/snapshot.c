@@ -1,11 +1,43 @@
 /*
- * snapshot.c - snapshot files of the store: every tenant, every collection's
- * point table and its serialised HNSW graph, so that a restart loads the
- * graph instead of rebuilding it and replays only the WAL written after the
- * snapshot.  Written to a temporary file, fsync'ed, renamed into place and
- * the directory fsync'ed (ak_io_replace_*, src/common/fileio.c), so a crash
- * leaves either the old or the new snapshot, never a mix.  Format:
- * docs/FORMAT.md.
+ * snapshot.c - snapshots of the store and the thread that takes them.  A
+ * snapshot file holds every tenant, every collection's point table and its
+ * serialised index (an image of the index's kind, index.h), so that a
+ * restart loads the graph instead of rebuilding it and replays only the WAL
+ * written after the snapshot.  Written to a temporary file, fsync'ed,
+ * renamed into place and the directory fsync'ed (ak_io_replace_*,
+ * src/common/fileio.c), so a crash leaves either the old or the new
+ * snapshot, never a mix.  Format: docs/FORMAT.md.
+ *
+ * Taking a snapshot (snapshot_run), and why no acknowledged write is lost:
+ *   1. under cat_wmu (no catalog change in flight) the WAL is rotated: every
+ *      record before LSN L is in the old segments (synced), every record
+ *      appended from now on goes to the new segment wal-L;
+ *   2. still under cat_wmu, the catalog is copied (tenant names and a
+ *      reference to each collection); catalog writes go on once it is
+ *      released;
+ *   3. each collection is written under its writer mutex, so its table and
+ *      index are those after some whole number of its writes: every record
+ *      before L and perhaps some after.  Replaying the records from L on
+ *      top gives the same state again - upserts replace by id, deletes of
+ *      absent ids do nothing, a collection created at or after L is not in
+ *      the copy, one deleted after L is removed again by its record;
+ *   4. the file is made durable and renamed to snap-L.akdb; only then are
+ *      older snapshots and WAL segments (all records < L) removed.
+ * A crash at any point leaves the previous snapshot and every WAL segment
+ * after it, or the new snapshot and the segments from L (open removes the
+ * temporary file).  A write never waits for the file: writers of one
+ * collection wait only while that collection is copied into the file
+ * (page cache; the fsync comes after), catalog writers only during steps
+ * 1-2.
+ *
+ * The snapshot thread: one per store, asleep on bg_cv until a write finds
+ * the WAL past opts.snapshot_wal_bytes (ak_store_maybe_snapshot), then
+ * takes the snapshot itself, so the write that crossed the line returns at
+ * once.  A failure is logged, kept for akidb_store_get_stats (status,
+ * message, count) until a snapshot succeeds, and retried after a back-off
+ * (1 s doubling to 64 s) when writes ask again; nothing is lost meanwhile,
+ * the WAL keeps every record.  Close stops the thread (after the snapshot
+ * in progress, if any) and then writes its own final snapshot.
  */
 #include "store/store_int.h"
 
@@ -13,6 +45,63 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void (*ak_store_snapshot_hook)(akidb_store *s, const char *stage);
+
+static void hook(akidb_store *s, const char *stage)
+{
+    if (s->bg_in_snapshot && ak_store_snapshot_hook)
+        ak_store_snapshot_hook(s, stage);
+}
+
+/* ---- the copy of the catalog a snapshot writes --------------------------------- */
+
+typedef struct plan_tenant {
+    char name[AKIDB_STORE_NAME_MAX + 1];
+    ak_coll **colls;             /* each with a reference */
+    size_t n;
+} plan_tenant;
+
+typedef struct plan {
+    plan_tenant *t;
+    size_t n_tenants, n_colls;
+} plan;
+
+static void plan_free(plan *p)
+{
+    for (size_t i = 0; i < p->n_tenants; i++) {
+        for (size_t j = 0; j < p->t[i].n; j++)
+            ak_coll_unref(p->t[i].colls[j]);
+        ak_free(p->t[i].colls);
+    }
+    ak_free(p->t);
+    memset(p, 0, sizeof *p);
+}
+
+/* Copies the catalog (cat_wmu held: it cannot change). */
+static akidb_status plan_take(akidb_store *s, plan *p)
+{
+    memset(p, 0, sizeof *p);
+    if (s->n_tenants && !(p->t = ak_calloc(s->n_tenants, sizeof *p->t)))
+        return ak_fail(AKIDB_ENOMEM, "snapshot: out of memory");
+    for (size_t i = 0; i < s->n_tenants; i++) {
+        const ak_tenant *t = s->tenants[i];
+        plan_tenant *pt = &p->t[p->n_tenants++];
+        snprintf(pt->name, sizeof pt->name, "%s", t->name);
+        if (t->n_colls && !(pt->colls = ak_malloc(t->n_colls * sizeof *pt->colls))) {
+            plan_free(p);
+            return ak_fail(AKIDB_ENOMEM, "snapshot: out of memory");
+        }
+        for (size_t j = 0; j < t->n_colls; j++) {
+            atomic_fetch_add(&t->colls[j]->refs, 1);
+            pt->colls[pt->n++] = t->colls[j];
+        }
+        p->n_colls += t->n_colls;
+    }
+    return AKIDB_OK;
+}
 
 /* ---- writing --------------------------------------------------------------- */
 
@@ -87,17 +176,19 @@ static akidb_status wr_coll(wctx *w, ak_coll *c)
     uint8_t h[16];
     ak_put_u32(h, AK_SEC_INDEX);
     ak_put_u32(h + 4, 0);
-    ak_put_u64(h + 8, ak_hnsw_serialized_size(c->index));
+    size_t isz = ak_index_serialized_size(&c->index);
+    ak_put_u64(h + 8, isz);
     if ((st = wr(w, h, sizeof h)) != AKIDB_OK)
         return st;
-    st = ak_hnsw_save_fd(c->index, w->fd);
+    st = ak_index_save_fd(&c->index, w->fd);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "%s: collection '%s/%s'", w->path, c->tenant, c->name);
-    w->off += ak_hnsw_serialized_size(c->index);
+    w->off += isz;
     return AKIDB_OK;
 }
 
-akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn)
+/* Writes snap-<lsn>.akdb holding the collections of the copy p. */
+static akidb_status snapshot_write(akidb_store *s, const plan *p, uint64_t lsn)
 {
     char name[64];
     snprintf(name, sizeof name, "snap-%016llx.akdb", (unsigned long long)lsn);
@@ -111,26 +202,23 @@ akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn)
     if (st != AKIDB_OK)
         goto out;
     wctx w = { rp.fd, rp.tmp, 0 };
-    /* The catalog is frozen: caller holds cat_wmu. */
-    size_t n_colls = 0;
-    for (size_t i = 0; i < s->n_tenants; i++)
-        n_colls += s->tenants[i]->n_colls;
+    size_t n_colls = p->n_colls;
     uint8_t hdr[AK_SNAP_HEADER_SIZE] = { 0 };
     memcpy(hdr, AK_SNAP_MAGIC, 8);
     ak_put_u32(hdr + 8, AK_SNAP_VERSION);
     ak_put_u32(hdr + 12, AK_SNAP_HEADER_SIZE);
     ak_put_u64(hdr + 16, lsn);
-    ak_put_u32(hdr + 24, (uint32_t)s->n_tenants);
+    ak_put_u32(hdr + 24, (uint32_t)p->n_tenants);
     ak_put_u32(hdr + 28, (uint32_t)n_colls);
     ak_put_u32(hdr + 60, ak_crc32c(0, hdr, 60));
     st = wr(&w, hdr, sizeof hdr);
-    for (size_t i = 0; st == AKIDB_OK && i < s->n_tenants; i++) {
-        ak_tenant *t = s->tenants[i];
+    for (size_t i = 0; st == AKIDB_OK && i < p->n_tenants; i++) {
+        const plan_tenant *t = &p->t[i];
         ak_buf b = { 0 };
         ak_buf_str8(&b, t->name, strlen(t->name));
         st = wr_section(&w, AK_SEC_TENANT, &b);
         ak_buf_free(&b);
-        for (size_t j = 0; st == AKIDB_OK && j < t->n_colls; j++) {
+        for (size_t j = 0; st == AKIDB_OK && j < t->n; j++) {
             ak_coll *c = t->colls[j];
             pthread_mutex_lock(&c->wmu);
             st = wr_coll(&w, c);
@@ -139,12 +227,14 @@ akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn)
     }
     if (st == AKIDB_OK) {
         ak_buf b = { 0 };
-        ak_buf_u32(&b, (uint32_t)s->n_tenants);
+        ak_buf_u32(&b, (uint32_t)p->n_tenants);
         ak_buf_u32(&b, (uint32_t)n_colls);
         ak_buf_u64(&b, w.off + 16 + 16);   /* total file size */
         st = wr_section(&w, AK_SEC_END, &b);
         ak_buf_free(&b);
     }
+    if (st == AKIDB_OK)
+        hook(s, "written");
     /* fsync, rename into place, fsync the folder; the temporary file is
      * removed on failure. */
     if (st == AKIDB_OK)
@@ -257,13 +347,13 @@ static akidb_status load_coll(akidb_store *s, const char *path, const uint8_t *b
         goto fail;
     }
     size_t used = 0;
-    st = ak_hnsw_load_buf(base + ioff + 16, (size_t)ilen, &c->index, &used);
+    st = ak_index_load_buf(base + ioff + 16, (size_t)ilen, &c->index, &used);
     if (st != AKIDB_OK) {
         ak_fail_prefix(st, "%s: offset %llu: collection '%s/%s': index", path,
                        (unsigned long long)(ioff + 16), tn, cn);
         goto fail;
     }
-    ak_hnsw_params hp = ak_hnsw_get_params(c->index);
+    ak_index_params hp = ak_index_get_params(&c->index);
     if (used != ilen || hp.dim != dim || (int)hp.metric != metric) {
         st = corrupt(path, ioff, "index does not match its collection (size, dimension or metric)");
         goto fail;
@@ -273,7 +363,7 @@ static akidb_status load_coll(akidb_store *s, const char *path, const uint8_t *b
     size_t in_index_live = 0;
     for (uint32_t l = 0; l < n_slots; l++) {
         bool live = atomic_load(&c->slots[l].state) == SLOT_LIVE;
-        bool has = ak_hnsw_contains(c->index, l);
+        bool has = ak_index_contains(&c->index, l);
         if (live && !has) {
             char msg[200];
             snprintf(msg, sizeof msg, "point '%s' (label %u) is missing from the index",
@@ -286,12 +376,12 @@ static akidb_status load_coll(akidb_store *s, const char *path, const uint8_t *b
         else if (has)
             c->zombies[c->n_zombies++] = l;
     }
-    if (ak_hnsw_count(c->index) != in_index_live + c->n_zombies) {
+    if (ak_index_count(&c->index) != in_index_live + c->n_zombies) {
         st = corrupt(path, ioff, "index holds labels beyond the collection's slots");
         goto fail;
     }
     if (c->n_zombies) {
-        if (ak_hnsw_remove_batch(c->index, c->zombies, c->n_zombies, NULL) == AKIDB_OK)
+        if (ak_index_remove_batch(&c->index, c->zombies, c->n_zombies, NULL) == AKIDB_OK)
             c->n_zombies = 0;
         else
             for (size_t i = 0; i < c->n_zombies; i++)
@@ -398,4 +488,166 @@ akidb_status ak_snapshot_load(akidb_store *s, const char *path, uint64_t *lsn)
 out:
     ak_mmap_close(&m);
     return st;
+}
+
+/* ---- taking snapshots ------------------------------------------------------------------ */
+
+/* Removes the snapshots and WAL segments before lsn (superseded). */
+static void remove_older(akidb_store *s, uint64_t lsn)
+{
+    static const char *const kinds[2][2] = { { "snap-", ".akdb" }, { "wal-", ".log" } };
+    for (int k = 0; k < 2; k++) {
+        ak_seg *v;
+        size_t n;
+        if (ak_store_list_files(s->dir, kinds[k][0], kinds[k][1], &v, &n) != AKIDB_OK)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (v[i].lsn < lsn)
+                unlink(v[i].name);
+        ak_store_free_segs(v, n);
+    }
+}
+
+/* Steps 1-4 of the header comment; bg: run by the snapshot thread. */
+static akidb_status snapshot_run(akidb_store *s, bool bg)
+{
+    pthread_mutex_lock(&s->snap_mu);
+    s->bg_in_snapshot = bg;
+    plan p = { 0 };
+    uint64_t lsn;
+    pthread_mutex_lock(&s->cat_wmu);
+    akidb_status st = ak_wal_rotate(s->wal, &lsn);
+    if (st == AKIDB_OK)
+        st = plan_take(s, &p);
+    pthread_mutex_unlock(&s->cat_wmu);
+    if (st == AKIDB_OK) {
+        hook(s, "rotated");
+        st = snapshot_write(s, &p, lsn);
+    }
+    plan_free(&p);
+    if (st == AKIDB_OK) {
+        atomic_store(&s->snap_lsn, lsn);
+        remove_older(s, lsn);
+    }
+    s->bg_in_snapshot = false;
+    pthread_mutex_unlock(&s->snap_mu);
+    return st;
+}
+
+akidb_status akidb_store_snapshot(akidb_store *s)
+{
+    AK_ASSERT(s);
+    return snapshot_run(s, false);
+}
+
+static uint64_t wal_limit(const akidb_store *s)
+{
+    return s->opts.snapshot_wal_bytes ? s->opts.snapshot_wal_bytes : (64ull << 20);
+}
+
+void ak_store_maybe_snapshot(akidb_store *s)
+{
+    uint64_t lim = wal_limit(s);
+    if (lim == UINT64_MAX || ak_wal_bytes(s->wal) < lim)
+        return;
+    pthread_mutex_lock(&s->bg_mu);
+    if (!s->bg_wanted && !s->bg_running) {
+        s->bg_wanted = true;
+        pthread_cond_broadcast(&s->bg_cv);
+    }
+    pthread_mutex_unlock(&s->bg_mu);
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static void *snapshot_thread(void *arg)
+{
+    akidb_store *s = arg;
+    pthread_mutex_lock(&s->bg_mu);
+    for (;;) {
+        while (!s->bg_stop && !s->bg_wanted)
+            pthread_cond_wait(&s->bg_cv, &s->bg_mu);
+        if (s->bg_stop)
+            break;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (s->bg_err != AKIDB_OK && before(&now, &s->bg_retry_at)) {
+            /* back off after a failure; a stop still ends the wait */
+            pthread_cond_timedwait(&s->bg_cv, &s->bg_mu, &s->bg_retry_at);
+            continue;
+        }
+        s->bg_wanted = false;
+        s->bg_running = true;
+        pthread_mutex_unlock(&s->bg_mu);
+        /* a snapshot taken meanwhile (akidb_store_snapshot) may have done it */
+        akidb_status st = AKIDB_OK;
+        if (ak_wal_bytes(s->wal) >= wal_limit(s))
+            st = snapshot_run(s, true);
+        char msg[sizeof s->bg_msg];
+        snprintf(msg, sizeof msg, "%s", st == AKIDB_OK ? "" : akidb_last_error());
+        if (st != AKIDB_OK)
+            ak_store_log(s, AKIDB_LOG_ERROR, "background snapshot failed (retried later): %s",
+                         msg);
+        pthread_mutex_lock(&s->bg_mu);
+        s->bg_running = false;
+        s->bg_done++;
+        s->bg_err = st;
+        memcpy(s->bg_msg, msg, sizeof msg);
+        if (st == AKIDB_OK) {
+            s->bg_backoff_ms = 0;
+        } else {
+            s->bg_failed++;
+            s->bg_backoff_ms = s->bg_backoff_ms ? s->bg_backoff_ms * 2 : 1000;
+            if (s->bg_backoff_ms > 64000)
+                s->bg_backoff_ms = 64000;
+            clock_gettime(CLOCK_MONOTONIC, &s->bg_retry_at);
+            s->bg_retry_at.tv_sec += s->bg_backoff_ms / 1000;
+        }
+        pthread_cond_broadcast(&s->bg_cv);
+    }
+    pthread_mutex_unlock(&s->bg_mu);
+    return NULL;
+}
+
+void ak_snapshot_thread_init(akidb_store *s)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->bg_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->bg_mu, NULL);
+    s->bg_err = AKIDB_OK;
+}
+
+void ak_snapshot_thread_destroy(akidb_store *s)
+{
+    ak_snapshot_thread_stop(s);
+    pthread_cond_destroy(&s->bg_cv);
+    pthread_mutex_destroy(&s->bg_mu);
+}
+
+akidb_status ak_snapshot_thread_start(akidb_store *s)
+{
+    int e = pthread_create(&s->bg, NULL, snapshot_thread, s);
+    if (e != 0)
+        return ak_fail(AKIDB_ENOMEM, "%s: cannot start the snapshot thread: %s", s->dir,
+                       strerror(e));
+    s->bg_started = true;
+    return AKIDB_OK;
+}
+
+void ak_snapshot_thread_stop(akidb_store *s)
+{
+    if (!s->bg_started)
+        return;
+    pthread_mutex_lock(&s->bg_mu);
+    s->bg_stop = true;
+    pthread_cond_broadcast(&s->bg_cv);
+    pthread_mutex_unlock(&s->bg_mu);
+    pthread_join(s->bg, NULL);
+    s->bg_started = false;
 }

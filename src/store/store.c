@@ -2,7 +2,8 @@
  * store.c - AkiDB's durable store: catalog of tenants and collections, the
  * per-collection point table (id hash, slots reused after deletes), writes
  * through the write-ahead log, open and close; reads and search are in
- * store_read.c, recovery from the WAL tail in store_replay.c.
+ * store_read.c, recovery from the WAL tail in store_replay.c, snapshots and
+ * the thread that takes them in snapshot.c.
  *
  * Write path of a point batch (one collection):
  *   1. validate and encode outside any lock (vectors, ids, payload JSON);
@@ -17,7 +18,10 @@
  *      ones DEAD, id hash updated (no allocation, cannot fail);
  *   6. remove the replaced labels from the index in one batch and recycle
  *      their slots (a failure here only leaves invisible "zombie" labels that
- *      the next write retries).
+ *      the next write retries);
+ *   7. after the collection's mutex is released, wake the snapshot thread if
+ *      the WAL has passed its threshold (ak_store_maybe_snapshot; the write
+ *      does not wait for the snapshot).
  * Readers (search, get, count, scroll) hold the collection's read lock and
  * wait only for step 5.  Recovery replays WAL records with the same code
  * minus step 4.
@@ -184,7 +188,7 @@ void ak_coll_unref(ak_coll *c)
     ak_free(c->ht);
     ak_free(c->zombies);
     ak_free(c->model);
-    ak_hnsw_free(c->index);
+    ak_index_free(&c->index);
     pthread_mutex_destroy(&c->wmu);
     pthread_rwlock_destroy(&c->rw);
     ak_free(c);
@@ -241,7 +245,7 @@ akidb_status ak_coll_reserve(ak_coll *c, size_t n)
 {
     /* Slots: at most n new ones beyond the free list. */
     size_t need = (size_t)c->n_slots + n;
-    if (need > (size_t)AK_HNSW_MAX_LABEL)
+    if (need > (size_t)AK_INDEX_MAX_LABEL)
         return ak_fail(AKIDB_ERANGE, "collection '%s/%s': too many points", c->tenant, c->name);
     if (need > c->cap_slots) {
         size_t cap = c->cap_slots ? c->cap_slots : 64;
@@ -313,10 +317,10 @@ static void retire_labels(ak_coll *c, const uint32_t *labels, size_t n)
 {
     if (!n)
         return;
-    akidb_status st = ak_hnsw_remove_batch(c->index, labels, n, NULL);
+    akidb_status st = ak_index_remove_batch(&c->index, labels, n, NULL);
     for (size_t i = 0; i < n; i++) {
         uint32_t l = labels[i];
-        if (st == AKIDB_OK || !ak_hnsw_contains(c->index, l)) {
+        if (st == AKIDB_OK || !ak_index_contains(&c->index, l)) {
             c->slots[l].in_index = false;
             give_label(c, l);
         } else {
@@ -446,8 +450,6 @@ static akidb_status log_record(akidb_store *s, uint8_t type, const ak_buf *b)
         st = ak_wal_sync(s->wal, lsn);
     return st;
 }
-
-static void maybe_snapshot(akidb_store *s);
 
 /* Tenant ops, shared by the API (with logging) and replay (without). */
 akidb_status ak_store_tenant_create_impl(akidb_store *s, const char *name, bool replay)
@@ -591,17 +593,17 @@ static void encode_coll_create(ak_buf *b, const char *tenant, const char *name, 
     ak_buf_put(b, model, ml);
 }
 
-/* Creates the HNSW index of a collection. */
+/* Creates the index of a collection (the default kind, "hnsw"). */
 static akidb_status coll_make_index(ak_coll *c)
 {
-    ak_hnsw_params p = { 0 };
+    ak_index_params p = { 0 };
     p.dim = c->dim;
     p.metric = (ak_metric)c->metric;
     p.M = c->M;
     p.ef_construction = c->efc;
     p.seed = hash_id(c->name, strlen(c->name)) ^ 0x5eedull;
     p.capacity = 0;
-    akidb_status st = ak_hnsw_create(&p, &c->index);
+    akidb_status st = ak_index_create(NULL, &p, &c->index);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "collection '%s/%s'", c->tenant, c->name);
     return AKIDB_OK;
@@ -848,7 +850,7 @@ static void *add_worker(void *arg)
     add_job *j = arg;
     j->st = AKIDB_OK;
     for (size_t i = j->start; i < j->n; i += j->step) {
-        akidb_status st = ak_hnsw_add(j->c->index, j->p[i].label, j->p[i].vec);
+        akidb_status st = ak_index_add(&j->c->index, j->p[i].label, j->p[i].vec);
         if (st != AKIDB_OK) {
             ak_fail_prefix(st, "collection '%s/%s': point '%s'", j->c->tenant, j->c->name, j->p[i].id);
             j->st = st;
@@ -895,7 +897,7 @@ static akidb_status add_parallel(ak_coll *c, ak_prep *p, size_t n)
         started = 1;
         for (size_t k = 0; k < n; k++)
             if (!c->slots[p[k].label].in_index) {
-                akidb_status st = ak_hnsw_add(c->index, p[k].label, p[k].vec);
+                akidb_status st = ak_index_add(&c->index, p[k].label, p[k].vec);
                 if (st != AKIDB_OK)
                     return ak_fail_prefix(st, "collection '%s/%s': point '%s'", c->tenant, c->name, p[k].id);
                 c->slots[p[k].label].in_index = true;
@@ -1117,7 +1119,7 @@ out:
     ak_buf_free(&rec);
     ak_coll_unref(c);
     if (st == AKIDB_OK)
-        maybe_snapshot(s);
+        ak_store_maybe_snapshot(s);
     return st;
 }
 
@@ -1206,12 +1208,13 @@ akidb_status akidb_points_delete(akidb_store *s, const char *tenant, const char 
     ak_free(lens);
     ak_coll_unref(c);
     if (st == AKIDB_OK)
-        maybe_snapshot(s);
+        ak_store_maybe_snapshot(s);
     return st;
 }
 
 static void store_free(akidb_store *s)
 {
+    ak_snapshot_thread_destroy(s);
     for (size_t i = 0; i < s->n_tenants; i++)
         ak_tenant_free(s->tenants[i]);
     ak_free(s->tenants);
@@ -1239,6 +1242,7 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts, aki
     pthread_rwlock_init(&s->cat, NULL);
     pthread_mutex_init(&s->cat_wmu, NULL);
     pthread_mutex_init(&s->snap_mu, NULL);
+    ak_snapshot_thread_init(s);
     akidb_status st = AKIDB_OK;
     if (!(s->dir = ak_strdup(dir))) {
         st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
@@ -1291,6 +1295,8 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts, aki
     s->snap_lsn = snap_lsn;
     if ((st = ak_store_recover_wal(s, snap_lsn)) != AKIDB_OK)
         goto fail;
+    if ((st = ak_snapshot_thread_start(s)) != AKIDB_OK)
+        goto fail;
     *out = s;
     return AKIDB_OK;
 fail:
@@ -1303,56 +1309,11 @@ akidb_status akidb_store_close(akidb_store *s)
     if (!s)
         return AKIDB_OK;
     akidb_status st = AKIDB_OK;
-    if (!s->opts.no_snapshot_on_close && ak_wal_last_lsn(s->wal) >= s->snap_lsn)
+    ak_snapshot_thread_stop(s);   /* after the snapshot it may be writing */
+    if (!s->opts.no_snapshot_on_close && ak_wal_last_lsn(s->wal) >= atomic_load(&s->snap_lsn))
         st = akidb_store_snapshot(s);
     store_free(s);
     return st;
-}
-
-akidb_status akidb_store_snapshot(akidb_store *s)
-{
-    AK_ASSERT(s);
-    pthread_mutex_lock(&s->snap_mu);
-    atomic_store(&s->snapshot_busy, true);
-    pthread_mutex_lock(&s->cat_wmu);
-    uint64_t lsn;
-    akidb_status st = ak_wal_rotate(s->wal, &lsn);
-    if (st == AKIDB_OK)
-        st = ak_snapshot_write(s, lsn);
-    pthread_mutex_unlock(&s->cat_wmu);
-    if (st == AKIDB_OK) {
-        s->snap_lsn = lsn;
-        /* Older snapshots and segments are superseded. */
-        ak_seg *v;
-        size_t n;
-        if (ak_store_list_files(s->dir, "snap-", ".akdb", &v, &n) == AKIDB_OK) {
-            for (size_t i = 0; i < n; i++)
-                if (v[i].lsn < lsn)
-                    unlink(v[i].name);
-            ak_store_free_segs(v, n);
-        }
-        if (ak_store_list_files(s->dir, "wal-", ".log", &v, &n) == AKIDB_OK) {
-            for (size_t i = 0; i < n; i++)
-                if (v[i].lsn < lsn)
-                    unlink(v[i].name);
-            ak_store_free_segs(v, n);
-        }
-    }
-    atomic_store(&s->snapshot_busy, false);
-    pthread_mutex_unlock(&s->snap_mu);
-    return st;
-}
-
-static void maybe_snapshot(akidb_store *s)
-{
-    uint64_t lim = s->opts.snapshot_wal_bytes ? s->opts.snapshot_wal_bytes : (64ull << 20);
-    if (lim == UINT64_MAX || atomic_load(&s->snapshot_busy) || ak_wal_bytes(s->wal) < lim)
-        return;
-    char saved[1024];
-    snprintf(saved, sizeof saved, "%s", akidb_last_error());
-    if (akidb_store_snapshot(s) != AKIDB_OK)
-        ak_store_log(s, AKIDB_LOG_ERROR, "automatic snapshot failed: %s", akidb_last_error());
-    ak_fail(AKIDB_OK, "%s", saved);
 }
 
 void akidb_store_get_stats(akidb_store *s, akidb_store_stats *st)
@@ -1361,9 +1322,14 @@ void akidb_store_get_stats(akidb_store *s, akidb_store_stats *st)
     memset(st, 0, sizeof *st);
     st->wal_bytes = ak_wal_bytes(s->wal);
     st->last_lsn = ak_wal_last_lsn(s->wal);
-    pthread_mutex_lock(&s->snap_mu);
-    st->snapshot_lsn = s->snap_lsn;
-    pthread_mutex_unlock(&s->snap_mu);
+    st->snapshot_lsn = atomic_load(&s->snap_lsn);
+    pthread_mutex_lock(&s->bg_mu);
+    st->snapshot_running = s->bg_running;
+    st->snapshots_background = s->bg_done;
+    st->snapshots_failed = s->bg_failed;
+    st->snapshot_status = s->bg_err;
+    snprintf(st->snapshot_error, sizeof st->snapshot_error, "%s", s->bg_msg);
+    pthread_mutex_unlock(&s->bg_mu);
     pthread_rwlock_rdlock(&s->cat);
     st->n_tenants = s->n_tenants;
     for (size_t i = 0; i < s->n_tenants; i++)

@@ -2,7 +2,7 @@
  * store_int.h - private structures of the store shared by store.c (catalog,
  * the write path, open and close), store_read.c (get, scroll, count,
  * search), store_replay.c (recovery from the WAL) and snapshot.c (snapshot
- * files).  Locking rules
+ * files and the snapshot thread).  Locking rules
  * are stated next to each field; see the header comment of store.c for the
  * overall design.
  */
@@ -22,7 +22,7 @@ enum { SLOT_FREE = 0, SLOT_PENDING = 1, SLOT_LIVE = 2, SLOT_DEAD = 3 };
 
 #define AK_NO_LABEL UINT32_MAX
 
-/* One point slot; the slot number is the point's label in the HNSW index.
+/* One point slot; the slot number is the point's label in the index.
  * state is read by searches without the collection lock (atomic); the other
  * fields of a LIVE slot never change while it is LIVE. */
 typedef struct pslot {
@@ -47,7 +47,7 @@ typedef struct ak_coll {
     pthread_rwlock_t rw;         /* write side: table mutation only           */
     bool dead;                   /* deleted (set under wmu)                   */
 
-    ak_hnsw *index;
+    ak_index index;              /* through its kind's table (index.h)       */
     pslot *slots;                /* [n_slots], grows under rw write lock      */
     uint32_t n_slots, cap_slots;
     uint32_t *free_labels;       /* writer only                               */
@@ -70,13 +70,29 @@ struct akidb_store {
     akidb_store_opts opts;
     int lock_fd;
     pthread_rwlock_t cat;        /* catalog readers vs catalog mutation       */
-    pthread_mutex_t cat_wmu;     /* catalog writers and snapshots             */
+    pthread_mutex_t cat_wmu;     /* catalog writers; a snapshot while it
+                                    rotates the WAL and copies the catalog   */
     pthread_mutex_t snap_mu;     /* one snapshot at a time                    */
     ak_tenant **tenants;
     size_t n_tenants, cap_tenants;
     ak_wal *wal;
-    uint64_t snap_lsn;           /* under snap_mu                             */
-    atomic_bool snapshot_busy;
+    _Atomic uint64_t snap_lsn;   /* written under snap_mu                     */
+
+    /* The snapshot thread (snapshot.c): started by open, stopped by close. */
+    pthread_t bg;
+    bool bg_started;
+    pthread_mutex_t bg_mu;       /* the fields below                          */
+    pthread_cond_t bg_cv;        /* wakes the thread; signals its progress    */
+    bool bg_wanted;              /* a write saw the WAL past the threshold    */
+    bool bg_stop, bg_running;
+    uint64_t bg_done, bg_failed; /* background snapshots finished / failed    */
+    akidb_status bg_err;         /* the last one's failure, AKIDB_OK after a
+                                    success                                  */
+    char bg_msg[256];
+    struct timespec bg_retry_at; /* after a failure: not before (monotonic)   */
+    unsigned bg_backoff_ms;
+    bool bg_in_snapshot;         /* under snap_mu: the running snapshot is the
+                                    thread's (test hook stages are called)   */
 };
 
 /* ---- shared helpers (store.c) ---- */
@@ -155,10 +171,24 @@ akidb_status ak_store_recover_wal(akidb_store *s, uint64_t snap_lsn);
 void ak_store_report(const akidb_store *s, const char *phase, uint64_t done, uint64_t total);
 
 /* ---- snapshot.c ---- */
-/* Writes snap-<lsn>.akdb for the current catalog (cat_wmu held by caller). */
-akidb_status ak_snapshot_write(akidb_store *s, uint64_t lsn);
 /* Loads a snapshot file into the (empty) store catalog. */
 akidb_status ak_snapshot_load(akidb_store *s, const char *path, uint64_t *lsn);
+/* The store's snapshot thread: its state set up (open, before anything can
+ * fail), started (open, after recovery), stopped after the snapshot in
+ * progress (close; idempotent), and stopped and torn down (store_free). */
+void ak_snapshot_thread_init(akidb_store *s);
+akidb_status ak_snapshot_thread_start(akidb_store *s);
+void ak_snapshot_thread_stop(akidb_store *s);
+void ak_snapshot_thread_destroy(akidb_store *s);
+/* After an acknowledged write: wakes the snapshot thread if the WAL has
+ * passed opts.snapshot_wal_bytes.  Never waits for the snapshot. */
+void ak_store_maybe_snapshot(akidb_store *s);
+/* Test hook: when set, the snapshot thread calls it at the stages of its
+ * snapshots: "rotated" (new WAL segment started, catalog copied, nothing of
+ * the file written yet) and "written" (every section written to the
+ * temporary file, not yet made durable or renamed).  Writes proceed while
+ * it blocks. */
+extern void (*ak_store_snapshot_hook)(akidb_store *s, const char *stage);
 
 #define AK_SNAP_MAGIC "AKIDBSNP"
 #define AK_SNAP_VERSION 1u

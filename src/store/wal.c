@@ -5,7 +5,7 @@
  * appended before it started), and segment rotation for snapshots.
  *
  * Why our own log instead of an embedded database: the store's state is an
- * in-memory table plus an HNSW graph that must be snapshotted as one blob
+ * in-memory table plus an index (an HNSW graph) that must be snapshotted as one blob
  * anyway; a sequential log of whole batches gives one write + one fsync per
  * batch, the cheapest durable write there is, and keeps every on-disk byte
  * documented in docs/FORMAT.md.

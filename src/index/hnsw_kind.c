@@ -1,26 +1,26 @@
 /*
- * exact.c - brute-force k-nearest search: over every live vector of an
- * index (optionally filtered), over a caller-given list of labels, and over
- * a plain array of vectors (ground truth for tests and benchmarks).
+ * hnsw_kind.c - the "hnsw" member of the index kind table (kinds.c): its
+ * method table, adapting the ak_hnsw_* functions to the table's signatures,
+ * and its exact entries - brute-force k-nearest search over the graph's own
+ * vectors, all of them (optionally filtered) or a caller-given list of
+ * labels.
  *
- * Why: exact search is the reference that recall is measured against, and
- * the right strategy when a filter matches only a few points - scanning a
- * few thousand vectors beats walking a graph whose matches are sparse.
- * Top-k is kept in a max-heap of k entries, so memory is O(k).  For L2,
- * once k results are held each further distance is computed with the
- * bounded kernel against the worst of them (see ak_dist_bounded_fn): a
- * vector that cannot enter the top k is dropped after part of its
- * components, with the same outcome as a full evaluation.
+ * Why exact search lives with the graph: the graph owns the only copy of
+ * the vectors, and exact search over them is what the graph search switches
+ * to when a filter matches few points (ak_hnsw_search_ex, AK_SEARCH_AUTO)
+ * and what the store uses for small collections.  Top-k is kept in a
+ * max-heap of k entries, so memory is O(k).  For L2, once k results are held
+ * each further distance is computed with the bounded kernel against the
+ * worst of them (see ak_dist_bounded_fn): a vector that cannot enter the top
+ * k is dropped after part of its components, with the same outcome as a
+ * full evaluation.
  */
 #include "index/hnsw_internal.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
-/* Exact scan with the read lock held and scratch s ready. */
-akidb_status ak_exact_locked(const ak_hnsw *h, ak_scratch *s, const float *q, size_t k,
-                             ak_filter_fn accept, void *ctx, ak_hit *out, size_t *n_out);
+/* ---- exact search over the graph's vectors ---------------------------------- */
 
 akidb_status ak_exact_locked(const ak_hnsw *h, ak_scratch *s, const float *q, size_t k,
                              ak_filter_fn accept, void *ctx, ak_hit *out, size_t *n_out)
@@ -117,53 +117,94 @@ akidb_status ak_exact_search_labels(const ak_hnsw *h, const float *query,
     return st;
 }
 
-static int cmp_row(const void *a, const void *b)
+/* ---- the method table ---------------------------------------------------------- */
+
+static akidb_status m_create(const ak_index_params *p, void **out)
 {
-    const ak_pair *x = a, *y = b;
-    if (x->d != y->d)
-        return x->d < y->d ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
+    return ak_hnsw_create(p, (ak_hnsw **)out);
 }
 
-akidb_status ak_exact_search_array(const float *vectors, size_t n, size_t dim,
-                                   ak_metric metric, const float *query,
-                                   size_t k, ak_hit *out, size_t *n_out)
+static void m_free(void *impl)
 {
-    AK_ASSERT((vectors || n == 0) && query && n_out && (out || k == 0));
-    *n_out = 0;
-    if (k == 0 || n == 0)
-        return AKIDB_OK;
-    if (n > 0xFFFFFFFFull)
-        return ak_fail(AKIDB_EINVAL, "exact search: too many vectors");
-    bool l2 = metric == AK_METRIC_L2;
-    ak_dist_fn f = ak_dist_get(ak_dist_path(), l2 ? AK_METRIC_L2 : AK_METRIC_DOT);
-    ak_dist_bounded_fn fb = l2 ? ak_l2_bounded_get(ak_dist_path()) : NULL;
-    size_t kk = k < n ? k : n;
-    ak_pair *hp = ak_malloc((kk + 1) * sizeof *hp);
-    if (!hp)
-        return ak_fail(AKIDB_ENOMEM, "exact search: out of memory");
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        float d;
-        if (fb)
-            d = fb(vectors + i * dim, query, dim, m < kk ? INFINITY : hp[0].d);
-        else
-            d = f(vectors + i * dim, query, dim);
-        if (!l2) d = -d;
-        if (m < kk) {
-            ak_maxheap_push(hp, &m, (ak_pair){ d, (uint32_t)i });
-        } else if (d < hp[0].d) {
-            ak_maxheap_pop(hp, &m);
-            ak_maxheap_push(hp, &m, (ak_pair){ d, (uint32_t)i });
-        }
-    }
-    /* sort ascending by (d, row) */
-    qsort(hp, m, sizeof *hp, cmp_row);
-    for (size_t i = 0; i < m; i++) {
-        out[i].label = hp[i].id;
-        out[i].score = l2 ? hp[i].d : -hp[i].d;
-    }
-    *n_out = m;
-    ak_free(hp);
-    return AKIDB_OK;
+    ak_hnsw_free(impl);
 }
+
+static ak_index_params m_params(const void *impl)
+{
+    return ak_hnsw_get_params(impl);
+}
+
+static akidb_status m_add(void *impl, uint32_t label, const float *vec)
+{
+    return ak_hnsw_add(impl, label, vec);
+}
+
+static akidb_status m_remove_batch(void *impl, const uint32_t *labels, size_t n, size_t *n_removed)
+{
+    return ak_hnsw_remove_batch(impl, labels, n, n_removed);
+}
+
+static bool m_contains(const void *impl, uint32_t label)
+{
+    return ak_hnsw_contains(impl, label);
+}
+
+static akidb_status m_get_vector(const void *impl, uint32_t label, float *out)
+{
+    return ak_hnsw_get_vector(impl, label, out);
+}
+
+static size_t m_count(const void *impl)
+{
+    return ak_hnsw_count(impl);
+}
+
+static size_t m_memory(const void *impl)
+{
+    return ak_hnsw_memory(impl);
+}
+
+static akidb_status m_search(const void *impl, const float *query, size_t k,
+                             const ak_search_opts *opts, ak_hit *out, size_t *n_out)
+{
+    return ak_hnsw_search_ex(impl, query, k, opts, out, n_out);
+}
+
+static size_t m_serialized_size(const void *impl)
+{
+    return ak_hnsw_serialized_size(impl);
+}
+
+static akidb_status m_save_fd(const void *impl, int fd)
+{
+    return ak_hnsw_save_fd(impl, fd);
+}
+
+static akidb_status m_load_buf(const void *buf, size_t len, void **out, size_t *used)
+{
+    return ak_hnsw_load_buf(buf, len, (ak_hnsw **)out, used);
+}
+
+static akidb_status m_validate(const void *impl, bool strict)
+{
+    return ak_hnsw_validate(impl, strict);
+}
+
+const ak_index_kind ak_index_hnsw = {
+    .name = "hnsw",
+    .magic = { 'A', 'K', 'H', 'N', 'S', 'W', 0, 1 },
+    .create = m_create,
+    .free = m_free,
+    .params = m_params,
+    .add = m_add,
+    .remove_batch = m_remove_batch,
+    .contains = m_contains,
+    .get_vector = m_get_vector,
+    .count = m_count,
+    .memory = m_memory,
+    .search = m_search,
+    .serialized_size = m_serialized_size,
+    .save_fd = m_save_fd,
+    .load_buf = m_load_buf,
+    .validate = m_validate,
+};
