@@ -2,12 +2,25 @@
  * classify.c - the sequence-classification kind of reranker head
  * (ak_rerank_seqcls, classify.h): cross-encoders as Hugging Face's
  * *ForSequenceClassification classes compute them in eval mode (dropout
- * off) on the first token's last hidden state x:
+ * off) on one pooled row x of the last hidden states:
  *
  *   BertForSequenceClassification      classifier(tanh(bert.pooler.dense(x)))
  *   RobertaForSequenceClassification,  classifier.out_proj(tanh(
- *   XLMRoberta..., Camembert...            classifier.dense(x)))
+ *   XLMRobertaForSequenceClassification,   classifier.dense(x)))
+ *   Camembert..., MPNetForSequenceClassification
  *   DistilBertForSequenceClassification classifier(relu(pre_classifier(x)))
+ *   NewForSequenceClassification       classifier(tanh(new.pooler.dense(x)))
+ *     (GTE v1.5 / mGTE, gte-multilingual-reranker-base; Alibaba-NLP/new-impl)
+ *   NomicBertForSequenceClassification classifier(tanh(bert.pooler.dense(x)))
+ *     (the nomic-ai/nomic-bert-2048 model code)
+ *   ModernBertForSequenceClassification classifier(head.norm(act(head.dense(x))))
+ *     act: config.json's classifier_activation (gelu); head.dense has a bias
+ *     only with classifier_bias, head.norm (eps norm_eps) only with
+ *     norm_bias; x after model.final_norm, of the first token
+ *     (classifier_pooling "cls") or the mean over the pair's tokens ("mean")
+ *
+ * x is the first token's state except for ModernBERT's mean, which the
+ * model's own mean pooling gives (the kind's row_of).
  *
  * A folder is a reranker when config.json's "architectures" names one of
  * these classes (CrossEncoder's own test: a class ending in
@@ -19,6 +32,9 @@
  * it is a torch class, else sigmoid for one label and the raw logits for
  * more.  The pair length defaults as CrossEncoder's tokenizer limits it:
  * tokenizer_config.json's model_max_length, capped by the positions.
+ * Token types reach the model where its tokenizer returns them: BERT's
+ * always, GTE's and NomicBERT's (BERT tokenizers, or XLM-R's with one type)
+ * when the model has more than one type.
  *
  * Why float64 and plain loops: the head is one [H x H] and one [L x H]
  * product per pair, noise next to the encoder; accumulating in double keeps
@@ -36,37 +52,61 @@
 
 #define MAX_LABELS 65536
 
+/* The dense layer's activation. */
+typedef enum dense_act { DA_TANH, DA_RELU, DA_GELU, DA_GELU_TANH, DA_SILU } dense_act;
+
+/* When the model sees the pair's token types. */
+enum { TYPES_NO, TYPES_YES, TYPES_TABLE /* when type_vocab_size > 1 */ };
+
 typedef struct head_spec {
     const char *arch;                 /* the architectures class name */
     const ak_family *fam;             /* the family its base model is */
     const char *prefix;               /* Hub prefix of the base model */
     const char *w1, *b1, *w2, *b2;    /* dense [H x H], then [L x H] */
-    int relu;                         /* after the dense: ReLU, else tanh */
-    int types;                        /* its tokenizer returns token_type_ids */
+    dense_act act;                    /* after the dense */
+    int types;                        /* TYPES_* */
+    int modern;                       /* ModernBERT's head: classifier_* fields,
+                                         head.norm after the activation */
 } head_spec;
 
+#define ROBERTA_HEAD "classifier.dense.weight", "classifier.dense.bias", \
+    "classifier.out_proj.weight", "classifier.out_proj.bias"
+#define POOLER_HEAD "pooler.dense.weight", "pooler.dense.bias", "classifier.weight", \
+    "classifier.bias"
+
 static const head_spec heads[] = {
-    { "BertForSequenceClassification", &ak_family_bert, "bert.", "pooler.dense.weight",
-      "pooler.dense.bias", "classifier.weight", "classifier.bias", 0, 1 },
-    { "RobertaForSequenceClassification", &ak_family_roberta, "roberta.",
-      "classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
-      "classifier.out_proj.bias", 0, 0 },
-    { "XLMRobertaForSequenceClassification", &ak_family_roberta, "roberta.",
-      "classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
-      "classifier.out_proj.bias", 0, 0 },
-    { "CamembertForSequenceClassification", &ak_family_roberta, "roberta.",
-      "classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
-      "classifier.out_proj.bias", 0, 0 },
+    { "BertForSequenceClassification", &ak_family_bert, "bert.", POOLER_HEAD, DA_TANH,
+      TYPES_YES, 0 },
+    { "RobertaForSequenceClassification", &ak_family_roberta, "roberta.", ROBERTA_HEAD,
+      DA_TANH, TYPES_NO, 0 },
+    { "XLMRobertaForSequenceClassification", &ak_family_roberta, "roberta.", ROBERTA_HEAD,
+      DA_TANH, TYPES_NO, 0 },
+    { "CamembertForSequenceClassification", &ak_family_roberta, "roberta.", ROBERTA_HEAD,
+      DA_TANH, TYPES_NO, 0 },
     { "DistilBertForSequenceClassification", &ak_family_distilbert, "distilbert.",
       "pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias",
-      1, 0 },
+      DA_RELU, TYPES_NO, 0 },
+    { "MPNetForSequenceClassification", &ak_family_mpnet, "mpnet.", ROBERTA_HEAD, DA_TANH,
+      TYPES_NO, 0 },
+    { "NewForSequenceClassification", &ak_family_gte, "new.", POOLER_HEAD, DA_TANH,
+      TYPES_TABLE, 0 },
+    { "NomicBertForSequenceClassification", &ak_family_nomic, "bert.", POOLER_HEAD, DA_TANH,
+      TYPES_TABLE, 0 },
+    { "ModernBertForSequenceClassification", &ak_family_modernbert, "model.",
+      "head.dense.weight", "head.dense.bias", "classifier.weight", "classifier.bias", DA_GELU,
+      TYPES_NO, 1 },
 };
 #define N_HEADS (sizeof heads / sizeof heads[0])
 
 typedef struct seqcls {
     const head_spec *spec;
     size_t H, L;
-    float *w1, *b1, *w2, *b2;          /* one allocation, at w1 */
+    float *w1, *b1, *w2, *b2;          /* one allocation, at w1 (b1 zeros when */
+    float *nw, *nb;                    /* absent); ModernBERT's head.norm */
+    dense_act act_fn;
+    int norm, bias1, norm_bias, types;
+    double eps;
+    akidb_pooling row;                 /* the row the head reads */
     char **labels;                     /* [L] */
     size_t max_tokens;
     akidb_rerank_activation act;       /* resolved default, or DEFAULT: */
@@ -108,7 +148,13 @@ static size_t seqcls_max_tokens(const void *impl)
 static int seqcls_uses_types(const void *impl)
 {
     const seqcls *h = impl;
-    return h->spec->types;
+    return h->types;
+}
+
+static akidb_pooling seqcls_row_of(const void *impl)
+{
+    const seqcls *h = impl;
+    return h->row;
 }
 
 static akidb_status seqcls_activation(const void *impl, akidb_rerank_activation *out)
@@ -174,12 +220,13 @@ static akidb_status find_spec(const char *path, json_t *root, const ak_family *f
             *spec = &heads[k];
             return AKIDB_OK;
         }
+        char list[N_HEADS * 48] = "", *p = list;
+        for (size_t k = 0; k < N_HEADS; k++)
+            p += snprintf(p, sizeof list - (size_t)(p - list), "%s%s", k ? ", " : "",
+                          heads[k].arch);
         return ak_fail(AKIDB_EUNSUPPORTED,
                        "%s: architecture '%.80s' is not supported (sequence-classification "
-                       "heads: BertForSequenceClassification, RobertaForSequenceClassification, "
-                       "XLMRobertaForSequenceClassification, "
-                       "CamembertForSequenceClassification, "
-                       "DistilBertForSequenceClassification)", path, name);
+                       "heads: %s)", path, name, list);
     }
     return AKIDB_OK;
 }
@@ -267,32 +314,79 @@ static akidb_status read_activation(const char *path, json_t *root, seqcls *h)
 
 /* ---- weights ----------------------------------------------------------------- */
 
-/* Copies the head's four tensors, shapes checked against hidden and
- * num_labels, out of the folder's weights. */
+/* ModernBERT's head fields: classifier_activation, classifier_bias,
+ * classifier_pooling; norm_bias and norm_eps as the family read them. */
+static akidb_status read_modern(const char *path, json_t *root, const ak_hparams *hp,
+                                seqcls *h)
+{
+    static const struct { const char *name; dense_act a; } acts[] = {
+        { "gelu", DA_GELU }, { "gelu_new", DA_GELU_TANH }, { "gelu_pytorch_tanh", DA_GELU_TANH },
+        { "relu", DA_RELU }, { "silu", DA_SILU }, { "swish", DA_SILU }, { "tanh", DA_TANH },
+    };
+    json_t *v = json_object_get(root, "classifier_activation");
+    const char *act = v && !json_is_null(v) ? json_string_value(v) : "gelu";
+    if (!act)
+        return ak_fail(AKIDB_EFORMAT, "%s: \"classifier_activation\" is not a string", path);
+    size_t i = 0;
+    while (i < sizeof acts / sizeof acts[0] && strcmp(act, acts[i].name) != 0)
+        i++;
+    if (i == sizeof acts / sizeof acts[0])
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "%s: classifier_activation '%.40s' is not supported (gelu, gelu_new, "
+                       "gelu_pytorch_tanh, relu, silu, swish, tanh)", path, act);
+    h->act_fn = acts[i].a;
+    v = json_object_get(root, "classifier_bias");
+    if (v && !json_is_null(v) && !json_is_boolean(v))
+        return ak_fail(AKIDB_EFORMAT, "%s: \"classifier_bias\" is not a boolean", path);
+    h->bias1 = json_is_true(v);
+    v = json_object_get(root, "classifier_pooling");
+    const char *pool = v && !json_is_null(v) ? json_string_value(v) : "cls";
+    if (pool && strcmp(pool, "cls") == 0)
+        h->row = AKIDB_POOL_CLS;
+    else if (pool && strcmp(pool, "mean") == 0)
+        h->row = AKIDB_POOL_MEAN;
+    else
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "%s: classifier_pooling %s%.40s%s is not supported (\"cls\", \"mean\")",
+                       path, pool ? "'" : "", pool ? pool : "(not a string)", pool ? "'" : "");
+    h->norm = 1;
+    h->norm_bias = hp->norm_bias;
+    h->eps = hp->ln_eps;
+    return AKIDB_OK;
+}
+
+/* Copies the head's tensors, shapes checked against hidden and num_labels,
+ * out of the folder's weights: the dense [H x H] (and its bias), the
+ * LayerNorm's [H] where the head has one, the classifier [L x H] and [L]. */
 static akidb_status load_weights(const char *tdir, seqcls *h)
 {
     const head_spec *sp = h->spec;
     const size_t H = h->H, L = h->L;
     ak_weights w;
-    akidb_status st = ak_weights_open(&w, tdir, sp->prefix, 4);
+    akidb_status st = ak_weights_open(&w, tdir, sp->prefix, 6);
     if (st != AKIDB_OK)
         return st;
-    const float *t[4];
+    const float *t[6] = { 0 };
     if ((st = ak_weights_get(&w, sp->w1, H, H, &t[0])) == AKIDB_OK &&
-        (st = ak_weights_get(&w, sp->b1, H, 0, &t[1])) == AKIDB_OK &&
-        (st = ak_weights_get(&w, sp->w2, L, H, &t[2])) == AKIDB_OK &&
-        (st = ak_weights_get(&w, sp->b2, L, 0, &t[3])) == AKIDB_OK) {
-        h->w1 = ak_malloc((H * H + H + L * H + L) * sizeof *h->w1);
+        (!h->bias1 || (st = ak_weights_get(&w, sp->b1, H, 0, &t[1])) == AKIDB_OK) &&
+        (!h->norm || (st = ak_weights_get(&w, "head.norm.weight", H, 0, &t[2])) == AKIDB_OK) &&
+        (!h->norm_bias || (st = ak_weights_get(&w, "head.norm.bias", H, 0, &t[3])) == AKIDB_OK) &&
+        (st = ak_weights_get(&w, sp->w2, L, H, &t[4])) == AKIDB_OK &&
+        (st = ak_weights_get(&w, sp->b2, L, 0, &t[5])) == AKIDB_OK) {
+        h->w1 = ak_calloc(H * H + 3 * H + L * H + L, sizeof *h->w1);
         if (!h->w1) {
             st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", tdir);
         } else {
             h->b1 = h->w1 + H * H;
-            h->w2 = h->b1 + H;
+            h->nw = h->b1 + H;
+            h->nb = h->nw + H;
+            h->w2 = h->nb + H;
             h->b2 = h->w2 + L * H;
-            memcpy(h->w1, t[0], H * H * sizeof *h->w1);
-            memcpy(h->b1, t[1], H * sizeof *h->b1);
-            memcpy(h->w2, t[2], L * H * sizeof *h->w2);
-            memcpy(h->b2, t[3], L * sizeof *h->b2);
+            float *dst[6] = { h->w1, h->b1, h->nw, h->nb, h->w2, h->b2 };
+            const size_t len[6] = { H * H, H, H, H, L * H, L };
+            for (size_t i = 0; i < 6; i++)
+                if (t[i])
+                    memcpy(dst[i], t[i], len[i] * sizeof *dst[i]);
         }
     }
     ak_weights_close(&w);
@@ -307,6 +401,8 @@ static akidb_status seqcls_load(const ak_rerank_src *src, void **out)
     const ak_hparams *hp = src->hp;
     const size_t max_seq = src->max_seq;
     *out = NULL;
+    if (src->score_dir)   /* a LogitScore folder: the causal-LM kind's */
+        return AKIDB_OK;
     char *path = ak_path_join(tdir, "config.json");
     if (!path)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory", tdir);
@@ -324,7 +420,12 @@ static akidb_status seqcls_load(const ak_rerank_src *src, void **out)
     }
     h->spec = spec;
     h->H = hp->hidden;
-    if ((st = read_labels(path, root, h)) != AKIDB_OK ||
+    h->act_fn = spec->act;
+    h->bias1 = 1;
+    h->row = AKIDB_POOL_CLS;
+    h->types = spec->types == TYPES_YES || (spec->types == TYPES_TABLE && hp->type_vocab > 1);
+    if ((spec->modern && (st = read_modern(path, root, hp, h)) != AKIDB_OK) ||
+        (st = read_labels(path, root, h)) != AKIDB_OK ||
         (st = read_activation(path, root, h)) != AKIDB_OK ||
         (st = load_weights(tdir, h)) != AKIDB_OK)
         goto done;
@@ -344,7 +445,20 @@ done:
 
 /* ---- forward ------------------------------------------------------------------ */
 
-static akidb_status seqcls_apply(const void *impl, size_t n, const float *cls, float *logits)
+static double dense_act_of(dense_act a, double x)
+{
+    switch (a) {
+    case DA_TANH: return tanh(x);
+    case DA_RELU: return x > 0 ? x : 0;
+    case DA_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case DA_GELU_TANH:
+        return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    case DA_SILU: return x / (1.0 + exp(-x));
+    }
+    return x;
+}
+
+static akidb_status seqcls_apply(const void *impl, size_t n, const float *rows, float *logits)
 {
     const seqcls *h = impl;
     const size_t H = h->H, L = h->L;
@@ -352,13 +466,24 @@ static akidb_status seqcls_apply(const void *impl, size_t n, const float *cls, f
     if (!t)
         return ak_fail(AKIDB_ENOMEM, "out of memory");
     for (size_t r = 0; r < n; r++) {
-        const float *x = cls + r * H;
+        const float *x = rows + r * H;
         for (size_t j = 0; j < H; j++) {
             const float *wj = h->w1 + j * H;
             double acc = h->b1[j];
             for (size_t k = 0; k < H; k++)
                 acc += (double)wj[k] * x[k];
-            t[j] = h->spec->relu ? (acc > 0 ? acc : 0) : tanh(acc);
+            t[j] = dense_act_of(h->act_fn, acc);
+        }
+        if (h->norm) {   /* LayerNorm: biased variance, as torch */
+            double mean = 0, var = 0;
+            for (size_t j = 0; j < H; j++)
+                mean += t[j];
+            mean /= (double)H;
+            for (size_t j = 0; j < H; j++)
+                var += (t[j] - mean) * (t[j] - mean);
+            double inv = 1.0 / sqrt(var / (double)H + h->eps);
+            for (size_t j = 0; j < H; j++)
+                t[j] = (t[j] - mean) * inv * h->nw[j] + h->nb[j];
         }
         for (size_t l = 0; l < L; l++) {
             const float *wl = h->w2 + l * H;
@@ -400,6 +525,7 @@ const ak_rerank_kind ak_rerank_seqcls = {
     .uses_types = seqcls_uses_types,
     .activation = seqcls_activation,
     .row = AKIDB_POOL_CLS,
+    .row_of = seqcls_row_of,
     .encode = seqcls_encode,
     .apply = seqcls_apply,
 };

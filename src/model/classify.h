@@ -11,7 +11,9 @@
  *
  *   ak_rerank_seqcls (classify.c)  cross-encoders with a *ForSequence-
  *       Classification head on the first token (BERT, RoBERTa / XLM-R /
- *       CamemBERT, DistilBERT), pairs through the tokenizer's pair template;
+ *       CamemBERT, DistilBERT, MPNet, GTE "new", NomicBERT) or, for
+ *       ModernBERT, the first token or the mean of the pair's tokens, pairs
+ *       through the tokenizer's pair template;
  *   ak_rerank_lm (rerank_lm.c)     causal language models asked a yes / no
  *       question (Qwen3-Reranker, Qwen3ForCausalLM): the pair in a fixed
  *       prompt, the score from the LM head's "yes" and "no" rows at the last
@@ -34,6 +36,9 @@ typedef struct ak_rerank_src {
     const akidb_tokenizer *tok;    /* the model's tokenizer, NULL when loaded
                                       for token ids only */
     int as_reranker;               /* akidb_model_opts.reranker */
+    const char *dir;               /* the model folder */
+    const char *score_dir;         /* its CrossEncoder LogitScore module's
+                                      folder (modules.json), or NULL */
 } ak_rerank_src;
 
 /* One kind of reranker head.  impl: the kind's loaded head. */
@@ -51,6 +56,9 @@ typedef struct ak_rerank_kind {
     /* The activation akidb_rerank's DEFAULT means (never DEFAULT). */
     akidb_status (*activation)(const void *impl, akidb_rerank_activation *out);
     akidb_pooling row;             /* the hidden row the head reads */
+    /* The row of a loaded head where it depends on the folder (ModernBERT's
+     * classifier_pooling "mean"); NULL: row. */
+    akidb_pooling (*row_of)(const void *impl);
     /* Encodes document di against the query under o into tk (at most max
      * ids; akidb_rerank checks them against the model). */
     akidb_status (*encode)(const void *impl, const akidb_tokenizer *tok,

@@ -286,6 +286,8 @@ void ak_pipeline_free(ak_st_pipeline *p)
     if (p) {
         ak_free(p->transformer_dir);
         p->transformer_dir = NULL;
+        ak_free(p->score_dir);
+        p->score_dir = NULL;
         for (size_t i = 0; i < p->n_post; i++)
             ak_free(p->post[i]);
         ak_free(p->post);
@@ -482,7 +484,9 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
                          mpath, i, path);
             goto done;
         }
-        if (ends_with(type, "models.Transformer") || strcmp(type, "Transformer") == 0) {
+        if (ends_with(type, "models.Transformer") ||
+            ends_with(type, "modules.transformer.Transformer") ||
+            strcmp(type, "Transformer") == 0) {
             if (tdir) {
                 st = ak_fail(AKIDB_EUNSUPPORTED, "%s: more than one Transformer module", mpath);
                 goto done;
@@ -525,13 +529,24 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
             }
             if ((st = add_post(p, mpath, dd, json_array_size(root))) != AKIDB_OK)
                 goto done;
+        } else if (ends_with(type, "modules.logit_score.LogitScore") ||
+                   strcmp(type, "LogitScore") == 0) {
+            /* a CrossEncoder's causal-LM score head (rerank_lm.c reads it) */
+            if (p->score_dir) {
+                st = ak_fail(AKIDB_EUNSUPPORTED, "%s: more than one LogitScore module", mpath);
+                goto done;
+            }
+            if (!(p->score_dir = path[0] ? ak_path_join(dir, path) : ak_strdup(dir))) {
+                st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", mpath);
+                goto done;
+            }
         } else {
             st = ak_fail(AKIDB_EUNSUPPORTED, "%s: module type '%.80s' is not supported",
                          mpath, type);
             goto done;
         }
     }
-    if (!have_pool) {
+    if (!have_pool && !p->score_dir) {
         st = ak_fail(AKIDB_EUNSUPPORTED,
                      "%s: no Pooling module (token embeddings are not supported)", mpath);
         goto done;

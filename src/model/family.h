@@ -188,11 +188,15 @@ typedef struct ak_st_pipeline {
     char **post;
     size_t truncate_dim;     /* config_sentence_transformers.json's
                                 "truncate_dim"; 0: none */
+    char *score_dir;         /* the folder of a CrossEncoder's LogitScore
+                                module (a causal-LM reranker), or NULL */
 } ak_st_pipeline;
 
 /* Reads the sentence-transformers files of dir (modules.json, the Pooling
  * module's config.json, sentence_bert_config.json).  Without modules.json:
  * transformer_dir = dir, mean pooling, no normalisation, max_seq_length 0.
+ * A CrossEncoder's LogitScore module (sentence-transformers 5.4+) is
+ * recorded in score_dir and needs no Pooling.
  * Modules other than Transformer, Pooling, Dense and Normalize give
  * EUNSUPPORTED, as do pooling modes that combine several vectors. */
 akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p);

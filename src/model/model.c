@@ -191,7 +191,7 @@ static akidb_status model_load(const char *dir, const akidb_model_opts *opts, in
         goto fail;
     }
     const ak_rerank_src rsrc = { tdir, m->fam, &m->hp, opts ? opts->max_seq_length : 0,
-                                 m->tok, opts ? opts->reranker : 0 };
+                                 m->tok, opts ? opts->reranker : 0, dir, pipe.score_dir };
     if ((st = ak_head_load(&rsrc, &m->head)) != AKIDB_OK)
         goto fail;
     size_t max_seq = opts && opts->max_seq_length ? opts->max_seq_length : pipe.max_seq_length;
@@ -665,6 +665,45 @@ akidb_status ak_model_embed_ids_typed(const akidb_model *cm, size_t n,
     /* a reranker's pairs are cut to their own limit (akidb_rerank_opts):
      * only the positions bound them */
     return embed_ids(cm, n, ids, types, lens, cm->hp.max_tokens, 0, out, opts);
+}
+
+akidb_status akidb_model_prompt(const akidb_model *m, const char *name, const char **text)
+{
+    AK_ASSERT(m && text);
+    return ak_prompts_pick(&m->prompts, name, NULL, text);
+}
+
+akidb_status akidb_embed_tokens(const akidb_model *cm, const int32_t *ids, size_t len,
+                                float *out, const akidb_embed_opts *opts)
+{
+    AK_ASSERT(cm != NULL);
+    AK_ASSERT(len == 0 || (ids != NULL && out != NULL));
+    call c;
+    akidb_status st = call_begin(&c, cm, opts, 0);
+    if (st == AKIDB_OK && len == 0)
+        st = ak_fail(AKIDB_EINVAL, "text 0: no token ids");
+    else if (st == AKIDB_OK && len > cm->max_tokens)
+        st = ak_fail(AKIDB_ETOOLONG, "text 0: %zu tokens exceed the model's limit of %zu", len,
+                     cm->max_tokens);
+    else if (st == AKIDB_OK)
+        st = check_ids(cm, 0, ids, len);
+    if (st == AKIDB_OK) {
+        call_pool(&c);
+        size_t want = cm->fam->scratch_bytes(cm->impl, len, len, c.threads);
+        if (want > c.ar->block_size)
+            c.ar->block_size = want;
+        const ak_seqs seqs = { 1, &ids, &len, len, len, NULL };
+        float *hidden = NULL;
+        st = cm->fam->forward(cm->impl, &seqs, c.pool, c.threads, c.ar, &hidden);
+        if (st == AKIDB_OK)
+            memcpy(out, hidden, len * cm->hp.hidden * sizeof *out);
+        else
+            ak_fail_prefix(st, "text 0");
+        if (st == AKIDB_OK && c.o.n_tokens)
+            *c.o.n_tokens = len;
+    }
+    call_end(&c);
+    return st;
 }
 
 akidb_status ak_model_forward(const akidb_model *m, const int32_t *ids, size_t s,

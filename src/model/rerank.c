@@ -185,7 +185,7 @@ static akidb_status score(const akidb_model *m, const ak_head *h, const akidb_re
 {
     size_t nt = 0;
     akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-    eo.pooling = h->kind->row;
+    eo.pooling = h->kind->row_of ? h->kind->row_of(h->impl) : h->kind->row;
     eo.normalize = 0;
     eo.n_threads = o->n_threads;
     eo.n_tokens = &nt;

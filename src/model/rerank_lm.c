@@ -25,6 +25,16 @@
  * Qwen3ForCausalLM and the folder is loaded as a reranker
  * (akidb_model_opts.reranker; `akidb rerank` does).  The same class serves
  * Qwen3 LLMs and Qwen3-Embedding folders, so the class alone cannot say it.
+ * A CrossEncoder folder of sentence-transformers 5.4+ says it itself: its
+ * modules.json lists a LogitScore module (sentence_transformers.
+ * cross_encoder.modules.logit_score.LogitScore, config.json
+ * {"true_token_id", "false_token_id", "module_input_name"}) after the
+ * Transformer; such a folder is a reranker without the load option, its
+ * score logit(true_token_id) - logit(false_token_id) (the true token's
+ * logit alone when false_token_id is null), named after the true token,
+ * and its default activation config_sentence_transformers.json's
+ * "activation_fn" (a torch Sigmoid or Identity; sigmoid when absent), as
+ * CrossEncoder.predict applies them.  The prompt stays the card's.
  * The default pair length is the card's max_length, 8192, capped by the
  * positions; the max_seq_length load option overrides it.
  *
@@ -55,7 +65,11 @@ static const struct { const char *arch; const ak_family *fam; } lm_archs[] = {
 typedef struct lm_head {
     const char *arch;
     size_t H;
-    float *rows;                  /* [2 x H]: "yes", then "no" */
+    float *rows;                  /* [2 x H]: "yes", then "no" (zeros when a
+                                     LogitScore has no false token) */
+    char *label;                  /* the true token's text */
+    akidb_rerank_activation act;  /* default activation; DEFAULT: act_name */
+    char *act_name;               /* an activation_fn not supported */
     int32_t *pre, *suf;           /* the prompt's prefix / suffix ids */
     size_t npre, nsuf;
     size_t max_tokens;
@@ -67,6 +81,8 @@ static void lm_free(void *impl)
     if (!h)
         return;
     ak_free(h->rows);
+    ak_free(h->label);
+    ak_free(h->act_name);
     ak_free(h->pre);
     ak_free(h->suf);
     ak_free(h);
@@ -80,8 +96,8 @@ static size_t lm_labels(const void *impl)
 
 static const char *lm_label(const void *impl, size_t i)
 {
-    (void)impl;
-    return i == 0 ? "yes" : NULL;
+    const lm_head *h = impl;
+    return i == 0 ? h->label : NULL;
 }
 
 static size_t lm_max_tokens(const void *impl)
@@ -97,8 +113,13 @@ static int lm_uses_types(const void *impl)
 
 static akidb_status lm_activation(const void *impl, akidb_rerank_activation *out)
 {
-    (void)impl;
-    *out = AKIDB_RERANK_ACT_SIGMOID;
+    const lm_head *h = impl;
+    *out = h->act;
+    if (h->act == AKIDB_RERANK_ACT_DEFAULT)
+        return ak_fail(AKIDB_EUNSUPPORTED,
+                       "the model's activation_fn '%.120s' (config_sentence_transformers.json) "
+                       "is not supported (torch.nn Identity or Sigmoid); choose raw, sigmoid or "
+                       "softmax", h->act_name);
     return AKIDB_OK;
 }
 
@@ -157,9 +178,10 @@ static akidb_status encode_plain(const akidb_tokenizer *tok, const char *text, i
     return st;
 }
 
-/* The answer token ids and the prompt's prefix / suffix ids. */
+/* The answer token ids (unless given: a LogitScore's) and the prompt's
+ * prefix / suffix ids. */
 static akidb_status load_prompt(lm_head *h, const akidb_tokenizer *tok, const char *tdir,
-                                size_t vocab, int32_t ids[2])
+                                size_t vocab, int given, int32_t ids[2])
 {
     akidb_tokens tk = {0};
     akidb_status st = akidb_tokenizer_encode(tok, "", 0, 0, &tk);
@@ -175,11 +197,14 @@ static akidb_status load_prompt(lm_head *h, const akidb_tokenizer *tok, const ch
                        "%s: tokenizer.json's post_processor adds %zu special token%s to a "
                        "text; a causal-LM reranker's prompt needs a tokenizer that adds none",
                        tdir, n_spec, n_spec == 1 ? "" : "s");
-    if ((st = answer_id(tok, tdir, "yes", vocab, &ids[0])) != AKIDB_OK ||
-        (st = answer_id(tok, tdir, "no", vocab, &ids[1])) != AKIDB_OK ||
+    if ((!given && ((st = answer_id(tok, tdir, "yes", vocab, &ids[0])) != AKIDB_OK ||
+                    (st = answer_id(tok, tdir, "no", vocab, &ids[1])) != AKIDB_OK)) ||
         (st = encode_plain(tok, lm_prefix, &h->pre, &h->npre)) != AKIDB_OK ||
         (st = encode_plain(tok, lm_suffix, &h->suf, &h->nsuf)) != AKIDB_OK)
         return st;
+    const char *t = akidb_tokenizer_id_to_token(tok, ids[0]);
+    if (!(h->label = ak_strdup(t ? t : "score")))
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", tdir);
     return AKIDB_OK;
 }
 
@@ -201,16 +226,85 @@ static akidb_status load_rows(lm_head *h, const char *tdir, const ak_hparams *hp
         st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", tdir);
     } else {
         ak_table_row(&t, (size_t)ids[0], h->rows);
-        ak_table_row(&t, (size_t)ids[1], h->rows + hp->hidden);
+        if (ids[1] >= 0)
+            ak_table_row(&t, (size_t)ids[1], h->rows + hp->hidden);
+        else
+            memset(h->rows + hp->hidden, 0, hp->hidden * sizeof *h->rows);
     }
     ak_weights_close(&w);
+    return st;
+}
+
+/* A LogitScore module's config.json: ids[0] its true_token_id, ids[1] its
+ * false_token_id (-1 when null or absent), both checked against vocab. */
+static akidb_status read_logit_score(const char *sdir, size_t vocab, int32_t ids[2])
+{
+    char *path = ak_path_join(sdir, "config.json");
+    if (!path)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", sdir);
+    ak_cfg *c = NULL;
+    long t = 0, f = -1;
+    const char *input = NULL;
+    akidb_status st = ak_cfg_open(path, &c);
+    if (st == AKIDB_OK && !ak_cfg_has(c, "true_token_id"))
+        st = ak_fail(AKIDB_EFORMAT, "%s: the LogitScore module has no \"true_token_id\"", path);
+    if (st == AKIDB_OK &&
+        ((st = ak_cfg_int(c, "true_token_id", 0, 0, (long)vocab - 1, &t)) != AKIDB_OK ||
+         (st = ak_cfg_int(c, "false_token_id", -1, 0, (long)vocab - 1, &f)) != AKIDB_OK ||
+         (st = ak_cfg_str(c, "module_input_name", "causal_logits", &input)) != AKIDB_OK))
+        st = ak_fail_prefix(st, "LogitScore (the model's vocabulary: %zu ids)", vocab);
+    if (st == AKIDB_OK && strcmp(input, "causal_logits") != 0)
+        st = ak_fail(AKIDB_EUNSUPPORTED, "%s: module_input_name '%.60s' is not supported "
+                     "(\"causal_logits\": the LM head's logits)", path, input);
+    ids[0] = (int32_t)t;
+    ids[1] = (int32_t)f;
+    ak_cfg_close(c);
+    ak_free(path);
+    return st;
+}
+
+/* The default activation of a LogitScore folder: config_sentence_transformers
+ * .json's activation_fn (CrossEncoder's), sigmoid when absent. */
+static akidb_status read_st_activation(const char *dir, lm_head *h)
+{
+    h->act = AKIDB_RERANK_ACT_SIGMOID;
+    char *path = ak_path_join(dir, "config_sentence_transformers.json");
+    if (!path)
+        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
+    ak_cfg *c = NULL;
+    const char *fn = NULL;
+    akidb_status st = AKIDB_OK;
+    if (ak_file_exists(path) && (st = ak_cfg_open(path, &c)) == AKIDB_OK)
+        st = ak_cfg_str(c, "activation_fn", NULL, &fn);
+    static const struct { const char *name; akidb_rerank_activation a; } known[] = {
+        { "torch.nn.modules.activation.Sigmoid", AKIDB_RERANK_ACT_SIGMOID },
+        { "torch.nn.Sigmoid", AKIDB_RERANK_ACT_SIGMOID },
+        { "torch.nn.modules.linear.Identity", AKIDB_RERANK_ACT_RAW },
+        { "torch.nn.Identity", AKIDB_RERANK_ACT_RAW },
+    };
+    /* CrossEncoder imports only torch.* paths (others need
+     * trust_remote_code and fall back to the default) */
+    if (st == AKIDB_OK && fn && strncmp(fn, "torch.", 6) == 0) {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(fn, known[i].name) != 0)
+            i++;
+        if (i < sizeof known / sizeof known[0]) {
+            h->act = known[i].a;
+        } else {   /* refused when used, as for a sequence-classification head */
+            h->act = AKIDB_RERANK_ACT_DEFAULT;
+            if (!(h->act_name = ak_strdup(fn)))
+                st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", path);
+        }
+    }
+    ak_cfg_close(c);
+    ak_free(path);
     return st;
 }
 
 static akidb_status lm_load(const ak_rerank_src *src, void **out)
 {
     *out = NULL;
-    if (!src->as_reranker)
+    if (!src->as_reranker && !src->score_dir)
         return AKIDB_OK;
     char *path = ak_path_join(src->tdir, "config.json");
     if (!path)
@@ -223,6 +317,12 @@ static akidb_status lm_load(const ak_rerank_src *src, void **out)
     akidb_status st = ak_cfg_open(path, &c);
     if (st == AKIDB_OK)
         st = find_arch(c, src->fam, &arch);
+    if (st == AKIDB_OK && !arch && src->score_dir) {
+        const char *a0 = ak_cfg_str_at(c, "architectures", 0);
+        st = ak_fail(AKIDB_EUNSUPPORTED,
+                     "%s: a LogitScore (causal-LM) reranker of architecture '%.80s' is not "
+                     "supported (Qwen3ForCausalLM)", path, a0 ? a0 : "(none)");
+    }
     /* Qwen3Config's default: untied */
     if (st != AKIDB_OK || !arch || (st = ak_cfg_bool(c, "tie_word_embeddings", 0, &tied)))
         goto done;
@@ -238,7 +338,12 @@ static akidb_status lm_load(const ak_rerank_src *src, void **out)
         goto done;
     }
     int32_t ids[2] = { 0, 0 };
-    if ((st = load_prompt(h, tok ? tok : own, src->tdir, src->hp->vocab, ids)) != AKIDB_OK ||
+    h->act = AKIDB_RERANK_ACT_SIGMOID;
+    if (src->score_dir && ((st = read_logit_score(src->score_dir, src->hp->vocab, ids)) ||
+                           (st = read_st_activation(src->dir, h))))
+        goto done;
+    if ((st = load_prompt(h, tok ? tok : own, src->tdir, src->hp->vocab, src->score_dir != NULL,
+                          ids)) != AKIDB_OK ||
         (st = load_rows(h, src->tdir, src->hp, tied, ids)) != AKIDB_OK)
         goto done;
     h->max_tokens = src->max_seq ? src->max_seq : LM_DEFAULT_MAX;
