@@ -305,6 +305,27 @@ akidb_status akidb_embed_ids(const akidb_model *model, const int32_t *const *ids
                              const size_t *lens, size_t n, float *out,
                              const akidb_embed_opts *opts);
 
+/* Token-level embeddings: the transformer's last hidden states of one token
+ * id sequence (ids[0..len), the template's special tokens included, as
+ * akidb_tokenizer_encode gives them), before pooling and the modules after
+ * it: what Hugging Face's model(...).last_hidden_state holds, the final norm
+ * of the architectures that have one included.  out receives len * hidden
+ * floats (akidb_model_info.hidden), row t for token t; mean pooling of the
+ * rows is what akidb_embed_ids gives with AKIDB_POOL_MEAN, normalize 0 and
+ * no Dense module.  Every id must be below the vocabulary (AKIDB_EDIM) and
+ * len in 1..max_tokens (AKIDB_EINVAL / AKIDB_ETOOLONG).  Of opts (may be
+ * NULL) only n_threads and n_tokens are read.  Thread safety as for
+ * akidb_embed. */
+akidb_status akidb_embed_tokens(const akidb_model *model, const int32_t *ids, size_t len,
+                                float *out, const akidb_embed_opts *opts);
+
+/* The text of one of the model's prompts (config_sentence_transformers.json
+ * "prompts"), as akidb_embed_opts.prompt_name picks it: name NULL gives the
+ * "default_prompt_name"'s text, or NULL when the model names none; an
+ * unknown name is AKIDB_EINVAL listing the available ones.  *text lives as
+ * long as the model. */
+akidb_status akidb_model_prompt(const akidb_model *model, const char *name, const char **text);
+
 /* ------------------------------------------------------------------------ */
 /* Rerankers (cross-encoders)                                                */
 /* ------------------------------------------------------------------------ */

@@ -10,3 +10,9 @@ if(TARGET akidb_server AND TARGET akidb_store)
     LIBS akidb_server akidb_store akidb_model PkgConfig::CURL_T PkgConfig::JANSSON m TIMEOUT 300)
   add_dependencies(test_tei akidb)   # its clients case runs the binary
 endif()
+# test_tei_tokens.c: akidb_embed_tokens (the rows of /embed_all) against the
+# committed tiny model's float64 references and the library's poolings.
+if(TARGET akidb_server)
+  akidb_test(test_tei_tokens SOURCES test_tei_tokens.c
+    LIBS akidb_model PkgConfig::CURL_T PkgConfig::JANSSON m)
+endif()

@@ -112,6 +112,64 @@ AKT_TEST(parse_errors)
     }
 }
 
+/* "empty", "except" and "$id" (point ids: ak_filter_match_point). */
+static bool matches_id(const char *filter, const char *id, const char *payload)
+{
+    ak_filter *f = NULL;
+    if (ak_filter_parse(filter, strlen(filter), &f) != AKIDB_OK) {
+        fprintf(stderr, "parse %s: %s\n", filter, akidb_last_error());
+        abort();
+    }
+    json_t *p = payload ? json_loads(payload, 0, NULL) : NULL;
+    bool r = ak_filter_match_point(f, id, strlen(id), p);
+    json_decref(p);
+    ak_filter_free(f);
+    return r;
+}
+
+AKT_TEST(empty_except_ids)
+{
+    const char *p = "{\"e\":[],\"z\":null,\"t\":[\"a\",\"b\"],\"s\":\"a\",\"nz\":[null],\"n\":3}";
+    AKT_TRUE(matches("{\"e\": {\"empty\": true}}", p));
+    AKT_TRUE(matches("{\"z\": {\"empty\": true}}", p));
+    AKT_TRUE(matches("{\"missing\": {\"empty\": true}}", p));
+    AKT_TRUE(matches("{\"missing\": {\"empty\": true}}", NULL));
+    AKT_FALSE(matches("{\"nz\": {\"empty\": true}}", p));
+    AKT_FALSE(matches("{\"s\": {\"empty\": true}}", p));
+    AKT_TRUE(matches("{\"t\": {\"empty\": false}}", p));
+    AKT_FALSE(matches("{\"e\": {\"empty\": false}}", p));
+    AKT_TRUE(matches("{\"t\": {\"except\": [\"a\"]}}", p));        /* through "b" */
+    AKT_FALSE(matches("{\"t\": {\"except\": [\"a\", \"b\"]}}", p));
+    AKT_FALSE(matches("{\"s\": {\"except\": [\"a\"]}}", p));
+    AKT_TRUE(matches("{\"n\": {\"except\": [\"a\"]}}", p));
+    AKT_FALSE(matches("{\"n\": {\"except\": [3]}}", p));
+    AKT_FALSE(matches("{\"e\": {\"except\": []}}", p));
+    AKT_FALSE(matches("{\"z\": {\"except\": []}}", p));
+    AKT_FALSE(matches("{\"nz\": {\"except\": []}}", p));
+    AKT_FALSE(matches("{\"missing\": {\"except\": []}}", p));
+    AKT_TRUE(matches("{\"n\": {\"except\": [1], \"gt\": 2}}", p));
+    AKT_FALSE(matches("{\"n\": {\"except\": [1], \"gt\": 5}}", p));
+    AKT_TRUE(matches_id("{\"$id\": \"p7\"}", "p7", NULL));
+    AKT_FALSE(matches_id("{\"$id\": \"p7\"}", "p70", NULL));
+    AKT_TRUE(matches_id("{\"$id\": {\"in\": [\"x\", \"p7\", \"a\"]}}", "p7", p));
+    AKT_FALSE(matches_id("{\"$id\": {\"in\": []}}", "p7", p));
+    AKT_TRUE(matches_id("{\"not\": {\"$id\": {\"in\": [\"q\"]}}, \"s\": \"a\"}", "p7", p));
+    AKT_TRUE(matches_id("{\"or\": [{\"$id\": \"q\"}, {\"s\": \"b\"}]}", "q", p));
+    AKT_FALSE(matches("{\"$id\": \"p7\"}", p));   /* no id: never one of them */
+    static const char *bad[][2] = {
+        { "{\"a\": {\"empty\": 1}}", "'empty' needs true or false" },
+        { "{\"a\": {\"except\": 1}}", "'except' needs an array" },
+        { "{\"a\": {\"except\": [{}]}}", "object" },
+        { "{\"$id\": 5}", "'$id' takes a string id" },
+        { "{\"$id\": {\"in\": [1]}}", "id 0 is not a string" },
+        { "{\"$id\": {\"eq\": \"x\"}}", "'$id' takes an id or" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        AKT_STATUS(akidb_filter_validate(bad[i][0]), AKIDB_EINVAL);
+        AKT_CONTAINS(akidb_last_error(), bad[i][1]);
+    }
+}
+
 /* ---- oracle ------------------------------------------------------------------ */
 
 static const json_t *lookup(const json_t *p, const char *path)
@@ -386,5 +444,6 @@ AKT_TEST(store_count_and_search_vs_oracle)
     free(dir);
 }
 
-AKT_MAIN(AKT_REG(basic_semantics), AKT_REG(parse_errors), AKT_REG(random_filters_vs_oracle),
+AKT_MAIN(AKT_REG(basic_semantics), AKT_REG(parse_errors), AKT_REG(empty_except_ids),
+         AKT_REG(random_filters_vs_oracle),
          AKT_REG(store_count_and_search_vs_oracle))

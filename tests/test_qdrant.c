@@ -6,7 +6,10 @@
  *   filters    Qdrant filters translated into AkiDB filters, each run by the
  *              store's own matcher over a fixed set of payloads and compared
  *              with the points Qdrant's rules select, worked out by hand
- *              for each case
+ *              for each case (has_id anywhere: point i has id i)
+ *   filter_values  is_empty, is_null, except and multi-part field
+ *              conditions over one key holding [], [null], null, nothing,
+ *              arrays, scalars, an object and a nested array
  *   refusals   clauses AkiDB's filter language cannot express give
  *              AKIDB_EINVAL with a message naming the clause
  *   client     Qdrant's official JavaScript client (@qdrant/js-client-rest,
@@ -21,6 +24,11 @@
  *              header, a wrong key refused with 401.  Skipped, saying why, when node or
  *              the package is missing (AKIDB_TOKREF_DIR names another
  *              node_modules folder; empty skips).
+ *   langchain  @langchain/qdrant's QdrantVectorStore with @langchain/openai's
+ *              OpenAIEmbeddings on the server's /v1/embeddings
+ *              (tests/ref/langchain_client.mjs), checked against brute-force
+ *              cosine over the vectors fetched from the server; skipped
+ *              likewise.
  */
 #include "akt.h"
 
@@ -142,9 +150,9 @@ static const char *const payloads[] = {
 };
 #define NP (sizeof payloads / sizeof *payloads)
 
-/* Translates qf, runs the result over the payloads, compares with want
- * ("1" where the point must match). */
-static void filter_case(const char *qf, const char *want)
+/* Translates qf, runs the result over the points pl[0..np) (point i has
+ * Qdrant id i), compares with want ("1" where the point must match). */
+static void filter_case_on(const char *const *pl, size_t np, const char *qf, const char *want)
 {
     json_error_t je;
     json_t *q = json_loads(qf, 0, &je);
@@ -153,20 +161,28 @@ static void filter_case(const char *qf, const char *want)
     ak_qfilter out;
     if (ak_qdrant_filter(q, &out) != AKIDB_OK)
         AKT_FAIL_("%s refused: %s", qf, akidb_last_error());
-    AKT_TRUE(out.ids == NULL);
     ak_filter *f = NULL;
     char *txt = out.filter ? json_dumps(out.filter, JSON_COMPACT) : NULL;
     if (txt) {
         AKT_OK(akidb_filter_validate(txt));
         AKT_OK(ak_filter_compile(out.filter, &f));
     }
-    char got[NP + 1];
-    for (size_t i = 0; i < NP; i++) {
-        json_t *p = payloads[i] ? json_loads(payloads[i], 0, NULL) : NULL;
-        got[i] = !f || ak_filter_match(f, p) ? '1' : '0';
+    char got[32];
+    AKT_TRUE(np < sizeof got);
+    for (size_t i = 0; i < np; i++) {
+        json_t *p = pl[i] ? json_loads(pl[i], 0, NULL) : NULL;
+        char id[24];
+        snprintf(id, sizeof id, "%zu", i);
+        bool in_ids = true;   /* the top-level has_id restriction */
+        if (out.ids) {
+            in_ids = false;
+            for (size_t k = 0; k < json_array_size(out.ids); k++)
+                in_ids |= strcmp(json_string_value(json_array_get(out.ids, k)), id) == 0;
+        }
+        got[i] = in_ids && (!f || ak_filter_match_point(f, id, strlen(id), p)) ? '1' : '0';
         json_decref(p);
     }
-    got[NP] = '\0';
+    got[np] = '\0';
     if (strcmp(got, want) != 0)
         AKT_FAIL_("%s -> %s: matched %s, want %s", qf, txt ? txt : "(none)", got, want);
     akt_checks++;
@@ -174,6 +190,51 @@ static void filter_case(const char *qf, const char *want)
     ak_filter_free(f);
     ak_qfilter_clear(&out);
     json_decref(q);
+}
+
+static void filter_case(const char *qf, const char *want)
+{
+    filter_case_on(payloads, NP, qf, want);
+}
+
+/* Values of one key "v" in the forms Qdrant's checker tells apart. */
+static const char *const values[] = {
+    "{\"v\": []}",          "{\"v\": [null]}",     "{\"v\": null}",     "{}",
+    "{\"v\": [1, null]}",   "{\"v\": [\"a\", \"b\"]}", "{\"v\": \"a\"}",    "{\"v\": 5}",
+    "{\"v\": true}",        "{\"v\": {\"x\": 1}}",  "{\"v\": [[\"a\"]]}",  "{\"v\": 2.5}",
+};
+#define NV (sizeof values / sizeof *values)
+
+static void value_case(const char *qf, const char *want)
+{
+    filter_case_on(values, NV, qf, want);
+}
+
+/* Qdrant's rules for empty / null values, except on arrays and field
+ * conditions with several parts, worked out per value from its checker:
+ * is_empty: absent, null or []; the is_null condition: null itself; a field
+ * condition's is_null: null or an array holding null; except: a non-null
+ * value (array: some element) not listed, never absent / null / []. */
+AKT_TEST(filter_values)
+{
+    value_case("{\"must\": [{\"is_empty\": {\"key\": \"v\"}}]}", "101100000000");
+    value_case("{\"must_not\": [{\"is_empty\": {\"key\": \"v\"}}]}", "010011111111");
+    value_case("{\"must\": [{\"is_null\": {\"key\": \"v\"}}]}", "001000000000");
+    value_case("{\"must\": [{\"key\": \"v\", \"is_null\": true}]}", "011010000000");
+    value_case("{\"must\": [{\"key\": \"v\", \"is_null\": false}]}", "100101111111");
+    value_case("{\"must\": [{\"key\": \"v\", \"is_empty\": true}]}", "101100000000");
+    value_case("{\"must\": [{\"key\": \"v\", \"is_empty\": false}]}", "010011111111");
+    value_case("{\"must\": [{\"key\": \"v\", \"is_empty\": true, \"match\": {\"value\": \"a\"}}]}",
+               "101100000000");
+    value_case("{\"must\": [{\"key\": \"v\", \"match\": {\"except\": [\"a\"]}}]}", "000011011111");
+    value_case("{\"must\": [{\"key\": \"v\", \"match\": {\"except\": [5]}}]}", "000011101111");
+    value_case("{\"must\": [{\"key\": \"v\", \"match\": {\"except\": []}}]}", "000011111111");
+    value_case("{\"must\": [{\"key\": \"v\", \"match\": {\"except\": [\"a\", \"b\"]}}]}",
+               "000010011111");
+    value_case("{\"must\": [{\"key\": \"v\", \"match\": {\"any\": [\"a\"]}}]}", "000001100000");
+    value_case("{\"must\": [{\"key\": \"v\", \"match\": {\"value\": 5},"
+               " \"range\": {\"gte\": 2}}]}", "000000010001");
+    value_case("{\"must\": [{\"key\": \"v\", \"range\": {\"lt\": 2}}]}", "000010000000");
 }
 
 AKT_TEST(filters)
@@ -185,9 +246,14 @@ AKT_TEST(filters)
     filter_case("{\"must_not\": [{\"key\": \"s\", \"match\": {\"value\": \"x\"}}]}", "011110");
     filter_case("{\"must\": [{\"key\": \"s\", \"match\": {\"any\": [\"x\", \"y\"]}}]}",
                 "110001");
-    filter_case("{\"must\": [{\"key\": \"s\", \"match\": {\"except\": [\"x\"]}}]}", "011110");
+    filter_case("{\"must\": [{\"key\": \"s\", \"match\": {\"except\": [\"x\"]}}]}", "010000");
+    filter_case("{\"must\": [{\"key\": \"tags\", \"match\": {\"except\": [\"red\"]}}]}",
+                "110000");
+    filter_case("{\"must_not\": [{\"key\": \"tags\", \"match\": {\"except\": [\"red\"]}}]}",
+                "001111");
+    filter_case("{\"must\": [{\"is_empty\": {\"key\": \"tags\"}}]}", "001111");
     filter_case("{\"must\": [{\"key\": \"a\", \"match\": {\"any\": []}}]}", "000000");
-    filter_case("{\"must\": [{\"key\": \"a\", \"match\": {\"except\": []}}]}", "111111");
+    filter_case("{\"must\": [{\"key\": \"a\", \"match\": {\"except\": []}}]}", "111001");
     filter_case("{\"must\": [{\"key\": \"a\", \"range\": {\"gte\": 2, \"lt\": 4}}]}", "011000");
     filter_case("{\"must\": [{\"key\": \"a\", \"range\": {\"gt\": -5, \"lte\": null}}]}",
                 "111001");
@@ -205,27 +271,45 @@ AKT_TEST(filters)
                 " {\"must_not\": [{\"key\": \"s\", \"match\": {\"value\": \"y\"}}]}]}",
                 "100000");
     filter_case("{\"must\": [{\"key\": \"a\", \"match\": {\"value\": 1}, \"range\": {\"lt\": 0}}]}",
-                "000000");
+                "100001");
+    /* has_id anywhere (point i has id i) */
+    filter_case("{\"should\": [{\"has_id\": [1, 3]}, {\"key\": \"s\", \"match\": {\"value\": \"x\"}}]}",
+                "110101");
+    filter_case("{\"must_not\": [{\"has_id\": [0, 5]}]}", "011110");
+    filter_case("{\"must\": [{\"must\": [{\"has_id\": [2, 9]}]}]}", "001000");
+    filter_case("{\"must\": [{\"has_id\": [0, 1, 2]}, {\"must_not\": {\"has_id\": [1]}}]}", "101000");
+    filter_case("{\"must\": [{\"has_id\": []}]}", "000000");
+    filter_case("{\"must\": [{\"has_id\": [0, 1, 2, 3]}, {\"has_id\": [2, 3, 5]}]}", "001100");
     filter_case("{\"should\": [], \"must\": null}", "111111");
     filter_case("{}", "111111");
     filter_case("{\"must\": [{}]}", "111111");
 
-    /* has_id in the top-level must: an id restriction, intersected */
+    /* has_id in the top-level must: the shortest list is also out.ids (the
+     * points fetched by id), the filter holds them all */
     json_t *q = json_loads("{\"must\": [{\"has_id\": [1, \"936DA01F9ABD4D9D80C702AF85C822A8\", 7]},"
                            " {\"has_id\": [7, 1, 3]}, {\"key\": \"a\", \"match\": {\"value\": 1}}]}",
                            0, NULL);
     ak_qfilter out;
     AKT_OK(ak_qdrant_filter(q, &out));
     char *ids = json_dumps(out.ids, JSON_COMPACT), *f = json_dumps(out.filter, JSON_COMPACT);
-    AKT_EQ_STR(ids, "[\"7\",\"1\"]");
-    AKT_EQ_STR(f, "{\"a\":1}");
+    AKT_EQ_STR(ids, "[\"1\",\"936da01f-9abd-4d9d-80c7-02af85c822a8\",\"7\"]");
+    AKT_EQ_STR(f, "{\"and\":[{\"$id\":{\"in\":[\"1\",\"936da01f-9abd-4d9d-80c7-02af85c822a8\",\"7\"]}},"
+               "{\"$id\":{\"in\":[\"7\",\"1\",\"3\"]}},{\"a\":1}]}");
     free(ids);
     free(f);
     ak_qfilter_clear(&out);
     json_decref(q);
+    q = json_loads("{\"must\": [{\"has_id\": [5, 6, 7]}, {\"has_id\": [6, 7]},"
+                   " {\"must\": {\"has_id\": [8]}}]}", 0, NULL);
+    AKT_OK(ak_qdrant_filter(q, &out));
+    ids = json_dumps(out.ids, JSON_COMPACT);
+    AKT_EQ_STR(ids, "[\"6\",\"7\"]");   /* a nested has_id is no top-level one */
+    free(ids);
+    ak_qfilter_clear(&out);
+    json_decref(q);
     q = json_loads("{\"must\": {\"has_id\": [5]}}", 0, NULL);
     AKT_OK(ak_qdrant_filter(q, &out));
-    AKT_TRUE(out.filter == NULL && json_array_size(out.ids) == 1);
+    AKT_TRUE(out.filter != NULL && json_array_size(out.ids) == 1);
     ak_qfilter_clear(&out);
     json_decref(q);
     AKT_OK(ak_qdrant_filter(NULL, &out));
@@ -259,8 +343,11 @@ AKT_TEST(refusals)
     refused("{\"must\": [{\"nested\": {\"key\": \"arr\", \"filter\": {}}}]}",
             "filter.must[0].nested");
     refused("{\"must\": [{\"has_vector\": \"v\"}]}", "filter.must[0].has_vector");
-    refused("{\"should\": [{\"has_id\": [1]}]}", "filter.should[0].has_id");
-    refused("{\"must\": [{\"must\": [{\"has_id\": [1]}]}]}", "filter.must[0].must[0].has_id");
+    refused("{\"should\": [{\"has_id\": [1, -2]}]}", "filter.should[0].has_id[1]");
+    refused("{\"must\": [{\"must\": [{\"has_id\": 1}]}]}", "filter.must[0].must[0].has_id");
+    refused("{\"must\": [{\"key\": \"s\", \"match\": {\"any\": [\"x\", 1]}}]}",
+            "filter.must[0].match.any[1]: the values must be all strings");
+    refused("{\"must\": [{\"key\": \"$id\", \"match\": {\"value\": 1}}]}", "$id");
     refused("{\"must\": [{\"has_id\": [\"nope\"]}]}", "filter.must[0].has_id[0]");
     refused("{\"min_should\": {\"conditions\": [], \"min_count\": 1}}", "filter.min_should");
     refused("{\"must\": [{\"key\": \"arr[].x\", \"match\": {\"value\": 1}}]}", "arr[].x");
@@ -348,40 +435,45 @@ static pid_t serve(const char *bin, const char *data, const char *model, const c
     return pid;
 }
 
-AKT_TEST(client)
+/* Runs tests/ref/SCRIPT with node against `akidb serve` (auth on, the tiny
+ * model as "tiny"), skipped when node or the npm package pkg is missing. */
+static void run_client(const char *script, const char *pkg_name)
 {
     const char *bin = getenv("AKIDB_BIN");
     const char *tr = getenv("AKIDB_TOKREF_DIR");
     char mods[PATH_MAX], pkg[PATH_MAX + 64];
     if (tr && !*tr) {
-        printf("  SKIP client: AKIDB_TOKREF_DIR is empty\n");
+        printf("  SKIP %s: AKIDB_TOKREF_DIR is empty\n", script);
         AKT_TRUE(1);
         return;
     }
     snprintf(mods, sizeof mods, "%s", tr ? tr : "");
     if (!tr)
         snprintf(mods, sizeof mods, "%s/tests/ref/node_modules", src_dir());
-    snprintf(pkg, sizeof pkg, "%s/@qdrant/js-client-rest/package.json", mods);
+    snprintf(pkg, sizeof pkg, "%s/%s/package.json", mods, pkg_name);
     if (!bin || system("node --version > /dev/null 2>&1") != 0 || access(pkg, R_OK) != 0) {
-        printf("  SKIP client: needs node, AKIDB_BIN and @qdrant/js-client-rest in %s "
-               "(cd tests/ref && npm install --ignore-scripts)\n", mods);
+        printf("  SKIP %s: needs node, AKIDB_BIN and %s in %s "
+               "(cd tests/ref && npm install --ignore-scripts)\n", script, pkg_name, mods);
         AKT_TRUE(1);
         return;
     }
     /* the script runs from a scratch folder whose node_modules is mods */
-    const char *tmp = akt_tmpdir("akidb_qdrant_");
-    char model[PATH_MAX], data[PATH_MAX], log[PATH_MAX], link[PATH_MAX], abs_mods[PATH_MAX];
-    char cmd[PATH_MAX * 4];
+    char tmp[PATH_MAX];   /* a folder of its own per script */
+    snprintf(tmp, sizeof tmp, "%s/%.*s", akt_tmpdir("akidb_qdrant_"),
+             (int)strcspn(script, "."), script);
+    AKT_TRUE(mkdir(tmp, 0700) == 0);
+    char model[PATH_MAX + 8], data[PATH_MAX + 8], log[PATH_MAX + 16], link[PATH_MAX + 16];
+    char abs_mods[PATH_MAX], cmd[PATH_MAX * 4];
     snprintf(model, sizeof model, "%s/tiny", tmp);
     snprintf(data, sizeof data, "%s/data", tmp);
     snprintf(log, sizeof log, "%s/serve.log", tmp);
     snprintf(link, sizeof link, "%s/node_modules", tmp);
     AKT_TRUE(realpath(mods, abs_mods) != NULL);
     AKT_TRUE(symlink(abs_mods, link) == 0);
-    snprintf(cmd, sizeof cmd, "cp '%s/tests/ref/qdrant_client.mjs' '%s/'", src_dir(), tmp);
+    snprintf(cmd, sizeof cmd, "cp '%s/tests/ref/%s' '%s/'", src_dir(), script, tmp);
     AKT_EQ_INT(system(cmd), 0);
     make_model(model);
-    char spec[PATH_MAX + 8];
+    char spec[PATH_MAX + 16];
     snprintf(spec, sizeof spec, "tiny=%s", model);
     int port;
     pid_t pid = serve(bin, data, spec, log, &port);
@@ -390,8 +482,8 @@ AKT_TEST(client)
         waitpid(pid, NULL, 0);
         AKT_FAIL_("akidb serve did not start (see %s)", log);
     }
-    snprintf(cmd, sizeof cmd, "QDRANT_API_KEY=%s node '%s/qdrant_client.mjs' http://127.0.0.1:%d tiny",
-             ADMIN_KEY, tmp, port);
+    snprintf(cmd, sizeof cmd, "QDRANT_API_KEY=%s node '%s/%s' http://127.0.0.1:%d tiny",
+             ADMIN_KEY, tmp, script, port);
     int rc = system(cmd);
     kill(pid, SIGTERM);
     int ws = 0;
@@ -400,4 +492,19 @@ AKT_TEST(client)
     AKT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
-AKT_MAIN(AKT_REG(ids), AKT_REG(filters), AKT_REG(refusals), AKT_REG(client))
+AKT_TEST(client)
+{
+    run_client("qdrant_client.mjs", "@qdrant/js-client-rest");
+}
+
+/* LangChain's QdrantVectorStore with OpenAIEmbeddings pointed at the
+ * server's /v1/embeddings (tests/ref/langchain_client.mjs): fromTexts,
+ * similaritySearch with and without filters, delete by ids and by filter,
+ * each answer compared with brute-force cosine over the server's vectors. */
+AKT_TEST(langchain)
+{
+    run_client("langchain_client.mjs", "@langchain/qdrant");
+}
+
+AKT_MAIN(AKT_REG(ids), AKT_REG(filters), AKT_REG(filter_values), AKT_REG(refusals),
+         AKT_REG(client), AKT_REG(langchain))

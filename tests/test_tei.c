@@ -15,7 +15,10 @@
  *   rerank      /rerank: akidb_rerank's scores, sigmoid / raw, the order,
  *               return_text, truncate, a model that is not a reranker
  *   tokenize    /tokenize and /decode: bert-base-uncased's ids and strings
- *   info        TEI's /info fields; /embed_all's clear refusal
+ *   info        TEI's /info fields
+ *   embed_all   /embed_all: per input the rows of akidb_embed_tokens (that
+ *               API itself is checked in test_tei_tokens.c); truncation
+ *               both ways; prompt_name; TEI's errors
  *   openai      /v1/embeddings: base64 decoded back to the floats,
  *               dimensions, token-array inputs, their errors
  *   garbage     malformed bodies on every route: an answer in the family's
@@ -545,7 +548,24 @@ AKT_TEST(tokenize)
     AKT_EQ_INT(json_integer_value(json_object_get(json_array_get(toks, 0), "id")), 101);
     AKT_TRUE(json_is_true(json_object_get(json_array_get(toks, 0), "special")));
     st_resp_free(&r);
-    r = post("/tokenize", "{\"inputs\": \"x\", \"prompt_name\": \"query\"}");
+    /* prompt_name: the prompt's text in front ("query: " is 2 tokens) */
+    r = post("/tokenize", "{\"inputs\": \"Hello world\", \"model\": \"tiny_p\", "
+                          "\"prompt_name\": \"query\"}");
+    ok200(&r);
+    akidb_tokens pt = {0};
+    ids_of(M_PROMPT, "query: Hello world", &pt);
+    toks = json_array_get(r.json, 0);
+    AKT_EQ_INT(json_array_size(toks), pt.n);
+    AKT_EQ_INT(pt.n, 6);
+    for (size_t i = 0; i < pt.n && i < json_array_size(toks); i++)
+        AKT_EQ_INT(json_integer_value(json_object_get(json_array_get(toks, i), "id")), pt.ids[i]);
+    st_resp_free(&r);
+    akidb_tokens_free(&pt);
+    r = post("/tokenize", "{\"inputs\": \"x\", \"prompt_name\": \"query\"}");   /* tiny: none */
+    AKT_CONTAINS(r.body, "no prompts");
+    tei_err(&r, 422, "Validation");
+    r = post("/tokenize", "{\"inputs\": \"x\", \"model\": \"tiny_p\", \"prompt_name\": \"qq\"}");
+    AKT_CONTAINS(r.body, "'query'");
     tei_err(&r, 422, "Validation");
     r = post("/tokenize", "{\"inputs\": []}");
     tei_err(&r, 400, "Empty");
@@ -599,9 +619,104 @@ AKT_TEST(info)
     st_resp_free(&r);
     json_decref(j);
 
-    r = post("/embed_all", "{\"inputs\": \"hello\"}");
-    AKT_CONTAINS(r.body, "pooled");
-    tei_err(&r, 424, "Backend");
+}
+
+/* ---- /embed_all: token-level hidden states ----------------------------------------------- */
+
+/* Entry i of an /embed_all answer equals akidb_embed_tokens of ids. */
+static void tokens_are(json_t *all, size_t i, int m, const int32_t *ids, size_t n)
+{
+    float *want = malloc(n * DIM * sizeof *want);
+    AKT_OK(akidb_embed_tokens(g_m[m], ids, n, want, NULL));
+    json_t *rows = json_array_get(all, i);
+    AKT_EQ_INT(json_array_size(rows), n);
+    for (size_t t = 0; t < n && t < json_array_size(rows); t++)
+        row_is(rows, t, want + t * DIM, DIM);
+    free(want);
+}
+
+AKT_TEST(embed_all)
+{
+    up();
+    akidb_tokens hw = {0}, full = {0};
+    ids_of(M_TINY, "hello world", &hw);
+    st_resp r = post("/embed_all", "{\"inputs\": \"hello world\"}");
+    ok200(&r);
+    AKT_EQ_INT(json_array_size(r.json), 1);   /* [[[f32]]] also for one string */
+    tokens_are(r.json, 0, M_TINY, hw.ids, hw.n);
+    st_resp_free(&r);
+    char ids[2048], body[4096];
+    snprintf(body, sizeof body, "{\"inputs\": [\"hello world\", %s, \"a second text\"]}",
+             ids_json(hw.ids, hw.n, ids, sizeof ids));
+    r = post("/embed_all", body);
+    ok200(&r);
+    AKT_EQ_INT(json_array_size(r.json), 3);
+    tokens_are(r.json, 0, M_TINY, hw.ids, hw.n);
+    tokens_are(r.json, 1, M_TINY, hw.ids, hw.n);
+    akidb_tokens t2 = {0};
+    ids_of(M_TINY, "a second text", &t2);
+    tokens_are(r.json, 2, M_TINY, t2.ids, t2.n);
+    akidb_tokens_free(&t2);
+    st_resp_free(&r);
+
+    /* truncation on "short" (16 tokens): Right keeps the start, Left the end */
+    ids_of(M_SHORT, long_text, &full);
+    snprintf(body, sizeof body, "{\"model\": \"short\", \"inputs\": \"%s\"}", long_text);
+    r = post("/embed_all", body);
+    AKT_CONTAINS(r.body, "16");
+    tei_err(&r, 422, "Validation");
+    int32_t kept[16];
+    kept[0] = 101;
+    memcpy(kept + 1, full.ids + 1, 14 * sizeof *kept);
+    kept[15] = 102;
+    snprintf(body, sizeof body, "{\"model\": \"short\", \"inputs\": \"%s\", \"truncate\": true}",
+             long_text);
+    r = post("/embed_all", body);
+    ok200(&r);
+    tokens_are(r.json, 0, M_SHORT, kept, 16);
+    st_resp_free(&r);
+    memcpy(kept + 1, full.ids + full.n - 15, 14 * sizeof *kept);
+    snprintf(body, sizeof body, "{\"model\": \"short\", \"inputs\": \"%s\", \"truncate\": true, "
+             "\"truncation_direction\": \"Left\"}", long_text);
+    r = post("/embed_all", body);
+    ok200(&r);
+    tokens_are(r.json, 0, M_SHORT, kept, 16);
+    st_resp_free(&r);
+    snprintf(body, sizeof body, "{\"model\": \"short\", \"inputs\": %s, \"truncate\": true}",
+             ids_json(full.ids, full.n, ids, sizeof ids));
+    r = post("/embed_all", body);
+    AKT_CONTAINS(r.body, "token ids");
+    tei_err(&r, 422, "Validation");
+
+    /* bad input */
+    r = post("/embed_all", "{\"inputs\": []}");
+    tei_err(&r, 400, "Empty");
+    r = post("/embed_all", "{\"inputs\": 5}");
+    tei_err(&r, 422, "Validation");
+    r = post("/embed_all", "{\"inputs\": [[1, 99999999]]}");
+    tei_err(&r, 422, "Validation");
+    /* prompt_name: the prompt's text in front, tokenised with the text */
+    akidb_tokens pq = {0};
+    ids_of(M_PROMPT, "query: hello world", &pq);
+    r = post("/embed_all", "{\"inputs\": [\"hello world\"], \"model\": \"tiny_p\", "
+                           "\"prompt_name\": \"query\"}");
+    ok200(&r);
+    tokens_are(r.json, 0, M_PROMPT, pq.ids, pq.n);
+    st_resp_free(&r);
+    akidb_tokens_free(&pq);
+    r = post("/embed_all", "{\"inputs\": \"x\", \"prompt_name\": \"query\"}");   /* tiny: none */
+    AKT_CONTAINS(r.body, "prompt");
+    tei_err(&r, 422, "Validation");
+    snprintf(body, sizeof body, "{\"inputs\": [%s], \"model\": \"tiny_p\", "
+             "\"prompt_name\": \"query\"}", ids_json(hw.ids, hw.n, ids, sizeof ids));
+    r = post("/embed_all", body);
+    AKT_CONTAINS(r.body, "token id");
+    tei_err(&r, 422, "Validation");
+    r = post("/embed_all", "{\"inputs\": \"x\", \"model\": \"nope\"}");
+    AKT_EQ_INT(r.status, 404);
+    st_resp_free(&r);
+    akidb_tokens_free(&hw);
+    akidb_tokens_free(&full);
 }
 
 /* ---- OpenAI: base64, dimensions, token arrays --------------------------------------------- */
@@ -930,5 +1045,5 @@ AKT_TEST(clients)
 }
 
 AKT_MAIN(AKT_REG(embed), AKT_REG(embed_options), AKT_REG(similarity), AKT_REG(rerank),
-         AKT_REG(tokenize), AKT_REG(info), AKT_REG(openai), AKT_REG(garbage), AKT_REG(auth),
+         AKT_REG(tokenize), AKT_REG(info), AKT_REG(embed_all), AKT_REG(openai), AKT_REG(garbage), AKT_REG(auth),
          AKT_REG(clients))

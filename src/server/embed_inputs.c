@@ -194,45 +194,64 @@ static akidb_status text_ids(ak_emodel *em, const ak_einput *e, size_t i, bool l
     return st;
 }
 
-/* Embeds every input as token ids (texts tokenised here). */
-static bool embed_as_ids(ak_ctx *c, ak_emodel *em, const ak_einputs *in,
-                         const ak_embed_how *how, float *out, size_t *tokens)
+void ak_inputs_ids_free(ak_inids *x)
+{
+    for (size_t i = 0; x->own && i < x->n; i++)
+        ak_free(x->own[i]);
+    ak_free(x->own);
+    ak_free(x->ids);
+    ak_free(x->lens);
+    memset(x, 0, sizeof *x);
+}
+
+bool ak_inputs_ids(ak_ctx *c, ak_emodel *em, const ak_einputs *in, const ak_embed_how *how,
+                   ak_inids *out)
 {
     size_t limit = ak_emodel_info(em)->max_tokens, n = in->n;
-    const int32_t **ids = ak_calloc(n, sizeof *ids);
-    int32_t **own = ak_calloc(n, sizeof *own);
-    size_t *lens = ak_calloc(n, sizeof *lens);
-    akidb_status st = ids && own && lens ? AKIDB_OK : ak_fail(AKIDB_ENOMEM, "out of memory");
+    memset(out, 0, sizeof *out);
+    out->ids = ak_calloc(n, sizeof *out->ids);
+    out->own = ak_calloc(n, sizeof *out->own);
+    out->lens = ak_calloc(n, sizeof *out->lens);
+    out->n = n;
+    akidb_status st = out->ids && out->own && out->lens ? AKIDB_OK
+                                                        : ak_fail(AKIDB_ENOMEM, "out of memory");
     bool ok = true;
     for (size_t i = 0; i < n && st == AKIDB_OK && ok; i++) {
         const ak_einput *e = &in->v[i];
         bool over = false;
         if (e->text) {
-            st = text_ids(em, e, i, how->left, how->truncate, &own[i], &lens[i], &over);
-            ids[i] = own[i];
+            st = text_ids(em, e, i, how->left, how->truncate, &out->own[i], &out->lens[i],
+                          &over);
+            out->ids[i] = out->own[i];
             if (st == AKIDB_OK && over)
-                ok = too_long(c, em, i, lens[i], false);
+                ok = too_long(c, em, i, out->lens[i], false);
         } else if (e->n_ids > limit) {
             ok = too_long(c, em, i, e->n_ids, true);
         } else {
-            ids[i] = e->ids;
-            lens[i] = e->n_ids;
+            out->ids[i] = e->ids;
+            out->lens[i] = e->n_ids;
         }
     }
-    if (st == AKIDB_OK && ok) {
-        akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
-        o.normalize = how->normalize;
-        o.n_tokens = tokens;
-        st = akidb_embed_ids(ak_emodel_model(em), ids, lens, n, out, &o);
-    }
-    for (size_t i = 0; own && i < n; i++)
-        ak_free(own[i]);
-    ak_free(own);
-    ak_free(ids);
-    ak_free(lens);
     if (!ok)
         return false;
     return st == AKIDB_OK ? true : failed(c, st);
+}
+
+/* Embeds every input as token ids (texts tokenised here). */
+static bool embed_as_ids(ak_ctx *c, ak_emodel *em, const ak_einputs *in,
+                         const ak_embed_how *how, float *out, size_t *tokens)
+{
+    ak_inids x;
+    bool ok = ak_inputs_ids(c, em, in, how, &x);
+    if (ok) {
+        akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
+        o.normalize = how->normalize;
+        o.n_tokens = tokens;
+        akidb_status st = akidb_embed_ids(ak_emodel_model(em), x.ids, x.lens, x.n, out, &o);
+        ok = st == AKIDB_OK ? true : failed(c, st);
+    }
+    ak_inputs_ids_free(&x);
+    return ok;
 }
 
 bool ak_inputs_embed(ak_ctx *c, ak_emodel *em, const ak_einputs *in, const ak_embed_how *how,

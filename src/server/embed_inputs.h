@@ -50,6 +50,22 @@ typedef struct ak_embed_how {
 bool ak_inputs_embed(ak_ctx *c, ak_emodel *em, const ak_einputs *in, const ak_embed_how *how,
                      float *out, size_t *tokens);
 
+/* The token ids of every input: texts tokenised with the template and cut
+ * as how says (truncate, left; normalize and prompt_name are not read),
+ * token id inputs as they are. */
+typedef struct ak_inids {
+    const int32_t **ids;         /* ids[i][0..lens[i])                        */
+    size_t *lens;
+    size_t n;
+    int32_t **own;               /* the arrays made here                      */
+} ak_inids;
+
+/* Fills *out; replies (text_too_long, overloaded, ...) and returns false on
+ * error.  Free with ak_inputs_ids_free, also after a failure. */
+bool ak_inputs_ids(ak_ctx *c, ak_emodel *em, const ak_einputs *in, const ak_embed_how *how,
+                   ak_inids *out);
+void ak_inputs_ids_free(ak_inids *x);
+
 /* Splits a text's ids toks (encoded with the template, untruncated) into
  * the template's leading and trailing special tokens, using tmpl (the ids
  * of the empty text): *pre ids lead, *post ids trail. */

@@ -59,15 +59,17 @@ static akidb_status check_key(const json_t *k, const char *where)
         return ak_fail(AKIDB_EINVAL,
                        "%s.key '%s': array projections (\"[]\") cannot be translated", where, s);
     size_t head = strcspn(s, ".");
-    if ((head == 3 && (strncmp(s, "and", 3) == 0 || strncmp(s, "not", 3) == 0)) ||
+    if ((head == 3 && (strncmp(s, "and", 3) == 0 || strncmp(s, "not", 3) == 0 ||
+                       strncmp(s, "$id", 3) == 0)) ||
         (head == 2 && strncmp(s, "or", 2) == 0))
         return ak_fail(AKIDB_EINVAL,
-                       "%s.key '%s': a top-level payload field named and / or / not cannot be "
-                       "filtered on", where, s);
+                       "%s.key '%s': a top-level payload field named and / or / not / $id "
+                       "cannot be filtered on", where, s);
     return AKIDB_OK;
 }
 
-/* Copies the values of "any" / "except": strings or integers. */
+/* Copies the values of "any" / "except": all strings or all integers (a
+ * mixed list is no list Qdrant reads). */
 static akidb_status match_list(const json_t *v, const char *where, const char *what,
                                json_t **out)
 {
@@ -80,6 +82,9 @@ static akidb_status match_list(const json_t *v, const char *where, const char *w
         if (!json_is_string(x) && !json_is_integer(x))
             return ak_fail(AKIDB_EINVAL, "%s.match.%s[%zu] must be a string or an integer",
                            where, what, i);
+        if (i > 0 && json_is_string(x) != json_is_string(json_array_get(v, 0)))
+            return ak_fail(AKIDB_EINVAL, "%s.match.%s[%zu]: the values must be all strings "
+                           "or all integers", where, what, i);
     }
     if (!(*out = json_deep_copy(v)))
         return oom();
@@ -112,14 +117,12 @@ static akidb_status tr_match(const char *key, const json_t *m, const char *where
     akidb_status st = match_list(v, where, any ? "any" : "except", &vals);
     if (st != AKIDB_OK)
         return st;
-    if (json_array_size(vals) == 0) {
-        /* any of nothing matches nothing; except nothing matches all */
+    if (any && json_array_size(vals) == 0) {   /* any of nothing matches nothing */
         json_decref(vals);
-        *out = any ? json_pack("{s:[]}", "or") : json_object();
+        *out = json_pack("{s:[]}", "or");
         return *out ? AKIDB_OK : oom();
     }
-    json_t *in = field(key, field("in", vals));
-    *out = any ? in : field("not", in);
+    *out = field(key, field(any ? "in" : "except", vals));
     return *out ? AKIDB_OK : oom();
 }
 
@@ -160,20 +163,30 @@ static akidb_status tr_range(const char *key, const json_t *r, const char *where
     return *out ? AKIDB_OK : oom();
 }
 
-/* {"or": [{K: {"exists": false}}, {K: null}]}, negated when !want. */
+/* {K: {"empty": want}}: absent, null or [] (Qdrant's is_empty). */
 static json_t *is_empty(const char *key, bool want)
 {
-    json_t *e = json_pack("{s:[{s:{s:b}},{s:n}]}", "or", key, "exists", 0, key);
-    return want ? e : field("not", e);
+    return field(key, json_pack("{s:b}", "empty", want));
 }
 
+/* The field condition {"key": K, "is_null": want}: K is null or an array
+ * holding null (negated: anything else, absent included). */
 static json_t *is_null(const char *key, bool want)
 {
     json_t *e = field(key, json_null());
     return want ? e : field("not", e);
 }
 
-/* {"key": K, "match"/"range"/"is_empty"/"is_null"...}: the parts and-ed. */
+/* The condition {"is_null": {"key": K}}: K itself is null, not an array
+ * holding one. */
+static json_t *is_null_cond(const char *key)
+{
+    return field(key, json_pack("{s:n,s:b}", "eq", "empty", 1));
+}
+
+/* {"key": K, "match"/"range"/"is_empty"/"is_null"...}, as Qdrant checks a
+ * field condition: is_empty when given, else is_null when given, else a
+ * value holds when any of match / range holds for it. */
 static akidb_status tr_field(const json_t *c, const char *where, json_t **out)
 {
     akidb_status st = check_key(json_object_get(c, "key"), where);
@@ -219,49 +232,49 @@ static akidb_status tr_field(const json_t *c, const char *where, json_t **out)
         return ak_fail(AKIDB_EINVAL, "%s: a field condition on '%s' needs match, range, "
                        "is_empty or is_null", where, key);
     }
-    if (n == 1) {
+    json_t *ie = json_object_get(c, "is_empty"), *in = json_object_get(c, "is_null");
+    if (json_is_boolean(ie))
+        *out = is_empty(key, json_is_true(ie));
+    else if (json_is_boolean(in))
+        *out = is_null(key, json_is_true(in));
+    else if (n == 1)
         *out = json_incref(json_array_get(parts, 0));
-        json_decref(parts);
-    } else {
-        *out = field("and", parts);
-    }
+    else
+        *out = field("or", json_incref(parts));
+    json_decref(parts);
     return *out ? AKIDB_OK : oom();
 }
 
-/* has_id: the listed ids, intersected with those already in *ids. */
-static akidb_status tr_has_id(const json_t *v, const char *where, json_t **ids)
+/* has_id: {"$id": {"in": [ids]}} into *out.  In the top-level must (ids
+ * not NULL) the shortest such list also goes to *ids: the points a
+ * selection can fetch by id before the filter (which holds every list)
+ * runs on them. */
+static akidb_status tr_has_id(const json_t *v, const char *where, json_t **out, json_t **ids)
 {
+    *out = NULL;
     if (!json_is_array(v))
         return ak_fail(AKIDB_EINVAL, "%s.has_id must be an array of point ids", where);
-    json_t *set = json_array();
-    if (!set)
-        return oom();
+    json_t *all = json_array();
+    akidb_status st = all ? AKIDB_OK : oom();
     size_t i;
     json_t *x;
     json_array_foreach(v, i, x) {
         char id[AK_QDRANT_ID_CAP], err[160];
-        if (!ak_qdrant_id_from_json(x, id, err, sizeof err)) {
-            json_decref(set);
-            return ak_fail(AKIDB_EINVAL, "%s.has_id[%zu]: %s", where, i, err);
-        }
-        bool keep = true;
-        if (*ids) {
-            keep = false;
-            size_t j;
-            json_t *y;
-            json_array_foreach(*ids, j, y) {
-                if (strcmp(json_string_value(y), id) == 0)
-                    keep = true;
-            }
-        }
-        if (keep && push(set, json_string(id)) != AKIDB_OK) {
-            json_decref(set);
-            return oom();
-        }
+        if (st != AKIDB_OK)
+            break;
+        if (!ak_qdrant_id_from_json(x, id, err, sizeof err))
+            st = ak_fail(AKIDB_EINVAL, "%s.has_id[%zu]: %s", where, i, err);
+        else
+            st = push(all, json_string(id));
     }
-    json_decref(*ids);
-    *ids = set;
-    return AKIDB_OK;
+    if (st == AKIDB_OK && !(*out = field("$id", field("in", json_incref(all)))))
+        st = oom();
+    if (st == AKIDB_OK && ids && (!*ids || json_array_size(all) < json_array_size(*ids))) {
+        json_decref(*ids);
+        *ids = json_incref(all);
+    }
+    json_decref(all);
+    return st;
 }
 
 static akidb_status tr_filter(const json_t *f, const char *where, int depth, json_t **out,
@@ -275,12 +288,8 @@ static akidb_status tr_cond(const json_t *c, const char *where, int depth, json_
     if (!json_is_object(c))
         return ak_fail(AKIDB_EINVAL, "%s must be a condition object", where);
     const json_t *v;
-    if ((v = json_object_get(c, "has_id")) != NULL) {
-        if (!ids)
-            return ak_fail(AKIDB_EINVAL, "%s.has_id: point ids can be filtered only by a "
-                           "has_id directly in the filter's top-level must", where);
-        return tr_has_id(v, where, ids);   /* *out stays NULL: no payload part */
-    }
+    if ((v = json_object_get(c, "has_id")) != NULL)
+        return tr_has_id(v, where, out, ids);
     if (json_object_get(c, "key"))
         return tr_field(c, where, out);
     if ((v = json_object_get(c, "is_empty")) != NULL || (v = json_object_get(c, "is_null"))) {
@@ -294,7 +303,7 @@ static akidb_status tr_cond(const json_t *c, const char *where, int depth, json_
         if (st != AKIDB_OK)
             return st;
         const char *key = json_string_value(json_object_get(v, "key"));
-        *out = empty ? is_empty(key, true) : is_null(key, true);
+        *out = empty ? is_empty(key, true) : is_null_cond(key);
         return *out ? AKIDB_OK : oom();
     }
     static const char *const refused[] = {"nested", "has_vector"};

@@ -378,7 +378,8 @@ static bool scroll_head(ak_ctx *c, qd_selection *s, const char *id, unsigned wit
         const char *t = pts.items[0].payload;
         if (t)
             ak_payload_parse(t, strlen(t), "point", &pl);
-        if (!s->compiled || ak_filter_match(s->compiled, pl))
+        if (!s->compiled ||
+            ak_filter_match_point(s->compiled, pts.items[0].id, strlen(pts.items[0].id), pl))
             ok = acc_add(c, a, &pts.items[0]);
         json_decref(pl);
     }

@@ -378,7 +378,8 @@ static bool get_by_ids(ak_ctx *c, const qd_selection *s, unsigned with, akidb_po
                 qd_store_fail(c, AKIDB_EINVAL);
                 return false;
             }
-            ok = ak_filter_match(s->compiled, pl);
+            ok = ak_filter_match_point(s->compiled, pts->items[i].id,
+                                       strlen(pts->items[i].id), pl);
             json_decref(pl);
         }
         (*keep)[i] = ok;
@@ -617,10 +618,28 @@ const json_t *qd_doc_text(const json_t *v)
 
 /* ---- search and query ------------------------------------------------------------- */
 
+/* Adds "the point is not id" to the selection's filter text (a query by
+ * point id leaves that point out, as Qdrant does). */
+static akidb_status exclude_id(qd_selection *s, const char *id)
+{
+    json_t *not = json_pack("{s:{s:s}}", "not", "$id", id);
+    json_t *f = not && s->qf.filter ? json_pack("{s:[O,O]}", "and", not, s->qf.filter)
+                                    : json_incref(not);
+    char *t = f ? json_dumps(f, JSON_COMPACT) : NULL;
+    json_decref(not);
+    json_decref(f);
+    if (!t)
+        return ak_fail(AKIDB_ENOMEM, "out of memory");
+    ak_json_free_str(s->text);
+    s->text = t;
+    return AKIDB_OK;
+}
+
 /* Searches with vec under the request b's limit, offset, score_threshold,
- * params, filter and with_*; returns the ScoredPoints or NULL after a reply. */
+ * params, filter and with_*, leaving out the point skip (not NULL: a query
+ * by id); returns the ScoredPoints or NULL after a reply. */
 static json_t *run_search(ak_ctx *c, const akidb_collection_info *in, json_t *b,
-                          const float *vec)
+                          const float *vec, const char *skip)
 {
     size_t limit, offset, ef = 0;
     qd_payload_sel ps;
@@ -645,10 +664,9 @@ static json_t *run_search(ak_ctx *c, const akidb_collection_info *in, json_t *b,
     qd_selection s;
     if (!qd_get_sel(c, b, &s))
         return NULL;
-    if (s.qf.ids) {
-        QD_BAD(c, "Wrong input: filter.has_id is not supported in searches (only in scroll, "
-            "count, delete and payload updates)");
+    if (skip && exclude_id(&s, skip) != AKIDB_OK) {
         qd_sel_clear(&s);
+        qd_oom(c);
         return NULL;
     }
     akidb_search_req sr = {vec, in->dim, offset + limit, ef, s.text, exact != 0,
@@ -703,25 +721,49 @@ static void q_search(ak_ctx *c)
     if (!v)
         QD_BAD(c, "Format error in JSON body: \"vector\" is required");
     else if (qd_vec(c, v, "vector", in.dim, vec)) {
-        json_t *r = run_search(c, &in, c->body, vec);
+        json_t *r = run_search(c, &in, c->body, vec, NULL);
         if (r)
             qd_ok(c, r);
     }
     ak_free(vec);
 }
 
-/* The query vector of POST .../points/query into vec; replies on error. */
-static bool query_vector(ak_ctx *c, const akidb_collection_info *in, const json_t *q, float *vec)
+/* The vector of the point id into vec: a query by point id. */
+static bool point_vector(ak_ctx *c, const akidb_collection_info *in, const char *id, float *vec)
 {
+    akidb_points pts = {0};
+    const char *ids[1] = {id};
+    akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, in->name, ids, 1,
+                                       AKIDB_WITH_VECTOR, &pts);
+    bool ok = st == AKIDB_OK && pts.n == 1 && pts.items[0].vector;
+    if (ok)
+        memcpy(vec, pts.items[0].vector, in->dim * sizeof *vec);
+    else if (st == AKIDB_OK)
+        ak_reply_error(c, 404, "not_found", "Not found: No point with id %s found", id);
+    else
+        qd_store_fail(c, st);
+    akidb_points_free(&pts);
+    return ok;
+}
+
+/* The query vector of POST .../points/query into vec; replies on error.
+ * A query by point id (an integer or a UUID, plain or as "nearest") takes
+ * that point's vector and names it in skip (else skip is ""). */
+static bool query_vector(ak_ctx *c, const akidb_collection_info *in, const json_t *q, float *vec,
+                         char skip[AK_QDRANT_ID_CAP])
+{
+    skip[0] = '\0';
     if (json_is_object(q) && json_object_get(q, "nearest"))
         q = json_object_get(q, "nearest");
     if (json_is_array(q))
         return qd_vec(c, q, "query", in->dim, vec);
-    char id[AK_QDRANT_ID_CAP], err[8];
-    if (json_is_integer(q) || (json_is_string(q) && ak_qdrant_id_from_json(q, id, err, 1))) {
-        QD_BAD(c, "Wrong input: a query by point id is not supported; send a vector or a text");
-        return false;
+    char err[8];
+    if (json_is_integer(q) || (json_is_string(q) && ak_qdrant_id_from_json(q, skip, err, 1))) {
+        if (!qd_id(c, q, skip))
+            return false;
+        return point_vector(c, in, skip, vec);
     }
+    skip[0] = '\0';
     const json_t *t = json_is_string(q) ? q : qd_doc_text(q);
     const json_t *model = json_is_object(q) ? json_object_get(q, "model") : NULL;
     if (!t) {
@@ -770,8 +812,9 @@ static void q_query(ak_ctx *c)
         qd_oom(c);
         return;
     }
-    if (query_vector(c, &in, q, vec)) {
-        json_t *r = run_search(c, &in, b, vec);
+    char skip[AK_QDRANT_ID_CAP];
+    if (query_vector(c, &in, q, vec, skip)) {
+        json_t *r = run_search(c, &in, b, vec, skip[0] ? skip : NULL);
         if (r)
             qd_ok(c, json_pack("{s:o}", "points", r));
     }

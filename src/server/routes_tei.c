@@ -6,16 +6,17 @@
  *   POST /embed       inputs (string, strings, token ids), normalize,
  *                     truncate, truncation_direction, prompt_name,
  *                     dimensions -> [[float]]
- *   POST /embed_all   token-level hidden states: AkiDB's model API gives
- *                     pooled embeddings only, so this answers TEI's Backend
- *                     error saying so
+ *   POST /embed_all   inputs, truncate, truncation_direction, prompt_name ->
+ *                     [[[float]]]: per input the last hidden state of every
+ *                     token, special tokens included, before pooling
+ *                     (akidb_embed_tokens)
  *   POST /rerank      query, texts, truncate, truncation_direction,
  *                     raw_scores, return_text -> [{index, text?, score}] by
  *                     decreasing score (akidb_rerank on a reranker model)
- *   POST /tokenize    inputs, add_special_tokens -> [[{id, text, special,
- *                     start, stop}]]; text is the vocabulary's token string
- *                     and start / stop are null (the tokenizer keeps no
- *                     offsets)
+ *   POST /tokenize    inputs, add_special_tokens, prompt_name -> [[{id, text,
+ *                     special, start, stop}]]; text is the vocabulary's
+ *                     token string and start / stop are null (the
+ *                     tokenizer keeps no offsets)
  *   POST /decode      ids, skip_special_tokens -> [string]
  *   POST /similarity  inputs {source_sentence, sentences}, parameters ->
  *                     [cosine]
@@ -24,8 +25,9 @@
  * {"error": "...", "error_type": "Validation" | "Empty" | "Overloaded" |
  * "Backend" | "Tokenizer" | "Unhealthy"} with TEI's statuses (422, 400,
  * 429, 424, 503).  A request may name a model with "model" (AkiDB's
- * addition); otherwise /embed, /tokenize, /decode and /similarity use the
- * first loaded model that is not a reranker and /rerank the first reranker.
+ * addition); otherwise /embed, /embed_all, /tokenize, /decode and
+ * /similarity use the first loaded model that is not a reranker and /rerank
+ * the first reranker.
  */
 #include "server/route.h"
 #include "server/embed_inputs.h"
@@ -143,6 +145,33 @@ static bool get_prompt(ak_ctx *c, json_t *o, const char **out)
     return true;
 }
 
+/* The text of em's prompt name (not NULL) into *text; replies 422 naming
+ * the available prompts when the model has none of that name. */
+static bool prompt_text(ak_ctx *c, ak_emodel *em, const char *name, const char **text)
+{
+    akidb_status st = akidb_model_prompt(ak_emodel_model(em), name, text);
+    if (st != AKIDB_OK) {
+        ak_reply_error(c, 422, "Validation", "`prompt_name`: %s", akidb_last_error());
+        return false;
+    }
+    return true;
+}
+
+/* p followed by the n bytes of t, in a new NUL-terminated string (*len
+ * bytes); NULL when out of memory. */
+static char *joined(const char *p, const char *t, size_t n, size_t *len)
+{
+    size_t pl = strlen(p);
+    char *s = ak_malloc(pl + n + 1);
+    if (s) {
+        memcpy(s, p, pl);
+        memcpy(s + pl, t, n);
+        s[pl + n] = '\0';
+        *len = pl + n;
+    }
+    return s;
+}
+
 /* "dimensions": 1..dim or null (0 in *out). */
 static bool get_dimensions(ak_ctx *c, json_t *o, size_t dim, size_t *out)
 {
@@ -222,11 +251,96 @@ static void route_embed(ak_ctx *c)
     ak_inputs_free(&in);
 }
 
+/* The hidden states of one input: [[float] per token]. */
+static json_t *rows_json(const float *h, size_t rows, size_t hidden)
+{
+    json_t *a = json_array();
+    for (size_t t = 0; a && t < rows; t++)
+        if (json_array_append_new(a, floats_json(h + t * hidden, hidden)) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
+}
+
+/* Puts the prompt ptext in front of every text of in (the joined strings
+ * in *own, n of them); replies and returns false for token id inputs or
+ * when out of memory. */
+static bool prompt_inputs(ak_ctx *c, ak_einputs *in, const char *ptext, char ***own)
+{
+    *own = ak_calloc(in->n, sizeof **own);
+    if (!*own) {
+        ak_reply_error(c, 503, "overloaded", "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < in->n; i++) {
+        if (!in->v[i].text) {
+            ak_reply_error(c, 422, "Validation", "`prompt_name` cannot be combined with token "
+                           "id inputs (input %zu)", i);
+            return false;
+        }
+        if (!((*own)[i] = joined(ptext, in->v[i].text, in->v[i].len, &in->v[i].len))) {
+            ak_reply_error(c, 503, "overloaded", "out of memory");
+            return false;
+        }
+        in->v[i].text = (*own)[i];
+    }
+    return true;
+}
+
+/* POST /embed_all: {"inputs", "truncate"?, "truncation_direction"?,
+ * "prompt_name"?} -> [[[float]]]: per input, the last hidden state of every
+ * token (special tokens included), before pooling; a prompt goes in front
+ * of each text and is tokenised and cut with it. */
 static void route_embed_all(ak_ctx *c)
 {
-    ak_reply_error(c, 424, "Backend",
-                   "`embed_all` is not available: AkiDB's models give pooled embeddings "
-                   "only, not token-level hidden states; use /embed");
+    json_t *b = c->body;
+    ak_emodel *em = pick_model(c, false);
+    if (!em)
+        return;
+    int truncate, left;
+    const char *prompt, *ptext = NULL;
+    if (!ak_json_bool(c, b, "truncate", 0, &truncate) || !get_direction(c, b, &left) ||
+        !get_prompt(c, b, &prompt) || (prompt && !prompt_text(c, em, prompt, &ptext)))
+        return;
+    ak_einputs in;
+    ak_inids x = {0};
+    char **own = NULL;
+    ak_embed_how how = {0, truncate, left, NULL};
+    const akidb_model *m = ak_emodel_model(em);
+    size_t hidden = ak_emodel_info(em)->hidden;
+    float *h = NULL;
+    json_t *arr = NULL;
+    if (ak_inputs_parse(c, json_object_get(b, "inputs"), "inputs", &in) &&
+        (!ptext || !*ptext || prompt_inputs(c, &in, ptext, &own)) &&
+        ak_inputs_ids(c, em, &in, &how, &x)) {
+        size_t longest = 1;
+        for (size_t i = 0; i < x.n; i++)
+            longest = x.lens[i] > longest ? x.lens[i] : longest;
+        arr = json_array();
+        h = ak_malloc(longest * hidden * sizeof *h);
+        akidb_status st = arr && h ? AKIDB_OK : ak_fail(AKIDB_ENOMEM, "out of memory");
+        for (size_t i = 0; i < x.n && st == AKIDB_OK; i++) {
+            st = akidb_embed_tokens(m, x.ids[i], x.lens[i], h, NULL);
+            if (st != AKIDB_OK)
+                ak_fail_prefix(st, "input %zu", i);
+            else if (json_array_append_new(arr, rows_json(h, x.lens[i], hidden)) != 0)
+                st = ak_fail(AKIDB_ENOMEM, "out of memory for the answer");
+        }
+        if (st == AKIDB_OK)
+            ak_reply_json(c, 200, json_incref(arr));
+        else if (st == AKIDB_ENOMEM)
+            ak_reply_error(c, 503, "overloaded", "%s", akidb_last_error());
+        else
+            ak_reply_status(c, st);
+    }
+    json_decref(arr);
+    ak_free(h);
+    ak_inputs_ids_free(&x);
+    for (size_t i = 0; own && i < in.n; i++)
+        ak_free(own[i]);
+    ak_free(own);
+    ak_inputs_free(&in);
 }
 
 static void route_similarity(ak_ctx *c)
@@ -478,15 +592,9 @@ static void route_tokenize(ak_ctx *c)
 {
     json_t *b = c->body, *v = json_object_get(b, "inputs");
     int add_special;
-    const char *prompt;
+    const char *prompt, *ptext = NULL;
     if (!ak_json_bool(c, b, "add_special_tokens", 1, &add_special) || !get_prompt(c, b, &prompt))
         return;
-    if (prompt) {
-        ak_reply_error(c, 422, "Validation",
-                       "`prompt_name` is not available on /tokenize; send the prompt's text "
-                       "in front of the input");
-        return;
-    }
     size_t n = json_is_array(v) ? json_array_size(v) : 1;
     if (!json_is_string(v) && !json_is_array(v)) {
         ak_reply_error(c, 422, "Validation", "`inputs` must be a string or an array of strings");
@@ -502,7 +610,7 @@ static void route_tokenize(ak_ctx *c)
         return;
     }
     ak_emodel *em = pick_model(c, false);
-    if (!em)
+    if (!em || (prompt && !prompt_text(c, em, prompt, &ptext)))
         return;
     const akidb_tokenizer *tok = akidb_model_tokenizer(ak_emodel_model(em));
     akidb_tokens t = {0}, tmpl = {0};
@@ -517,7 +625,13 @@ static void route_tokenize(ak_ctx *c)
             akidb_tokens_free(&tmpl);
             return;
         }
-        st = akidb_tokenizer_encode(tok, json_string_value(s), json_string_length(s), 0, &t);
+        size_t len = json_string_length(s);
+        char *pt = ptext && *ptext ? joined(ptext, json_string_value(s), len, &len) : NULL;
+        if (ptext && *ptext && !pt)
+            st = ak_fail(AKIDB_ENOMEM, "out of memory");
+        else
+            st = akidb_tokenizer_encode(tok, pt ? pt : json_string_value(s), len, 0, &t);
+        ak_free(pt);
         size_t pre = 0, post = 0;
         if (st == AKIDB_OK && !add_special)
             ak_template_split(&t, &tmpl, &pre, &post);

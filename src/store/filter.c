@@ -21,6 +21,15 @@
  *       "gt", "gte", "lt", "lte": N   numeric comparison with number N
  *       "exists": true|false          the field is present (any value,
  *                                      null included) / absent
+ *       "empty": true|false           the field is absent, null or [] /
+ *                                      holds anything else
+ *       "except": [V, ...]            the field holds a value that is not
+ *                                      null and equals none of the scalars
+ *                                      (at most 1024); absent, null and []
+ *                                      fail it
+ *   {"$id": ID} or {"$id": {"in": [ID, ...]}}
+ *                          the point's id is ID / one of the ids (strings,
+ *                          at most 100000); "$id" is reserved like "and"
  *
  * PATH names a payload field; dots descend into nested objects
  * ("meta.lang" is payload["meta"]["lang"]).  The keys "and", "or" and "not"
@@ -33,8 +42,9 @@
  *     equals null.
  *   - Range operators match numbers only; a missing or non-numeric field
  *     fails them.
- *   - When the field holds an array, eq / in / range match if any element
- *     matches (tags: {"tags": "red"} matches {"tags": ["red", "big"]}).
+ *   - When the field holds an array, eq / in / range / except match if any
+ *     element matches (tags: {"tags": "red"} matches {"tags": ["red", "big"]};
+ *     {"tags": {"except": ["red"]}} too, through "big").
  *   - A point without payload has no fields: only "exists": false and
  *     negations match it.
  *   - Nesting depth is limited to 32 levels, paths to 16 segments and 256
@@ -51,12 +61,14 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FILTER_MAX_DEPTH 32
 #define FILTER_MAX_PATH 16
 #define FILTER_MAX_PATH_BYTES 256
 #define FILTER_MAX_IN 1024
+#define FILTER_MAX_IDS 100000
 #define FILTER_MAX_CLAUSES 4096
 
 typedef enum {
@@ -79,7 +91,8 @@ typedef enum {
     N_AND,
     N_OR,
     N_NOT,
-    N_FIELD
+    N_FIELD,
+    N_ID              /* "$id": cond.vals holds the ids, sorted (ids_cmp)   */
 } nkind;
 
 typedef struct fnode fnode;
@@ -94,6 +107,11 @@ typedef struct fcond {
     bool has_lo, lo_incl, has_hi, hi_incl;
     double lo, hi;
     int exists;           /* -1: not given, 0: must be absent, 1: present   */
+    int empty;            /* -1: not given, 0: must hold something, 1: absent,
+                             null or []                                      */
+    fval *exc;            /* except: a non-null value none of these         */
+    size_t nexc;
+    bool has_exc;
 } fcond;
 
 struct fnode {
@@ -122,6 +140,9 @@ static void node_free(fnode *n)
     for (size_t i = 0; i < n->cond.nvals; i++)
         ak_free(n->cond.vals[i].str);
     ak_free(n->cond.vals);
+    for (size_t i = 0; i < n->cond.nexc; i++)
+        ak_free(n->cond.exc[i].str);
+    ak_free(n->cond.exc);
     ak_free(n);
 }
 
@@ -144,6 +165,7 @@ static fnode *node_new(nkind k)
     if (n) {
         n->kind = k;
         n->cond.exists = -1;
+        n->cond.empty = -1;
     }
     return n;
 }
@@ -236,6 +258,77 @@ static akidb_status number_arg(const json_t *v, const char *path, const char *op
     if (!isfinite(*out))
         return ak_fail(AKIDB_EINVAL, "filter: field '%s': operator '%s' needs a finite number",
                        path, op);
+    return AKIDB_OK;
+}
+
+/* The scalars of an "except" list into c->exc. */
+static akidb_status except_list(const json_t *arg, const char *key, fcond *c)
+{
+    if (c->has_exc)
+        return ak_fail(AKIDB_EINVAL, "filter: field '%s': 'except' given twice", key);
+    if (!json_is_array(arg))
+        return ak_fail(AKIDB_EINVAL, "filter: field '%s': 'except' needs an array", key);
+    size_t m = json_array_size(arg);
+    if (m > FILTER_MAX_IN)
+        return ak_fail(AKIDB_EINVAL, "filter: field '%s': 'except' has %zu values, more than %d",
+                       key, m, FILTER_MAX_IN);
+    c->has_exc = true;
+    if (!(c->exc = ak_calloc(m ? m : 1, sizeof *c->exc)))
+        return oom();
+    for (size_t i = 0; i < m; i++) {
+        akidb_status st = scalar_value(json_array_get(arg, i), key, "except", &c->exc[i]);
+        c->nexc = i + 1;
+        if (st != AKIDB_OK)
+            return st;
+    }
+    return AKIDB_OK;
+}
+
+static int ids_cmp(const void *a, const void *b)
+{
+    const fval *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp(x->str, y->str, n);
+    return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+/* "$id": ID or {"in": [ID, ...]}: the ids, sorted for binary search. */
+static akidb_status compile_ids(const json_t *v, fnode **out)
+{
+    const json_t *list = v;
+    if (json_is_object(v)) {
+        list = json_object_get(v, "in");
+        if (json_object_size(v) != 1 || !list)
+            return ak_fail(AKIDB_EINVAL, "filter: '$id' takes an id or {\"in\": [ids]}");
+        if (!json_is_array(list))
+            return ak_fail(AKIDB_EINVAL, "filter: '$id': 'in' needs an array of ids");
+    } else if (!json_is_string(v)) {
+        return ak_fail(AKIDB_EINVAL, "filter: '$id' takes a string id or {\"in\": [ids]}");
+    }
+    size_t m = json_is_array(list) ? json_array_size(list) : 1;
+    if (m > FILTER_MAX_IDS)
+        return ak_fail(AKIDB_EINVAL, "filter: '$id' has %zu ids, more than %d", m,
+                       FILTER_MAX_IDS);
+    fnode *n = node_new(N_ID);
+    if (!n || !(n->cond.vals = ak_calloc(m ? m : 1, sizeof *n->cond.vals))) {
+        node_free(n);
+        return oom();
+    }
+    akidb_status st = AKIDB_OK;
+    for (size_t i = 0; i < m && st == AKIDB_OK; i++) {
+        const json_t *x = json_is_array(list) ? json_array_get(list, i) : list;
+        if (!json_is_string(x))
+            st = ak_fail(AKIDB_EINVAL, "filter: '$id': id %zu is not a string", i);
+        else
+            st = scalar_value(x, "$id", "in", &n->cond.vals[i]);
+        n->cond.nvals = i + 1;
+    }
+    if (st != AKIDB_OK) {
+        node_free(n);
+        return st;
+    }
+    qsort(n->cond.vals, m, sizeof *n->cond.vals, ids_cmp);
+    *out = n;
     return AKIDB_OK;
 }
 
@@ -341,10 +434,20 @@ static akidb_status compile_field(const char *key, const json_t *v, fnode **out)
                 goto fail;
             }
             c->exists = json_is_true(arg) ? 1 : 0;
+        } else if (strcmp(op, "empty") == 0) {
+            if (!json_is_boolean(arg)) {
+                st = ak_fail(AKIDB_EINVAL, "filter: field '%s': 'empty' needs true or false",
+                             key);
+                goto fail;
+            }
+            c->empty = json_is_true(arg) ? 1 : 0;
+        } else if (strcmp(op, "except") == 0) {
+            if ((st = except_list(arg, key, c)) != AKIDB_OK)
+                goto fail;
         } else {
             st = ak_fail(AKIDB_EINVAL,
                          "filter: field '%s': unknown operator '%s' (eq, in, gt, gte, lt, "
-                         "lte, exists)",
+                         "lte, exists, empty, except)",
                          key, op);
             goto fail;
         }
@@ -415,6 +518,8 @@ static akidb_status compile_obj(const json_t *obj, int depth, const char *where,
                     kid = NULL;
                 }
             }
+        } else if (strcmp(key, "$id") == 0) {
+            st = compile_ids(v, &kid);
         } else {
             st = compile_field(key, v, &kid);
         }
@@ -532,6 +637,13 @@ static bool value_ok(const fcond *c, const json_t *v)
         if (!any)
             return false;
     }
+    if (c->has_exc) {
+        if (json_is_null(v))
+            return false;
+        for (size_t i = 0; i < c->nexc; i++)
+            if (scalar_eq(&c->exc[i], v))
+                return false;
+    }
     if (c->has_lo || c->has_hi) {
         if (!json_is_number(v))
             return false;
@@ -551,7 +663,11 @@ static bool cond_match(const fcond *c, const json_t *payload)
         v = json_is_object(v) ? json_object_get(v, c->seg[i]) : NULL;
     if (c->exists >= 0 && (v != NULL) != (c->exists == 1))
         return false;
-    if (!c->has_vals && !c->has_lo && !c->has_hi)
+    if (c->empty >= 0 &&
+        (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0)) !=
+            (c->empty == 1))
+        return false;
+    if (!c->has_vals && !c->has_lo && !c->has_hi && !c->has_exc)
         return true;
     if (!v)
         return false;
@@ -564,23 +680,34 @@ static bool cond_match(const fcond *c, const json_t *payload)
     return value_ok(c, v);
 }
 
-static bool node_match(const fnode *n, const json_t *payload)
+/* True if id (len bytes; NULL: unknown) is one of the node's sorted ids. */
+static bool id_match(const fnode *n, const char *id, size_t len)
+{
+    if (!id)
+        return false;
+    fval key = { V_STR, false, 0, (char *)id, len };
+    return bsearch(&key, n->cond.vals, n->cond.nvals, sizeof key, ids_cmp) != NULL;
+}
+
+static bool node_match(const fnode *n, const char *id, size_t id_len, const json_t *payload)
 {
     switch (n->kind) {
+    case N_ID:
+        return id_match(n, id, id_len);
     case N_TRUE:
         return true;
     case N_AND:
         for (size_t i = 0; i < n->nkids; i++)
-            if (!node_match(n->kids[i], payload))
+            if (!node_match(n->kids[i], id, id_len, payload))
                 return false;
         return true;
     case N_OR:
         for (size_t i = 0; i < n->nkids; i++)
-            if (node_match(n->kids[i], payload))
+            if (node_match(n->kids[i], id, id_len, payload))
                 return true;
         return false;
     case N_NOT:
-        return !node_match(n->kids[0], payload);
+        return !node_match(n->kids[0], id, id_len, payload);
     case N_FIELD:
         return cond_match(&n->cond, payload);
     }
@@ -589,7 +716,13 @@ static bool node_match(const fnode *n, const json_t *payload)
 
 bool ak_filter_match(const ak_filter *f, const json_t *payload)
 {
-    return node_match(f->root, payload);
+    return node_match(f->root, NULL, 0, payload);
+}
+
+bool ak_filter_match_point(const ak_filter *f, const char *id, size_t id_len,
+                           const json_t *payload)
+{
+    return node_match(f->root, id, id_len, payload);
 }
 
 bool ak_filter_is_true(const ak_filter *f)

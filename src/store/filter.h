@@ -25,6 +25,11 @@ akidb_status ak_filter_compile(const json_t *doc, ak_filter **out);
  * satisfies f.  Never allocates; safe from many threads at once. */
 bool ak_filter_match(const ak_filter *f, const json_t *payload);
 
+/* ak_filter_match for the point of id id (id_len bytes), which "$id"
+ * conditions test; ak_filter_match fails them. */
+bool ak_filter_match_point(const ak_filter *f, const char *id, size_t id_len,
+                           const json_t *payload);
+
 /* True if the filter accepts everything (e.g. {}); lets callers skip it. */
 bool ak_filter_is_true(const ak_filter *f);
 

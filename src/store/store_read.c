@@ -1,6 +1,7 @@
 /*
  * store_read.c - the store's read side: points by id, scroll in id order,
- * count, and search through the HNSW index with payload filters; all under
+ * count, and search through the collection's index (ak_index_search, any
+ * kind) with payload filters; all under
  * the collection's read lock, seeing only LIVE slots (see store.c for the
  * write path that publishes them).
  */
@@ -36,7 +37,7 @@ static akidb_status fill_point(const ak_coll *c, uint32_t l, unsigned with, floa
     if (with & AKIDB_WITH_VECTOR) {
         if (!(o->vector = ak_malloc((size_t)c->dim * sizeof(float))))
             return ak_coll_oom(c);
-        akidb_status st = ak_hnsw_get_vector(c->index, l, o->vector);
+        akidb_status st = ak_index_get_vector(&c->index, l, o->vector);
         if (st != AKIDB_OK)
             return ak_fail_prefix(st, "collection '%s/%s': point '%s'", c->tenant, c->name, o->id);
     }
@@ -99,6 +100,12 @@ static inline bool slot_live(const ak_coll *c, uint32_t l)
            atomic_load_explicit(&c->slots[l].state, memory_order_acquire) == SLOT_LIVE;
 }
 
+/* The filter on slot l: its payload, and its id for "$id" conditions. */
+static inline bool slot_match(const ak_filter *f, const ak_coll *c, uint32_t l)
+{
+    return ak_filter_match_point(f, c->slots[l].id, c->slots[l].id_len, c->slots[l].payload);
+}
+
 akidb_status akidb_points_count(akidb_store *s, const char *tenant, const char *collection,
                                 const char *filter_json, uint64_t *count)
 {
@@ -119,7 +126,7 @@ akidb_status akidb_points_count(akidb_store *s, const char *tenant, const char *
     } else {
         uint64_t k = 0;
         for (uint32_t l = 0; l < c->n_slots; l++)
-            if (slot_live(c, l) && ak_filter_match(f, c->slots[l].payload))
+            if (slot_live(c, l) && slot_match(f, c, l))
                 k++;
         *count = k;
     }
@@ -215,7 +222,7 @@ akidb_status akidb_points_scroll(akidb_store *s, const char *tenant, const char 
             continue;
         if (cursor && id_cmp(&c->slots[l], &cur) <= 0)
             continue;
-        if (f && !ak_filter_match(f, c->slots[l].payload))
+        if (f && !slot_match(f, c, l))
             continue;
         if (n < limit) {
             h[n++] = l;
@@ -259,7 +266,7 @@ static bool accept_live(uint32_t label, void *ctx)
     const accept_ctx *a = ctx;
     if (!slot_live(a->c, label))
         return false;
-    return !a->f || ak_filter_match(a->f, a->c->slots[label].payload);
+    return !a->f || slot_match(a->f, a->c, label);
 }
 
 #define FULL_EVAL_MAX 50000u     /* evaluate filters on every point below this */
@@ -303,14 +310,18 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
     if (live == 0) {
         /* nothing */
     } else if (req->exact || live < exact_thr) {
-        st = ak_exact_search(c->index, req->vector, k, accept_live, &ac, hits, &nh);
+        ak_search_opts so = { 0 };
+        so.accept = accept_live;
+        so.ctx = &ac;
+        so.strategy = AK_SEARCH_EXACT;
+        st = ak_index_search(&c->index, req->vector, k, &so, hits, &nh);
     } else if (!f) {
         ak_search_opts so = { 0 };
         so.ef = ef;
         so.accept = accept_live;
         so.ctx = &ac;
         so.strategy = AK_SEARCH_GRAPH;
-        st = ak_hnsw_search_ex(c->index, req->vector, k, &so, hits, &nh);
+        st = ak_index_search(&c->index, req->vector, k, &so, hits, &nh);
     } else {
         /* Estimate selectivity: every point when affordable, else a sample. */
         double sel;
@@ -325,7 +336,7 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
                 if (!slot_live(c, l))
                     continue;
                 seen++;
-                hit += ak_filter_match(f, c->slots[l].payload);
+                hit += slot_match(f, c, l);
             }
             sel = seen ? (double)hit / (double)seen : 1.0;
             full = sel * (double)live <= (double)exact_thr * 4;
@@ -338,7 +349,7 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
                 st = ak_coll_oom(c);
             } else {
                 for (uint32_t l = 0; l < c->n_slots; l++)
-                    if (slot_live(c, l) && ak_filter_match(f, c->slots[l].payload))
+                    if (slot_live(c, l) && slot_match(f, c, l))
                         labels[matches++] = l;
                 sel = (double)matches / (double)live;
             }
@@ -346,7 +357,10 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
         if (st != AKIDB_OK) {
             /* fallthrough to unlock */
         } else if (full && (matches <= exact_thr * 4 || sel < 0.05)) {
-            st = ak_exact_search_labels(c->index, req->vector, k, labels, matches, hits, &nh);
+            ak_search_opts so = { 0 };
+            so.labels = labels;
+            so.n_labels = matches;
+            st = ak_index_search(&c->index, req->vector, k, &so, hits, &nh);
         } else {
             ak_search_opts so = { 0 };
             so.ef = ef;
@@ -354,7 +368,7 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
             so.ctx = &ac;
             so.selectivity = sel > 0 ? sel : 1e-6;
             so.strategy = AK_SEARCH_AUTO;
-            st = ak_hnsw_search_ex(c->index, req->vector, k, &so, hits, &nh);
+            st = ak_index_search(&c->index, req->vector, k, &so, hits, &nh);
         }
     }
     if (st == AKIDB_OK)

@@ -58,6 +58,12 @@ const key = (id) => JSON.stringify(idOut(id));
 
 // The payload filter semantics of the cases below, evaluated here.
 const get = (p, path) => path.split('.').reduce((o, k) => (o == null ? undefined : o[k]), p);
+// The id of point i (payload n: i) in every collection case.
+const idOf = (i) => (i % 2 === 0 ? i * 1000 + 7 : uuid(i));
+// Qdrant's rules: is_empty holds for absent, null and []; except for a
+// value (of an array: some element) that is not null and not listed.
+const isEmpty = (v) => v === undefined || v === null || (Array.isArray(v) && v.length === 0);
+const except = (v, list) => (Array.isArray(v) ? v : v === undefined ? [] : [v]).some((x) => x !== null && !list.includes(x));
 const F = {
   group1: { filter: { must: [{ key: 'group', match: { value: 1 } }] }, fn: (p) => p.group === 1 },
   range: {
@@ -72,10 +78,23 @@ const F = {
     filter: { must: [{ key: 'group', match: { except: [0, 2] } }, { is_null: { key: 'opt' } }] },
     fn: (p) => p.group !== 0 && p.group !== 2 && p.opt === null,
   },
+  emptyTags: { filter: { must: [{ is_empty: { key: 'tags' } }] }, fn: (p) => isEmpty(p.tags) },
+  exceptTags: { filter: { must: [{ key: 'tags', match: { except: ['blue'] } }] }, fn: (p) => except(p.tags, ['blue']) },
+  notExceptTags: {
+    filter: { must_not: [{ key: 'tags', match: { except: ['red', 'big'] } }] },
+    fn: (p) => !except(p.tags, ['red', 'big']),
+  },
+  hasId: {
+    filter: { should: [{ has_id: [0, 1, 2, 3, 4, 5].map(idOf) }, { key: 'group', match: { value: 2 } }] },
+    fn: (p) => p.n <= 5 || p.group === 2,
+  },
+  notIds: { filter: { must_not: { has_id: [idOf(1), idOf(2), 424242] } }, fn: (p) => p.n !== 1 && p.n !== 2 },
 };
 
 function payloadOf(i) {
   const p = { n: i, group: i % 3, tags: i % 4 === 0 ? ['red', 'big'] : ['blue'], meta: { lang: i % 5 === 0 ? 'fr' : 'en' } };
+  if (i % 11 === 3) p.tags = [];
+  else if (i % 13 === 5) p.tags = ['blue', 'red'];
   if (i % 7 === 1) p.opt = null;
   else if (i % 7 === 2) p.opt = 'set';
   return p;
@@ -114,7 +133,7 @@ async function collectionCase(client, dist) {
   await rejects(client.createCollection(name, { vectors: { size: dim, distance: dist } }), 409, `${name} created twice`);
   const points = [];
   for (let i = 0; i < N; i++) {
-    const id = i % 2 === 0 ? i * 1000 + 7 : uuid(i);
+    const id = idOf(i);
     points.push({ id, vector: vec(dim), payload: payloadOf(i) });
   }
   // points form for the first half, batch form for the rest
@@ -146,9 +165,20 @@ async function collectionCase(client, dist) {
     sameHits(off, bruteForce(points, q, dist, null, 5).slice(2), `${name} search offset`);
     const qr = await client.query(name, { query: q, limit: 6, filter: F.range.filter });
     sameHits(qr.points, bruteForce(points, q, dist, F.range.fn, 6), `${name} query`);
+    const qi = await client.query(name, { query: q, limit: 5, filter: F.hasId.filter });
+    sameHits(qi.points, bruteForce(points, q, dist, F.hasId.fn, 5), `${name} query has_id`);
+    // a query by point id: that point's vector, the point itself left out
+    const by = points[3 + t];
+    const others = points.filter((p) => p !== by);
+    const qb = await client.query(name, { query: by.id, limit: 4, filter: F.notIds.filter });
+    sameHits(qb.points, bruteForce(others, stored[3 + t].vector, dist, F.notIds.fn, 4), `${name} query by id`);
+    const qbn = await client.query(name, { query: { nearest: by.id }, limit: 2 });
+    sameHits(qbn.points, bruteForce(others, stored[3 + t].vector, dist, null, 2), `${name} query nearest id`);
     const qn = await client.query(name, { query: { nearest: q }, limit: 3, with_payload: true });
     sameHits(qn.points, bruteForce(points, q, dist, null, 3), `${name} query nearest`);
   }
+
+  await rejects(client.query(name, { query: 999999999, limit: 3 }), 404, `${name} query by a missing id`);
 
   // scroll to the end, pages of 7
   const seen = [];
@@ -174,6 +204,9 @@ async function collectionCase(client, dist) {
     offset = page.next_page_offset ?? undefined;
   } while (offset !== undefined);
   check(fseen.length === points.filter((p) => F.should.fn(p.payload)).length, `${name} filtered scroll ${fseen.length}`);
+  const iseen = (await client.scroll(name, { limit: 100, filter: F.hasId.filter, with_payload: true })).points;
+  check(iseen.length === points.filter((p) => F.hasId.fn(p.payload)).length && iseen.every((p) => F.hasId.fn(p.payload)),
+    `${name} scroll has_id ${iseen.length}`);
 
   // counts
   check((await client.count(name, {})).count === N, `${name} count`);
