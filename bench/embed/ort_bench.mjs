@@ -174,11 +174,18 @@ function feeds(batchIds) {
             mask[b * T + j] = 1n;
         }
     }
-    return {
+    return onlyInputs({
         input_ids: new ort.Tensor("int64", ids, [B, T]),
         attention_mask: new ort.Tensor("int64", mask, [B, T]),
         token_type_ids: new ort.Tensor("int64", new BigInt64Array(B * T), [B, T]),
-    };
+    });
+}
+
+// The feeds the graph takes: exports without token_type_ids (the decoder,
+// ModernBERT and Gemma 3 shapes of bench/families) get only the other two.
+function onlyInputs(f) {
+    const names = session.inputNames;
+    return Object.fromEntries(Object.entries(f).filter(([k]) => names.includes(k)));
 }
 
 const H = config.hidden_size, I = config.intermediate_size, L = config.num_hidden_layers;
@@ -308,11 +315,11 @@ const checkPath = a.onnx.replace(/\.onnx$/, "") + ".check.json";
 if (existsSync(checkPath)) {
     const c = readJson(checkPath);
     const B = c.input_ids.length, T = c.input_ids[0].length;
-    const f = {
+    const f = onlyInputs({
         input_ids: new ort.Tensor("int64", BigInt64Array.from(c.input_ids.flat(), BigInt), [B, T]),
         attention_mask: new ort.Tensor("int64", BigInt64Array.from(c.attention_mask.flat(), BigInt), [B, T]),
         token_type_ids: new ort.Tensor("int64", new BigInt64Array(B * T), [B, T]),
-    };
+    });
     const got = (await session.run(f))[outName].data;
     const d = maxAbsDiff(got, c.sentence_embedding.flat());
     result.export_check = { max_abs_diff: d, ok: d < 1e-4 };

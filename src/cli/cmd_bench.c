@@ -25,6 +25,13 @@
  * layer norms, softmax and pooling are not counted) and reported as GFLOP/s.
  * cpu_cores_used = process CPU time / wall time of a pass: how many of the
  * --threads the engine kept busy (other processes do not count).
+ *
+ * `akidb bench rerank` measures a cross-encoder the same way: the first line
+ * of the file is the query, the next --passages lines the passages; --warmup
+ * unmeasured and --repeat measured akidb_rerank calls, each scoring every
+ * passage; pairs/s over the measured calls, and the scores of the last call
+ * so that the peer (bench/families/ort_rerank.mjs) can check it computes the
+ * same.
  */
 #include "akidb.h"
 #include "cli/cli.h"
@@ -532,6 +539,150 @@ done:
     return rc;
 }
 
+/* ---- bench rerank ------------------------------------------------------ */
+
+static void rerank_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: akidb bench rerank --model DIR --input FILE [options]\n"
+            "\n"
+            "Measures a reranker (cross-encoder): the first line of FILE is the query,\n"
+            "the next --passages lines the passages; each measured call scores all of\n"
+            "them against the query (one akidb_rerank call).  Prints one JSON object:\n"
+            "per-call time percentiles, pairs/s, the scores of the last call (label 0)\n"
+            "and memory.\n"
+            "\n"
+            "options:\n"
+            "  --model DIR        reranker folder (*ForSequenceClassification)\n"
+            "  --input FILE       query then passages, one per line; '-' reads stdin\n"
+            "  --passages N       passages per call (default 100)\n"
+            "  --threads N        threads per call (default 1)\n"
+            "  --warmup N         unmeasured calls first (default 1)\n"
+            "  --repeat N         measured calls (default 3)\n"
+            "  -h, --help         this text\n");
+}
+
+/* Times calls[0..repeat-1] of akidb_rerank(query, docs) into t; 0 or -1. */
+static int rerank_calls(const akidb_model *model, const bench_texts *tx, size_t np,
+                        const akidb_rerank_opts *ro, long count, double *t, float *scores)
+{
+    for (long r = 0; r < count; r++) {
+        double a = ak_now();
+        if (akidb_rerank(model, tx->text[0], tx->len[0], (const char *const *)tx->text + 1,
+                         tx->len + 1, np, ro, scores) != AKIDB_OK) {
+            fprintf(stderr, "akidb: bench rerank: %s\n", akidb_last_error());
+            return -1;
+        }
+        if (t)
+            t[r] = ak_now() - a;
+    }
+    return 0;
+}
+
+static int bench_rerank(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'}, {"input", required_argument, NULL, 'i'},
+        {"passages", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 't'},
+        {"warmup", required_argument, NULL, 'w'}, {"repeat", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    const char *model_dir = NULL, *input = NULL;
+    long passages = 100, threads = 1, warmup = 1, repeat = 3;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:i:p:t:w:r:h", opts, NULL)) != -1) {
+        long *dst = c == 'p' ? &passages : c == 't' ? &threads : c == 'w' ? &warmup
+                  : c == 'r' ? &repeat : NULL;
+        static const char *const names[] = {"--passages", "--threads", "--warmup", "--repeat"};
+        if (dst != NULL) {
+            int k = c == 'p' ? 0 : c == 't' ? 1 : c == 'w' ? 2 : 3;
+            if (parse_count(names[k], optarg, k == 2 ? 0 : 1, k == 2 ? 1000000 : 100000, dst) != 0)
+                return 2;
+        } else if (c == 'm') {
+            model_dir = optarg;
+        } else if (c == 'i') {
+            input = optarg;
+        } else if (c == 'h') {
+            rerank_usage(stdout);
+            return 0;
+        } else {
+            rerank_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || model_dir == NULL || input == NULL) {
+        fprintf(stderr, "akidb: bench rerank: %s\n", optind != argc ? "unexpected argument"
+                                                                    : "--model and --input are required");
+        rerank_usage(stderr);
+        return 2;
+    }
+    bench_texts tx = {0};
+    if (texts_read(&tx, input, (size_t)passages + 1) != 0) {
+        texts_free(&tx);
+        return 1;
+    }
+    if (tx.n < 2) {
+        fprintf(stderr, "akidb: bench rerank: %s: a query and at least one passage are needed\n", input);
+        texts_free(&tx);
+        return 1;
+    }
+    const size_t np = tx.n - 1;
+    akidb_model_opts mo = {0};
+    mo.n_threads = (int)threads;
+    akidb_model *model = NULL;
+    double t0 = ak_now();
+    if (akidb_model_load(model_dir, &mo, &model) != AKIDB_OK) {
+        fprintf(stderr, "akidb: %s\n", akidb_last_error());
+        texts_free(&tx);
+        return 1;
+    }
+    double load_s = ak_now() - t0;
+    long long rss_loaded = rss_now();
+    int rc = 1;
+    akidb_model_info mi;
+    akidb_model_get_info(model, &mi);
+    double *t = ak_calloc((size_t)repeat, sizeof *t);
+    float *scores = ak_calloc(np * (mi.num_labels ? mi.num_labels : 1), sizeof *scores);
+    akidb_rerank_opts ro = AKIDB_RERANK_OPTS_INIT;
+    ro.n_threads = (int)threads;
+    if (!akidb_model_is_reranker(model)) {
+        fprintf(stderr, "akidb: bench rerank: %s is not a reranker (no *ForSequenceClassification "
+                        "head in its config.json)\n", model_dir);
+    } else if (!t || !scores) {
+        fprintf(stderr, "akidb: out of memory\n");
+    } else if (rerank_calls(model, &tx, np, &ro, warmup, NULL, scores) == 0 &&
+               rerank_calls(model, &tx, np, &ro, repeat, t, scores) == 0) {
+        double sum = 0;
+        for (long r = 0; r < repeat; r++)
+            sum += t[r];
+        FILE *o = stdout;
+        fprintf(o, "{\n  \"bench\": \"rerank\",\n  \"engine\": \"akidb\",\n  \"model\": {\"dir\": ");
+        json_str(o, model_dir);
+        fprintf(o, ", \"layers\": %zu, \"hidden\": %zu, \"labels\": %zu},\n  \"input\": {\"file\": ",
+                mi.n_layers, mi.hidden, mi.num_labels);
+        json_str(o, input);
+        fprintf(o, ", \"passages\": %zu},\n  \"threads\": %ld,\n  \"kernels\": ", np, threads);
+        json_str(o, akidb_kernels_name(akidb_kernels_active()));
+        fprintf(o, ",\n  \"warmup\": %ld,\n  \"repeat\": %ld,\n  \"load_s\": %.4f,\n  \"call_ms\": ",
+                warmup, repeat, load_s);
+        print_stats(o, t, (size_t)repeat, 1e3);
+        fprintf(o, ",\n  \"pairs_per_s\": %.3f,\n  \"scores\": [", (double)np * (double)repeat / sum);
+        size_t L = mi.num_labels ? mi.num_labels : 1;
+        for (size_t i = 0; i < np; i++)
+            fprintf(o, "%s%.9g", i ? ", " : "", (double)scores[i * L]);
+        fprintf(o, "],\n  \"memory\": {\"weights_file_bytes\": %lld, \"rss_after_load_bytes\": %lld, "
+                   "\"rss_peak_bytes\": %lld}\n}\n",
+                weights_file_bytes(model_dir), rss_loaded, rss_peak());
+        rc = fflush(o) != 0 || ferror(o) ? 1 : 0;
+    }
+    ak_free(scores);
+    ak_free(t);
+    akidb_model_free(model);
+    texts_free(&tx);
+    return rc;
+}
+
 int akidb_cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -539,12 +690,15 @@ int akidb_cmd_bench(int argc, char **argv)
         fprintf(f, "usage: akidb bench <benchmark> [options]\n"
                    "benchmarks:\n"
                    "  embed   embedding latency and throughput (akidb bench embed --help)\n"
+                   "  rerank  reranker pairs/s, one query against N passages (akidb bench rerank --help)\n"
                    "  ann     vector search speed and recall (akidb bench ann --help)\n"
                    "  gemm    the GEMM at model shapes against the FMA peak (akidb bench gemm --help)\n");
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "embed") == 0)
         return bench_embed(argc - 1, argv + 1);
+    if (strcmp(argv[1], "rerank") == 0)
+        return bench_rerank(argc - 1, argv + 1);
     fprintf(stderr, "akidb: bench: unknown benchmark '%s' (expected embed or ann)\n", argv[1]);
     return 2;
 }
