@@ -13,11 +13,12 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config ca-certificates
       libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libpcre2-dev
-      zlib1g-dev)
+      zlib1g-dev libnats-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(python3 python3-torch python3-numpy clang libclang-rt-14-dev curl)
   pkgs+=(chromium)   # the web console's browser test (tests/ref/console_ui.mjs)
   pkgs+=(awscli)     # the S3 client's interoperability test (tests/test_s3.c)
+  pkgs+=(nats-server)   # the cluster's write log test (tests/test_jlog.c)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 update=0
