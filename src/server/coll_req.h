@@ -40,7 +40,8 @@ bool ak_coll_get_size(ak_ctx *c, json_t *body, const char *key, size_t def, size
 
 /* JSON of a collection's settings and counts. */
 json_t *ak_coll_info_json(const akidb_collection_info *in);
-/* JSON array of n floats (NULL when out of memory). */
+/* JSON array of n floats (NULL when out of memory); the Qdrant routes write
+ * vectors with it too. */
 json_t *ak_coll_float_array(const float *v, size_t n);
 /* A point (a hit, with its score, when hit) with the fields of with ... */
 json_t *ak_coll_point_json(const akidb_point *p, unsigned with, bool hit);

@@ -25,7 +25,7 @@
  * (qdrant_int.h), the collection routes, search, query and the table; the
  * other point routes are in qdrant_points.c.
  */
-#include "server/route.h"
+#include "server/coll_req.h"
 
 #ifdef AK_HAVE_STORE
 
@@ -263,17 +263,6 @@ static json_t *payload_of(const char *text, const qd_payload_sel *p)
     return o;
 }
 
-static json_t *floats(const float *v, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_real((double)v[i])) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
 /* A Record (hit false) or ScoredPoint (hit true). */
 json_t *qd_point_out(const akidb_point *p, const qd_payload_sel *ps, bool wvec, akidb_metric m,
                          bool hit)
@@ -288,7 +277,7 @@ json_t *qd_point_out(const akidb_point *p, const qd_payload_sel *ps, bool wvec, 
     }
     bad |= json_object_set_new(o, "payload", ps->on ? payload_of(p->payload, ps) : json_null());
     bad |= json_object_set_new(o, "vector",
-                               wvec && p->vector ? floats(p->vector, p->dim) : json_null());
+                               wvec && p->vector ? ak_coll_float_array(p->vector, p->dim) : json_null());
     if (bad) {
         json_decref(o);
         return NULL;
