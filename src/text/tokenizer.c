@@ -356,6 +356,7 @@ akidb_status ak_tok_parse_json(const char *text, size_t len, const char *origin,
                                json_t **out)
 {
     json_error_t err;
+    memset(&err, 0, sizeof err);    /* see parse_rest */
     long injected = ak_alloc_injected_failures();
     *out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
     if (*out)
@@ -428,7 +429,11 @@ static size_t uncut_pos(const rest_text *r, size_t pos)
 static akidb_status parse_rest(const ak_tok_spans *t, const rest_text *r, const char *origin,
                                json_t **out)
 {
+    /* jansson leaves the error's code byte unset when it fails without
+     * setting an error (some of its out-of-memory paths): start from zeros */
     json_error_t err;
+    memset(&err, 0, sizeof err);
+    long injected = ak_alloc_injected_failures();
     const char *text = r->n_cut ? r->text : t->text;
     *out = json_loadb(text, r->n_cut ? r->len : t->len, JSON_REJECT_DUPLICATES, &err);
     if (*out)
@@ -437,7 +442,8 @@ static akidb_status parse_rest(const ak_tok_spans *t, const rest_text *r, const 
      * that they agree), so a failure other than a duplicate key is jansson
      * running out of memory, which it reports as a syntax error when it
      * happens in its lexer. */
-    if (json_error_code(&err) != json_error_duplicate_key)
+    if (json_error_code(&err) != json_error_duplicate_key || err.text[0] == '\0' ||
+        ak_alloc_injected_failures() > injected)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory parsing JSON", origin);
     int line, col;
     ak_js_line_col(t->text, t->len, uncut_pos(r, err.position > 0 ? (size_t)err.position : 0),
