@@ -8,12 +8,14 @@
 #                                   python3-torch)
 #   test_rerank_families            the heads' config fields and tensors on
 #                                   those folders and edited copies, the
-#                                   LogitScore marker, out of memory
+#                                   LogitScore marker, modules.json class
+#                                   names, out of memory
 #   test_rerank_families_ref        test_rerank_ref's checker over them: the
 #                                   float64 PyTorch reference on every
 #                                   kernel path, F32 / F16 / BF16
 akidb_test(test_rerank_families SOURCES test_rerank_families.c LIBS akidb_model
-           PkgConfig::JANSSON ARGS heads config tensors logit_score out_of_memory TIMEOUT 300)
+           PkgConfig::JANSSON ARGS heads config tensors logit_score module_names out_of_memory
+           TIMEOUT 300)
 
 add_test(NAME rerank_families_ref_models_gen
          COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/ref/make_rerank_families.py

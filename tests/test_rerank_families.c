@@ -20,6 +20,11 @@
  *                  reranker load option, scores with the module's token ids
  *                  (swapped: negated), its activation_fn; bad module configs
  *                  named
+ *   module_names   modules.json as each sentence-transformers version names
+ *                  its classes: a classifier listing its Transformer alone
+ *                  scores as without modules.json, a non-classifier so
+ *                  listed is refused; CausalScoreHead / LogitScore under
+ *                  each path; a class of another package refused
  *   out_of_memory  every allocation of a load and a rerank failing once
  * The exactness against the float64 PyTorch reference is
  * test_rerank_families_ref's (test_rerank_ref's checker over the same
@@ -417,24 +422,32 @@ static akidb_status lm_scores(const akidb_model *m, akidb_rerank_activation a, f
     return akidb_rerank(m, q, strlen(q), lm_docs, NULL, 4, &o, out);
 }
 
-/* dir/modules.json as sentence-transformers 5.4 writes a CrossEncoder's: the
- * Transformer, then n LogitScore modules. */
-static void write_modules(const char *dir, int n)
+#define ST_TRANSFORMER "sentence_transformers.base.modules.transformer.Transformer"
+#define ST_LOGITSCORE "sentence_transformers.cross_encoder.modules.logit_score.LogitScore"
+
+/* dir/modules.json as sentence-transformers writes a CrossEncoder's: the
+ * Transformer (of class path tr), then n score modules (of class path sc)
+ * in 1_LogitScore. */
+static void write_modules_as(const char *dir, const char *tr, const char *sc, int n)
 {
     json_t *a = json_array();
     json_array_append_new(a, json_pack("{s:i,s:s,s:s,s:s}", "idx", 0, "name", "0", "path", "",
-                                       "type", "sentence_transformers.base.modules."
-                                               "transformer.Transformer"));
+                                       "type", tr));
     for (int i = 1; i <= n; i++)
         json_array_append_new(a, json_pack("{s:i,s:s,s:s,s:s}", "idx", i, "name",
                                            i == 1 ? "1" : "2", "path", "1_LogitScore", "type",
-                                           "sentence_transformers.cross_encoder.modules."
-                                           "logit_score.LogitScore"));
+                                           sc));
     char p[PATH_MAX * 2];
     snprintf(p, sizeof p, "%s/modules.json", dir);
     if (json_dump_file(a, p, JSON_INDENT(2)) != 0)
         AKT_FAIL_("cannot write %s", p);
     json_decref(a);
+}
+
+/* The Transformer and n LogitScore modules, as 5.4 names them. */
+static void write_modules(const char *dir, int n)
+{
+    write_modules_as(dir, ST_TRANSFORMER, ST_LOGITSCORE, n);
 }
 
 static void set_score(const char *dir, json_t *t, json_t *f)
@@ -535,6 +548,60 @@ AKT_TEST(logit_score)
                     "Qwen3ForCausalLM");
 }
 
+/* ---- modules.json as other versions write it ------------------------------------ */
+
+AKT_TEST(module_names)
+{
+    /* a sequence-classification CrossEncoder listing its Transformer alone
+     * (sentence-transformers 5.4+) scores as the folder without modules.json */
+    pairs p;
+    make_pairs(&p, 2500 - 4, 4, 2000);
+    float want[NP], x[NP];
+    akidb_model *m = akt_load_ids(src_of("gte_reranker_f32"), NULL);
+    score(m, &p, AKIDB_RERANK_ACT_RAW, want);
+    akidb_model_free(m);
+    static const char *const trs[] = { ST_TRANSFORMER, "sentence_transformers.base.models."
+                                       "Transformer", "sentence_transformers.models.Transformer",
+                                       "Transformer" };
+    const char *d = copy_model("gte_reranker_f32", "m_alone");
+    for (size_t i = 0; i < sizeof trs / sizeof trs[0]; i++) {
+        write_modules_as(d, trs[i], ST_LOGITSCORE, 0);
+        m = akt_load_ids(d, NULL);
+        AKT_TRUE(akidb_model_is_reranker(m));
+        score(m, &p, AKIDB_RERANK_ACT_RAW, x);
+        AKT_TRUE(memcmp(want, x, sizeof x) == 0);
+        akidb_model_free(m);
+    }
+    /* the same with a model that is not a classifier: token embeddings */
+    json_t *arch = json_array();
+    json_array_append_new(arch, json_string("NewModel"));
+    cfg_set(d, "architectures", arch);
+    akt_expect_fail(d, AKIDB_EUNSUPPORTED, "no Pooling module", "modules.json");
+    /* a class of another package is not taken for sentence-transformers' */
+    d = copy_model("gte_reranker_f32", "m_other");
+    write_modules_as(d, "custom_st.Transformer", ST_LOGITSCORE, 0);
+    akt_expect_fail(d, AKIDB_EUNSUPPORTED, "module type 'custom_st.Transformer'", NULL);
+
+    /* the score module under its other names: the same scores */
+    const char *lm = "qwen3_logitscore_f32";
+    float base[4];
+    m = load_text(src_of(lm), 0);
+    AKT_OK(lm_scores(m, AKIDB_RERANK_ACT_RAW, base));
+    akidb_model_free(m);
+    static const char *const scs[] = { "sentence_transformers.cross_encoder.models."
+                                       "CausalScoreHead", "sentence_transformers.cross_encoder."
+                                       "modules.LogitScore", "LogitScore" };
+    d = copy_model(lm, "m_score");
+    for (size_t i = 0; i < sizeof scs / sizeof scs[0]; i++) {
+        write_modules_as(d, "sentence_transformers.base.models.Transformer", scs[i], 1);
+        m = load_text(d, 0);
+        AKT_TRUE(akidb_model_is_reranker(m));
+        AKT_OK(lm_scores(m, AKIDB_RERANK_ACT_RAW, x));
+        AKT_TRUE(memcmp(base, x, sizeof base) == 0);
+        akidb_model_free(m);
+    }
+}
+
 /* ---- out of memory ------------------------------------------------------------ */
 
 typedef struct oom_ctx {
@@ -575,4 +642,4 @@ AKT_TEST(out_of_memory)
 }
 
 AKT_MAIN(AKT_REG(heads), AKT_REG(config), AKT_REG(tensors), AKT_REG(logit_score),
-         AKT_REG(out_of_memory))
+         AKT_REG(module_names), AKT_REG(out_of_memory))

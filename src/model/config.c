@@ -424,11 +424,29 @@ static akidb_status add_post(ak_st_pipeline *p, const char *mpath, char *dir, si
     return AKIDB_OK;
 }
 
-/* True if s ends with suffix. */
-static bool ends_with(const char *s, const char *suffix)
+/* The module kinds of modules.json, by the class name that ends "type":
+ * sentence-transformers has written them as sentence_transformers.models.X,
+ * sentence_transformers.base.models.X and ...modules.<file>.X over its
+ * versions (and CausalScoreHead before it became LogitScore).  A class of
+ * another package (trust_remote_code modules) is MOD_OTHER. */
+typedef enum { MOD_OTHER, MOD_TRANSFORMER, MOD_POOLING, MOD_NORMALIZE, MOD_DENSE,
+               MOD_SCORE } module_kind;
+
+static module_kind module_kind_of(const char *type)
 {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
+    static const struct { const char *name; module_kind kind; } classes[] = {
+        { "Transformer", MOD_TRANSFORMER }, { "Pooling", MOD_POOLING },
+        { "Normalize", MOD_NORMALIZE },     { "Dense", MOD_DENSE },
+        { "LogitScore", MOD_SCORE },        { "CausalScoreHead", MOD_SCORE },
+    };
+    const char *dot = strrchr(type, '.');
+    const char *name = dot ? dot + 1 : type;
+    if (dot && strncmp(type, "sentence_transformers.", 22) != 0)
+        return MOD_OTHER;
+    for (size_t k = 0; k < sizeof classes / sizeof classes[0]; k++)
+        if (strcmp(name, classes[k].name) == 0)
+            return classes[k].kind;
+    return MOD_OTHER;
 }
 
 /* A module path must stay inside the folder. */
@@ -484,9 +502,8 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
                          mpath, i, path);
             goto done;
         }
-        if (ends_with(type, "models.Transformer") ||
-            ends_with(type, "modules.transformer.Transformer") ||
-            strcmp(type, "Transformer") == 0) {
+        module_kind kind = module_kind_of(type);
+        if (kind == MOD_TRANSFORMER) {
             if (tdir) {
                 st = ak_fail(AKIDB_EUNSUPPORTED, "%s: more than one Transformer module", mpath);
                 goto done;
@@ -496,7 +513,7 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
                 st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", mpath);
                 goto done;
             }
-        } else if (ends_with(type, "models.Pooling") || strcmp(type, "Pooling") == 0) {
+        } else if (kind == MOD_POOLING) {
             if (have_pool) {
                 st = ak_fail(AKIDB_EUNSUPPORTED, "%s: more than one Pooling module", mpath);
                 goto done;
@@ -512,11 +529,11 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
             st = load_pooling(pool_dir, &p->pooling, &p->include_prompt);
             if (st != AKIDB_OK)
                 goto done;
-        } else if (ends_with(type, "models.Normalize") || strcmp(type, "Normalize") == 0) {
+        } else if (kind == MOD_NORMALIZE) {
             p->normalize = 1;
             if ((st = add_post(p, mpath, NULL, json_array_size(root))) != AKIDB_OK)
                 goto done;
-        } else if (ends_with(type, "models.Dense") || strcmp(type, "Dense") == 0) {
+        } else if (kind == MOD_DENSE) {
             if (!have_pool) {
                 st = ak_fail(AKIDB_EUNSUPPORTED, "%s: module %zu: a Dense module before "
                              "Pooling (on token embeddings) is not supported", mpath, i);
@@ -529,8 +546,7 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
             }
             if ((st = add_post(p, mpath, dd, json_array_size(root))) != AKIDB_OK)
                 goto done;
-        } else if (ends_with(type, "modules.logit_score.LogitScore") ||
-                   strcmp(type, "LogitScore") == 0) {
+        } else if (kind == MOD_SCORE) {
             /* a CrossEncoder's causal-LM score head (rerank_lm.c reads it) */
             if (p->score_dir) {
                 st = ak_fail(AKIDB_EUNSUPPORTED, "%s: more than one LogitScore module", mpath);
@@ -546,11 +562,9 @@ akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p)
             goto done;
         }
     }
-    if (!have_pool && !p->score_dir) {
-        st = ak_fail(AKIDB_EUNSUPPORTED,
-                     "%s: no Pooling module (token embeddings are not supported)", mpath);
-        goto done;
-    }
+    /* a CrossEncoder of sentence-transformers 5.4+ lists its Transformer
+     * alone: whether that is one is for the head to say (model.c) */
+    p->no_pooling = !have_pool && !p->score_dir;
 defaults:
     if (!tdir) {
         tdir = ak_strdup(dir);

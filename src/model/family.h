@@ -190,15 +190,22 @@ typedef struct ak_st_pipeline {
                                 "truncate_dim"; 0: none */
     char *score_dir;         /* the folder of a CrossEncoder's LogitScore
                                 module (a causal-LM reranker), or NULL */
+    int no_pooling;          /* modules.json lists no Pooling (and no
+                                LogitScore): only a sequence-classification
+                                CrossEncoder may load */
 } ak_st_pipeline;
 
 /* Reads the sentence-transformers files of dir (modules.json, the Pooling
  * module's config.json, sentence_bert_config.json).  Without modules.json:
  * transformer_dir = dir, mean pooling, no normalisation, max_seq_length 0.
- * A CrossEncoder's LogitScore module (sentence-transformers 5.4+) is
- * recorded in score_dir and needs no Pooling.
- * Modules other than Transformer, Pooling, Dense and Normalize give
- * EUNSUPPORTED, as do pooling modes that combine several vectors. */
+ * A CrossEncoder's LogitScore module (sentence-transformers 5.4+; also
+ * written CausalScoreHead) is recorded in score_dir and needs no Pooling;
+ * a modules.json without Pooling sets no_pooling (a sequence-classification
+ * CrossEncoder of 5.4+ lists its Transformer alone; model.c refuses it for
+ * anything else).  Module kinds are told by class name under any
+ * sentence_transformers package path.  Modules other than Transformer,
+ * Pooling, Dense, Normalize and LogitScore give EUNSUPPORTED, as do pooling
+ * modes that combine several vectors. */
 akidb_status ak_pipeline_load(const char *dir, ak_st_pipeline *p);
 void ak_pipeline_free(ak_st_pipeline *p);
 

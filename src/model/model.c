@@ -194,6 +194,11 @@ static akidb_status model_load(const char *dir, const akidb_model_opts *opts, in
                                  m->tok, opts ? opts->reranker : 0, dir, pipe.score_dir };
     if ((st = ak_head_load(&rsrc, &m->head)) != AKIDB_OK)
         goto fail;
+    if (pipe.no_pooling && !m->head) {
+        st = ak_fail(AKIDB_EUNSUPPORTED, "%s/modules.json: no Pooling module (token "
+                     "embeddings are not supported)", dir);
+        goto fail;
+    }
     size_t max_seq = opts && opts->max_seq_length ? opts->max_seq_length : pipe.max_seq_length;
     if (max_seq == 0 && (st = ak_tokenizer_max_length(tdir, &max_seq)) != AKIDB_OK)
         goto fail;
