@@ -14,7 +14,8 @@
 #                                   float64 PyTorch reference on every
 #                                   kernel path, F32 / F16 / BF16
 akidb_test(test_rerank_families SOURCES test_rerank_families.c LIBS akidb_model
-           PkgConfig::JANSSON ARGS heads config tensors logit_score module_names out_of_memory
+           PkgConfig::JANSSON ARGS heads config tensors logit_score module_names qwen3_pad
+           out_of_memory
            TIMEOUT 300)
 
 add_test(NAME rerank_families_ref_models_gen

@@ -20,6 +20,9 @@
  *                  reranker load option, scores with the module's token ids
  *                  (swapped: negated), its activation_fn; bad module configs
  *                  named
+ *   qwen3_pad      Qwen3ForSequenceClassification's pad_token_id refused when
+ *                  out of range; trailing pad ids dropped, as transformers'
+ *                  last non-pad row makes them irrelevant
  *   module_names   modules.json as each sentence-transformers version names
  *                  its classes: a classifier listing its Transformer alone
  *                  scores as without modules.json, a non-classifier so
@@ -255,6 +258,8 @@ AKT_TEST(heads)
         { "gte_reranker_f32", 1, 0, AKIDB_POOL_CLS, AKIDB_RERANK_ACT_SIGMOID, NULL },
         { "gte_types_bf16", 2, 1, AKIDB_POOL_CLS, AKIDB_RERANK_ACT_RAW, "yes" },
         { "nomic_f16", 1, 1, AKIDB_POOL_CLS, AKIDB_RERANK_ACT_RAW, NULL },
+        { "qwen3_seqcls_f32", 1, 0, AKIDB_POOL_LAST_TOKEN, AKIDB_RERANK_ACT_SIGMOID, NULL },
+        { "qwen3_seqcls3_bf16", 3, 0, AKIDB_POOL_LAST_TOKEN, AKIDB_RERANK_ACT_RAW, "fair" },
     };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
         akidb_model *m = akt_load_ids(src_of(ms[i].name), NULL);
@@ -347,6 +352,32 @@ AKT_TEST(config)
 
 /* ---- tensors ------------------------------------------------------------------- */
 
+/* Qwen3ForSequenceClassification's pad_token_id: out of the vocabulary or
+ * not an integer, named; the trailing pad ids of a pair change nothing. */
+AKT_TEST(qwen3_pad)
+{
+    const char *d = copy_model("qwen3_seqcls_f32", "q_pad");
+    cfg_set(d, "pad_token_id", json_integer(400));
+    akt_expect_fail(d, AKIDB_EFORMAT, "\"pad_token_id\" must be an integer in [0, 399]",
+                    "config.json");
+    cfg_set(d, "pad_token_id", json_string("7"));
+    akt_expect_fail(d, AKIDB_EFORMAT, "pad_token_id", NULL);
+
+    akidb_model *m = akt_load_ids(src_of("qwen3_seqcls_f32"), NULL);
+    static const int32_t a[] = { 30, 31, 32, 33 }, b[] = { 30, 31, 32, 33, 7, 7 },
+                         c[] = { 7, 7, 7 }, e[] = { 7 };
+    const int32_t *ids[] = { a, b, c, e };
+    const size_t lens[] = { 4, 6, 3, 1 };
+    float x[4];
+    akidb_rerank_opts o = AKIDB_RERANK_OPTS_INIT;
+    o.activation = AKIDB_RERANK_ACT_RAW;
+    AKT_OK(ak_model_rerank_ids(m, 4, ids, NULL, lens, &o, x));
+    AKT_TRUE(x[0] == x[1]);   /* the pads after the last token: dropped */
+    AKT_TRUE(x[2] == x[3]);   /* all pads: the first token's row */
+    AKT_TRUE(x[0] != x[2]);
+    akidb_model_free(m);
+}
+
 AKT_TEST(tensors)
 {
     static const struct {
@@ -373,6 +404,8 @@ AKT_TEST(tensors)
         { "nomic_f16", "NomicBertForSequenceClassification", "bert.pooler.dense.weight", 32,
           128, "[64, 64]" },
         { "nomic_f16", "NomicBertForSequenceClassification", "classifier.bias", 0, 0, NULL },
+        { "qwen3_seqcls3_bf16", "Qwen3ForSequenceClassification", "score.weight", 4, 36,
+          "[3, 48]" },
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         char tag[32], gone[160];
@@ -642,4 +675,4 @@ AKT_TEST(out_of_memory)
 }
 
 AKT_MAIN(AKT_REG(heads), AKT_REG(config), AKT_REG(tensors), AKT_REG(logit_score),
-         AKT_REG(module_names), AKT_REG(out_of_memory))
+         AKT_REG(module_names), AKT_REG(qwen3_pad), AKT_REG(out_of_memory))

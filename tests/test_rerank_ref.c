@@ -28,7 +28,7 @@
 #include <limits.h>
 
 #define DIFF_MAX 1e-4
-#define MAX_MODELS 8
+#define MAX_MODELS 32
 #define MAX_LABELS 4
 
 typedef struct rpair {

@@ -18,9 +18,16 @@
  *     only with classifier_bias, head.norm (eps norm_eps) only with
  *     norm_bias; x after model.final_norm, of the first token
  *     (classifier_pooling "cls") or the mean over the pair's tokens ("mean")
+ *   Qwen3ForSequenceClassification     score(x), no bias: x after model.norm
+ *     at the last token that is not pad_token_id (the causal mask makes the
+ *     tokens after it irrelevant, so they are dropped: the kind's used_len);
+ *     the last token when config.json has no pad_token_id.  The Qwen3-
+ *     Reranker "seq-cls" conversions (tomaarsen/Qwen3-Reranker-*-seq-cls):
+ *     the pair is the tokenizer's, so the caller writes the card's prompt
+ *     into the query and the document, as with CrossEncoder and TEI.
  *
  * x is the first token's state except for ModernBERT's mean, which the
- * model's own mean pooling gives (the kind's row_of).
+ * model's own mean pooling gives (the kind's row_of), and Qwen3's last.
  *
  * A folder is a reranker when config.json's "architectures" names one of
  * these classes (CrossEncoder's own test: a class ending in
@@ -67,6 +74,8 @@ typedef struct head_spec {
     int types;                        /* TYPES_* */
     int modern;                       /* ModernBERT's head: classifier_* fields,
                                          head.norm after the activation */
+    int last;                         /* a decoder's: no dense (w1, b1 NULL),
+                                         the last non-pad token's row */
 } head_spec;
 
 #define ROBERTA_HEAD "classifier.dense.weight", "classifier.dense.bias", \
@@ -76,25 +85,27 @@ typedef struct head_spec {
 
 static const head_spec heads[] = {
     { "BertForSequenceClassification", &ak_family_bert, "bert.", POOLER_HEAD, DA_TANH,
-      TYPES_YES, 0 },
+      TYPES_YES, 0, 0 },
     { "RobertaForSequenceClassification", &ak_family_roberta, "roberta.", ROBERTA_HEAD,
-      DA_TANH, TYPES_NO, 0 },
+      DA_TANH, TYPES_NO, 0, 0 },
     { "XLMRobertaForSequenceClassification", &ak_family_roberta, "roberta.", ROBERTA_HEAD,
-      DA_TANH, TYPES_NO, 0 },
+      DA_TANH, TYPES_NO, 0, 0 },
     { "CamembertForSequenceClassification", &ak_family_roberta, "roberta.", ROBERTA_HEAD,
-      DA_TANH, TYPES_NO, 0 },
+      DA_TANH, TYPES_NO, 0, 0 },
     { "DistilBertForSequenceClassification", &ak_family_distilbert, "distilbert.",
       "pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias",
-      DA_RELU, TYPES_NO, 0 },
+      DA_RELU, TYPES_NO, 0, 0 },
     { "MPNetForSequenceClassification", &ak_family_mpnet, "mpnet.", ROBERTA_HEAD, DA_TANH,
-      TYPES_NO, 0 },
+      TYPES_NO, 0, 0 },
     { "NewForSequenceClassification", &ak_family_gte, "new.", POOLER_HEAD, DA_TANH,
-      TYPES_TABLE, 0 },
+      TYPES_TABLE, 0, 0 },
     { "NomicBertForSequenceClassification", &ak_family_nomic, "bert.", POOLER_HEAD, DA_TANH,
-      TYPES_TABLE, 0 },
+      TYPES_TABLE, 0, 0 },
     { "ModernBertForSequenceClassification", &ak_family_modernbert, "model.",
       "head.dense.weight", "head.dense.bias", "classifier.weight", "classifier.bias", DA_GELU,
-      TYPES_NO, 1 },
+      TYPES_NO, 1, 0 },
+    { "Qwen3ForSequenceClassification", &ak_family_qwen3, "model.", NULL, NULL,
+      "score.weight", NULL, DA_TANH, TYPES_NO, 0, 1 },
 };
 #define N_HEADS (sizeof heads / sizeof heads[0])
 
@@ -105,6 +116,7 @@ typedef struct seqcls {
     float *nw, *nb;                    /* absent); ModernBERT's head.norm */
     dense_act act_fn;
     int norm, bias1, norm_bias, types;
+    long pad;                          /* pad_token_id of a last-token head, or -1 */
     double eps;
     akidb_pooling row;                 /* the row the head reads */
     char **labels;                     /* [L] */
@@ -312,6 +324,20 @@ static akidb_status read_activation(const char *path, json_t *root, seqcls *h)
     return AKIDB_OK;
 }
 
+/* A last-token head's pad_token_id (absent or null: none). */
+static akidb_status read_pad(const char *path, json_t *root, const ak_hparams *hp, seqcls *h)
+{
+    json_t *v = json_object_get(root, "pad_token_id");
+    if (!v || json_is_null(v))
+        return AKIDB_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (size_t)json_integer_value(v) >= hp->vocab)
+        return ak_fail(AKIDB_EFORMAT, "%s: \"pad_token_id\" must be an integer in [0, %zu]",
+                       path, hp->vocab - 1);
+    h->pad = (long)json_integer_value(v);
+    return AKIDB_OK;
+}
+
 /* ---- weights ----------------------------------------------------------------- */
 
 /* ModernBERT's head fields: classifier_activation, classifier_bias,
@@ -356,8 +382,9 @@ static akidb_status read_modern(const char *path, json_t *root, const ak_hparams
 }
 
 /* Copies the head's tensors, shapes checked against hidden and num_labels,
- * out of the folder's weights: the dense [H x H] (and its bias), the
- * LayerNorm's [H] where the head has one, the classifier [L x H] and [L]. */
+ * out of the folder's weights: the dense [H x H] (and its bias) where the
+ * head has one, the LayerNorm's [H] where it has one, the classifier
+ * [L x H] and its bias [L] where it has one (zeros where not). */
 static akidb_status load_weights(const char *tdir, seqcls *h)
 {
     const head_spec *sp = h->spec;
@@ -367,12 +394,12 @@ static akidb_status load_weights(const char *tdir, seqcls *h)
     if (st != AKIDB_OK)
         return st;
     const float *t[6] = { 0 };
-    if ((st = ak_weights_get(&w, sp->w1, H, H, &t[0])) == AKIDB_OK &&
+    if ((!sp->w1 || (st = ak_weights_get(&w, sp->w1, H, H, &t[0])) == AKIDB_OK) &&
         (!h->bias1 || (st = ak_weights_get(&w, sp->b1, H, 0, &t[1])) == AKIDB_OK) &&
         (!h->norm || (st = ak_weights_get(&w, "head.norm.weight", H, 0, &t[2])) == AKIDB_OK) &&
         (!h->norm_bias || (st = ak_weights_get(&w, "head.norm.bias", H, 0, &t[3])) == AKIDB_OK) &&
         (st = ak_weights_get(&w, sp->w2, L, H, &t[4])) == AKIDB_OK &&
-        (st = ak_weights_get(&w, sp->b2, L, 0, &t[5])) == AKIDB_OK) {
+        (!sp->b2 || (st = ak_weights_get(&w, sp->b2, L, 0, &t[5])) == AKIDB_OK)) {
         h->w1 = ak_calloc(H * H + 3 * H + L * H + L, sizeof *h->w1);
         if (!h->w1) {
             st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", tdir);
@@ -421,10 +448,12 @@ static akidb_status seqcls_load(const ak_rerank_src *src, void **out)
     h->spec = spec;
     h->H = hp->hidden;
     h->act_fn = spec->act;
-    h->bias1 = 1;
-    h->row = AKIDB_POOL_CLS;
+    h->row = spec->last ? AKIDB_POOL_LAST_TOKEN : AKIDB_POOL_CLS;
+    h->bias1 = spec->b1 != NULL;
+    h->pad = -1;
     h->types = spec->types == TYPES_YES || (spec->types == TYPES_TABLE && hp->type_vocab > 1);
-    if ((spec->modern && (st = read_modern(path, root, hp, h)) != AKIDB_OK) ||
+    if ((spec->last && (st = read_pad(path, root, hp, h)) != AKIDB_OK) ||
+        (spec->modern && (st = read_modern(path, root, hp, h)) != AKIDB_OK) ||
         (st = read_labels(path, root, h)) != AKIDB_OK ||
         (st = read_activation(path, root, h)) != AKIDB_OK ||
         (st = load_weights(tdir, h)) != AKIDB_OK)
@@ -467,7 +496,9 @@ static akidb_status seqcls_apply(const void *impl, size_t n, const float *rows, 
         return ak_fail(AKIDB_ENOMEM, "out of memory");
     for (size_t r = 0; r < n; r++) {
         const float *x = rows + r * H;
-        for (size_t j = 0; j < H; j++) {
+        for (size_t j = 0; j < H && !h->spec->w1; j++)
+            t[j] = x[j];
+        for (size_t j = 0; j < H && h->spec->w1; j++) {
             const float *wj = h->w1 + j * H;
             double acc = h->b1[j];
             for (size_t k = 0; k < H; k++)
@@ -495,6 +526,16 @@ static akidb_status seqcls_apply(const void *impl, size_t n, const float *rows, 
     }
     ak_free(t);
     return AKIDB_OK;
+}
+
+/* The ids a last-token head reads: up to the last that is not the pad id
+ * (at least one, as transformers' argmax over none picks the first). */
+static size_t seqcls_used_len(const void *impl, const int32_t *ids, size_t n)
+{
+    const seqcls *h = impl;
+    while (h->pad >= 0 && n > 1 && ids[n - 1] == h->pad)
+        n--;
+    return n;
 }
 
 /* ---- pairs ------------------------------------------------------------------- */
@@ -527,5 +568,6 @@ const ak_rerank_kind ak_rerank_seqcls = {
     .row = AKIDB_POOL_CLS,
     .row_of = seqcls_row_of,
     .encode = seqcls_encode,
+    .used_len = seqcls_used_len,
     .apply = seqcls_apply,
 };

@@ -64,6 +64,9 @@ typedef struct ak_rerank_kind {
     akidb_status (*encode)(const void *impl, const akidb_tokenizer *tok,
                            const akidb_rerank_opts *o, size_t max, const char *q, size_t qlen,
                            const char *d, size_t dlen, size_t di, akidb_tokens *tk);
+    /* How many leading ids of a pair the head's row depends on (the rest
+     * are dropped before the model runs); NULL: all. */
+    size_t (*used_len)(const void *impl, const int32_t *ids, size_t n);
     /* logits [n x labels] of the rows [n x hidden].  ENOMEM only. */
     akidb_status (*apply)(const void *impl, size_t n, const float *rows, float *logits);
 } ak_rerank_kind;

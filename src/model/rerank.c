@@ -183,7 +183,14 @@ static akidb_status score(const akidb_model *m, const ak_head *h, const akidb_re
                           size_t k, const int32_t *const *ids, const uint32_t *const *types,
                           const size_t *lens, float *cls, float *scores)
 {
-    size_t nt = 0;
+    size_t nt = 0, *used = NULL;
+    if (h->kind->used_len) {
+        if (!(used = ak_malloc(k * sizeof *used)))
+            return ak_fail(AKIDB_ENOMEM, "out of memory");
+        for (size_t i = 0; i < k; i++)
+            used[i] = h->kind->used_len(h->impl, ids[i], lens[i]);
+        lens = used;
+    }
     akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
     eo.pooling = h->kind->row_of ? h->kind->row_of(h->impl) : h->kind->row;
     eo.normalize = 0;
@@ -191,6 +198,7 @@ static akidb_status score(const akidb_model *m, const ak_head *h, const akidb_re
     eo.n_tokens = &nt;
     akidb_status st = ak_model_embed_ids_typed(m, k, ids, ak_head_uses_types(h) ? types : NULL,
                                                lens, cls, &eo);
+    ak_free(used);
     if (st == AKIDB_OK)
         st = ak_head_apply(h, k, cls, scores);
     if (st != AKIDB_OK)

@@ -34,6 +34,12 @@ which runs tests/test_rerank_ref.c's checker over this script's manifest:
     and "1" alone (false_token_id null) untied in BF16; the reference score
     LogitScore's: logit[true] - logit[false] (logit[true] alone) of the LM
     head at the last token of each id sequence, run alone;
+  * Qwen3ForSequenceClassification (the Qwen3-Reranker "seq-cls"
+    conversions): model.* from make_qwen3.py and score.weight [L, H] without
+    bias, config.json's pad_token_id; the reference logits transformers':
+    score(x) at the last token that is not pad_token_id (argmax of position
+    times the non-pad mask), on right-padded batches, some sequences ending
+    in pad ids; and a folder without pad_token_id (the last token);
   * reference logits from the family generators' float64 forwards on right-
     padded batches with an attention mask, then the head written here after
     transformers' ModernBertForSequenceClassification (pooling of the last
@@ -121,6 +127,18 @@ LM_VARIANTS = {
         family="lm", layers=2, hidden=48, heads=4, kv_heads=1, head_dim=16, inter=96,
         vocab=400, theta=1e6, eps=1e-6, dtype="BF16", tied=False, true="1", false=None,
         st_act=None),
+}
+# name -> the Qwen3 generator's fields, then the head's labels and pad id
+# (None: no pad_token_id in config.json).
+SEQCLS_VARIANTS = {
+    "qwen3_seqcls_f32": dict(
+        family="seqcls", layers=2, hidden=32, heads=4, kv_heads=2, head_dim=16, inter=64,
+        vocab=400, theta=1e6, eps=1e-6, dtype="F32", tied=True, labels=["LABEL_0"],
+        pad=7, st_act=None),
+    "qwen3_seqcls3_bf16": dict(
+        family="seqcls", layers=2, hidden=48, heads=4, kv_heads=1, head_dim=16, inter=96,
+        vocab=400, theta=1e6, eps=1e-6, dtype="BF16", tied=True,
+        labels=["bad", "fair", "good"], pad=None, st_act=IDENTITY),
 }
 LM_MAX = 8192     # the card's max_length, the default pair length
 # the small tokenizer's words (ids in this order); the rest of the model's
@@ -460,11 +478,91 @@ def lm_build(out, name, s):
                     % (len(seqs), min(float(y) for y in raw), max(float(y) for y in raw)))
 
 
+# --------------------------------------------------------------------------
+# Qwen3ForSequenceClassification
+
+
+def seqcls_seqs(s):
+    """lm_pairs' sequences, every third ending in one to three pad ids."""
+    seqs = lm_pairs(s)
+    if s["pad"] is not None:
+        seqs = [q + [s["pad"]] * (k % 3 + 1) if k % 3 == 0 else q
+                for k, q in enumerate(seqs)]
+    return seqs
+
+
+def seqcls_logits(s, model, score, seqs):
+    """transformers' Qwen3ForSequenceClassification: the last non-pad
+    token's final state times score.weight, on right-padded batches."""
+    pad = s["pad"] if s["pad"] is not None else 0
+    out = [None] * len(seqs)
+    with torch.no_grad():
+        for idx in mm.batches(seqs):
+            T = max(len(seqs[i]) for i in idx)
+            ids = torch.full((len(idx), T), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), T), dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
+                mask[r, :len(seqs[i])] = 1
+            h = model(ids, mask)
+            if s["pad"] is None:
+                last = mask.sum(dim=1) - 1
+            else:
+                last = (torch.arange(T) * (ids != pad).long()).argmax(dim=-1)
+            y = h[torch.arange(len(idx)), last] @ score.t()
+            for r, i in enumerate(idx):
+                out[i] = y[r]
+    return out
+
+
+def seqcls_build(out, name, s):
+    d, stamp = rc.start_build(__file__, out, name, s, 24,
+                              extra=(os.path.abspath(mq.__file__),), refs=False)
+    if d is None:
+        return
+    t0 = time.time()
+    weights = mq.make_weights(name, s)
+    L, H = len(s["labels"]), s["hidden"]
+    g = torch.Generator().manual_seed(mm.seed_of(name + "/score"))
+    score = mm.round_to(torch.randn((L, H), generator=g) * (2.0 / math.sqrt(H)), s["dtype"])
+    cfg = mq.config_json(dict(s, arch="Qwen3ForSequenceClassification", positions=40960))
+    cfg["id2label"] = {str(i): n for i, n in enumerate(s["labels"])}
+    cfg["label2id"] = {n: i for i, n in enumerate(s["labels"])}
+    if s["pad"] is not None:
+        cfg["pad_token_id"] = s["pad"]
+    if s["st_act"]:
+        cfg["sentence_transformers"] = {"activation_fn": s["st_act"], "version": "4.1.0"}
+    mm.write_json(os.path.join(d, "config.json"), cfg)
+    mm.write_json(os.path.join(d, "tokenizer_config.json"), {"model_max_length": MAX})
+    items = [("model." + k, s["dtype"], tuple(v.shape), mm.tensor_bytes(v, s["dtype"]))
+             for k, v in weights.items()]
+    items.append(("score.weight", s["dtype"], (L, H), mm.tensor_bytes(score, s["dtype"])))
+    mm.write_safetensors(os.path.join(d, "model.safetensors"), items)
+    model = mq.load_model(s, weights)
+    seqs = seqcls_seqs(s)
+    logits = seqcls_logits(s, model, score.double(), seqs)
+    act = activation(s)
+    with open(os.path.join(d, "pairs.jsonl"), "w") as f:
+        for q, y in zip(seqs, logits):
+            sc = torch.sigmoid(y) if act == "sigmoid" else y
+            f.write(json.dumps({"g": -1, "q": -1, "d": -1, "max": MAX, "strategy": "ids",
+                                "ids": q, "type_ids": [0] * len(q),
+                                "logits": [float(v) for v in y],
+                                "scores": [float(v) for v in sc]}) + "\n")
+    rc.finish_build(d, stamp, name, 24, t0, "%d sequences, logits %.3f .. %.3f"
+                    % (len(seqs), min(float(y.min()) for y in logits),
+                       max(float(y.max()) for y in logits)))
+
+
 def manifest_line(name, s):
     if s["family"] == "lm":
         return ("model %s arch=Qwen3ForCausalLM labels=1 hidden=%d max_tokens=%d dtype=%s "
                 "text=0 types=0 activation=%s" % (name, s["hidden"], LM_MAX, s["dtype"],
                                                   activation(dict(s, labels=[s["true"]]))))
+    if s["family"] == "seqcls":
+        return ("model %s arch=Qwen3ForSequenceClassification labels=%d hidden=%d "
+                "max_tokens=%d dtype=%s text=0 types=0 activation=%s"
+                % (name, len(s["labels"]), s["hidden"], MAX, s["dtype"], activation(s)))
     return ("model %s arch=%s labels=%d hidden=%d max_tokens=%d dtype=%s text=0 types=%d "
             "activation=%s" % (name, s["arch"], len(s["labels"]), s["hidden"], MAX, s["dtype"],
                                1 if fed_types(s) else 0, activation(s)))
@@ -472,13 +570,15 @@ def manifest_line(name, s):
 
 def main():
     a = rc.parse_args(__doc__)
-    every = dict(VARIANTS, **LM_VARIANTS)
+    every = dict(VARIANTS, **LM_VARIANTS, **SEQCLS_VARIANTS)
     names_ = rc.selected(every, a.only)
     os.makedirs(a.out, exist_ok=True)
     lines = ["# AkiDB reference rerankers of the newer encoder families, written by",
              "# tests/ref/make_rerank_families.py; read by tests/test_rerank_ref.c.  Do not edit."]
     for n in names_:
-        (lm_build if n in LM_VARIANTS else build)(a.out, n, every[n])
+        builder = (lm_build if n in LM_VARIANTS else
+                   seqcls_build if n in SEQCLS_VARIANTS else build)
+        builder(a.out, n, every[n])
         lines.append(manifest_line(n, every[n]))
     rc.write_manifest(a.out, lines)
     print("reference rerankers (newer families) in %s" % a.out)
