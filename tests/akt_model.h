@@ -255,6 +255,26 @@ static inline void akt_cfg_case(const char *dir, const ak_family *fam, akidb_sta
         AKT_CONTAINS(akidb_last_error(), s);
 }
 
+/* ---- the id sequences of the family tests ------------------------------------ */
+
+/* Five sequences: three short ones (a, b, c), then the first nl and the
+ * first 33 ids of longs, which akt_seqs_init fills with ids spread over
+ * [lo, v). */
+enum { AKT_NSEQ = 5 };
+typedef struct akt_seqs {
+    const int32_t *ids[AKT_NSEQ];
+    size_t lens[AKT_NSEQ];
+} akt_seqs;
+
+static inline akt_seqs akt_seqs_init(const int32_t *a, size_t na, const int32_t *b, size_t nb,
+                                     const int32_t *c, size_t nc, int32_t *longs, size_t nl,
+                                     int32_t lo, int32_t v)
+{
+    for (size_t i = 0; i < nl; i++)
+        longs[i] = lo + (int32_t)((i * 7919 + 11) % (size_t)(v - lo));
+    return (akt_seqs){ { a, b, c, longs, longs }, { na, nb, nc, nl, 33 } };
+}
+
 /* ---- embedding and comparing ------------------------------------------------ */
 
 /* Embeds the n id sequences in one call with nt threads, or one call each

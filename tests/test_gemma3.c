@@ -219,28 +219,21 @@ AKT_TEST(config)
 
 /* ---- tensors and forward -------------------------------------------------------- */
 
-enum { NSEQ = 5 };
+enum { NSEQ = AKT_NSEQ };
 static const int32_t seq_a[] = { 2, 17, 99, 512, 1 }, seq_b[] = { 2 },
                      seq_c[] = { 2, 300, 17, 400, 999, 5, 6, 1 };
 static int32_t seq_long[64];
 
-static void fixed_seqs(const int32_t **ids, size_t *lens)
+/* The fixed sequences: a, b, c, then 64 and 33 ids of seq_long. */
+static akt_seqs fixed(void)
 {
-    for (int i = 0; i < 64; i++)
-        seq_long[i] = (int32_t)((i * 7919 + 11) % V_);
-    ids[0] = seq_a; lens[0] = 5;
-    ids[1] = seq_b; lens[1] = 1;
-    ids[2] = seq_c; lens[2] = 8;
-    ids[3] = seq_long; lens[3] = 64;
-    ids[4] = seq_long; lens[4] = 33;
+    return akt_seqs_init(seq_a, 5, seq_b, 1, seq_c, 8, seq_long, 64, 0, V_);
 }
 
 static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out)
 {
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
+    akt_seqs q = fixed();
+    akt_embed_ids(m, NSEQ, q.ids, q.lens, H_, nt, one_by_one, out);
 }
 
 AKT_TEST(tensors)
@@ -259,11 +252,9 @@ AKT_TEST(tensors)
     const wopts v[] = { { .prefix = "model." }, { .dt = 1 }, { .dt = 2 },
                         { .dt = 1, .prefix = "model." } };
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
+    akt_seqs q = fixed();
     for (int i = 0; i < 4; i++)
-        akt_expect_same(make_model("t_var", mixed_cfg, &v[i]), names[i], r, NSEQ, ids, lens, H_, "variant");
+        akt_expect_same(make_model("t_var", mixed_cfg, &v[i]), names[i], r, NSEQ, q.ids, q.lens, H_, "variant");
     akidb_model_free(ref);
     static const char *miss[] = { "layers.1.post_feedforward_layernorm.weight",
                                   "layers.0.post_attention_layernorm.weight",
@@ -371,19 +362,15 @@ AKT_TEST(forward)
 AKT_TEST(reduced)
 {
     wopts o = { .dt = 1 };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_reduced(make_model("q_bf", mixed_cfg, &o), "Gemma 3", NSEQ, ids, lens, H_);
+    akt_seqs q = fixed();
+    akt_reduced(make_model("q_bf", mixed_cfg, &o), "Gemma 3", NSEQ, q.ids, q.lens, H_);
 }
 
 AKT_TEST(out_of_memory)
 {
     wopts o = { .dt = 1 };   /* converted copies: more allocations to fail */
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_oom_load_embed(make_model("m_bf", mixed_cfg, &o), NULL, NSEQ, ids, lens, H_);
+    akt_seqs q = fixed();
+    akt_oom_load_embed(make_model("m_bf", mixed_cfg, &o), NULL, NSEQ, q.ids, q.lens, H_);
 }
 
 /* ---- the text-level reference (make_gemma3.py's gemma3_text) ------------------ */

@@ -254,28 +254,21 @@ AKT_TEST(config)
 
 /* ---- tensors and forward -------------------------------------------------------- */
 
-enum { NSEQ = 5 };
+enum { NSEQ = AKT_NSEQ };
 static const int32_t seq_a[] = { 297, 17, 42, 99, 298 }, seq_b[] = { 298 },
                      seq_c[] = { 297, 17, 200, 299, 5, 6, 298 };
 static int32_t seq_long[64];
 
-static void fixed_seqs(const int32_t **ids, size_t *lens)
+/* The fixed sequences: a, b, c, then 64 and 33 ids of seq_long. */
+static akt_seqs fixed(void)
 {
-    for (int i = 0; i < 64; i++)
-        seq_long[i] = (int32_t)((i * 7919 + 11) % V_);
-    ids[0] = seq_a; lens[0] = 5;
-    ids[1] = seq_b; lens[1] = 1;
-    ids[2] = seq_c; lens[2] = 7;
-    ids[3] = seq_long; lens[3] = 64;
-    ids[4] = seq_long; lens[4] = 33;
+    return akt_seqs_init(seq_a, 5, seq_b, 1, seq_c, 7, seq_long, 64, 0, V_);
 }
 
 static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out)
 {
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
+    akt_seqs q = fixed();
+    akt_embed_ids(m, NSEQ, q.ids, q.lens, H_, nt, one_by_one, out);
 }
 
 AKT_TEST(tensors)
@@ -296,11 +289,9 @@ AKT_TEST(tensors)
     const wopts v[] = { { .prefix = "model." }, { .dt = 1 }, { .dt = 2 },
                         { .dt = 1, .prefix = "model." } };
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
+    akt_seqs q = fixed();
     for (int i = 0; i < 4; i++)
-        akt_expect_same(std_model("t_var", &v[i]), names[i], r, NSEQ, ids, lens, H_, "variant");
+        akt_expect_same(std_model("t_var", &v[i]), names[i], r, NSEQ, q.ids, q.lens, H_, "variant");
     /* each bias flag reads its tensors, and they change the output */
     const wopts bv[] = { { .norm_bias = 1 }, { .attn_bias = 1 }, { .mlp_bias = 1 },
                          { .norm_bias = 1, .attn_bias = 1, .mlp_bias = 1, .prefix = "model." } };
@@ -390,19 +381,15 @@ AKT_TEST(forward)
 AKT_TEST(reduced)
 {
     wopts o = { .dt = 1, .attn_bias = 1 };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_reduced(std_model("q_bf", &o), "ModernBERT", NSEQ, ids, lens, H_);
+    akt_seqs q = fixed();
+    akt_reduced(std_model("q_bf", &o), "ModernBERT", NSEQ, q.ids, q.lens, H_);
 }
 
 AKT_TEST(out_of_memory)
 {
     wopts o = { .dt = 1, .norm_bias = 1, .mlp_bias = 1 };   /* converted copies */
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_oom_load_embed(std_model("m_bf", &o), NULL, NSEQ, ids, lens, H_);
+    akt_seqs q = fixed();
+    akt_oom_load_embed(std_model("m_bf", &o), NULL, NSEQ, q.ids, q.lens, H_);
 }
 
 AKT_MAIN(AKT_REG(config), AKT_REG(tensors), AKT_REG(forward), AKT_REG(reduced),

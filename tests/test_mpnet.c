@@ -182,28 +182,22 @@ AKT_TEST(config)
 
 /* ---- sequences ------------------------------------------------------------------ */
 
-enum { NSEQ = 5 };
+enum { NSEQ = AKT_NSEQ };
 static const int32_t seq_a[] = { 0, 592, 88, 999, 2 }, seq_b[] = { 0 },
                      seq_c[] = { 0, 300, 17, 1, 400, 5, 2 };   /* the padding id mid-text */
 static int32_t seq_long[128];
 
-static void fixed_seqs(const int32_t **ids, size_t *lens)
+/* The fixed sequences: a, b, c, then 128 and 33 ids of seq_long (distances
+ * to 127: every bucket). */
+static akt_seqs fixed(void)
 {
-    for (int i = 0; i < 128; i++)
-        seq_long[i] = (int32_t)(4 + (i * 7919 + 11) % (V_ - 4));
-    ids[0] = seq_a; lens[0] = 5;
-    ids[1] = seq_b; lens[1] = 1;
-    ids[2] = seq_c; lens[2] = 7;
-    ids[3] = seq_long; lens[3] = 128;   /* distances to 127: every bucket */
-    ids[4] = seq_long; lens[4] = 33;
+    return akt_seqs_init(seq_a, 5, seq_b, 1, seq_c, 7, seq_long, 128, 4, V_);
 }
 
 static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out)
 {
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
+    akt_seqs q = fixed();
+    akt_embed_ids(m, NSEQ, q.ids, q.lens, H_, nt, one_by_one, out);
 }
 
 /* The worst cosine of the NSEQ embeddings a and b. */
@@ -231,11 +225,9 @@ AKT_TEST(tensors)
     const wopts v[] = { { .prefix = "mpnet." }, { .dt = 1 }, { .dt = 2 },
                         { .dt = 1, .prefix = "mpnet." } };
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
+    akt_seqs q = fixed();
     for (int i = 0; i < 4; i++)
-        akt_expect_same(make_model("t_var", mpnet_cfg, &v[i]), names[i], r, NSEQ, ids, lens, H_, "variant");
+        akt_expect_same(make_model("t_var", mpnet_cfg, &v[i]), names[i], r, NSEQ, q.ids, q.lens, H_, "variant");
     /* 40 buckets in config and table: rows past 32 are never read */
     wopts o40 = { .buckets = 40 };
     akidb_model *m40 = akt_load_ids(
@@ -416,19 +408,15 @@ AKT_TEST(forward)
 AKT_TEST(reduced)
 {
     wopts o = { 0 };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_reduced(make_model("q_r", mpnet_cfg, &o), "MPNet", NSEQ, ids, lens, H_);
+    akt_seqs q = fixed();
+    akt_reduced(make_model("q_r", mpnet_cfg, &o), "MPNet", NSEQ, q.ids, q.lens, H_);
 }
 
 AKT_TEST(out_of_memory)
 {
     wopts o = { .dt = 1 };   /* converted copies: more allocations to fail */
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_oom_load_embed(make_model("m_bf", mpnet_cfg, &o), NULL, NSEQ, ids, lens, H_);
+    akt_seqs q = fixed();
+    akt_oom_load_embed(make_model("m_bf", mpnet_cfg, &o), NULL, NSEQ, q.ids, q.lens, H_);
 }
 
 AKT_MAIN(AKT_REG(config), AKT_REG(tensors), AKT_REG(attention), AKT_REG(bias),

@@ -202,28 +202,21 @@ AKT_TEST(config)
 
 /* ---- tensors and forward -------------------------------------------------------- */
 
-enum { NSEQ = 5 };
+enum { NSEQ = AKT_NSEQ };
 static const int32_t seq_a[] = { 101, 7592, 2088, 999, 102 }, seq_b[] = { 102 },
                      seq_c[] = { 3000, 17, 4000, 30521, 5, 6, 102 };
 static int32_t seq_long[64];
 
-static void fixed_seqs(const int32_t **ids, size_t *lens)
+/* The fixed sequences: a, b, c, then 64 and 33 ids of seq_long. */
+static akt_seqs fixed(void)
 {
-    for (int i = 0; i < 64; i++)
-        seq_long[i] = (int32_t)((i * 7919 + 11) % V_);
-    ids[0] = seq_a; lens[0] = 5;
-    ids[1] = seq_b; lens[1] = 1;
-    ids[2] = seq_c; lens[2] = 7;
-    ids[3] = seq_long; lens[3] = 64;
-    ids[4] = seq_long; lens[4] = 33;
+    return akt_seqs_init(seq_a, 5, seq_b, 1, seq_c, 7, seq_long, 64, 0, V_);
 }
 
 static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out)
 {
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
+    akt_seqs q = fixed();
+    akt_embed_ids(m, NSEQ, q.ids, q.lens, H_, nt, one_by_one, out);
 }
 
 AKT_TEST(tensors)
@@ -243,11 +236,9 @@ AKT_TEST(tensors)
     const wopts v[] = { { .prefix = "model." }, { .dt = 1 }, { .dt = 2 },
                         { .dt = 1, .prefix = "model." } };
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
+    akt_seqs q = fixed();
     for (int i = 0; i < 4; i++)
-        akt_expect_same(make_model("t_var", qwen3_cfg, &v[i]), names[i], r, NSEQ, ids, lens, H_, "variant");
+        akt_expect_same(make_model("t_var", qwen3_cfg, &v[i]), names[i], r, NSEQ, q.ids, q.lens, H_, "variant");
     akidb_model_free(ref);
     static const char *miss[] = { "layers.1.self_attn.k_norm.weight", "embed_tokens.weight",
                                   "norm.weight", "layers.0.mlp.up_proj.weight" };
@@ -308,19 +299,15 @@ AKT_TEST(forward)
 AKT_TEST(reduced)
 {
     wopts o = { .dt = 1 };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_reduced(make_model("q_bf", qwen3_cfg, &o), "Qwen3", NSEQ, ids, lens, H_);
+    akt_seqs q = fixed();
+    akt_reduced(make_model("q_bf", qwen3_cfg, &o), "Qwen3", NSEQ, q.ids, q.lens, H_);
 }
 
 AKT_TEST(out_of_memory)
 {
     wopts o = { .dt = 1 };   /* converted copies: more allocations to fail */
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_oom_load_embed(make_model("m_bf", qwen3_cfg, &o), NULL, NSEQ, ids, lens, H_);
+    akt_seqs q = fixed();
+    akt_oom_load_embed(make_model("m_bf", qwen3_cfg, &o), NULL, NSEQ, q.ids, q.lens, H_);
 }
 
 /* ---- pooling and prompts ---------------------------------------------------------- */
@@ -344,14 +331,12 @@ AKT_TEST(pooling)
     AKT_EQ_INT(info.pooling, AKIDB_POOL_LAST_TOKEN);
     AKT_EQ_INT(info.normalize, 1);
     /* last token = the hidden state of the last row, normalised */
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
+    akt_seqs q = fixed();
     float e[H_], *h;
-    AKT_OK(ak_model_embed_ids(m, 1, &ids[2], &lens[2], e, NULL));
+    AKT_OK(ak_model_embed_ids(m, 1, &q.ids[2], &q.lens[2], e, NULL));
     ak_arena ar;
     ak_arena_init(&ar, 0);
-    AKT_OK(ak_model_forward(m, ids[2], lens[2], &ar, &h));
+    AKT_OK(ak_model_forward(m, q.ids[2], q.lens[2], &ar, &h));
     double nn = 0;
     for (int j = 0; j < H_; j++)
         nn += (double)h[6 * H_ + j] * h[6 * H_ + j];

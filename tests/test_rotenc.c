@@ -328,28 +328,21 @@ AKT_TEST(config)
 
 /* ---- tensors and forward -------------------------------------------------------- */
 
-enum { NSEQ = 5 };
+enum { NSEQ = AKT_NSEQ };
 static const int32_t seq_a[] = { 101, 7592, 2088, 999, 102 }, seq_b[] = { 102 },
                      seq_c[] = { 3000, 17, 4000, 30521, 5, 6, 102 };
 static int32_t seq_long[P_];
 
-static void fixed_seqs(const int32_t **ids, size_t *lens)
+/* The fixed sequences: a, b, c, then P_ and 33 ids of seq_long. */
+static akt_seqs fixed(void)
 {
-    for (int i = 0; i < P_; i++)
-        seq_long[i] = (int32_t)((i * 7919 + 11) % V_);
-    ids[0] = seq_a; lens[0] = 5;
-    ids[1] = seq_b; lens[1] = 1;
-    ids[2] = seq_c; lens[2] = 7;
-    ids[3] = seq_long; lens[3] = P_;
-    ids[4] = seq_long; lens[4] = 33;
+    return akt_seqs_init(seq_a, 5, seq_b, 1, seq_c, 7, seq_long, P_, 0, V_);
 }
 
 static void embed_fixed(const akidb_model *m, int nt, int one_by_one, float *out)
 {
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_embed_ids(m, NSEQ, ids, lens, H_, nt, one_by_one, out);
+    akt_seqs q = fixed();
+    akt_embed_ids(m, NSEQ, q.ids, q.lens, H_, nt, one_by_one, out);
 }
 
 /* The model of family fam ('g', 'n') in the variants o, then o's missing
@@ -368,15 +361,13 @@ static void tensors_of(int fam, const char *cfg, const char *prefix, int biases)
     embed_fixed(ref, 1, 0, r);
     for (int i = 0; i < NSEQ * H_; i++)
         AKT_TRUE(isfinite(r[i]));
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
+    akt_seqs q = fixed();
     static const char *names[] = { "F32", "BF16", "F16", "BF16" };
     for (int i = 0; i < 4; i++) {
         wopts v = o;
         v.dt = i == 3 ? 1 : i;
         v.prefix = i == 0 || i == 3 ? prefix : NULL;
-        akt_expect_same(make_model("t_var", cfg, &v), names[i], r, NSEQ, ids, lens, H_,
+        akt_expect_same(make_model("t_var", cfg, &v), names[i], r, NSEQ, q.ids, q.lens, H_,
                         fam == 'g' ? "GTE variant" : "NomicBERT variant");
     }
     akidb_model_free(ref);
@@ -474,10 +465,8 @@ AKT_TEST(forward)
 static void reduced_of(int fam, const char *cfg)
 {
     wopts o = { .fam = fam, .dt = 1, .types = fam == 'n' ? 2 : 0, .biases = 1 };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_reduced(make_model("q_bf", cfg, &o), fam == 'g' ? "GTE" : "NomicBERT", NSEQ, ids, lens,
+    akt_seqs q = fixed();
+    akt_reduced(make_model("q_bf", cfg, &o), fam == 'g' ? "GTE" : "NomicBERT", NSEQ, q.ids, q.lens,
                 H_);
 }
 
@@ -490,10 +479,8 @@ AKT_TEST(reduced)
 static void oom_of(int fam, const char *cfg)
 {
     wopts o = { .fam = fam, .dt = 1, .types = fam == 'n' ? 2 : 0, .biases = 1 };
-    const int32_t *ids[NSEQ];
-    size_t lens[NSEQ];
-    fixed_seqs(ids, lens);
-    akt_oom_load_embed(make_model("m_bf", cfg, &o), fam == 'g' ? "g" : "n", NSEQ, ids, lens,
+    akt_seqs q = fixed();
+    akt_oom_load_embed(make_model("m_bf", cfg, &o), fam == 'g' ? "g" : "n", NSEQ, q.ids, q.lens,
                        H_);
 }
 
