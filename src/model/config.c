@@ -368,10 +368,12 @@ done:
     return st;
 }
 
-/* max_seq_length of a sentence_bert_config.json, if the file exists. */
-static akidb_status load_sbert_config(const char *dir, size_t *out)
+/* Integer field key (null or absent: *out unchanged) of dir/file, if the
+ * file exists, in [0, max]. */
+static akidb_status load_optional_size(const char *dir, const char *file, const char *key,
+                                       size_t max, size_t *out)
 {
-    char *path = ak_path_join(dir, "sentence_bert_config.json");
+    char *path = ak_path_join(dir, file);
     if (!path)
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
     akidb_status st = AKIDB_OK;
@@ -379,9 +381,9 @@ static akidb_status load_sbert_config(const char *dir, size_t *out)
         json_t *root;
         st = load_json(path, &root);
         if (st == AKIDB_OK) {
-            json_t *v = json_object_get(root, "max_seq_length");
+            json_t *v = json_object_get(root, key);
             if (v && !json_is_null(v))
-                st = get_size(path, root, "max_seq_length", 0, (size_t)1 << 24, out);
+                st = get_size(path, root, key, 0, max, out);
             json_decref(root);
         }
     }
@@ -389,25 +391,18 @@ static akidb_status load_sbert_config(const char *dir, size_t *out)
     return st;
 }
 
+/* max_seq_length of a sentence_bert_config.json, if the file exists. */
+static akidb_status load_sbert_config(const char *dir, size_t *out)
+{
+    return load_optional_size(dir, "sentence_bert_config.json", "max_seq_length",
+                              (size_t)1 << 24, out);
+}
+
 /* config_sentence_transformers.json's "truncate_dim" (null or absent: 0). */
 static akidb_status load_truncate_dim(const char *dir, size_t *out)
 {
-    char *path = ak_path_join(dir, "config_sentence_transformers.json");
-    if (!path)
-        return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
-    akidb_status st = AKIDB_OK;
-    if (ak_file_exists(path)) {
-        json_t *root;
-        st = load_json(path, &root);
-        if (st == AKIDB_OK) {
-            json_t *v = json_object_get(root, "truncate_dim");
-            if (v && !json_is_null(v))
-                st = get_size(path, root, "truncate_dim", 0, (size_t)1 << 20, out);
-            json_decref(root);
-        }
-    }
-    ak_free(path);
-    return st;
+    return load_optional_size(dir, "config_sentence_transformers.json", "truncate_dim",
+                              (size_t)1 << 20, out);
 }
 
 /* Appends a module after Pooling: the folder dir of a Dense module (owned

@@ -404,23 +404,13 @@ def write_files(d, s, weights):
         mods.append({"idx": 2, "name": "2", "path": "2_Normalize",
                      "type": "sentence_transformers.models.Normalize"})
     mm.write_json(os.path.join(d, "modules.json"), mods)
-    os.makedirs(os.path.join(d, "1_Pooling"))
-    mm.write_json(os.path.join(d, "1_Pooling", "config.json"),
-                  {"word_embedding_dimension": H,
-                   "pooling_mode_cls_token": s["pooling"] == "cls",
-                   "pooling_mode_mean_tokens": s["pooling"] == "mean",
-                   "pooling_mode_max_tokens": s["pooling"] == "max",
-                   "pooling_mode_mean_sqrt_len_tokens": s["pooling"] == "mean_sqrt_len"})
-    if s["max_seq"] is not None:
-        mm.write_json(os.path.join(d, "sentence_bert_config.json"),
-                      {"max_seq_length": s["max_seq"], "do_lower_case": False})
+    rc.write_pooling(d, H, s["pooling"], s["max_seq"])
     mm.write_json(os.path.join(d, "tokenizer_config.json"), {"model_max_length": 512})
     if s["family"] == "distilbert":   # distilbert-base-uncased's vocabulary is BERT's
         tokdir = mm.tokenizer_dir()
         for fn in ("tokenizer.json", "vocab.txt", "special_tokens_map.json"):
             shutil.copyfile(os.path.join(tokdir, fn), os.path.join(d, fn))
-    items = [(s["prefix"] + k, s["dtype"], tuple(v.shape), mm.tensor_bytes(v, s["dtype"]))
-             for k, v in weights.items()]
+    items = rc.weight_items(weights, s["dtype"], s["prefix"])
     mm.write_safetensors(os.path.join(d, "model.safetensors"), items)
 
 
@@ -447,16 +437,10 @@ def manifest_lines(name, s):
 
 
 def main():
-    a = rc.parse_args(__doc__)
-    names_ = rc.selected(VARIANTS, a.only)
-    os.makedirs(a.out, exist_ok=True)
-    lines = ["# AkiDB family reference models, written by tests/ref/make_families.py;",
-             "# read by tests/test_families.c.  Do not edit."]
-    for n in names_:
-        build(a.out, n, VARIANTS[n])
-        lines += manifest_lines(n, VARIANTS[n])
-    rc.write_manifest(a.out, lines)
-    print("family reference models in %s" % a.out)
+    rc.run(__doc__, VARIANTS,
+           ["# AkiDB family reference models, written by tests/ref/make_families.py;",
+            "# read by tests/test_families.c.  Do not edit."],
+           build, manifest_lines, "family reference models")
 
 
 if __name__ == "__main__":

@@ -360,19 +360,9 @@ def write_files(d, s, weights, extras):
         mods.append({"idx": 2, "name": "2", "path": "2_Normalize",
                      "type": "sentence_transformers.models.Normalize"})
     mm.write_json(os.path.join(d, "modules.json"), mods)
-    os.makedirs(os.path.join(d, "1_Pooling"))
-    mm.write_json(os.path.join(d, "1_Pooling", "config.json"),
-                  {"word_embedding_dimension": s["hidden"],
-                   "pooling_mode_cls_token": s["pooling"] == "cls",
-                   "pooling_mode_mean_tokens": s["pooling"] == "mean",
-                   "pooling_mode_max_tokens": False,
-                   "pooling_mode_mean_sqrt_len_tokens": False})
-    if s["max_seq"] is not None:
-        mm.write_json(os.path.join(d, "sentence_bert_config.json"),
-                      {"max_seq_length": s["max_seq"], "do_lower_case": False})
+    rc.write_pooling(d, s["hidden"], s["pooling"], s["max_seq"])
     mm.write_json(os.path.join(d, "tokenizer_config.json"), {"model_max_length": 512})
-    items = [(s["prefix"] + k, s["dtype"], tuple(v.shape), mm.tensor_bytes(v, s["dtype"]))
-             for k, v in list(weights.items())]
+    items = rc.weight_items(weights, s["dtype"], s["prefix"])
     items += [((s["prefix"] if pre else "") + k, s["dtype"], tuple(v.shape),
                mm.tensor_bytes(v, s["dtype"])) for k, v, pre in extras]
     mm.write_safetensors(os.path.join(d, "model.safetensors"), items)
@@ -406,17 +396,11 @@ def manifest_lines(name, s):
 
 
 def main():
-    a = rc.parse_args(__doc__)
     check_buckets()
-    names_ = rc.selected(VARIANTS, a.only)
-    os.makedirs(a.out, exist_ok=True)
-    lines = ["# AkiDB MPNet reference models, written by tests/ref/make_mpnet.py;",
-             "# read by tests/test_families.c (families_ref).  Do not edit."]
-    for n in names_:
-        build(a.out, n, VARIANTS[n])
-        lines += manifest_lines(n, VARIANTS[n])
-    rc.write_manifest(a.out, lines)
-    print("MPNet reference models in %s" % a.out)
+    rc.run(__doc__, VARIANTS,
+           ["# AkiDB MPNet reference models, written by tests/ref/make_mpnet.py;",
+            "# read by tests/test_families.c (families_ref).  Do not edit."],
+           build, manifest_lines, "MPNet reference models")
 
 
 if __name__ == "__main__":

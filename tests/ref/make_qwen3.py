@@ -365,25 +365,15 @@ def write_files(d, s, weights, tokjson):
         mods.append({"idx": 2, "name": "2", "path": "2_Normalize",
                      "type": "sentence_transformers.models.Normalize"})
     mm.write_json(os.path.join(d, "modules.json"), mods)
-    os.makedirs(os.path.join(d, "1_Pooling"))
-    mm.write_json(os.path.join(d, "1_Pooling", "config.json"),
-                  {"word_embedding_dimension": s["hidden"], "pooling_mode_cls_token": False,
-                   "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": False,
-                   "pooling_mode_mean_sqrt_len_tokens": False,
-                   "pooling_mode_weightedmean_tokens": False, "pooling_mode_lasttoken": True,
-                   "include_prompt": True})
+    rc.write_pooling(d, s["hidden"], "lasttoken", s["max_seq"])
     mm.write_json(os.path.join(d, "config_sentence_transformers.json"),
                   {"prompts": {"query": QUERY_PROMPT, "document": ""},
                    "default_prompt_name": None, "similarity_fn_name": "cosine"})
-    if s["max_seq"] is not None:
-        mm.write_json(os.path.join(d, "sentence_bert_config.json"),
-                      {"max_seq_length": s["max_seq"], "do_lower_case": False})
     if s.get("text"):
         write_tokenizer(d, tokjson)
     else:
         mm.write_json(os.path.join(d, "tokenizer_config.json"), {"model_max_length": 512})
-    items = [(s["prefix"] + k, s["dtype"], tuple(v.shape), mm.tensor_bytes(v, s["dtype"]))
-             for k, v in weights.items()]
+    items = rc.weight_items(weights, s["dtype"], s["prefix"])
     mm.write_safetensors(os.path.join(d, "model.safetensors"), items)
 
 
@@ -411,18 +401,13 @@ def manifest_lines(name, s):
 
 
 def main():
-    a = rc.parse_args(__doc__)
     tokjson = tokref_json()
-    names_ = rc.selected(VARIANTS, a.only, lambda n: tokjson or not VARIANTS[n].get("text"))
-    os.makedirs(a.out, exist_ok=True)
-    lines = ["# AkiDB Qwen3 reference models, written by tests/ref/make_qwen3.py;",
-             "# read by tests/test_families.c (families_ref) and tests/test_qwen3.c.",
-             "# Do not edit."]
-    for n in names_:
-        build(a.out, n, VARIANTS[n], tokjson)
-        lines += manifest_lines(n, VARIANTS[n])
-    rc.write_manifest(a.out, lines)
-    print("Qwen3 reference models in %s" % a.out)
+    rc.run(__doc__, VARIANTS,
+           ["# AkiDB Qwen3 reference models, written by tests/ref/make_qwen3.py;",
+            "# read by tests/test_families.c (families_ref) and tests/test_qwen3.c.",
+            "# Do not edit."],
+           lambda out, n, s: build(out, n, s, tokjson), manifest_lines,
+           "Qwen3 reference models", keep=lambda n: tokjson or not VARIANTS[n].get("text"))
 
 
 if __name__ == "__main__":

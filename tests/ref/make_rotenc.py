@@ -404,21 +404,9 @@ def write_files(d, s, weights):
         mods.append({"idx": 2, "name": "2", "path": "2_Normalize",
                      "type": "sentence_transformers.models.Normalize"})
     mm.write_json(os.path.join(d, "modules.json"), mods)
-    os.makedirs(os.path.join(d, "1_Pooling"))
-    p = s["pooling"]
-    mm.write_json(os.path.join(d, "1_Pooling", "config.json"),
-                  {"word_embedding_dimension": s["hidden"],
-                   "pooling_mode_cls_token": p == "cls", "pooling_mode_mean_tokens": p == "mean",
-                   "pooling_mode_max_tokens": False,
-                   "pooling_mode_mean_sqrt_len_tokens": False,
-                   "pooling_mode_weightedmean_tokens": False, "pooling_mode_lasttoken": False,
-                   "include_prompt": True})
-    if s["max_seq"] is not None:
-        mm.write_json(os.path.join(d, "sentence_bert_config.json"),
-                      {"max_seq_length": s["max_seq"], "do_lower_case": False})
+    rc.write_pooling(d, s["hidden"], s["pooling"], s["max_seq"])
     mm.write_json(os.path.join(d, "tokenizer_config.json"), {"model_max_length": 512})
-    items = [(s["prefix"] + k, s["dtype"], tuple(v.shape), mm.tensor_bytes(v, s["dtype"]))
-             for k, v in weights.items()]
+    items = rc.weight_items(weights, s["dtype"], s["prefix"])
     mm.write_safetensors(os.path.join(d, "model.safetensors"), items)
 
 
@@ -446,17 +434,11 @@ def manifest_lines(name, s):
 
 
 def main():
-    a = rc.parse_args(__doc__)
-    names_ = rc.selected(VARIANTS, a.only)
-    os.makedirs(a.out, exist_ok=True)
-    lines = ["# AkiDB rotary-encoder reference models (GTE, NomicBERT), written by",
-             "# tests/ref/make_rotenc.py; read by tests/test_families.c (families_ref).",
-             "# Do not edit."]
-    for n in names_:
-        build(a.out, n, VARIANTS[n])
-        lines += manifest_lines(n, VARIANTS[n])
-    rc.write_manifest(a.out, lines)
-    print("rotary-encoder reference models in %s" % a.out)
+    rc.run(__doc__, VARIANTS,
+           ["# AkiDB rotary-encoder reference models (GTE, NomicBERT), written by",
+            "# tests/ref/make_rotenc.py; read by tests/test_families.c (families_ref).",
+            "# Do not edit."],
+           build, manifest_lines, "rotary-encoder reference models")
 
 
 if __name__ == "__main__":

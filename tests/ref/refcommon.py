@@ -128,6 +128,36 @@ def finish_build(d, stamp, name, width, t0, what):
     sys.stdout.flush()
 
 
+POOLING_KEYS = {"cls": "cls_token", "mean": "mean_tokens", "max": "max_tokens",
+                "mean_sqrt_len": "mean_sqrt_len_tokens", "weightedmean": "weightedmean_tokens",
+                "lasttoken": "lasttoken"}
+
+
+def pooling_config(hidden, mode):
+    """1_Pooling/config.json as sentence-transformers writes it, mode on."""
+    cfg = {"word_embedding_dimension": hidden}
+    for m, key in POOLING_KEYS.items():
+        cfg["pooling_mode_" + key] = m == mode
+    cfg["include_prompt"] = True
+    return cfg
+
+
+def write_pooling(d, hidden, mode, max_seq):
+    """d/1_Pooling/config.json (pooling_config) and, unless max_seq is
+    None, d/sentence_bert_config.json."""
+    os.makedirs(os.path.join(d, "1_Pooling"))
+    mm.write_json(os.path.join(d, "1_Pooling", "config.json"), pooling_config(hidden, mode))
+    if max_seq is not None:
+        mm.write_json(os.path.join(d, "sentence_bert_config.json"),
+                      {"max_seq_length": max_seq, "do_lower_case": False})
+
+
+def weight_items(weights, dtype, prefix=""):
+    """mm.write_safetensors' items of the tensors, named prefix + key."""
+    return [(prefix + k, dtype, tuple(v.shape), mm.tensor_bytes(v, dtype))
+            for k, v in weights.items()]
+
+
 def write_ids(d, raw):
     """ids.txt: the untruncated ids of each text, one a line."""
     with open(os.path.join(d, "ids.txt"), "w") as f:
@@ -194,3 +224,18 @@ def selected(variants, only, keep=lambda n: True):
 def write_manifest(out, lines):
     with open(os.path.join(out, "manifest.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def run(doc, variants, header, build, manifest_lines, what, keep=lambda n: True):
+    """A generator's main: parses the command line, builds each selected
+    variant (build(out, name, spec)), writes the manifest (header lines, then
+    each variant's manifest_lines(name, spec))."""
+    a = parse_args(doc)
+    names_ = selected(variants, a.only, keep)
+    os.makedirs(a.out, exist_ok=True)
+    lines = list(header)
+    for n in names_:
+        build(a.out, n, variants[n])
+        lines += manifest_lines(n, variants[n])
+    write_manifest(a.out, lines)
+    print("%s in %s" % (what, a.out))
