@@ -4,6 +4,8 @@
  * and embedding them.  Plain texts go through the model's shared batcher
  * (embedq.c); a prompt name goes to akidb_embed, which knows the model's
  * prompts; token ids, and texts cut at their start, go to akidb_embed_ids.
+ * Those two are direct model calls under the batcher's bounds
+ * (ak_emodel_enter).
  */
 #include "server/embed_inputs.h"
 
@@ -247,7 +249,11 @@ static bool embed_as_ids(ak_ctx *c, ak_emodel *em, const ak_einputs *in,
         akidb_embed_opts o = AKIDB_EMBED_OPTS_INIT;
         o.normalize = how->normalize;
         o.n_tokens = tokens;
-        akidb_status st = akidb_embed_ids(ak_emodel_model(em), x.ids, x.lens, x.n, out, &o);
+        akidb_status st = ak_emodel_enter(em, x.n);
+        if (st == AKIDB_OK) {
+            st = akidb_embed_ids(ak_emodel_model(em), x.ids, x.lens, x.n, out, &o);
+            ak_emodel_leave(em);
+        }
         ok = st == AKIDB_OK ? true : failed(c, st);
     }
     ak_inputs_ids_free(&x);
@@ -298,7 +304,11 @@ bool ak_inputs_embed(ak_ctx *c, ak_emodel *em, const ak_einputs *in, const ak_em
         o.no_truncate = !how->truncate;
         o.n_tokens = tokens;
         o.prompt_name = how->prompt_name;
-        akidb_status st = akidb_embed(ak_emodel_model(em), texts, lens, in->n, out, &o);
+        akidb_status st = ak_emodel_enter(em, in->n);
+        if (st == AKIDB_OK) {
+            st = akidb_embed(ak_emodel_model(em), texts, lens, in->n, out, &o);
+            ak_emodel_leave(em);
+        }
         ok = st == AKIDB_OK ? true : failed(c, st);
     }
     ak_free(texts);

@@ -13,6 +13,13 @@
  * batch is larger: throughput rises with load while a lone request is
  * served at once.  A request larger than the budget is spread over several
  * batches; a single text over the budget forms a batch of its own.
+ *
+ * Work the batcher cannot merge - token-id inputs, prompts, token-level
+ * states (TEI /embed_all), reranking - runs in the request thread between
+ * ak_emodel_enter and ak_emodel_leave, under the same bounds: its texts
+ * count against the queue capacity while they wait (a full queue is EBUSY,
+ * 503 at once), and at most as many such calls run on a model as it has
+ * workers, so no path lets a crowd of requests start unbounded model work.
  */
 #include "server/internal.h"
 
@@ -45,6 +52,8 @@ struct ak_emodel {
     ak_models *owner;
     pthread_mutex_t mu;
     pthread_cond_t cv;           /* workers wait here for work                */
+    pthread_cond_t direct_cv;    /* direct calls wait here for a slot         */
+    int direct;                  /* direct calls running                      */
     ejob *head, *tail;
     size_t pending;              /* queued texts not yet handed out           */
     int stop;
@@ -324,6 +333,42 @@ akidb_status ak_embed_run(ak_emodel *em, ak_embed_job *job)
     return st;
 }
 
+akidb_status ak_emodel_enter(ak_emodel *em, size_t n)
+{
+    ak_models *ms = em->owner;
+    akidb_status st = AKIDB_OK;
+    pthread_mutex_lock(&em->mu);
+    if (em->stop) {
+        st = ak_fail(AKIDB_EBUSY, "the server is shutting down");
+    } else if (n > ms->max_queue) {
+        st = ak_fail(AKIDB_EBUSY, "%zu texts exceed the queue capacity of %zu", n,
+                     ms->max_queue);
+    } else if (em->pending + n > ms->max_queue) {
+        st = ak_fail(AKIDB_EBUSY, "the embedding queue of model '%s' is full (%zu texts waiting)",
+                     em->name, em->pending);
+    } else {
+        em->pending += n;
+        while (em->direct >= em->n_workers && !em->stop)
+            pthread_cond_wait(&em->direct_cv, &em->mu);
+        em->pending -= n;
+        if (em->stop)
+            st = ak_fail(AKIDB_EBUSY, "the server is shutting down");
+        else
+            em->direct++;
+    }
+    pthread_mutex_unlock(&em->mu);
+    return st;
+}
+
+void ak_emodel_leave(ak_emodel *em)
+{
+    pthread_mutex_lock(&em->mu);
+    AK_ASSERT(em->direct > 0);
+    em->direct--;
+    pthread_cond_signal(&em->direct_cv);
+    pthread_mutex_unlock(&em->mu);
+}
+
 static bool good_model_name(const char *s)
 {
     size_t n = strlen(s);
@@ -346,12 +391,14 @@ static void emodel_free(ak_emodel *em)
         pthread_mutex_lock(&em->mu);
         em->stop = 1;
         pthread_cond_broadcast(&em->cv);
+        pthread_cond_broadcast(&em->direct_cv);
         pthread_mutex_unlock(&em->mu);
         for (int i = 0; i < em->n_workers; i++)
             pthread_join(em->workers[i], NULL);
         ak_free(em->workers);
     }
     pthread_cond_destroy(&em->cv);
+    pthread_cond_destroy(&em->direct_cv);
     pthread_mutex_destroy(&em->mu);
     akidb_model_free(em->model);
     ak_free(em->name);
@@ -376,6 +423,7 @@ static akidb_status add_model(ak_models *ms, const ak_server_config *cfg, ak_met
         return ak_fail(AKIDB_ENOMEM, "out of memory");
     pthread_mutex_init(&em->mu, NULL);
     pthread_cond_init(&em->cv, NULL);
+    pthread_cond_init(&em->direct_cv, NULL);
     em->owner = ms;
     em->name = ak_strdup(name);
     em->dir = ak_strdup(dir);

@@ -140,6 +140,12 @@ const akidb_model_info *ak_emodel_info(const ak_emodel *em);
 void ak_models_render(ak_models *ms, ak_tbuf *out);
 /* Texts waiting in the model's queue. */
 size_t ak_emodel_queue_depth(ak_emodel *em);
+/* A direct model call for n texts (work the batcher cannot merge) takes a
+ * slot: EBUSY when the queue cannot hold n more texts (or the server is
+ * stopping), else waits until fewer direct calls than the model has
+ * workers run.  Every AKIDB_OK is paired with one ak_emodel_leave. */
+akidb_status ak_emodel_enter(ak_emodel *em, size_t n);
+void ak_emodel_leave(ak_emodel *em);
 
 typedef struct ak_embed_job {
     const char *const *texts;    /* n texts of lens[i] bytes                  */

@@ -14,9 +14,11 @@
  *                     raw_scores, return_text -> [{index, text?, score}] by
  *                     decreasing score (akidb_rerank on a reranker model)
  *   POST /tokenize    inputs, add_special_tokens, prompt_name -> [[{id, text,
- *                     special, start, stop}]]; text is the vocabulary's
- *                     token string and start / stop are null (the
- *                     tokenizer keeps no offsets)
+ *                     special, start, stop}]] as TEI: start / stop are the
+ *                     token's byte offsets in the input and text those
+ *                     bytes; the template's special tokens have their token
+ *                     string and null start / stop
+ *                     (akidb_tokenizer_encode_offsets)
  *   POST /decode      ids, skip_special_tokens -> [string]
  *   POST /similarity  inputs {source_sentence, sentences}, parameters ->
  *                     [cosine]
@@ -319,7 +321,9 @@ static void route_embed_all(ak_ctx *c)
             longest = x.lens[i] > longest ? x.lens[i] : longest;
         arr = json_array();
         h = ak_malloc(longest * hidden * sizeof *h);
-        akidb_status st = arr && h ? AKIDB_OK : ak_fail(AKIDB_ENOMEM, "out of memory");
+        akidb_status st = arr && h ? ak_emodel_enter(em, x.n)
+                                   : ak_fail(AKIDB_ENOMEM, "out of memory");
+        bool entered = st == AKIDB_OK;
         for (size_t i = 0; i < x.n && st == AKIDB_OK; i++) {
             st = akidb_embed_tokens(m, x.ids[i], x.lens[i], h, NULL);
             if (st != AKIDB_OK)
@@ -327,6 +331,8 @@ static void route_embed_all(ak_ctx *c)
             else if (json_array_append_new(arr, rows_json(h, x.lens[i], hidden)) != 0)
                 st = ak_fail(AKIDB_ENOMEM, "out of memory for the answer");
         }
+        if (entered)
+            ak_emodel_leave(em);
         if (st == AKIDB_OK)
             ak_reply_json(c, 200, json_incref(arr));
         else if (st == AKIDB_ENOMEM)
@@ -527,10 +533,13 @@ static void route_rerank(ak_ctx *c)
         o.activation = raw ? AKIDB_RERANK_ACT_RAW : AKIDB_RERANK_ACT_SIGMOID;
         o.max_tokens = info->max_tokens;
         o.n_tokens = &tokens;
-        st = akidb_rerank(m, json_string_value(q), json_string_length(q), docs, lens, n, &o,
-                          scores);
+        if ((st = ak_emodel_enter(em, n)) == AKIDB_OK) {
+            st = akidb_rerank(m, json_string_value(q), json_string_length(q), docs, lens, n,
+                              &o, scores);
+            ak_emodel_leave(em);
+        }
     }
-    if (st == AKIDB_ENOMEM) {
+    if (st == AKIDB_ENOMEM || st == AKIDB_EBUSY) {
         ak_reply_error(c, 429, "Overloaded", "out of memory: %s", akidb_last_error());
     } else if (st != AKIDB_OK) {
         ak_reply_error(c, 424, "Backend", "%s", akidb_last_error());
@@ -559,27 +568,31 @@ static void route_rerank(ak_ctx *c)
 
 /* ---- POST /tokenize, /decode ---------------------------------------------------- */
 
-/* True for an id the tokenizer treats as special: decoding it alone gives
- * text, but nothing once special tokens are skipped. */
-static bool is_special(const akidb_tokenizer *tok, int32_t id)
-{
-    char *a = NULL, *b = NULL;
-    size_t la = 0, lb = 0;
-    bool sp = akidb_tokenizer_decode(tok, &id, 1, 1, &a, &la) == AKIDB_OK &&
-              akidb_tokenizer_decode(tok, &id, 1, 0, &b, &lb) == AKIDB_OK && la == 0 && lb > 0;
-    akidb_string_free(a);
-    akidb_string_free(b);
-    return sp;
-}
-
-/* TEI's token objects of ids[0..n). */
-static json_t *token_objects(const akidb_tokenizer *tok, const int32_t *ids, size_t n)
+/* TEI's token objects of the ids t->ids[k] of text (the encoded input, len
+ * bytes), as TEI's into_tokens: a special token of the template has its
+ * token string as text and null start / stop; any other token has the bytes
+ * [start, stop) of text its span names (akidb_tokenizer_encode_offsets).
+ * with_special: false leaves the template's tokens out. */
+static json_t *token_objects(const akidb_tokenizer *tok, const akidb_tokens *t,
+                             const akidb_spans *sp, const char *text, size_t len,
+                             bool with_special)
 {
     json_t *a = json_array();
-    for (size_t k = 0; a && k < n; k++) {
-        const char *s = akidb_tokenizer_id_to_token(tok, ids[k]);
-        json_t *o = json_pack("{s:I,s:s,s:b,s:n,s:n}", "id", (json_int_t)ids[k], "text",
-                              s ? s : "", "special", is_special(tok, ids[k]), "start", "stop");
+    for (size_t k = 0; a && k < t->n; k++) {
+        const akidb_span *x = &sp->v[k];
+        if (x->special && !with_special)
+            continue;
+        json_t *o;
+        if (x->special) {
+            const char *s = akidb_tokenizer_id_to_token(tok, t->ids[k]);
+            o = json_pack("{s:I,s:s,s:b,s:n,s:n}", "id", (json_int_t)t->ids[k], "text",
+                          s ? s : "", "special", 1, "start", "stop");
+        } else {
+            size_t s0 = x->start < len ? x->start : len, s1 = x->stop < len ? x->stop : len;
+            o = json_pack("{s:I,s:o,s:b,s:I,s:I}", "id", (json_int_t)t->ids[k], "text",
+                          json_stringn(text + s0, s1 > s0 ? s1 - s0 : 0), "special", 0,
+                          "start", (json_int_t)x->start, "stop", (json_int_t)x->stop);
+        }
         if (!o || json_array_append_new(a, o) != 0) {
             json_decref(a);
             return NULL;
@@ -613,8 +626,9 @@ static void route_tokenize(ak_ctx *c)
     if (!em || (prompt && !prompt_text(c, em, prompt, &ptext)))
         return;
     const akidb_tokenizer *tok = akidb_model_tokenizer(ak_emodel_model(em));
-    akidb_tokens t = {0}, tmpl = {0};
-    akidb_status st = add_special ? AKIDB_OK : akidb_tokenizer_encode(tok, "", 0, 0, &tmpl);
+    akidb_tokens t = {0};
+    akidb_spans sp = {0};
+    akidb_status st = AKIDB_OK;
     json_t *arr = json_array();
     for (size_t i = 0; arr && st == AKIDB_OK && i < n; i++) {
         json_t *s = json_is_array(v) ? json_array_get(v, i) : v;
@@ -622,20 +636,18 @@ static void route_tokenize(ak_ctx *c)
             ak_reply_error(c, 422, "Validation", "`inputs`[%zu] must be a string", i);
             json_decref(arr);
             akidb_tokens_free(&t);
-            akidb_tokens_free(&tmpl);
+            akidb_spans_free(&sp);
             return;
         }
         size_t len = json_string_length(s);
         char *pt = ptext && *ptext ? joined(ptext, json_string_value(s), len, &len) : NULL;
+        const char *text = pt ? pt : json_string_value(s);
         if (ptext && *ptext && !pt)
             st = ak_fail(AKIDB_ENOMEM, "out of memory");
         else
-            st = akidb_tokenizer_encode(tok, pt ? pt : json_string_value(s), len, 0, &t);
+            st = akidb_tokenizer_encode_offsets(tok, text, len, 0, &t, &sp);
+        json_t *one = st == AKIDB_OK ? token_objects(tok, &t, &sp, text, len, add_special) : NULL;
         ak_free(pt);
-        size_t pre = 0, post = 0;
-        if (st == AKIDB_OK && !add_special)
-            ak_template_split(&t, &tmpl, &pre, &post);
-        json_t *one = st == AKIDB_OK ? token_objects(tok, t.ids + pre, t.n - pre - post) : NULL;
         if (st == AKIDB_OK && (!one || json_array_append_new(arr, one) != 0)) {
             json_decref(arr);
             arr = NULL;
@@ -644,7 +656,7 @@ static void route_tokenize(ak_ctx *c)
             ak_fail_prefix(st, "input %zu", i);
     }
     akidb_tokens_free(&t);
-    akidb_tokens_free(&tmpl);
+    akidb_spans_free(&sp);
     if (st != AKIDB_OK) {
         json_decref(arr);
         ak_reply_error(c, 422, "Tokenizer", "%s", akidb_last_error());
