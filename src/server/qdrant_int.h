@@ -78,5 +78,12 @@ void qd_scroll(ak_ctx *c);
 void qd_count(ak_ctx *c);
 void qd_delete_points(ak_ctx *c);
 void qd_payload(ak_ctx *c);
+/* qdrant_search.c */
+void qd_search(ak_ctx *c);
+void qd_query(ak_ctx *c);
+void qd_search_batch(ak_ctx *c);
+void qd_query_batch(ak_ctx *c);
+/* AkiDB's score (higher better) as Qdrant's: Euclid is the distance. */
+double qd_score(akidb_metric m, float s);
 
 #endif /* AKIDB_SERVER_QDRANT_INT_H */

@@ -6,12 +6,14 @@
  *   GET /                                  {"title": "qdrant - ...", "version"}
  *   GET /collections, PUT|GET|DELETE /collections/{name},
  *   GET /collections/{name}/exists
+ *   PUT /collections/{name}/index,         payload indexes: acknowledged, no
+ *   DELETE .../index/{field}               effect (filters need none here)
  *   PUT /collections/{name}/points         upsert (points list or batch)
  *   POST .../points                        get by ids
  *   GET .../points/{id}
  *   POST .../points/delete                 by ids or filter
- *   POST .../points/search, .../points/query, .../points/scroll,
- *   .../points/count
+ *   POST .../points/search, .../points/query (and their /batch forms),
+ *   .../points/scroll, .../points/count
  *   POST|PUT .../points/payload            set (merge) / overwrite payload
  *
  * Answers come in Qdrant's envelope {"result", "status": "ok", "time"} and
@@ -22,8 +24,8 @@
  * unnamed vector exist here; named and sparse vectors are refused.
  *
  * This file has the envelope, the request helpers the point routes share
- * (qdrant_int.h), the collection routes, search, query and the table; the
- * other point routes are in qdrant_points.c.
+ * (qdrant_int.h), the collection routes and the table; search and query
+ * are in qdrant_search.c, the other point routes in qdrant_points.c.
  */
 #include "server/coll_req.h"
 
@@ -123,7 +125,7 @@ static const char *distance_name(akidb_metric m)
 }
 
 /* AkiDB's score (higher better) as Qdrant's: Euclid is the distance. */
-static double q_score(akidb_metric m, float s)
+double qd_score(akidb_metric m, float s)
 {
     return m == AKIDB_METRIC_L2 ? sqrt(s < 0 ? -(double)s : 0.0) : (double)s;
 }
@@ -273,7 +275,7 @@ json_t *qd_point_out(const akidb_point *p, const qd_payload_sel *ps, bool wvec, 
     int bad = json_object_set_new(o, "id", ak_qdrant_id_to_json(p->id));
     if (hit) {
         bad |= json_object_set_new(o, "version", json_integer(0));
-        bad |= json_object_set_new(o, "score", json_real(q_score(m, p->score)));
+        bad |= json_object_set_new(o, "score", json_real(qd_score(m, p->score)));
     }
     bad |= json_object_set_new(o, "payload", ps->on ? payload_of(p->payload, ps) : json_null());
     bad |= json_object_set_new(o, "vector",
@@ -605,209 +607,51 @@ const json_t *qd_doc_text(const json_t *v)
     return json_is_string(t) ? t : NULL;
 }
 
-/* ---- search and query ------------------------------------------------------------- */
+/* ---- payload indexes ------------------------------------------------------------------------- */
 
-/* Adds "the point is not id" to the selection's filter text (a query by
- * point id leaves that point out, as Qdrant does). */
-static akidb_status exclude_id(qd_selection *s, const char *id)
+/* A field_schema Qdrant takes: a type name, or {"type": name, ...}. */
+static bool schema_type_ok(const json_t *v)
 {
-    json_t *not = json_pack("{s:{s:s}}", "not", "$id", id);
-    json_t *f = not && s->qf.filter ? json_pack("{s:[O,O]}", "and", not, s->qf.filter)
-                                    : json_incref(not);
-    char *t = f ? json_dumps(f, JSON_COMPACT) : NULL;
-    json_decref(not);
-    json_decref(f);
-    if (!t)
-        return ak_fail(AKIDB_ENOMEM, "out of memory");
-    ak_json_free_str(s->text);
-    s->text = t;
-    return AKIDB_OK;
+    static const char *const types[] = {"keyword", "integer", "float", "geo", "text",
+                                        "bool", "datetime", "uuid"};
+    if (json_is_object(v))
+        v = json_object_get(v, "type");
+    const char *t = json_string_value(v);
+    for (size_t i = 0; t && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(t, types[i]) == 0)
+            return true;
+    return false;
 }
 
-/* Searches with vec under the request b's limit, offset, score_threshold,
- * params, filter and with_*, leaving out the point skip (not NULL: a query
- * by id); returns the ScoredPoints or NULL after a reply. */
-static json_t *run_search(ak_ctx *c, const akidb_collection_info *in, json_t *b,
-                          const float *vec, const char *skip)
-{
-    size_t limit, offset, ef = 0;
-    qd_payload_sel ps;
-    bool wv;
-    int exact = 0;
-    json_t *prm = json_object_get(b, "params");
-    json_t *thr = json_object_get(b, "score_threshold");
-    if (!qd_uint(c, b, "limit", 10, 1, 10000, &limit) ||
-        !qd_uint(c, b, "offset", 0, 0, 10000, &offset) || !qd_get_psel(c, b, false, &ps) ||
-        !qd_wvec(c, b, &wv) ||
-        (json_is_object(prm) && (!qd_uint(c, prm, "hnsw_ef", 0, 1, 100000, &ef) ||
-                                 !ak_json_bool(c, prm, "exact", 0, &exact))))
-        return NULL;
-    if (thr && !json_is_null(thr) && !json_is_number(thr)) {
-        QD_BAD(c, "Format error in JSON body: score_threshold must be a number");
-        return NULL;
-    }
-    if (offset + limit > 10000) {
-        QD_BAD(c, "Wrong input: offset + limit must be at most 10000");
-        return NULL;
-    }
-    qd_selection s;
-    if (!qd_get_sel(c, b, &s))
-        return NULL;
-    if (skip && exclude_id(&s, skip) != AKIDB_OK) {
-        qd_sel_clear(&s);
-        qd_oom(c);
-        return NULL;
-    }
-    akidb_search_req sr = {vec, in->dim, offset + limit, ef, s.text, exact != 0,
-                           qd_with(&ps, wv)};
-    akidb_points pts = {0};
-    akidb_status st = akidb_search(c->srv->store, c->id.tenant, in->name, &sr, &pts);
-    qd_sel_clear(&s);
-    if (st != AKIDB_OK) {
-        qd_store_fail(c, st);
-        return NULL;
-    }
-    json_t *arr = json_array();
-    for (size_t i = offset; arr && i < pts.n; i++) {
-        double sc = q_score(in->metric, pts.items[i].score);
-        if (json_is_number(thr) && (in->metric == AKIDB_METRIC_L2
-                                        ? sc > json_number_value(thr)
-                                        : sc < json_number_value(thr)))
-            break;   /* hits come best first */
-        if (json_array_append_new(arr, qd_point_out(&pts.items[i], &ps, wv, in->metric, true)) !=
-            0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    akidb_points_free(&pts);
-    if (!arr)
-        qd_oom(c);
-    return arr;
-}
-
-/* POST .../points/search: {"vector": [...], ...}. */
-static void q_search(ak_ctx *c)
+/* PUT /collections/{name}/index: {"field_name", "field_schema"}.  Qdrant's
+ * payload indexes speed its filters up; AkiDB's filters read every payload
+ * field without one, so a valid request is acknowledged and changes
+ * nothing (LlamaIndex's QdrantVectorStore sends one for "doc_id"). */
+static void q_index_create(ak_ctx *c)
 {
     akidb_collection_info in;
     if (!qd_info(c, &in))
         return;
-    json_t *v = json_object_get(c->body, "vector");
-    if (json_is_object(v) && json_is_array(json_object_get(v, "vector"))) {
-        const char *name = json_string_value(json_object_get(v, "name"));
-        if (name && name[0]) {
-            QD_BAD(c, "Wrong input: Not existing vector name error: %s (collections here have one "
-                "unnamed vector)", name);
-            return;
-        }
-        v = json_object_get(v, "vector");
-    }
-    float *vec = ak_malloc(in.dim * sizeof *vec);
-    if (!vec) {
-        qd_oom(c);
+    const json_t *name = json_object_get(c->body, "field_name");
+    const json_t *schema = json_object_get(c->body, "field_schema");
+    if (!json_is_string(name) || json_string_length(name) == 0) {
+        QD_BAD(c, "Format error in JSON body: \"field_name\" must be a non-empty string");
         return;
     }
-    if (!v)
-        QD_BAD(c, "Format error in JSON body: \"vector\" is required");
-    else if (qd_vec(c, v, "vector", in.dim, vec)) {
-        json_t *r = run_search(c, &in, c->body, vec, NULL);
-        if (r)
-            qd_ok(c, r);
+    if (schema && !json_is_null(schema) && !schema_type_ok(schema)) {
+        QD_BAD(c, "Format error in JSON body: \"field_schema\" must be one of keyword, integer, "
+            "float, geo, text, bool, datetime, uuid (or {\"type\": ...})");
+        return;
     }
-    ak_free(vec);
+    qd_done(c);
 }
 
-/* The vector of the point id into vec: a query by point id. */
-static bool point_vector(ak_ctx *c, const akidb_collection_info *in, const char *id, float *vec)
-{
-    akidb_points pts = {0};
-    const char *ids[1] = {id};
-    akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, in->name, ids, 1,
-                                       AKIDB_WITH_VECTOR, &pts);
-    bool ok = st == AKIDB_OK && pts.n == 1 && pts.items[0].vector;
-    if (ok)
-        memcpy(vec, pts.items[0].vector, in->dim * sizeof *vec);
-    else if (st == AKIDB_OK)
-        ak_reply_error(c, 404, "not_found", "Not found: No point with id %s found", id);
-    else
-        qd_store_fail(c, st);
-    akidb_points_free(&pts);
-    return ok;
-}
-
-/* The query vector of POST .../points/query into vec; replies on error.
- * A query by point id (an integer or a UUID, plain or as "nearest") takes
- * that point's vector and names it in skip (else skip is ""). */
-static bool query_vector(ak_ctx *c, const akidb_collection_info *in, const json_t *q, float *vec,
-                         char skip[AK_QDRANT_ID_CAP])
-{
-    skip[0] = '\0';
-    if (json_is_object(q) && json_object_get(q, "nearest"))
-        q = json_object_get(q, "nearest");
-    if (json_is_array(q))
-        return qd_vec(c, q, "query", in->dim, vec);
-    char err[8];
-    if (json_is_integer(q) || (json_is_string(q) && ak_qdrant_id_from_json(q, skip, err, 1))) {
-        if (!qd_id(c, q, skip))
-            return false;
-        return point_vector(c, in, skip, vec);
-    }
-    skip[0] = '\0';
-    const json_t *t = json_is_string(q) ? q : qd_doc_text(q);
-    const json_t *model = json_is_object(q) ? json_object_get(q, "model") : NULL;
-    if (!t) {
-        const char *k = "query";
-        if (json_is_object(q) && json_object_size(q) > 0)
-            k = json_object_iter_key(json_object_iter((json_t *)q));
-        QD_BAD(c, "Wrong input: query.%s is not supported; send a vector, {\"nearest\": vector} or "
-            "a text ({\"text\": ...})", k);
-        return false;
-    }
-    ak_emodel *em = qd_doc_model(c, in, model);
-    if (!em)
-        return false;
-    const char *s = json_string_value(t);
-    size_t l = json_string_length(t), tokens;
-    return ak_embed_for_route(c, em, &s, &l, 1, AKIDB_POOL_DEFAULT, -1, 1, vec, &tokens);
-}
-
-/* POST .../points/query: {"query": vector | {"nearest": ...} | text, ...}. */
-static void q_query(ak_ctx *c)
+/* DELETE /collections/{name}/index/{field}: acknowledged (see above). */
+static void q_index_delete(ak_ctx *c)
 {
     akidb_collection_info in;
-    if (!qd_info(c, &in))
-        return;
-    json_t *b = c->body;
-    static const char *const refused[] = {"prefetch", "lookup_from"};
-    for (size_t i = 0; i < 2; i++) {
-        json_t *v = json_object_get(b, refused[i]);
-        if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0)) {
-            QD_BAD(c, "Wrong input: \"%s\" is not supported", refused[i]);
-            return;
-        }
-    }
-    const char *using = json_string_value(json_object_get(b, "using"));
-    if (using && using[0]) {
-        QD_BAD(c, "Wrong input: Not existing vector name error: %s", using);
-        return;
-    }
-    json_t *q = json_object_get(b, "query");
-    if (!q || json_is_null(q)) {
-        QD_BAD(c, "Wrong input: \"query\" is required (a vector or a text)");
-        return;
-    }
-    float *vec = ak_malloc(in.dim * sizeof *vec);
-    if (!vec) {
-        qd_oom(c);
-        return;
-    }
-    char skip[AK_QDRANT_ID_CAP];
-    if (query_vector(c, &in, q, vec, skip)) {
-        json_t *r = run_search(c, &in, b, vec, skip[0] ? skip : NULL);
-        if (r)
-            qd_ok(c, json_pack("{s:o}", "points", r));
-    }
-    ak_free(vec);
+    if (qd_info(c, &in))
+        qd_done(c);
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -821,11 +665,15 @@ static const ak_route qdrant_routes[] = {
     { "GET", QC, AK_ROLE_READER, q_info, 0 },
     { "DELETE", QC, AK_ROLE_WRITER, q_delete, 0 },
     { "GET", QC "/exists", AK_ROLE_READER, q_exists, 0 },
+    { "PUT", QC "/index", AK_ROLE_WRITER, q_index_create, AK_RT_JSON },
+    { "DELETE", QC "/index/{field}", AK_ROLE_WRITER, q_index_delete, 0 },
     { "PUT", QC "/points", AK_ROLE_WRITER, qd_upsert, AK_RT_JSON },
     { "POST", QC "/points", AK_ROLE_READER, qd_retrieve, AK_RT_JSON },
     { "POST", QC "/points/delete", AK_ROLE_WRITER, qd_delete_points, AK_RT_JSON },
-    { "POST", QC "/points/search", AK_ROLE_READER, q_search, AK_RT_JSON },
-    { "POST", QC "/points/query", AK_ROLE_READER, q_query, AK_RT_JSON },
+    { "POST", QC "/points/search", AK_ROLE_READER, qd_search, AK_RT_JSON },
+    { "POST", QC "/points/search/batch", AK_ROLE_READER, qd_search_batch, AK_RT_JSON },
+    { "POST", QC "/points/query", AK_ROLE_READER, qd_query, AK_RT_JSON },
+    { "POST", QC "/points/query/batch", AK_ROLE_READER, qd_query_batch, AK_RT_JSON },
     { "POST", QC "/points/scroll", AK_ROLE_READER, qd_scroll, 0 },
     { "POST", QC "/points/count", AK_ROLE_READER, qd_count, 0 },
     { "PUT|POST", QC "/points/payload", AK_ROLE_WRITER, qd_payload, AK_RT_JSON },

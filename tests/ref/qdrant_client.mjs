@@ -180,6 +180,43 @@ async function collectionCase(client, dist) {
 
   await rejects(client.query(name, { query: 999999999, limit: 3 }), 404, `${name} query by a missing id`);
 
+  // batches: one answer per request, in order, each as the request alone
+  {
+    const qs = [vec(dim), vec(dim), vec(dim)];
+    const sb = await client.searchBatch(name, { searches: [
+      { vector: qs[0], limit: 3 },
+      { vector: qs[1], limit: 4, filter: F.range.filter },
+      { vector: qs[2], limit: 2, offset: 1 }] });
+    check(sb.length === 3, `${name} searchBatch answers ${sb.length}`);
+    sameHits(sb[0], bruteForce(points, qs[0], dist, null, 3), `${name} searchBatch 0`);
+    sameHits(sb[1], bruteForce(points, qs[1], dist, F.range.fn, 4), `${name} searchBatch 1`);
+    sameHits(sb[2], bruteForce(points, qs[2], dist, null, 3).slice(1), `${name} searchBatch 2`);
+    const qb = await client.queryBatch(name, { searches: [
+      { query: qs[0], limit: 5, filter: F.hasId.filter },
+      { query: { nearest: qs[1] }, limit: 2 }] });
+    check(qb.length === 2, `${name} queryBatch answers ${qb.length}`);
+    sameHits(qb[0].points, bruteForce(points, qs[0], dist, F.hasId.fn, 5), `${name} queryBatch 0`);
+    sameHits(qb[1].points, bruteForce(points, qs[1], dist, null, 2), `${name} queryBatch 1`);
+    // one bad request fails the batch, as in Qdrant
+    await rejects(client.searchBatch(name, { searches: [{ vector: qs[0], limit: 3 },
+      { vector: [1, 2], limit: 3 }] }), 400, `${name} searchBatch with a bad vector`);
+    check((await client.searchBatch(name, { searches: [] })).length === 0, `${name} empty searchBatch`);
+  }
+
+  // payload indexes: acknowledged (filters need none), bad schemas refused
+  {
+    const r = await client.createPayloadIndex(name, { field_name: "doc_id", field_schema: "keyword", wait: true });
+    check(r.status === "completed", `${name} createPayloadIndex ${JSON.stringify(r)}`);
+    const r2 = await client.createPayloadIndex(name, { field_name: "n", field_schema: { type: "integer", range: true } });
+    check(r2.status === "completed", `${name} createPayloadIndex integer ${JSON.stringify(r2)}`);
+    await rejects(client.createPayloadIndex(name, { field_name: "x", field_schema: "vector" }), 400,
+      `${name} createPayloadIndex of an unknown type`);
+    await rejects(client.createPayloadIndex("no_such_collection", { field_name: "x", field_schema: "keyword" }), 404,
+      `createPayloadIndex on a missing collection`);
+    const d = await client.deletePayloadIndex(name, "doc_id", { wait: true });
+    check(d.status === "completed", `${name} deletePayloadIndex ${JSON.stringify(d)}`);
+  }
+
   // scroll to the end, pages of 7
   const seen = [];
   let offset;
