@@ -30,7 +30,7 @@ static const struct {
     const char *name;
     size_t off;
 } features[] = {
-    F(avx2), F(fma), F(f16c), F(avx512f), F(avx512bw), F(avx512vl), F(avx512dq),
+    F(sse42), F(avx2), F(fma), F(f16c), F(avx512f), F(avx512bw), F(avx512vl), F(avx512dq),
     F(avx512_vnni), F(avx512_bf16), F(avx512_fp16), F(amx_tile), F(amx_bf16), F(amx_int8),
     F(neon), F(dotprod), F(i8mm), { "bf16", offsetof(ak_cpu, arm_bf16) },
 };
@@ -89,6 +89,7 @@ static void detect_x86(ak_cpu *c)
     c->model = fam == 6 || fam == 15 ? mod | (int)((a >> 12) & 0xf0) : mod;
     bool osxsave = (cx >> 27) & 1, avx = (cx >> 28) & 1, fma = (cx >> 12) & 1;
     bool f16c = (cx >> 29) & 1;
+    c->sse42 = (cx >> 20) & 1;
     uint64_t x = osxsave && avx ? xcr0() : 0;
     bool ymm = (x & 0x6) == 0x6;               /* SSE + AVX state */
     bool zmm = (x & 0xe6) == 0xe6;             /* + opmask, ZMM_Hi256, Hi16_ZMM */

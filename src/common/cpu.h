@@ -26,6 +26,7 @@ typedef struct ak_cpu {
     int family, model, stepping;   /* x86 display family / model; -1 elsewhere */
     int ncpu;               /* processors online */
     /* x86-64 */
+    bool sse42;             /* CRC32C of the WAL (src/store/wal.c) */
     bool avx2, fma, f16c;
     bool avx512f, avx512bw, avx512vl, avx512dq;
     bool avx512_vnni, avx512_bf16, avx512_fp16;

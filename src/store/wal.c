@@ -12,6 +12,7 @@
  */
 #include "store/wal.h"
 
+#include "common/cpu.h"
 #include "common/fileio.h"
 
 #include <fcntl.h>
@@ -39,8 +40,7 @@ static void crc_init(void)
         for (int t = 1; t < 8; t++)
             crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    crc_hw = __builtin_cpu_supports("sse4.2");
+    crc_hw = ak_cpu_get()->sse42;
 #endif
 }
 
