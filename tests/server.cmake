@@ -4,6 +4,8 @@ if(TARGET akidb_server AND TARGET akidb_store)
   pkg_check_modules(CURL_T REQUIRED IMPORTED_TARGET libcurl)
   akidb_test(test_server SOURCES test_server.c
     LIBS akidb_server akidb_store akidb_model PkgConfig::CURL_T PkgConfig::JANSSON m TIMEOUT 900)
+  akidb_test(test_server_access SOURCES test_server_access.c
+    LIBS akidb_server akidb_store akidb_model PkgConfig::CURL_T PkgConfig::JANSSON m TIMEOUT 900)
 endif()
 if(TARGET akidb_pull)
   pkg_check_modules(MHD_T REQUIRED IMPORTED_TARGET libmicrohttpd)
