@@ -137,6 +137,43 @@ akidb_status akidb_tokenizer_encode(const akidb_tokenizer *tok, const char *text
                                     size_t len, size_t max_tokens,
                                     akidb_tokens *toks);
 
+/* Where a token comes from: the bytes [start, stop) of the UTF-8 text it was
+ * encoded from. */
+typedef struct akidb_span {
+    size_t start, stop;
+    int    special;     /* 1 for a special token the template added (Hugging
+                         * Face's special_tokens_mask): it has no place in
+                         * the text, start = stop = 0                       */
+} akidb_span;
+
+/* A growable span buffer owned by the caller, as akidb_tokens: initialise
+ * with {0}, reuse, release with akidb_spans_free(). */
+typedef struct akidb_spans {
+    akidb_span *v;      /* one per id                                        */
+    size_t      n;
+    size_t      cap;
+} akidb_spans;
+
+void akidb_spans_free(akidb_spans *spans);
+
+/* akidb_tokenizer_encode, and also the span of each id in text:
+ * spans->v[i] belongs to toks->ids[i] (spans->n == toks->n).  The spans are
+ * Hugging Face tokenizers' Encoding offsets in bytes (the Rust library's
+ * OffsetType::Byte, which TEI's /tokenize serves): byte offsets into the
+ * UTF-8 text, start inclusive, stop exclusive, always on character
+ * boundaries.  They follow the Rust library through every step: a
+ * character a normalizer rewrote keeps its own bytes (NFC's "é" made of "e"
+ * and U+0301 spans the "e" alone), an inserted one takes the bytes of the
+ * character before it, a token made of part of a character's UTF-8 bytes
+ * (byte-level BPE, byte fallback) spans the whole character, an added token
+ * found in the text spans its bytes, and the template's special tokens are
+ * {0, 0, special = 1}.  Tracking the spans makes this slower than
+ * akidb_tokenizer_encode, which the embedding path keeps using.  Errors as
+ * akidb_tokenizer_encode. */
+akidb_status akidb_tokenizer_encode_offsets(const akidb_tokenizer *tok, const char *text,
+                                            size_t len, size_t max_tokens,
+                                            akidb_tokens *toks, akidb_spans *spans);
+
 /* How a pair is cut to max_tokens (Hugging Face's TruncationStrategy). */
 typedef enum akidb_truncation {
     AKIDB_TRUNC_LONGEST_FIRST = 0,  /* shorten the longer side first         */

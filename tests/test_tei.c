@@ -15,6 +15,10 @@
  *   rerank      /rerank: akidb_rerank's scores, sigmoid / raw, the order,
  *               return_text, truncate, a model that is not a reranker
  *   tokenize    /tokenize and /decode: bert-base-uncased's ids and strings
+ *   tokenize_offsets  /tokenize's start / stop / text / special on every text
+ *               of tests/golden/offsets_minilm.jsonl (the Rust library's
+ *               offsets, tests/ref/tok_offsets_ref.mjs), as TEI's
+ *               into_tokens makes them of an Encoding
  *   info        TEI's /info fields
  *   embed_all   /embed_all: per input the rows of akidb_embed_tokens (that
  *               API itself is checked in test_tei_tokens.c); truncation
@@ -29,6 +33,7 @@
  *               skipped, saying why, when node or the packages are missing
  */
 #include "akt.h"
+#include "akt_data.h"
 #include "akidb.h"
 #include "server/routes_tei.h"
 #include "server/server.h"
@@ -515,12 +520,86 @@ AKT_TEST(rerank)
 
 /* ---- /tokenize, /decode ------------------------------------------------------------------- */
 
+/* One golden line of offsets_minilm.jsonl against /tokenize; true if equal. */
+static bool tokenize_line(json_t *g, size_t *shown)
+{
+    json_t *jt = json_object_get(g, "t"), *ids = json_object_get(g, "ids"),
+           *off = json_object_get(g, "off"), *sp = json_object_get(g, "sp");
+    json_t *req = json_pack("{s:O}", "inputs", jt);
+    char *body = json_dumps(req, JSON_COMPACT);
+    st_resp r = post("/tokenize", body);
+    free(body);
+    json_decref(req);
+    if (strlen(json_string_value(jt)) != json_string_length(jt)) {
+        /* the server's JSON reader refuses \u0000 in a body */
+        AKT_EQ_INT(r.status, 400);
+        st_resp_free(&r);
+        return true;
+    }
+    ok200(&r);
+    json_t *toks = json_array_get(r.json, 0);
+    const char *text = json_string_value(jt);
+    size_t n = json_array_size(ids);
+    bool ok = json_array_size(toks) == n;
+    for (size_t i = 0; ok && i < n; i++) {
+        json_t *t = json_array_get(toks, i), *o = json_array_get(off, i);
+        bool special = false;
+        for (size_t k = 0; k < json_array_size(sp); k++)
+            special |= (size_t)json_integer_value(json_array_get(sp, k)) == i;
+        size_t s0 = (size_t)json_integer_value(json_array_get(o, 0)),
+               s1 = (size_t)json_integer_value(json_array_get(o, 1));
+        json_t *txt = json_object_get(t, "text");
+        ok = json_integer_value(json_object_get(t, "id")) ==
+                 json_integer_value(json_array_get(ids, i)) &&
+             json_is_true(json_object_get(t, "special")) == special && json_is_string(txt);
+        if (ok && special)
+            ok = json_is_null(json_object_get(t, "start")) &&
+                 json_is_null(json_object_get(t, "stop"));
+        else if (ok)
+            ok = (size_t)json_integer_value(json_object_get(t, "start")) == s0 &&
+                 (size_t)json_integer_value(json_object_get(t, "stop")) == s1 &&
+                 json_string_length(txt) == s1 - s0 &&
+                 memcmp(json_string_value(txt), text + s0, s1 - s0) == 0;
+    }
+    if (!ok && (*shown)++ < 5)
+        fprintf(stderr, "  /tokenize differs on %.200s:\n    %.600s\n", text, r.body);
+    st_resp_free(&r);
+    return ok;
+}
+
+AKT_TEST(tokenize_offsets)
+{
+    up();
+    size_t len, lines = 0, bad = 0, shown = 0;
+    char *data = akt_data_read("tests/golden/offsets_minilm.jsonl", &len);
+    AKT_TRUE(data != NULL);
+    for (size_t start = 0, i = 0; data && i <= len; i++) {
+        if (i < len && data[i] != '\n')
+            continue;
+        json_error_t err;
+        json_t *g = i > start ? json_loadb(data + start, i - start, JSON_ALLOW_NUL, &err) : NULL;
+        if (g) {
+            lines++;
+            bad += !tokenize_line(g, &shown);
+            json_decref(g);
+        }
+        start = i + 1;
+    }
+    printf("/tokenize: %zu of %zu golden texts differ\n", bad, lines);
+    AKT_TRUE(lines >= 300);
+    AKT_EQ_INT(bad, 0);
+    ak_free(data);
+}
+
 AKT_TEST(tokenize)
 {
     up();
-    /* bert-base-uncased's vocabulary: hello 7592, world 2088 */
+    /* bert-base-uncased's vocabulary: hello 7592, world 2088; as TEI, text is
+     * the input's bytes [start, stop) (the template's tokens: their string,
+     * start / stop null) */
     static const int ids[4] = {101, 7592, 2088, 102};
-    static const char *const txt[4] = {"[CLS]", "hello", "world", "[SEP]"};
+    static const char *const txt[4] = {"[CLS]", "Hello", "world", "[SEP]"};
+    static const int span[4][2] = {{-1, -1}, {0, 5}, {6, 11}, {-1, -1}};
     st_resp r = post("/tokenize", "{\"inputs\": \"Hello world\"}");
     ok200(&r);
     AKT_EQ_INT(json_array_size(r.json), 1);
@@ -531,8 +610,13 @@ AKT_TEST(tokenize)
         AKT_EQ_INT(json_integer_value(json_object_get(t, "id")), ids[i]);
         AKT_EQ_STR(json_string_value(json_object_get(t, "text")), txt[i]);
         AKT_EQ_INT(json_is_true(json_object_get(t, "special")), i == 0 || i == 3);
-        AKT_TRUE(json_is_null(json_object_get(t, "start")));
-        AKT_TRUE(json_is_null(json_object_get(t, "stop")));
+        if (span[i][0] < 0) {
+            AKT_TRUE(json_is_null(json_object_get(t, "start")));
+            AKT_TRUE(json_is_null(json_object_get(t, "stop")));
+        } else {
+            AKT_EQ_INT(json_integer_value(json_object_get(t, "start")), span[i][0]);
+            AKT_EQ_INT(json_integer_value(json_object_get(t, "stop")), span[i][1]);
+        }
     }
     st_resp_free(&r);
     r = post("/tokenize", "{\"inputs\": [\"Hello world\", \"[CLS] hello\"], "
@@ -546,7 +630,11 @@ AKT_TEST(tokenize)
     toks = json_array_get(r.json, 1);   /* a special token in the text stays */
     AKT_EQ_INT(json_array_size(toks), 2);
     AKT_EQ_INT(json_integer_value(json_object_get(json_array_get(toks, 0), "id")), 101);
-    AKT_TRUE(json_is_true(json_object_get(json_array_get(toks, 0), "special")));
+    /* ... as a token of the text (TEI: special_tokens_mask is 0 for it) */
+    AKT_FALSE(json_is_true(json_object_get(json_array_get(toks, 0), "special")));
+    AKT_EQ_STR(json_string_value(json_object_get(json_array_get(toks, 0), "text")), "[CLS]");
+    AKT_EQ_INT(json_integer_value(json_object_get(json_array_get(toks, 1), "start")), 6);
+    AKT_EQ_INT(json_integer_value(json_object_get(json_array_get(toks, 1), "stop")), 11);
     st_resp_free(&r);
     /* prompt_name: the prompt's text in front ("query: " is 2 tokens) */
     r = post("/tokenize", "{\"inputs\": \"Hello world\", \"model\": \"tiny_p\", "
@@ -1045,5 +1133,5 @@ AKT_TEST(clients)
 }
 
 AKT_MAIN(AKT_REG(embed), AKT_REG(embed_options), AKT_REG(similarity), AKT_REG(rerank),
-         AKT_REG(tokenize), AKT_REG(info), AKT_REG(embed_all), AKT_REG(openai), AKT_REG(garbage), AKT_REG(auth),
+         AKT_REG(tokenize), AKT_REG(tokenize_offsets), AKT_REG(info), AKT_REG(embed_all), AKT_REG(openai), AKT_REG(garbage), AKT_REG(auth),
          AKT_REG(clients))

@@ -5,6 +5,7 @@
  *
  *   akidb_bench_tok --tokenizer FILE|DIR --input CORPUS [--label NAME]
  *                   [--min-seconds 2] [--embed-model DIR] [--embed-texts 100]
+ *                   [--offsets 1]
  *
  * The tokenizer is a tokenizer.json (ak_tokenizer_from_json), a sentencepiece
  * .model (ak_tokenizer_from_spm) or a model folder (akidb_tokenizer_load).
@@ -18,6 +19,9 @@
  * (CLOCK_MONOTONIC) and process CPU seconds, tokens/s of both, and an FNV-1a
  * hash of every id of one pass (peer.mjs computes the same hash, so equal
  * hashes mean the engines gave the same ids).
+ *
+ * --offsets 1: akidb_tokenizer_encode_offsets instead (the token spans too;
+ * the ids and their hash are the same).
  *
  * --embed-model DIR (a MiniLM-shaped model folder from bench/embed): also
  * embeds the first --embed-texts texts one per akidb_embed call on one
@@ -126,6 +130,9 @@ static uint32_t fnv(uint32_t h, const int32_t *ids, size_t n)
     return h;
 }
 
+static bool g_offsets;          /* --offsets: encode with spans */
+static akidb_spans g_spans;
+
 /* One pass over the first n texts; returns the tokens, *hash their hash. */
 static size_t pass(const akidb_tokenizer *tok, const corpus *c, size_t n, akidb_tokens *t,
                    uint32_t *hash)
@@ -133,7 +140,10 @@ static size_t pass(const akidb_tokenizer *tok, const corpus *c, size_t n, akidb_
     size_t total = 0;
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) {
-        if (akidb_tokenizer_encode(tok, c->text[i], c->len[i], 0, t) != AKIDB_OK) {
+        akidb_status st =
+            g_offsets ? akidb_tokenizer_encode_offsets(tok, c->text[i], c->len[i], 0, t, &g_spans)
+                      : akidb_tokenizer_encode(tok, c->text[i], c->len[i], 0, t);
+        if (st != AKIDB_OK) {
             fprintf(stderr, "akidb_bench_tok: text %zu: %s\n", i, akidb_last_error());
             exit(1);
         }
@@ -209,10 +219,12 @@ int main(int argc, char **argv)
             embed_dir = v;
         else if (!strcmp(a, "--embed-texts"))
             embed_n = (size_t)atol(v);
+        else if (!strcmp(a, "--offsets"))
+            g_offsets = atoi(v) != 0;
         else {
             fprintf(stderr, "usage: akidb_bench_tok --tokenizer FILE|DIR --input CORPUS "
                             "[--label NAME] [--min-seconds S] [--embed-model DIR] "
-                            "[--embed-texts N]\n");
+                            "[--embed-texts N] [--offsets 1]\n");
             return 2;
         }
     }

@@ -568,6 +568,47 @@ static void route_rerank(ak_ctx *c)
 
 /* ---- POST /tokenize, /decode ---------------------------------------------------- */
 
+/* s[0..n) as a JSON string, the way Rust's String::from_utf8_lossy reads it:
+ * each maximal ill-formed subpart becomes U+FFFD.  Spans are whole
+ * characters except where a trim_offsets post-processor moved one inside a
+ * character (the Rust library counts the spaces it trims as one byte each). */
+static json_t *lossy_string(const char *s, size_t n)
+{
+    if (ak_utf8_valid(s, n, NULL))
+        return json_stringn(s, n);
+    char *buf = ak_malloc(3 * n + 1);
+    if (!buf)
+        return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        size_t w = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+                                : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        size_t ok = 1;   /* bytes of the valid prefix of the sequence at i */
+        if (w >= 2 && i + 1 < n) {
+            unsigned d = u[i + 1], lo = 0x80, hi = 0xBF;
+            lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : lo;
+            hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : hi;
+            if (d >= lo && d <= hi)
+                for (ok = 2; ok < w && i + ok < n && (u[i + ok] & 0xC0) == 0x80; ok++)
+                    ;
+        }
+        if (w == 1 || (w >= 2 && ok == w)) {
+            memcpy(buf + k, s + i, w);
+            k += w;
+            i += w;
+        } else {
+            memcpy(buf + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i += ok;
+        }
+    }
+    json_t *j = json_stringn(buf, k);
+    ak_free(buf);
+    return j;
+}
+
 /* TEI's token objects of the ids t->ids[k] of text (the encoded input, len
  * bytes), as TEI's into_tokens: a special token of the template has its
  * token string as text and null start / stop; any other token has the bytes
@@ -590,7 +631,7 @@ static json_t *token_objects(const akidb_tokenizer *tok, const akidb_tokens *t,
         } else {
             size_t s0 = x->start < len ? x->start : len, s1 = x->stop < len ? x->stop : len;
             o = json_pack("{s:I,s:o,s:b,s:I,s:I}", "id", (json_int_t)t->ids[k], "text",
-                          json_stringn(text + s0, s1 > s0 ? s1 - s0 : 0), "special", 0,
+                          lossy_string(text + s0, s1 > s0 ? s1 - s0 : 0), "special", 0,
                           "start", (json_int_t)x->start, "stop", (json_int_t)x->stop);
         }
         if (!o || json_array_append_new(a, o) != 0) {

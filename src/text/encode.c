@@ -13,8 +13,15 @@
  * (per-character normalizers, whitespace-splitting pre-tokenizer) long pieces
  * are normalised in chunks cut at ASCII whitespace, which gives the same
  * result, so a huge text truncated to 512 tokens costs a few chunks.
+ *
+ * akidb_tokenizer_encode_offsets runs the same driver with an ak_offs
+ * (tok_offsets.h): every step then also carries the input bytes behind each
+ * code point, and each piece id gets its span.  Without it (enc.off NULL)
+ * nothing of that runs.
  */
 #include "tok_internal.h"
+#include "tok_offsets.h"
+#include "unicode.h"
 
 #include <string.h>
 
@@ -30,6 +37,7 @@ typedef struct enc {
     ak_cpbuf raw;          /* the text as code points                        */
     ak_cpbuf na, nb;       /* normalizer buffers                             */
     ak_splits sa, sb;      /* pre-tokenizer buffers                          */
+    ak_offs *off;          /* spans wanted: the ranges of every step         */
 } enc;
 
 static void enc_free(enc *e)
@@ -49,9 +57,13 @@ static void check_full(enc *e)
         e->stopped = true;
 }
 
-static akidb_status emit(enc *e, int32_t id)
+/* An added token; al[0..n) are the ranges of its code points (offsets). */
+static akidb_status emit(enc *e, int32_t id, const ak_span *al, size_t n)
 {
     akidb_status st = ak_idbuf_push(&e->ids, id);
+    if (st == AKIDB_OK && e->off)
+        st = ak_spanbuf_push(&e->off->spans, n ? (ak_span){al[0].s, al[n - 1].e}
+                                                : (ak_span){0, 0});
     check_full(e);
     return st;
 }
@@ -79,13 +91,62 @@ akidb_status ak_tok_normalize(const akidb_tokenizer *tok, const uint32_t *in, si
     return st;
 }
 
-/* Pre-tokenizes s[0..n) and runs the model over each word. */
-static akidb_status words(enc *e, const uint32_t *s, size_t n, bool at0)
+/* words() with offsets: the ranges al[0..n) of s follow the pieces
+ * through the pre-tokenizers, and each word's ids get their spans. */
+static akidb_status words_al(enc *e, const uint32_t *s, const ak_span *al, size_t n, bool at0)
+{
+    const akidb_tokenizer *tok = e->tok;
+    ak_offs *o = e->off;
+    ak_splits *cur = &e->sa, *next = &e->sb;
+    ak_spanbuf *cal = &o->sa, *nal = &o->sb;
+    ak_splits_clear(cur);
+    akidb_status st = ak_splits_push(cur, s, n, at0);
+    if (st == AKIDB_OK && (st = ak_spanbuf_reserve(cal, n + 1)) == AKIDB_OK)
+        memcpy(cal->v, al, n * sizeof *al);
+    for (size_t p = 0; p < tok->n_pre && st == AKIDB_OK; p++) {
+        const ak_pretok *pt = tok->pre[p];
+        ak_splits_clear(next);
+        for (size_t i = 0; i < cur->n && st == AKIDB_OK; i++) {
+            if (!cur->v[i].len)
+                continue;
+            size_t k0 = next->n;
+            const uint32_t *ps = cur->text.v + cur->v[i].off;
+            st = pt->kind->split(pt, ps, cur->v[i].len, cur->v[i].at0, &e->scr, next);
+            if (st == AKIDB_OK)
+                st = ak_offs_pretok(o, pt, ps, cal->v + cur->v[i].off, cur->v[i].len, next, k0,
+                                    nal);
+        }
+        ak_splits *t = cur;
+        cur = next;
+        next = t;
+        ak_spanbuf *ta = cal;
+        cal = nal;
+        nal = ta;
+    }
+    const ak_tok_model *m = tok->model;
+    for (size_t i = 0; i < cur->n && !e->stopped && st == AKIDB_OK; i++) {
+        if (!cur->v[i].len)
+            continue;
+        size_t i0 = e->ids.n;
+        const uint32_t *w = cur->text.v + cur->v[i].off;
+        if ((st = m->kind->tokenize(m, w, cur->v[i].len, &e->scr, &e->ids)) == AKIDB_OK)
+            st = ak_offs_model(o, m, w, cal->v + cur->v[i].off, cur->v[i].len, e->ids.v + i0,
+                               e->ids.n - i0);
+        check_full(e);
+    }
+    return st;
+}
+
+/* Pre-tokenizes s[0..n) and runs the model over each word (al: the ranges
+ * of s when offsets are wanted). */
+static akidb_status words(enc *e, const uint32_t *s, const ak_span *al, size_t n, bool at0)
 {
     const akidb_tokenizer *tok = e->tok;
     akidb_status st = AKIDB_OK;
     if (n == 0)
         return AKIDB_OK;
+    if (e->off)
+        return words_al(e, s, al, n, at0);
     ak_splits *cur = &e->sa, *next = &e->sb;
     ak_splits_clear(cur);
     if ((st = ak_splits_push(cur, s, n, at0)) != AKIDB_OK)
@@ -116,22 +177,25 @@ static akidb_status words(enc *e, const uint32_t *s, size_t n, bool at0)
 }
 
 /* Normalised text: cut out the added tokens matched on it, tokenize the rest. */
-static akidb_status split_normalized(enc *e, const uint32_t *s, size_t n, bool at0)
+static akidb_status split_normalized(enc *e, const uint32_t *s, const ak_span *al, size_t n,
+                                     bool at0)
 {
     const ak_matcher *m = &e->tok->norm_m;
     if (m->n == 0)
-        return words(e, s, n, at0);
+        return words(e, s, al, n, at0);
     size_t pos = 0, ms, me;
     int32_t id;
     akidb_status st;
     while (!e->stopped && ak_added_next(m, s, n, pos, pos, &ms, &me, &id)) {
-        if ((st = words(e, s + pos, ms - pos, at0 && pos == 0)) != AKIDB_OK)
+        if ((st = words(e, s + pos, al ? al + pos : NULL, ms - pos, at0 && pos == 0)) !=
+            AKIDB_OK)
             return st;
-        if (!e->stopped && (st = emit(e, id)) != AKIDB_OK)
+        if (!e->stopped && (st = emit(e, id, al ? al + ms : NULL, me - ms)) != AKIDB_OK)
             return st;
         pos = me;
     }
-    return e->stopped ? AKIDB_OK : words(e, s + pos, n - pos, at0 && pos == 0);
+    return e->stopped ? AKIDB_OK
+                      : words(e, s + pos, al ? al + pos : NULL, n - pos, at0 && pos == 0);
 }
 
 static bool ascii_space(uint32_t c)
@@ -152,10 +216,15 @@ static akidb_status process_piece(enc *e, size_t from, size_t to)
                 cend++;
         }
         const ak_cpbuf *norm;
-        akidb_status st = ak_tok_normalize(e->tok, raw + pos, cend - pos, &e->scr, &e->na,
-                                           &e->nb, &norm);
+        const ak_span *nal = NULL;
+        akidb_status st =
+            e->off ? ak_offs_normalize(e->tok, e->off, raw + pos, e->off->raw.v + pos,
+                                       cend - pos, e->off->raw.v[from].s, &e->scr, &e->na,
+                                       &e->nb, &norm, &nal)
+                   : ak_tok_normalize(e->tok, raw + pos, cend - pos, &e->scr, &e->na, &e->nb,
+                                      &norm);
         if (st != AKIDB_OK ||
-            (st = split_normalized(e, norm->v, norm->n, pos == 0)) != AKIDB_OK)
+            (st = split_normalized(e, norm->v, nal, norm->n, pos == 0)) != AKIDB_OK)
             return st;
         pos = cend;
     }
@@ -174,13 +243,16 @@ static akidb_status encode_seq(enc *e, const char *text, size_t len)
         return st;
     for (size_t i = 0; i < len;)
         i += (size_t)ak_utf8_decode((const unsigned char *)text + i, &e->raw.v[e->raw.n++]);
+    if (e->off && (st = ak_offs_text(e->off, text, len)) != AKIDB_OK)
+        return st;
     const ak_matcher *m = &e->tok->raw;
     size_t n = e->raw.n, pos = 0, ms, me;
     int32_t id;
     while (!e->stopped && m->n && ak_added_next(m, e->raw.v, n, pos, pos, &ms, &me, &id)) {
         if ((st = process_piece(e, pos, ms)) != AKIDB_OK)
             return st;
-        if (!e->stopped && (st = emit(e, id)) != AKIDB_OK)
+        if (!e->stopped &&
+            (st = emit(e, id, e->off ? e->off->raw.v + ms : NULL, me - ms)) != AKIDB_OK)
             return st;
         pos = me;
     }
@@ -269,6 +341,118 @@ akidb_status akidb_tokenizer_encode(const akidb_tokenizer *tok, const char *text
     enc_free(&e);
     if (st != AKIDB_OK)
         toks->n = toks->n_full = 0;
+    return st;
+}
+
+void akidb_spans_free(akidb_spans *spans)
+{
+    AK_ASSERT(spans);
+    ak_free(spans->v);
+    memset(spans, 0, sizeof *spans);
+}
+
+/* Leading (dir 1) or trailing (dir -1) code points of token string t that
+ * are ByteLevel's space character or whitespace. */
+static size_t space_run(const char *t, int dir)
+{
+    uint32_t cps[64];
+    size_t n = 0, k = 0;
+    for (size_t i = 0; t[i] && n < 64;)
+        i += (size_t)ak_utf8_decode((const unsigned char *)t + i, &cps[n++]);
+    while (k < n) {
+        uint32_t c = cps[dir > 0 ? k : n - 1 - k];
+        if (c != 0x120 && !(aku_flags(c) & AKU_WSPACE))
+            break;
+        k++;
+    }
+    return k;
+}
+
+/* trim_offsets of a ByteLevel / RobertaProcessing post-processor (Rust's
+ * process_offsets), over the sequence's kept spans: a token's leading and
+ * trailing spaces leave its span (counted one byte each, as Rust counts
+ * them), except the one space a prefix-space pre-tokenizer added in front
+ * of the first token. */
+static void trim_spans(const akidb_tokenizer *tok, const int32_t *ids, ak_span *sp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *t = ids[i] >= 0 && (size_t)ids[i] < tok->vocab_size ? tok->id_tok[ids[i]]
+                                                                        : NULL;
+        if (!t)
+            continue;
+        size_t lead = space_run(t, 1), trail = space_run(t, -1);
+        if (lead) {
+            if ((i == 0 || sp[i].s == 0) && tok->tpl.trim_prefix_space && lead == 1)
+                lead = 0;
+            sp[i].s = sp[i].s + lead < sp[i].e ? sp[i].s + lead : sp[i].e;
+        }
+        if (trail && sp[i].e >= trail)
+            sp[i].e = sp[i].e - trail > sp[i].s ? sp[i].e - trail : sp[i].s;
+    }
+}
+
+/* The spans of the single template around the sequence's first na piece
+ * spans (the template's own ids get {0, 0, special}). */
+static akidb_status template_spans(const akidb_tokenizer *tok, const ak_span *seq, size_t na,
+                                   akidb_spans *out)
+{
+    size_t need = na;
+    for (size_t i = 0; i < tok->tpl.n_single; i++)
+        need += tok->tpl.single[i].seq < 0 ? tok->tpl.single[i].n_ids : 0;
+    if (need + 1 > out->cap) {
+        size_t bytes;
+        if (ak_mul_overflow(need + 1, sizeof *out->v, &bytes))
+            return ak_fail(AKIDB_ENOMEM, "out of memory for %zu token spans", need);
+        akidb_span *v = ak_realloc(out->v, bytes);
+        if (!v)
+            return ak_fail(AKIDB_ENOMEM, "out of memory for %zu token spans", need);
+        out->v = v;
+        out->cap = need + 1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < tok->tpl.n_single; i++) {
+        const ak_tpl_item *it = &tok->tpl.single[i];
+        if (it->seq < 0)
+            for (size_t t = 0; t < it->n_ids; t++)
+                out->v[k++] = (akidb_span){0, 0, 1};
+        else if (it->seq == 0)
+            for (size_t t = 0; t < na; t++)
+                out->v[k++] = (akidb_span){seq[t].s, seq[t].e, 0};
+    }
+    out->n = k;
+    return AKIDB_OK;
+}
+
+akidb_status akidb_tokenizer_encode_offsets(const akidb_tokenizer *tok, const char *text,
+                                            size_t len, size_t max_tokens,
+                                            akidb_tokens *toks, akidb_spans *spans)
+{
+    AK_ASSERT(tok && toks && spans && (text || len == 0));
+    toks->n = 0;
+    toks->n_full = 0;
+    spans->n = 0;
+    size_t n_spec = tok->tpl.specials_single;
+    if (max_tokens && max_tokens < n_spec)
+        return ak_fail(AKIDB_EINVAL,
+                       "max_tokens %zu is less than the %zu special tokens of the template",
+                       max_tokens, n_spec);
+    ak_offs off = {0};
+    enc e = {.tok = tok, .limit = max_tokens ? max_tokens - n_spec : SIZE_MAX, .off = &off};
+    akidb_status st = encode_seq(&e, text, len);
+    if (st == AKIDB_OK) {
+        AK_ASSERT(off.spans.n == e.ids.n);
+        size_t kept = e.ids.n < e.limit ? e.ids.n : e.limit;
+        st = apply_template(tok, e.ids.v, kept, NULL, 0, toks);
+        if (tok->tpl.trim_offsets)
+            trim_spans(tok, e.ids.v, off.spans.v, kept);
+        if (st == AKIDB_OK)
+            st = template_spans(tok, off.spans.v, kept, spans);
+        toks->n_full = n_spec + e.ids.n;
+    }
+    enc_free(&e);
+    ak_offs_free(&off);
+    if (st != AKIDB_OK)
+        toks->n = toks->n_full = spans->n = 0;
     return st;
 }
 

@@ -23,6 +23,7 @@
  * corrupt charsmap is refused there (EFORMAT naming the field) and no lookup
  * can read outside the array or the pool later.
  */
+#include "tok_offsets.h"
 #include "tok_parts.h"
 #include "unicode.h"
 
@@ -313,6 +314,54 @@ static akidb_status pc_apply(const ak_normalizer *nz, const uint32_t *in, size_t
         }
         for (; i < j && st == AKIDB_OK; i++)
             st = put_char(p, in[i], out);
+    }
+    return st;
+}
+
+/* Offsets (tok_offsets.h): Rust's changes for one replaced part of `old`
+ * characters that became out->v[from..out->n): the first ones replace
+ * characters one for one, extra ones are insertions, and a shorter
+ * replacement makes the last change recorded so far (which may belong to an
+ * earlier part) remove the characters left over. */
+static akidb_status part_changes(ak_idbuf *chg, size_t old, size_t from, const ak_cpbuf *out)
+{
+    size_t neu = out->n - from;
+    akidb_status st = ak_idbuf_reserve(chg, neu);
+    if (st != AKIDB_OK)
+        return st;
+    for (size_t i = 0; i < neu; i++)
+        chg->v[chg->n++] = i < old ? 0 : 1;
+    if (neu < old && chg->n)
+        chg->v[chg->n - 1] -= (int32_t)(old - neu);
+    return AKIDB_OK;
+}
+
+akidb_status ak_norm_precompiled_changes(const ak_normalizer *nz, const uint32_t *in,
+                                         size_t n, ak_cpbuf *out, ak_idbuf *chg)
+{
+    const precompiled *p = (const precompiled *)nz;
+    akidb_status st = ak_cpbuf_reserve(out, n);
+    for (size_t i = 0; i < n && st == AKIDB_OK;) {
+        size_t j = aku_grapheme_end(in, n, i);
+        if (j > i + 1) {
+            unsigned char b[12];
+            size_t k = 0;
+            for (size_t q = i; q < j && k < 6; q++)
+                k += (size_t)ak_utf8_encode(in[q], (char *)b + k);
+            int64_t v = k < 6 ? pc_lookup(p, b, k) : -1;
+            if (v >= 0) {
+                size_t from = out->n;
+                if ((st = put_pool(p, (size_t)v, out)) == AKIDB_OK)
+                    st = part_changes(chg, j - i, from, out);
+                i = j;
+                continue;
+            }
+        }
+        for (; i < j && st == AKIDB_OK; i++) {
+            size_t from = out->n;
+            if ((st = put_char(p, in[i], out)) == AKIDB_OK)
+                st = part_changes(chg, 1, from, out);
+        }
     }
     return st;
 }

@@ -7,6 +7,7 @@
  * the places where the encoder would cut the text.
  */
 #include "regex.h"
+#include "tok_offsets.h"
 
 #include <stdio.h>
 
@@ -46,6 +47,45 @@ static akidb_status rep_apply(const ak_normalizer *nz, const uint32_t *in, size_
     akidb_status st = ak_regex_each(c.r->re, in, n, on_match, &c);
     if (st == AKIDB_OK)
         st = ak_cpbuf_push(out, in + c.prev, n - c.prev);
+    return st;
+}
+
+/* Offsets (tok_offsets.h): kept characters keep their index; the
+ * replacement of a match takes the index of the match's last character (of
+ * the character before an empty match; -1 at the start), as Rust's replace
+ * inserts it after removing the match. */
+typedef struct rep_src_call {
+    rep_call c;
+    ak_idbuf *src;
+} rep_src_call;
+
+static akidb_status on_match_src(void *ctx, size_t s, size_t e)
+{
+    rep_src_call *c = ctx;
+    akidb_status st = ak_idbuf_reserve(c->src, (s - c->c.prev) + c->c.r->n_content);
+    if (st != AKIDB_OK)
+        return st;
+    for (size_t i = c->c.prev; i < s; i++)
+        c->src->v[c->src->n++] = (int32_t)i;
+    int32_t at = e > s ? (int32_t)e - 1 : (int32_t)s - 1;
+    for (size_t i = 0; i < c->c.r->n_content; i++)
+        c->src->v[c->src->n++] = at;
+    return on_match(&c->c, s, e);
+}
+
+akidb_status ak_norm_replace_src(const ak_normalizer *nz, const uint32_t *in, size_t n,
+                                 ak_cpbuf *out, ak_idbuf *src)
+{
+    if (n == 0)
+        return AKIDB_OK;
+    rep_src_call c = {{.r = (const rep_nz *)nz, .in = in, .out = out, .prev = 0}, src};
+    akidb_status st = ak_regex_each(c.c.r->re, in, n, on_match_src, &c);
+    if (st == AKIDB_OK)
+        st = ak_idbuf_reserve(src, n - c.c.prev);
+    for (size_t i = c.c.prev; st == AKIDB_OK && i < n; i++)
+        src->v[src->n++] = (int32_t)i;
+    if (st == AKIDB_OK)
+        st = ak_cpbuf_push(out, in + c.c.prev, n - c.c.prev);
     return st;
 }
 

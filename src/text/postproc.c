@@ -61,6 +61,7 @@ typedef struct pp_ctx {
     encs st[2];              /* 0: one sequence, 1: a pair              */
     size_t added[2];
     bool dry;                /* only check the JSON, change no state    */
+    bool trim, trim_aps;     /* trim_offsets / add_prefix_space (offsets) */
 } pp_ctx;
 
 static akidb_status oom(const pp_ctx *c)
@@ -224,6 +225,10 @@ static akidb_status apply_bert(pp_ctx *c, const json_t *pp, const char *path, bo
         return st;
     if (c->dry)
         return AKIDB_OK;
+    if (roberta && json_is_true(json_object_get(pp, "trim_offsets"))) {
+        c->trim = true;
+        c->trim_aps = json_is_true(json_object_get(pp, "add_prefix_space"));
+    }
     for (int s = 0; s < 2; s++) {
         encs *l = &c->st[s];
         for (size_t i = 0; i < l->n; i++) {
@@ -485,6 +490,10 @@ static akidb_status apply_bytelevel(pp_ctx *c, const json_t *pp, const char *pat
     if ((st = read_bool(c, pp, path, "add_prefix_space")) ||
         (st = read_bool(c, pp, path, "trim_offsets")))
         return st;
+    if (!c->dry && json_is_true(json_object_get(pp, "trim_offsets"))) {
+        c->trim = true;
+        c->trim_aps = json_is_true(json_object_get(pp, "add_prefix_space"));
+    }
     return ak_tj_bool(pp, "use_regex", true, &b, c->origin, path);   /* offsets only */
 }
 
@@ -601,6 +610,8 @@ akidb_status ak_template_from_json(const json_t *pp, const ak_tok_load *ld,
         st = flatten(&c, &c.st[1], &out->pair, &out->n_pair);
     out->specials_single = c.added[0];
     out->specials_pair = c.added[1];
+    out->trim_offsets = c.trim;
+    out->trim_prefix_space = c.trim_aps;
     for (size_t i = 0; i < c.n_pool; i++)
         ak_free(c.pool[i]);
     ak_free(c.pool);

@@ -11,6 +11,7 @@
  * is accepted only with prepend_scheme "never".
  */
 #include "regex.h"
+#include "tok_offsets.h"
 
 #include <string.h>
 
@@ -51,6 +52,11 @@ static akidb_status ms_split(const ak_pretok *p, const uint32_t *s, size_t n, bo
     if (!ms->split)
         return ak_splits_push(out, t, k, at0);
     return ak_char_split(t, k, is_repl, &ms->repl, AK_SPLIT_MERGED_WITH_NEXT, at0, out);
+}
+
+uint32_t ak_pretok_metaspace_repl(const ak_pretok *p)
+{
+    return ((const ms_pt *)p)->repl;
 }
 
 static void ms_free(ak_pretok *p)

@@ -230,6 +230,10 @@ typedef struct ak_template {
     ak_tpl_item *single, *pair;
     size_t n_single, n_pair;
     size_t specials_single, specials_pair;   /* special ids each adds          */
+    bool trim_offsets;       /* offsets only: a ByteLevel or RobertaProcessing
+                              * post-processor with trim_offsets: spans leave
+                              * out a token's leading / trailing spaces      */
+    bool trim_prefix_space;  /* ... and its add_prefix_space                  */
 } ak_template;
 
 /* Builds the template of tokenizer.json's "post_processor" (pp may be NULL or

@@ -7,10 +7,11 @@
 #   tok_hf_ref.mjs   -> tok_qwen3.jsonl, tok_gemma3.jsonl
 #   make_spm.py      -> spm_*.jsonl
 #   pretok_ref.mjs   -> pretok_*.jsonl
+#   tok_offsets_ref.mjs -> offsets_*.jsonl
 set -eu
 g=$(cd "$(dirname "$0")/../golden" && pwd)
 for f in "$g"/unicode_norm.txt "$g"/tok_qwen3.jsonl "$g"/tok_gemma3.jsonl \
-         "$g"/spm_*.jsonl "$g"/pretok_*.jsonl; do
+         "$g"/spm_*.jsonl "$g"/pretok_*.jsonl "$g"/offsets_*.jsonl; do
   [ -f "$f" ] || continue
   gzip -9nf "$f"
 done
