@@ -9,7 +9,19 @@
  *              with a message id lands once, every record is still there
  *   shape      bad names and counts, a missing stream, an existing stream of
  *              another shape, no server at the address: each a clear error
+ *   cluster    three clustered servers, a shard of three replicas: its
+ *              stream leader is killed (SIGKILL) while a writer appends;
+ *              every acknowledged record is read back once and in order
+ *              through a survivor; the killed server restarts, catches up
+ *              and, made the leader, serves the same records; without a
+ *              quorum appends and reads fail in bounded time, naming why
  *
+ * `test_jlog bench` (not run by ctest; bench/cluster/run.sh) measures the
+ * append rate with 1 and 3 replicas and the stall of appends when the
+ * stream leader is killed, over several kills.
+ *
+ * Every nats-server is started with PR_SET_PDEATHSIG: it dies with the test
+ * however the test ends (a failed check, a crash, ctest's time-out).
  * Exits 77 (skip) when nats-server is not installed (deps.sh --test
  * installs it).
  */
@@ -19,8 +31,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <nats/nats.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -36,6 +51,7 @@ typedef struct nsrv {
 
 static char tmp_root[] = "/tmp/akt-jlog-XXXXXX";
 static nsrv *started[8];   /* stopped at exit, whatever a test left running */
+static pid_t test_pid;
 
 /* n distinct free ports: the sockets stay bound until all are chosen, so
  * the kernel cannot hand out one of them twice. */
@@ -91,6 +107,10 @@ static bool nsrv_start(nsrv *s, const char *routes)
     if (s->pid < 0)
         return false;
     if (s->pid == 0) {
+        /* killed with the test process, however it ends */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != test_pid)
+            _exit(127);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -231,6 +251,11 @@ AKT_TEST(single)
     AKT_EQ_INT(ak_jlog_bounds(l, 0, &first, &last), AKIDB_OK);
     AKT_EQ_INT(first, 1);
     AKT_EQ_INT(last, 150);
+    ak_jlog_shard_info in;   /* one server: it is the stream, always current */
+    AKT_EQ_INT(ak_jlog_info(l, 0, &in), AKIDB_OK);
+    AKT_EQ_INT(in.last, 150);
+    AKT_EQ_INT(in.replicas, 1);
+    AKT_EQ_INT(in.current, 1);
     /* a retried append with the same id is stored once */
     uint64_t seq = 0;
     int dup = -1;
@@ -332,12 +357,366 @@ AKT_TEST(shape)
     AKT_TRUE(l == NULL);
 }
 
+/* ---- three clustered servers ------------------------------------------------------- */
+
+static nsrv trio[3];
+
+/* Starts trio[i] with routes to the other two. */
+static bool trio_start(int i)
+{
+    char routes[128];
+    snprintf(routes, sizeof routes, "nats://127.0.0.1:%d,nats://127.0.0.1:%d",
+             trio[(i + 1) % 3].cport, trio[(i + 2) % 3].cport);
+    return nsrv_start(&trio[i], routes);
+}
+
+/* Makes the three (n0, n1, n2) and starts them; *all is their client URLs. */
+static bool trio_up(char *all, size_t cap)
+{
+    int ports[6];
+    if (!free_ports(6, ports))
+        return false;
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "n%d", i);
+        nsrv_init(&trio[i], name, ports[i], ports[3 + i]);
+        if (!trio_start(i))
+            return false;
+    }
+    snprintf(all, cap, "%s,%s,%s", trio[0].url, trio[1].url, trio[2].url);
+    return true;
+}
+
+static int trio_index(const char *name)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(trio[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Waits up to wait_s until the JetStream meta leader exists: the account's
+ * JetStream information is answered by it alone. */
+static bool meta_ready(const char *url, double wait_s)
+{
+    double until = ak_now() + wait_s;
+    while (ak_now() < until) {
+        natsConnection *nc = NULL;
+        jsCtx *js = NULL;
+        natsStatus s = natsConnection_ConnectTo(&nc, url);
+        if (s == NATS_OK)
+            s = natsConnection_JetStream(&js, nc, NULL);
+        if (s == NATS_OK) {
+            jsOptions jo;
+            jsOptions_Init(&jo);
+            jo.Wait = 1000;
+            jsAccountInfo *ai = NULL;
+            s = js_GetAccountInfo(&ai, js, &jo, NULL);
+            jsAccountInfo_Destroy(ai);
+        }
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        if (s == NATS_OK)
+            return true;
+        usleep(200 * 1000);
+    }
+    return false;
+}
+
+/* Waits up to wait_s until shard has a leader and all its replicas hold
+ * every record. */
+static bool wait_current(ak_jlog *l, unsigned shard, double wait_s, ak_jlog_shard_info *in)
+{
+    double until = ak_now() + wait_s;
+    do {
+        if (ak_jlog_info(l, shard, in) == AKIDB_OK && in->leader[0] &&
+            in->current == in->replicas)
+            return true;
+        usleep(200 * 1000);
+    } while (ak_now() < until);
+    fprintf(stderr, "  shard %u: leader '%s', %u of %u replicas current\n", shard, in->leader,
+            in->current, in->replicas);
+    return false;
+}
+
+/* Asks the leader of stream to step down (through url) until server name
+ * leads it; up to tries times. */
+static bool lead_with(ak_jlog *l, const char *url, const char *stream, const char *name,
+                      int tries)
+{
+    natsConnection *nc = NULL;
+    if (natsConnection_ConnectTo(&nc, url) != NATS_OK)
+        return false;
+    char subj[128];
+    snprintf(subj, sizeof subj, "$JS.API.STREAM.LEADER.STEPDOWN.%s", stream);
+    ak_jlog_shard_info in;
+    bool ok = false;
+    for (int t = 0; t < tries && !ok; t++) {
+        if (!wait_current(l, 0, 20, &in))
+            break;
+        if (strcmp(in.leader, name) == 0) {
+            ok = true;
+            break;
+        }
+        natsMsg *reply = NULL;
+        natsConnection_RequestString(&reply, nc, subj, "", 2000);
+        natsMsg_Destroy(reply);
+    }
+    natsConnection_Destroy(nc);
+    return ok;
+}
+
+/* Kills victim with SIGKILL once the writer has `at` records acknowledged. */
+typedef struct killer {
+    nsrv *victim;
+    _Atomic uint64_t *acked;
+    uint64_t at;
+    _Atomic int stop;
+    double t_kill;
+} killer;
+
+static void *killer_main(void *arg)
+{
+    killer *k = arg;
+    while (*k->acked < k->at && !k->stop)
+        usleep(500);
+    if (!k->stop) {
+        k->t_kill = ak_now();
+        kill(k->victim->pid, SIGKILL);
+    }
+    return NULL;
+}
+
+typedef struct wstats {
+    double max_s;      /* the longest append */
+    unsigned dups;     /* retries that found their first try stored */
+} wstats;
+
+/* Appends records first .. last of shard with ids, as append_range, counting
+ * them in *acked; a retry across a lost leader may find its first try
+ * stored (a duplicate), with the record's own number. */
+static bool append_timed(ak_jlog *l, unsigned shard, uint64_t first, uint64_t last,
+                         _Atomic uint64_t *acked, wstats *ws)
+{
+    for (uint64_t q = first; q <= last; q++) {
+        char text[64], id[64];
+        record_text(text, sizeof text, shard, q);
+        snprintf(id, sizeof id, "s%u-%llu", shard, (unsigned long long)q);
+        uint64_t seq = 0;
+        int dup = 0;
+        double t0 = ak_now();
+        if (ak_jlog_append(l, shard, text, strlen(text), id, &seq, &dup) != AKIDB_OK) {
+            fprintf(stderr, "  append %s: %s\n", id, akidb_last_error());
+            return false;
+        }
+        double dt = ak_now() - t0;
+        if (dt > ws->max_s)
+            ws->max_s = dt;
+        ws->dups += dup != 0;
+        if (seq != q) {
+            fprintf(stderr, "  append %s: sequence %llu\n", id, (unsigned long long)seq);
+            return false;
+        }
+        (*acked)++;
+    }
+    return true;
+}
+
+/* Appends first .. last while the stream leader of shard 0 of l (or, with
+ * follower, another of its servers) is killed once `kill_at` records are
+ * acknowledged; *victim is the killed server. */
+static bool append_kill(ak_jlog *l, uint64_t first, uint64_t last, uint64_t kill_at,
+                        bool follower, int *victim, wstats *ws)
+{
+    ak_jlog_shard_info in;
+    if (!wait_current(l, 0, 30, &in) || (*victim = trio_index(in.leader)) < 0)
+        return false;
+    if (follower)
+        *victim = (*victim + 1) % 3;
+    _Atomic uint64_t acked = first - 1;
+    killer k = { .victim = &trio[*victim], .acked = &acked, .at = kill_at };
+    pthread_t t;
+    if (pthread_create(&t, NULL, killer_main, &k) != 0)
+        return false;
+    memset(ws, 0, sizeof *ws);
+    bool ok = append_timed(l, 0, first, last, &acked, ws);
+    k.stop = 1;
+    pthread_join(t, NULL);
+    waitpid(trio[*victim].pid, NULL, 0);
+    trio[*victim].pid = 0;
+    return ok && k.t_kill > 0;
+}
+
+AKT_TEST(cluster)
+{
+    char all[256];
+    AKT_TRUE(trio_up(all, sizeof all));
+    AKT_TRUE(meta_ready(trio[0].url, 30));
+    ak_jlog_opts o = { .servers = all, .name = "c1", .shards = 1, .replicas = 3, .create = 1,
+                       .timeout_s = 30 };
+    ak_jlog *w = open_retry(&o, 30);
+    AKT_TRUE(w != NULL);
+    /* the stream leader dies half-way through the writer's appends */
+    const uint64_t n = 1000;
+    int v = -1;
+    wstats ws;
+    AKT_TRUE(append_kill(w, 1, n, n / 2, false, &v, &ws));
+    fprintf(stderr, "  %llu appends acknowledged; stream leader %s killed after %llu; longest "
+            "append %.2f s; %u retries found their first try stored\n", (unsigned long long)n,
+            trio[v].name, (unsigned long long)n / 2, ws.max_s, ws.dups);
+    /* every one of them, once and in order, through a survivor; each read
+     * makes a consumer, placed by nats-server < 2.9.12 on any of the
+     * stream's servers, the dead one included (then made again) */
+    ak_jlog_opts ro = { .servers = trio[(v + 1) % 3].url, .name = "c1", .shards = 1,
+                        .replicas = 3, .timeout_s = 30 };
+    ak_jlog *r = open_retry(&ro, 30);
+    AKT_TRUE(r != NULL);
+    seen sn;
+    const uint64_t starts[5] = { 1, 2, n / 2, n / 2 + 1, n };
+    for (int i = 0; i < 5; i++) {
+        double t0 = ak_now();
+        AKT_EQ_INT(read_all(r, 0, starts[i], &sn), n - starts[i] + 1);
+        AKT_TRUE(!sn.bad);
+        fprintf(stderr, "  read from %llu through %s: %.2f s\n",
+                (unsigned long long)starts[i], trio[(v + 1) % 3].name, ak_now() - t0);
+    }
+    ak_jlog_close(r);
+    /* the killed server comes back on its store, catches up, and once it
+     * leads the stream serves the same records */
+    AKT_TRUE(trio_start(v));
+    AKT_TRUE(append_range(w, 0, n + 1, n + 20, true));
+    ak_jlog_shard_info in;
+    AKT_TRUE(wait_current(w, 0, 30, &in));
+    AKT_TRUE(lead_with(w, trio[v].url, "c1_0", trio[v].name, 12));
+    ro.servers = trio[v].url;
+    r = open_retry(&ro, 30);
+    AKT_TRUE(r != NULL);
+    AKT_EQ_INT(read_all(r, 0, 1, &sn), n + 20);
+    AKT_TRUE(!sn.bad);
+    /* without a quorum: a clear failure after the time-out, not a hang */
+    ro.timeout_s = 3;
+    ak_jlog *q = open_retry(&ro, 10);
+    AKT_TRUE(q != NULL);
+    nsrv_stop(&trio[(v + 1) % 3], SIGKILL);
+    nsrv_stop(&trio[(v + 2) % 3], SIGKILL);
+    double t0 = ak_now();
+    AKT_EQ_INT(ak_jlog_append(q, 0, "x", 1, "no-quorum", NULL, NULL), AKIDB_EIO);
+    AKT_LE(ak_now() - t0, 6);
+    AKT_CONTAINS(akidb_last_error(), "c1_0");
+    fprintf(stderr, "  no quorum, append: %s\n", akidb_last_error());
+    t0 = ak_now();
+    AKT_EQ_INT(read_all(q, 0, 1, &sn) < n + 20, 1);
+    AKT_LE(ak_now() - t0, 12);
+    AKT_CONTAINS(akidb_last_error(), "c1_0");
+    fprintf(stderr, "  no quorum, read: %s\n", akidb_last_error());
+    ak_jlog_close(q);
+    ak_jlog_close(r);
+    ak_jlog_close(w);
+}
+
+/* ---- bench/cluster/run.sh's measurement ----------------------------------------------- */
+
+static long env_long(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Appends n records with ids to shard 0 of l, one at a time, and prints
+ * the rate and the latency quantiles under label. */
+static bool bench_appends(ak_jlog *l, const char *label, uint64_t n)
+{
+    double *lat = malloc(n * sizeof *lat);
+    if (!lat)
+        return false;
+    double t0 = ak_now();
+    for (uint64_t q = 1; q <= n; q++) {
+        char text[64], id[64];
+        record_text(text, sizeof text, 0, q);
+        snprintf(id, sizeof id, "s0-%llu", (unsigned long long)q);
+        double t = ak_now();
+        if (ak_jlog_append(l, 0, text, strlen(text), id, NULL, NULL) != AKIDB_OK) {
+            fprintf(stderr, "  append %s: %s\n", id, akidb_last_error());
+            free(lat);
+            return false;
+        }
+        lat[q - 1] = ak_now() - t;
+    }
+    double dt = ak_now() - t0;
+    qsort(lat, n, sizeof *lat, cmp_double);
+    printf("bench: %s: %llu appends in %.2f s = %.0f/s; latency p50 %.2f ms, p99 %.2f ms, "
+           "max %.2f ms\n", label, (unsigned long long)n, dt, (double)n / dt,
+           lat[n / 2] * 1e3, lat[n * 99 / 100] * 1e3, lat[n - 1] * 1e3);
+    free(lat);
+    return true;
+}
+
+AKT_TEST(bench)
+{
+    uint64_t n = (uint64_t)env_long("AKIDB_JLOG_BENCH_N", 5000);
+    int kills = (int)env_long("AKIDB_JLOG_BENCH_KILLS", 5);
+    char all[256];
+    AKT_TRUE(n >= 100 && kills >= 0 && kills <= 50);
+    AKT_TRUE(trio_up(all, sizeof all));
+    AKT_TRUE(meta_ready(trio[0].url, 30));
+    ak_jlog *w[2] = { NULL, NULL };
+    for (int i = 0; i < 2; i++) {
+        ak_jlog_opts o = { .servers = all, .name = i ? "b3" : "b1", .shards = 1,
+                           .replicas = i ? 3 : 1, .create = 1, .timeout_s = 30 };
+        w[i] = open_retry(&o, 30);
+        AKT_TRUE(w[i] != NULL);
+        AKT_TRUE(bench_appends(w[i], i ? "3 replicas" : "1 replica", n));
+    }
+    seen sn;
+    double t0 = ak_now();
+    AKT_EQ_INT(read_all(w[1], 0, 1, &sn), n);
+    AKT_TRUE(!sn.bad);
+    printf("bench: read of 3 replicas: %llu records in %.3f s = %.0f/s\n",
+           (unsigned long long)n, ak_now() - t0, (double)n / (ak_now() - t0));
+    /* the stream leader killed under the writer, restarted, caught up */
+    double stall[51];
+    uint64_t at = n, step = 400;
+    for (int k = 0; k <= kills; k++) {   /* the last round kills a follower */
+        int v = -1;
+        wstats ws;
+        AKT_TRUE(append_kill(w[1], at + 1, at + step, at + step / 2, k == kills, &v, &ws));
+        at += step;
+        stall[k] = ws.max_s;
+        printf("bench: kill %d: %s %s, longest append %.2f s, %u retries found their first "
+               "try stored\n", k + 1, k == kills ? "follower" : "stream leader",
+               trio[v].name, ws.max_s, ws.dups);
+        fflush(stdout);
+        AKT_TRUE(trio_start(v));
+        ak_jlog_shard_info in;
+        AKT_TRUE(wait_current(w[1], 0, 60, &in));
+    }
+    t0 = ak_now();
+    AKT_EQ_INT(read_all(w[1], 0, 1, &sn), at);
+    AKT_TRUE(!sn.bad);
+    printf("bench: all %llu records read back once and in order (%.2f s)\n",
+           (unsigned long long)at, ak_now() - t0);
+    if (kills > 0) {
+        qsort(stall, (size_t)kills, sizeof *stall, cmp_double);
+        printf("bench: stall at a leader kill over %d kills: min %.2f s, median %.2f s, "
+               "max %.2f s\n", kills, stall[0], stall[kills / 2], stall[kills - 1]);
+    }
+    ak_jlog_close(w[0]);
+    ak_jlog_close(w[1]);
+}
+
 int main(int argc, char **argv)
 {
     if (!have_nats_server()) {
         fprintf(stderr, "nats-server is not installed (apt-get install nats-server): skipped\n");
         return 77;
     }
+    test_pid = getpid();
     if (!mkdtemp(tmp_root)) {
         perror("mkdtemp");
         return 1;
@@ -348,8 +727,12 @@ int main(int argc, char **argv)
     nsrv_init(&one, "one", ports[0], ports[1]);
     if (!nsrv_start(&one, NULL))
         return 1;
-    static const akt_case cases[] = { AKT_REG(single), AKT_REG(restart), AKT_REG(shape) };
-    int rc = akt_run(cases, sizeof cases / sizeof *cases, argc, argv);
+    static const akt_case cases[] = { AKT_REG(single), AKT_REG(restart), AKT_REG(shape),
+                                      AKT_REG(cluster) };
+    static const akt_case bench[] = { AKT_REG(bench) };
+    int rc = argc > 1 && strcmp(argv[1], "bench") == 0 ? akt_run(bench, 1, argc, argv)
+                                                       : akt_run(cases, sizeof cases /
+                                                                 sizeof *cases, argc, argv);
     for (size_t i = 0; i < sizeof started / sizeof *started; i++)
         if (started[i])
             nsrv_stop(started[i], SIGTERM);

@@ -2,13 +2,23 @@
  * jlog.c - the sharded write log on NATS JetStream (jlog.h says what it
  * guarantees and why JetStream).
  *
+ * Every call keeps trying, for up to the log's time-out, while the cluster
+ * recovers from a lost server: the stream elects a new leader (4..9 s on
+ * nats-server 2.9), the client reconnects to another server, the JetStream
+ * meta leader is re-elected.  Each try waits at most TRY_MS (PUB_TRY_MS for
+ * a publish), so a request that went to a server that died is given up
+ * early and sent again.
+ *
  * Appends are synchronous publishes that wait for the stream's
- * acknowledgement (stored on a quorum); with a message id they are retried
- * while the cluster elects a leader (no responders, time-outs), which the
- * duplicate window makes safe.  Reads use an ordered consumer (the client
- * library's flow-controlled, gap-checked push consumer that recreates
- * itself after a reconnect) starting at the wanted sequence number, and
- * stop at the last sequence number the stream had when the read began.
+ * acknowledgement (stored on a quorum); with a message id they are retried,
+ * which the duplicate window makes safe.  Reads use an ordered consumer (the
+ * client library's flow-controlled, gap-checked push consumer) starting at
+ * the wanted sequence number, and stop at the last sequence number the
+ * stream had when the read began.  A consumer that does not come up or
+ * stops delivering is dropped and made again from the next number wanted:
+ * nats-server before 2.9.12 places a one-replica consumer on any of the
+ * stream's servers, a dead one included, and its creation then never
+ * answers; each new try draws the server again.
  */
 #include "cluster/jlog.h"
 
@@ -19,13 +29,17 @@
 
 #define NAME_MAX_ 32
 #define RECORD_MAX ((size_t)1 << 20)
+#define TRY_MS 1000        /* longest wait of one API request before it is sent again
+                              (a consumer is made in milliseconds when its server is up) */
+#define PUB_TRY_MS 2000    /* the same for a publish waiting for its quorum            */
+#define PAUSE_MS 100       /* between two tries                                        */
 
 struct ak_jlog {
     natsConnection *nc;
     jsCtx *js;
     char name[NAME_MAX_ + 1];
     unsigned shards;
-    int64_t wait_ms;
+    int64_t wait_ms;       /* how long one call keeps trying */
 };
 
 /* Fails with st, the message fmt ... and what the client library said
@@ -43,12 +57,33 @@ static akidb_status nfail(akidb_status st, natsStatus s, jsErrCode je, const cha
         last = strstr(last, "): ") + 3;
     if (!last || !*last)
         last = natsStatus_GetText(s);
-    if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS)
+    if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED)
         return ak_fail(st, "%s: no answer in time (%s); is a quorum of the stream's servers up?",
                        msg, natsStatus_GetText(s));
     if (je)
         return ak_fail(st, "%s: JetStream error %d: %s", msg, (int)je, last);
     return ak_fail(st, "%s: %s", msg, last);
+}
+
+/* A failure worth another try: no server answered, the connection is
+ * being re-made, or JetStream says it is between leaders. */
+static bool transient(natsStatus s, jsErrCode je)
+{
+    if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED)
+        return true;
+    return je == JSClusterNotAvailErr || je == JSClusterNotLeaderErr ||
+           je == JSStreamOfflineErr || je == JSInsufficientResourcesErr ||
+           je == JSClusterNoPeersErr || je == JSClusterPeerNotMemberErr;
+}
+
+/* The wait of the next try, at most cap_ms, when a call that started trying
+ * at t0 may go on until t0 + wait_ms; 0 when its time is up. */
+static int64_t try_wait(const ak_jlog *l, double t0, int64_t cap_ms)
+{
+    double left_ms = (t0 + (double)l->wait_ms / 1000.0 - ak_now()) * 1000.0;
+    if (left_ms < 1)
+        return 0;
+    return left_ms < (double)cap_ms ? (int64_t)left_ms : cap_ms;
 }
 
 static bool name_ok(const char *n)
@@ -73,6 +108,22 @@ static void subject_of(const ak_jlog *l, unsigned shard, char *buf, size_t cap)
     snprintf(buf, cap, "%s.%u", l->name, shard);
 }
 
+/* js_GetStreamInfo, tried again while the cluster is between leaders. */
+static natsStatus stream_info(ak_jlog *l, const char *stream, jsStreamInfo **si, jsErrCode *je)
+{
+    double t0 = ak_now();
+    for (;;) {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = try_wait(l, t0, TRY_MS);
+        *je = 0;
+        natsStatus s = js_GetStreamInfo(si, l->js, stream, &jo, je);
+        if (s == NATS_OK || !transient(s, *je) || try_wait(l, t0, TRY_MS) == 0)
+            return s;
+        nats_Sleep(PAUSE_MS);
+    }
+}
+
 /* Checks shard's stream against the wanted shape, creating it when it is
  * missing and o->create says so. */
 static akidb_status ensure_stream(ak_jlog *l, const ak_jlog_opts *o, unsigned shard)
@@ -82,7 +133,7 @@ static akidb_status ensure_stream(ak_jlog *l, const ak_jlog_opts *o, unsigned sh
     subject_of(l, shard, subject, sizeof subject);
     jsStreamInfo *si = NULL;
     jsErrCode je = 0;
-    natsStatus s = js_GetStreamInfo(&si, l->js, stream, NULL, &je);
+    natsStatus s = stream_info(l, stream, &si, &je);
     if (s == NATS_NOT_FOUND || je == JSStreamNotFoundErr) {
         if (!o->create)
             return ak_fail(AKIDB_ENOENT, "JetStream stream %s does not exist", stream);
@@ -95,8 +146,12 @@ static akidb_status ensure_stream(ak_jlog *l, const ak_jlog_opts *o, unsigned sh
         sc.Storage = js_FileStorage;
         sc.Replicas = o->replicas;
         sc.Duplicates = (int64_t)((o->dup_window_s > 0 ? o->dup_window_s : 120.0) * 1e9);
+        jsOptions jo;   /* one try, as long as a call may take: the new stream's
+                           servers elect its first leader before it answers */
+        jsOptions_Init(&jo);
+        jo.Wait = l->wait_ms;
         je = 0;
-        s = js_AddStream(&si, l->js, &sc, NULL, &je);
+        s = js_AddStream(&si, l->js, &sc, &jo, &je);
         if (s != NATS_OK)
             return nfail(AKIDB_EIO, s, je, "creating JetStream stream %s (%u replicas)", stream,
                          o->replicas);
@@ -119,6 +174,72 @@ static akidb_status ensure_stream(ak_jlog *l, const ak_jlog_opts *o, unsigned sh
     return st;
 }
 
+/* Splits servers ("u1,u2" or "u1 u2") into at most 16 URLs in list. */
+static akidb_status split_servers(const char *servers, char *list, size_t cap, const char **urls,
+                                  int *n_urls)
+{
+    *n_urls = 0;
+    if (strlen(servers) >= cap)
+        return ak_fail(AKIDB_EINVAL, "NATS server list of %zu bytes: at most %zu",
+                       strlen(servers), cap - 1);
+    memcpy(list, servers, strlen(servers) + 1);
+    char *save = NULL;
+    for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        if (*n_urls == 16)
+            return ak_fail(AKIDB_EINVAL, "NATS server list '%s': at most 16 servers", servers);
+        urls[(*n_urls)++] = t;
+    }
+    if (*n_urls == 0)
+        return ak_fail(AKIDB_EINVAL, "NATS server list '%s' names no server", servers);
+    return AKIDB_OK;
+}
+
+/* Connects l to servers: reconnecting for ever (the log outlives any one
+ * server), pending requests failed at once when the connection drops (so
+ * they are sent again on the next one), a dead peer found by pings within
+ * about 6 s even when no TCP reset tells of it. */
+static akidb_status open_connection(ak_jlog *l, const char *servers)
+{
+    /* the list split into its URLs (the library's SetURL does not take a
+     * list reliably; SetServers does) */
+    char list[1024];
+    const char *urls[16];
+    int n_urls = 0;
+    akidb_status st = split_servers(servers, list, sizeof list, urls, &n_urls);
+    if (st != AKIDB_OK)
+        return st;
+    natsOptions *no = NULL;
+    natsStatus s = natsOptions_Create(&no);
+    if (s == NATS_OK)
+        s = natsOptions_SetServers(no, urls, n_urls);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(no, l->wait_ms < TRY_MS ? l->wait_ms : TRY_MS);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(no, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(no, 250);
+    if (s == NATS_OK)
+        s = natsOptions_SetFailRequestsOnDisconnect(no, true);
+    if (s == NATS_OK)
+        s = natsOptions_SetPingInterval(no, 2000);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxPingsOut(no, 3);
+    if (s == NATS_OK)
+        s = natsOptions_SetName(no, "akidb");
+    if (s == NATS_OK)
+        s = natsConnection_Connect(&l->nc, no);
+    natsOptions_Destroy(no);
+    if (s != NATS_OK)
+        return nfail(AKIDB_EIO, s, 0, "connecting to NATS at %s", servers);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = l->wait_ms < TRY_MS ? l->wait_ms : TRY_MS;
+    s = natsConnection_JetStream(&l->js, l->nc, &jo);
+    if (s != NATS_OK)
+        return nfail(AKIDB_EIO, s, 0, "JetStream context on %s", servers);
+    return AKIDB_OK;
+}
+
 akidb_status ak_jlog_open(const ak_jlog_opts *o, ak_jlog **out)
 {
     AK_ASSERT(o && out);
@@ -135,57 +256,11 @@ akidb_status ak_jlog_open(const ak_jlog_opts *o, ak_jlog **out)
         return ak_fail(AKIDB_ENOMEM, "out of memory");
     memcpy(l->name, o->name, strlen(o->name) + 1);
     l->shards = o->shards;
-    l->wait_ms = (int64_t)((o->timeout_s > 0 ? o->timeout_s : 5.0) * 1000);
-    const char *servers = o->servers && *o->servers ? o->servers : "nats://127.0.0.1:4222";
-    /* the list split into its URLs (the library's SetURL does not take a
-     * list reliably; SetServers does) */
-    char list[1024];
-    const char *urls[16];
-    int n_urls = 0;
-    if (strlen(servers) >= sizeof list) {
-        ak_free(l);
-        return ak_fail(AKIDB_EINVAL, "NATS server list of %zu bytes: at most %zu",
-                       strlen(servers), sizeof list - 1);
-    }
-    memcpy(list, servers, strlen(servers) + 1);
-    char *save = NULL;
-    for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-        if (n_urls == 16) {
-            ak_free(l);
-            return ak_fail(AKIDB_EINVAL, "NATS server list '%s': at most 16 servers", servers);
-        }
-        urls[n_urls++] = t;
-    }
-    if (n_urls == 0) {
-        ak_free(l);
-        return ak_fail(AKIDB_EINVAL, "NATS server list '%s' names no server", servers);
-    }
-    natsOptions *no = NULL;
-    natsStatus s = natsOptions_Create(&no);
-    if (s == NATS_OK)
-        s = natsOptions_SetServers(no, urls, n_urls);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(no, l->wait_ms);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(no, -1);   /* keep trying: the log outlives a server */
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(no, 250);
-    if (s == NATS_OK)
-        s = natsOptions_SetName(no, "akidb");
-    if (s == NATS_OK)
-        s = natsConnection_Connect(&l->nc, no);
-    natsOptions_Destroy(no);
-    akidb_status st = AKIDB_OK;
-    if (s != NATS_OK) {
-        st = nfail(AKIDB_EIO, s, 0, "connecting to NATS at %s", servers);
-    } else {
-        jsOptions jo;
-        jsOptions_Init(&jo);
-        jo.Wait = l->wait_ms;
-        s = natsConnection_JetStream(&l->js, l->nc, &jo);
-        if (s != NATS_OK)
-            st = nfail(AKIDB_EIO, s, 0, "JetStream context on %s", servers);
-    }
+    l->wait_ms = (int64_t)((o->timeout_s > 0 ? o->timeout_s : 15.0) * 1000);
+    if (l->wait_ms < 1)
+        l->wait_ms = 1;
+    akidb_status st =
+        open_connection(l, o->servers && *o->servers ? o->servers : "nats://127.0.0.1:4222");
     for (unsigned k = 0; st == AKIDB_OK && k < o->shards; k++)
         st = ensure_stream(l, o, k);
     if (st != AKIDB_OK) {
@@ -208,14 +283,6 @@ void ak_jlog_close(ak_jlog *l)
     ak_free(l);
 }
 
-/* A publish failure worth another try with the same message id: the
- * stream has no leader for a moment (election, a server restarting). */
-static bool transient(natsStatus s)
-{
-    return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED ||
-           s == NATS_CONNECTION_CLOSED;
-}
-
 akidb_status ak_jlog_append(ak_jlog *l, unsigned shard, const void *data, size_t len,
                             const char *msg_id, uint64_t *seq, int *dup)
 {
@@ -229,9 +296,11 @@ akidb_status ak_jlog_append(ak_jlog *l, unsigned shard, const void *data, size_t
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
     po.ExpectStream = stream;
-    po.MaxWait = l->wait_ms;
-    double until = ak_now() + (double)l->wait_ms / 1000.0;
+    double t0 = ak_now();
     for (;;) {
+        /* without an id a second try could store the record twice: one
+         * try, as long as the call may take */
+        po.MaxWait = msg_id ? try_wait(l, t0, PUB_TRY_MS) : l->wait_ms;
         jsPubAck *pa = NULL;
         jsErrCode je = 0;
         natsStatus s = js_Publish(&pa, l->js, subject, data, (int)len, &po, &je);
@@ -243,30 +312,80 @@ akidb_status ak_jlog_append(ak_jlog *l, unsigned shard, const void *data, size_t
             jsPubAck_Destroy(pa);
             return AKIDB_OK;
         }
-        if (!msg_id || !transient(s) || ak_now() >= until)
+        if (!msg_id || !transient(s, je) || try_wait(l, t0, PUB_TRY_MS) == 0)
             return nfail(AKIDB_EIO, s, je, "appending %zu bytes to JetStream stream %s", len,
                          stream);
-        nats_Sleep(100);
+        nats_Sleep(PAUSE_MS);
     }
 }
 
-akidb_status ak_jlog_bounds(ak_jlog *l, unsigned shard, uint64_t *first, uint64_t *last)
+akidb_status ak_jlog_info(ak_jlog *l, unsigned shard, ak_jlog_shard_info *out)
 {
-    AK_ASSERT(l && shard < l->shards);
+    AK_ASSERT(l && shard < l->shards && out);
+    memset(out, 0, sizeof *out);
     char stream[NAME_MAX_ + 16];
     stream_of(l, shard, stream, sizeof stream);
     jsStreamInfo *si = NULL;
     jsErrCode je = 0;
-    natsStatus s = js_GetStreamInfo(&si, l->js, stream, NULL, &je);
+    natsStatus s = stream_info(l, stream, &si, &je);
     if (s != NATS_OK)
-        return nfail(s == NATS_NOT_FOUND ? AKIDB_ENOENT : AKIDB_EIO, s, je,
-                     "reading JetStream stream %s", stream);
-    if (first)
-        *first = si->State.Msgs ? si->State.FirstSeq : si->State.LastSeq + 1;
-    if (last)
-        *last = si->State.LastSeq;
+        return nfail(s == NATS_NOT_FOUND || je == JSStreamNotFoundErr ? AKIDB_ENOENT : AKIDB_EIO,
+                     s, je, "reading JetStream stream %s", stream);
+    out->first = si->State.Msgs ? si->State.FirstSeq : si->State.LastSeq + 1;
+    out->last = si->State.LastSeq;
+    out->replicas = (unsigned)si->Config->Replicas;
+    const jsClusterInfo *ci = si->Cluster;
+    if (ci && ci->Leader) {
+        snprintf(out->leader, sizeof out->leader, "%s", ci->Leader);
+        out->current = 1;
+    } else if (!ci || ci->ReplicasLen == 0) {
+        out->current = 1;   /* a server without a cluster: it is the stream */
+    }
+    for (int i = 0; ci && i < ci->ReplicasLen; i++)
+        if (ci->Replicas[i]->Current && !ci->Replicas[i]->Offline && ci->Replicas[i]->Lag == 0)
+            out->current++;
     jsStreamInfo_Destroy(si);
     return AKIDB_OK;
+}
+
+akidb_status ak_jlog_bounds(ak_jlog *l, unsigned shard, uint64_t *first, uint64_t *last)
+{
+    ak_jlog_shard_info in;
+    akidb_status st = ak_jlog_info(l, shard, &in);
+    if (st != AKIDB_OK)
+        return st;
+    if (first)
+        *first = in.first;
+    if (last)
+        *last = in.last;
+    return AKIDB_OK;
+}
+
+/* An ordered consumer of stream on subject delivering from sequence number
+ * from on; one try of at most wait_ms. */
+static natsStatus reader_open(ak_jlog *l, const char *stream, const char *subject, uint64_t from,
+                              int64_t wait_ms, natsSubscription **sub, jsErrCode *je)
+{
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = wait_ms;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = from;
+    *je = 0;
+    return js_SubscribeSync(sub, l->js, subject, &jo, &so, je);
+}
+
+static void reader_close(natsSubscription **sub)
+{
+    if (*sub) {
+        natsSubscription_Unsubscribe(*sub);
+        natsSubscription_Destroy(*sub);
+        *sub = NULL;
+    }
 }
 
 akidb_status ak_jlog_read(ak_jlog *l, unsigned shard, uint64_t from, ak_jlog_fn fn, void *arg,
@@ -288,26 +407,42 @@ akidb_status ak_jlog_read(ak_jlog *l, unsigned shard, uint64_t from, ak_jlog_fn 
         return ak_fail(AKIDB_ENOENT,
                        "JetStream stream %s keeps records from %llu on; %llu was asked for",
                        stream, (unsigned long long)first, (unsigned long long)from);
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = stream;
-    so.Ordered = true;
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = from;
     natsSubscription *sub = NULL;
-    jsErrCode je = 0;
-    natsStatus s = js_SubscribeSync(&sub, l->js, subject, NULL, &so, &je);
-    if (s != NATS_OK)
-        return nfail(AKIDB_EIO, s, je, "reading JetStream stream %s from %llu", stream,
-                     (unsigned long long)from);
     uint64_t at = from;
+    double t0 = ak_now();   /* the last progress: the call fails wait_ms without any */
+    natsStatus why = NATS_OK;   /* the last try's failure */
+    jsErrCode why_je = 0;
+    const char *stage = "";
     while (st == AKIDB_OK && at <= last) {
-        natsMsg *m = NULL;
-        s = natsSubscription_NextMsg(&m, sub, l->wait_ms);
-        if (s != NATS_OK) {
-            st = nfail(AKIDB_EIO, s, 0, "reading JetStream stream %s: stalled at %llu of %llu",
-                       stream, (unsigned long long)at, (unsigned long long)last);
+        int64_t wait = try_wait(l, t0, TRY_MS);
+        if (wait == 0) {
+            st = nfail(AKIDB_EIO, why, why_je, "reading JetStream stream %s: no record for "
+                       "%.1f s at %llu of %llu (%s)", stream, (double)l->wait_ms / 1000.0,
+                       (unsigned long long)at, (unsigned long long)last, stage);
             break;
+        }
+        jsErrCode je = 0;
+        natsStatus s;
+        if (!sub) {
+            s = reader_open(l, stream, subject, at, wait, &sub, &je);
+            if (s != NATS_OK) {
+                sub = NULL;
+                if (!transient(s, je)) {
+                    st = nfail(AKIDB_EIO, s, je, "reading JetStream stream %s from %llu",
+                               stream, (unsigned long long)at);
+                    break;
+                }
+                why = s, why_je = je, stage = "making its consumer";
+                nats_Sleep(PAUSE_MS);
+                continue;
+            }
+        }
+        natsMsg *m = NULL;
+        s = natsSubscription_NextMsg(&m, sub, wait);
+        if (s != NATS_OK) {   /* stalled: its consumer was on a server that went away */
+            why = s, why_je = 0, stage = "waiting for its consumer";
+            reader_close(&sub);
+            continue;
         }
         jsMsgMetaData *md = NULL;
         s = natsMsg_GetMetaData(&md, m);
@@ -320,12 +455,12 @@ akidb_status ak_jlog_read(ak_jlog *l, unsigned shard, uint64_t from, ak_jlog_fn 
             at = md->Sequence.Stream;
             st = fn(arg, shard, at, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
             at++;
+            t0 = ak_now();
         }
         jsMsgMetaData_Destroy(md);
         natsMsg_Destroy(m);
     }
-    natsSubscription_Unsubscribe(sub);
-    natsSubscription_Destroy(sub);
+    reader_close(&sub);
     if (next)
         *next = at;
     return st;

@@ -1,6 +1,6 @@
 /*
  * jlog.h - a sharded, replicated write log on NATS JetStream: the log the
- * cluster's shards write through (docs/CLUSTER.md).
+ * cluster's shards write through (docs/ARCHITECTURE.md, "Write log").
  *
  * Why JetStream: a replicated log needs consensus, and consensus is the
  * part a database should not write again.  JetStream (nats-server -js)
@@ -25,6 +25,12 @@
  * from any sequence number on, up to the last one stored when the call
  * began.
  *
+ * Failures of servers: every call keeps trying for up to timeout_s while
+ * the cluster recovers (the client reconnects to another server, the
+ * stream elects a new leader, which takes 4..9 s on nats-server 2.9), then
+ * fails.  An append that failed was not acknowledged: it may or may not be
+ * stored; retried with the same msg_id inside the window it is stored once.
+ *
  * Errors: every failure returns a status and a message naming the
  * operation, the stream and the reason (the server's JetStream error text
  * when it sent one): no server reachable or no quorum in time: AKIDB_EIO;
@@ -47,7 +53,8 @@ typedef struct ak_jlog_opts {
                                  ([A-Za-z0-9_-], 1..32 bytes)                   */
     unsigned shards;          /* 1..1024                                         */
     unsigned replicas;        /* copies of each shard's stream, 1..5             */
-    double timeout_s;         /* per request (publish ack, stream info); 0: 5 s  */
+    double timeout_s;         /* how long one call keeps trying while the cluster
+                                 recovers (a read: without a record); 0: 15 s   */
     double dup_window_s;      /* duplicate window of msg ids; 0: 120 s           */
     int create;               /* 1: create the streams that are missing          */
 } ak_jlog_opts;
@@ -66,6 +73,17 @@ akidb_status ak_jlog_append(ak_jlog *l, unsigned shard, const void *data, size_t
 /* The sequence number of shard's last record (0: none) and of its first
  * still stored (1 unless the stream was trimmed). */
 akidb_status ak_jlog_bounds(ak_jlog *l, unsigned shard, uint64_t *first, uint64_t *last);
+
+/* One shard's state as its stream's servers report it. */
+typedef struct ak_jlog_shard_info {
+    uint64_t first, last;     /* as ak_jlog_bounds                                */
+    char leader[64];          /* the server leading the stream; "" while none     */
+    unsigned replicas;        /* copies the stream is configured with             */
+    unsigned current;         /* servers holding every acknowledged record, the
+                                 leader included (replicas when all are caught up) */
+} ak_jlog_shard_info;
+
+akidb_status ak_jlog_info(ak_jlog *l, unsigned shard, ak_jlog_shard_info *out);
 
 /* Called with each record in order; a status other than AKIDB_OK stops the
  * read and is returned by ak_jlog_read. */
