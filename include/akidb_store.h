@@ -71,6 +71,10 @@ typedef struct akidb_store akidb_store;
 #define AKIDB_TEXT_MAX            (1u << 20)  /* text bytes per point        */
 #define AKIDB_PAYLOAD_MAX         (1u << 20)  /* payload JSON bytes per point */
 #define AKIDB_BATCH_BYTES_MAX     (256u << 20) /* encoded bytes per batch    */
+#define AKIDB_SEARCH_TOPK_MAX     10000   /* top_k of one search             */
+#define AKIDB_SEARCH_EF_MAX       10000   /* ef (HNSW beam) of one search    */
+#define AKIDB_SEARCH_BUDGET_DEFAULT 1000000 /* points one search may examine
+                                             (opts.search_budget)          */
 
 /* ------------------------------------------------------------------------ */
 /* Opening and closing                                                       */
@@ -101,6 +105,58 @@ typedef enum akidb_sync_mode {
                               machine crash may lose acknowledged writes     */
 } akidb_sync_mode;
 
+/* The object-storage tier: the store's snapshots and WAL copied to an
+ * S3-compatible bucket (AWS S3, MinIO, Ceph RGW, ...), from which a store
+ * opened on an empty folder restores itself.  Layout and manifest:
+ * docs/FORMAT.md; design and what a restore can lose: docs/ARCHITECTURE.md.
+ *
+ * Shipping runs on a thread of its own: no write waits for the bucket.
+ * After each snapshot the snapshot file goes to <prefix>snap-<L>.akdb, each
+ * WAL segment closed since goes to <prefix>wal-<L>.log, and then
+ * <prefix>MANIFEST is replaced (written last: it only ever names objects
+ * that are in the bucket); objects it no longer names are deleted after it.
+ * Every tail_interval_ms the valid records of the open WAL segment go up too
+ * (the same key, growing), and the manifest with them.  A restore brings
+ * back what the manifest names: writes acknowledged after the last shipped
+ * tail (at most tail_interval_ms plus the upload time, or everything since
+ * the last snapshot with tail_interval_ms 0) are not in it.  A failing
+ * bucket is logged, reported by akidb_store_get_stats (backup_*) and
+ * retried with back-off (0.5 s doubling to 30 s); the store works on.
+ *
+ * Restore: akidb_store_open on a folder with no snapshot and no WAL
+ * segment downloads the manifest's snapshot and segments (size and SHA-256
+ * checked: a damaged object is AKIDB_ECORRUPT naming its key) and then opens
+ * them as usual.  A bucket without a manifest gives an empty store; a bucket
+ * that cannot be read fails the open (so that an empty store never replaces
+ * the bucket's manifest).  A folder holding data is never overwritten.
+ * One store per bucket and prefix.
+ *
+ * Credentials and any field left NULL come from the environment and the AWS
+ * CLI files as the AWS CLI finds them: AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_REGION,
+ * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, the profile AWS_PROFILE (or
+ * "default") of ~/.aws/credentials and ~/.aws/config. */
+typedef struct akidb_backup_opts {
+    const char *bucket;          /* required                                 */
+    const char *prefix;          /* key prefix, e.g. "node1" (a '/' is added
+                                    between it and the names); NULL / "": the
+                                    bucket's root                            */
+    const char *endpoint;        /* "http://127.0.0.1:9000"; NULL: as above,
+                                    else AWS's endpoint of the region        */
+    const char *region;          /* NULL: as above, else us-east-1           */
+    const char *profile;         /* NULL: $AWS_PROFILE, else "default"       */
+    const char *access_key;      /* NULL: as above                           */
+    const char *secret_key;
+    int tail_interval_ms;        /* ship the open WAL segment's tail this
+                                    often; 0: only closed segments (rotation
+                                    at each snapshot); AKIDB_BACKUP_OPTS_INIT
+                                    sets 5000                                */
+    bool read_only;              /* restore only, never write to the bucket
+                                    (a copy for inspection or tests)         */
+} akidb_backup_opts;
+
+#define AKIDB_BACKUP_OPTS_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 5000, false }
+
 typedef struct akidb_store_opts {
     akidb_sync_mode sync;        /* default AKIDB_SYNC_FULL                    */
     uint64_t snapshot_wal_bytes; /* the store's snapshot thread writes a
@@ -120,10 +176,16 @@ typedef struct akidb_store_opts {
     void *log_ctx;
     akidb_progress_fn progress;  /* NULL: no progress reports                */
     void *progress_ctx;
+    const akidb_backup_opts *backup; /* NULL: no object-storage tier; read
+                                    during akidb_store_open only            */
+    size_t search_budget;        /* the most points one search examines
+                                    (vectors compared with the query, and
+                                    points a filtered scan tests); see
+                                    akidb_search; 0: AKIDB_SEARCH_BUDGET_DEFAULT */
 } akidb_store_opts;
 
 /* Defaults (all zero). */
-#define AKIDB_STORE_OPTS_INIT { AKIDB_SYNC_FULL, 0, false, false, 0, NULL, NULL, NULL, NULL }
+#define AKIDB_STORE_OPTS_INIT { AKIDB_SYNC_FULL, 0, false, false, 0, NULL, NULL, NULL, NULL, NULL, 0 }
 
 /* Opens the store in directory dir, creating the directory (one level) if it
  * does not exist, and recovers it: loads the newest snapshot, replays the WAL
@@ -163,6 +225,17 @@ typedef struct akidb_store_stats {
                                        one succeeds again); retried with
                                        back-off, the WAL keeps every record */
     char snapshot_error[256];       /* its message, "" when OK              */
+    /* The object-storage tier (opts.backup): */
+    bool backup_enabled;
+    uint64_t backup_snapshot_lsn;   /* the snapshot the bucket's manifest
+                                       names (0: none yet)                  */
+    uint64_t backup_shipped_lsn;    /* last WAL record in the bucket (0: none) */
+    uint64_t backup_uploads;        /* objects uploaded since open          */
+    uint64_t backup_manifests;      /* manifests written since open         */
+    uint64_t backup_failures;       /* shipping rounds that failed          */
+    akidb_status backup_status;     /* the last round's failure (AKIDB_OK
+                                       once one succeeds again)             */
+    char backup_error[256];         /* its message, "" when OK              */
 } akidb_store_stats;
 void akidb_store_get_stats(akidb_store *store, akidb_store_stats *stats);
 
@@ -288,6 +361,8 @@ typedef struct akidb_points {
     akidb_point *items;
     size_t n;
     char *next_cursor;     /* scroll only: pass to the next call, NULL at end */
+    size_t examined;       /* search only: the points it examined (its work,
+                              at most opts.search_budget)                    */
 } akidb_points;
 void akidb_points_free(akidb_points *pts);
 
@@ -315,8 +390,9 @@ akidb_status akidb_points_scroll(akidb_store *store, const char *tenant,
 typedef struct akidb_search_req {
     const float *vector;     /* query vector                                 */
     uint32_t dim;            /* its length; must equal the collection's      */
-    size_t top_k;            /* 1..10000                                      */
-    size_t ef;               /* HNSW beam width; 0: max(128, 4 * top_k)       */
+    size_t top_k;            /* 1..AKIDB_SEARCH_TOPK_MAX                      */
+    size_t ef;               /* HNSW beam width, 0..AKIDB_SEARCH_EF_MAX;
+                                0: max(128, 4 * top_k)                        */
     const char *filter_json; /* NULL: no filter                              */
     bool exact;              /* true: exact scan instead of HNSW             */
     unsigned with;           /* AKIDB_WITH_* mask                            */
@@ -325,7 +401,16 @@ typedef struct akidb_search_req {
 /* Searches a collection.  Small collections (fewer than
  * opts.exact_threshold live points), exact requests and filters that match
  * few points are answered by an exact scan; others by HNSW, filter-aware.
- * out->items has up to top_k hits by decreasing score. */
+ * out->items has up to top_k hits by decreasing score.
+ *
+ * Work budget: a search examines at most opts.search_budget points
+ * (out->examined says how many it did).  An HNSW walk that reaches its
+ * share (a selective filter makes the walk long) stops and the search
+ * finishes as an exact scan over the points that pass the filter, whose
+ * top_k is exact; when that scan does not fit in what is left either (or an
+ * exact scan is asked of more points than the budget), the search fails
+ * with AKIDB_ERANGE naming the budget.  A top_k or ef over its limit is
+ * AKIDB_EINVAL naming the limit. */
 akidb_status akidb_search(akidb_store *store, const char *tenant,
                           const char *collection, const akidb_search_req *req,
                           akidb_points *out);

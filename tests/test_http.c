@@ -6,6 +6,9 @@
  *                  Transfer-Encoding, unknown transfer codings, bodies over
  *                  the limit: refused before the body is read (the client
  *                  sends no body and still gets its answer)
+ *   chunk_oversize a chunk announcing more than the body limit (7fffffffffff)
+ *                  gets 413 as soon as its data passes the limit, not at the
+ *                  idle timeout, and a client that keeps sending is cut off
  *   idle_crowd     many idle and half-sent connections do not lock out a
  *                  new client (connections cost no thread)
  *   per_ip_cap     the per-address cap closes connections past it
@@ -248,6 +251,51 @@ AKT_TEST(framing_small_limit)
     AKT_EQ_INT(exchange(f.port, req, (size_t)n, body, sizeof body), 413);
     AKT_CONTAINS(body, "1048576 bytes");
     free(req);
+    srv_down(&f);
+}
+
+/* a chunk size below 2^64 but far past the body limit: MHD waits for the
+ * chunk's data, and the data past the limit is answered 413 at once */
+AKT_TEST(chunk_oversize)
+{
+    srv f;
+    AKT_TRUE(srv_up(&f, small_body, NULL));
+    int fd = conn_open(f.port);
+    AKT_TRUE(fd >= 0);
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    const char *head = POST_HEAD "Transfer-Encoding: chunked\r\n\r\n7fffffffffff\r\n";
+    size_t blk = 64 << 10, sent = 0;
+    char *data = malloc(blk);
+    memset(data, 'x', blk);
+    double t0 = ak_now();
+    AKT_TRUE(send_all(fd, head, strlen(head)));
+    while (sent < (1u << 20) + blk && send_all(fd, data, blk))
+        sent += blk;
+    char buf[2048];
+    bool closed;
+    size_t n = read_resp(fd, buf, sizeof buf, 3000, &closed);
+    double took = ak_now() - t0;
+    fprintf(stderr, "  %zu bytes of a 7fffffffffff-byte chunk sent: %.3f s to \"%.12s\"\n", sent,
+            took, n ? buf : "(nothing)");
+    AKT_TRUE(n > 12);
+    AKT_TRUE(strncmp(buf, "HTTP/1.1 413", 12) == 0);
+    AKT_CONTAINS(buf, "1048576 bytes");
+    AKT_CONTAINS(buf, "Connection: close");
+    AKT_TRUE(took < 2.5);
+    /* still sending: the server reads at most as much again, then closes */
+    size_t more = 0;
+    while (more < (16u << 20) && send_all(fd, data, blk))
+        more += blk;
+    fprintf(stderr, "  then cut off after %zu more bytes\n", more);
+    AKT_TRUE(more < (16u << 20));
+    close(fd);
+    free(data);
+    /* the server is fine: a valid chunked request right after */
+    const char *ok = POST_HEAD "Transfer-Encoding: chunked\r\n\r\n"
+                               "1a\r\n{\"name\":\"c\",\"dimension\":3}\r\n0\r\n\r\n";
+    char body[512];
+    AKT_EQ_INT(exchange(f.port, ok, strlen(ok), body, sizeof body), 201);
     srv_down(&f);
 }
 
@@ -768,6 +816,7 @@ AKT_TEST(recovering)
     st_rmtree(data);
 }
 
-AKT_MAIN(AKT_REG(framing), AKT_REG(framing_small_limit), AKT_REG(idle_crowd),
+AKT_MAIN(AKT_REG(framing), AKT_REG(framing_small_limit), AKT_REG(chunk_oversize),
+         AKT_REG(idle_crowd),
          AKT_REG(per_ip_cap), AKT_REG(idle_timeout), AKT_REG(key_rules), AKT_REG(workq_bound),
          AKT_REG(overload_503), AKT_REG(disk_full), AKT_REG(openapi), AKT_REG(recovering))

@@ -2,11 +2,14 @@
  * cmd_serve.c - `akidb serve`: reads flags and AKIDB_* environment variables
  * into an ak_server_config, starts the REST server, and waits for SIGTERM or
  * SIGINT, on which it drains in-flight requests and closes the store.
- * Flags win over environment variables, which win over defaults.
+ * Flags win over environment variables, which win over defaults.  The
+ * --s3-* flags configure the store's object-storage tier (akidb_backup_opts,
+ * akidb_store.h; src/store/backup.c).
  */
 #include "cli/cli.h"
 #include "server/server.h"
 #include "common/common.h"
+#include "akidb_store.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -48,6 +51,20 @@ static void serve_usage(FILE *f)
         "  --threads N             threads per embedding batch, 0 = all cores [AKIDB_THREADS, 0]\n"
         "  --workers N             embedding batch workers per model [AKIDB_WORKERS, 1]\n"
         "  --drain-timeout SEC     wait for in-flight requests on SIGTERM [AKIDB_DRAIN_TIMEOUT, 30]\n"
+        "  --search-budget N       points one search may examine (vectors compared,\n"
+        "                          payloads tested); past it a search finishes\n"
+        "                          exactly or answers 400     [AKIDB_SEARCH_BUDGET, 1000000]\n"
+        "  --s3-bucket NAME        copy the store's snapshots and WAL to this S3 bucket,\n"
+        "                          and restore an empty store from it [AKIDB_S3_BUCKET]\n"
+        "  --s3-prefix P           key prefix in the bucket, e.g. node1 [AKIDB_S3_PREFIX]\n"
+        "  --s3-endpoint URL       S3-compatible endpoint (MinIO, ...) [AKIDB_S3_ENDPOINT,\n"
+        "                          else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / profile]\n"
+        "  --s3-region R           [AKIDB_S3_REGION, else AWS_REGION / profile, us-east-1]\n"
+        "  --s3-tail-interval SEC  ship the open WAL segment this often; 0 = only at\n"
+        "                          snapshots [AKIDB_S3_TAIL_INTERVAL, 5].  A restore lacks\n"
+        "                          the writes acknowledged after the last shipped tail.\n"
+        "                          Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"
+        "                          or the AWS_PROFILE of ~/.aws/credentials\n"
         "  -h, --help              this text\n"
         "\n"
         "AKIDB_ADMIN_KEY=ak_...    admin key of tenant 'default' (turns auth on).  With\n"
@@ -131,13 +148,30 @@ static void free_specs(specs *sp)
     ak_free(sp->v);
 }
 
+/* The object-storage tier from the --s3-* options (bucket NULL: none). */
+static akidb_backup_opts serve_backup = AKIDB_BACKUP_OPTS_INIT;
+
 /* Applies one option (from a flag or the environment).  Returns false and
  * prints the problem for a bad value. */
 static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *val)
 {
     long l;
     size_t z;
-    if (strcmp(opt, "data") == 0) {
+    if (strcmp(opt, "s3-bucket") == 0) {
+        serve_backup.bucket = val;
+    } else if (strcmp(opt, "s3-prefix") == 0) {
+        serve_backup.prefix = val;
+    } else if (strcmp(opt, "s3-endpoint") == 0) {
+        if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0)
+            goto bad;
+        serve_backup.endpoint = val;
+    } else if (strcmp(opt, "s3-region") == 0) {
+        serve_backup.region = val;
+    } else if (strcmp(opt, "s3-tail-interval") == 0) {
+        if (!parse_int(val, 0, 86400, &l))
+            goto bad;
+        serve_backup.tail_interval_ms = (int)(l * 1000);
+    } else if (strcmp(opt, "data") == 0) {
         c->data_dir = val;
     } else if (strcmp(opt, "host") == 0) {
         c->host = val;
@@ -221,6 +255,10 @@ static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *v
         if (!parse_int(val, 0, 86400, &l))
             goto bad;
         c->drain_timeout_s = (double)l;
+    } else if (strcmp(opt, "search-budget") == 0) {
+        if (!parse_int(val, 1000, 1L << 40, &l))
+            goto bad;
+        c->search_budget = (size_t)l;
     } else {
         fprintf(stderr, "akidb serve: unknown option --%s (see --help)\n", opt);
         return false;
@@ -252,6 +290,10 @@ int akidb_cmd_serve(int argc, char **argv)
         {"AKIDB_MAX_PENDING", "max-pending"}, {"AKIDB_HTTP_THREADS", "http-threads"},
         {"AKIDB_THREADS", "threads"},
         {"AKIDB_WORKERS", "workers"}, {"AKIDB_DRAIN_TIMEOUT", "drain-timeout"},
+        {"AKIDB_SEARCH_BUDGET", "search-budget"},
+        {"AKIDB_S3_BUCKET", "s3-bucket"}, {"AKIDB_S3_PREFIX", "s3-prefix"},
+        {"AKIDB_S3_ENDPOINT", "s3-endpoint"}, {"AKIDB_S3_REGION", "s3-region"},
+        {"AKIDB_S3_TAIL_INTERVAL", "s3-tail-interval"},
     };
     for (size_t i = 0; i < sizeof envs / sizeof *envs; i++) {
         const char *v = getenv(envs[i].env);
@@ -301,6 +343,13 @@ int akidb_cmd_serve(int argc, char **argv)
     cfg.n_models = sp->n;
     const char *ak = getenv("AKIDB_ADMIN_KEY");
     cfg.admin_key = ak && *ak ? ak : NULL;
+    if (!serve_backup.bucket && (serve_backup.prefix || serve_backup.endpoint ||
+                                 serve_backup.region)) {
+        fprintf(stderr, "akidb serve: --s3-prefix, --s3-endpoint and --s3-region need "
+                "--s3-bucket\n");
+        goto out;
+    }
+    cfg.store_backup = serve_backup.bucket ? &serve_backup : NULL;
 
     /* Block the stop signals in every thread; the main thread waits for them. */
     sigset_t set;

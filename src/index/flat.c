@@ -414,10 +414,17 @@ static size_t flat_memory(const void *impl)
     return b;
 }
 
-/* Exact search with the read lock held; q prepared. */
+/* Exact search with the read lock held; q prepared.  Every row passed (or
+ * listed label) counts as one point examined against o->max_visits. */
 static akidb_status search_locked(const flat *f, const float *q, const ak_search_opts *o,
                                   topk *t)
 {
+    size_t n = o->labels ? o->n_labels : f->n;
+    if (o->visits)
+        *o->visits = o->max_visits && n > o->max_visits ? 0 : n;
+    if (o->max_visits && n > o->max_visits)
+        return ak_fail(AKIDB_ERANGE, "flat index: a search over %zu points is past its budget "
+                       "of %zu", n, o->max_visits);
     if (!o->labels) {
         for (uint32_t r = 0; r < f->n; r++) {
             if (o->accept && !o->accept(f->labels[r], o->ctx))

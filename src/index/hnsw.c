@@ -200,7 +200,8 @@ void ak_emit_hits(const ak_hnsw *h, ak_pair *p, size_t n, ak_hit *out)
  * by the ones before it, which is exactly what one-by-one evaluation
  * decides (the bound only falls, so a distance cut short at the old bound
  * is also rejected at the new one). */
-static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, float *curd)
+static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, float *curd,
+                   size_t *nd)
 {
     bool changed = true;
     uint32_t ids[AK_HNSW_MAX_M];
@@ -215,6 +216,7 @@ static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, f
             ids[nn++] = x;
             AK_PREFETCH(ak_vec(h, x));
         }
+        *nd += nn;
         for (uint32_t i = 0; i < nn;) {
             uint32_t nb = nn - i < AK_GROUP ? nn - i : AK_GROUP;
             float dd[AK_GROUP];
@@ -235,7 +237,9 @@ static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, f
  * s->res (max-heap, worst on top) and returns their number.  With
  * for_query, only LIVE nodes accepted by the filter become results (all
  * nodes are traversed); otherwise LIVE and PENDING nodes do, except
- * `exclude`.  Returns SIZE_MAX on allocation failure. */
+ * `exclude`.  Counts the vectors it compares in s->nd and stops (results
+ * so far kept) once that passes s->max_nd when set.  Returns SIZE_MAX on
+ * allocation failure. */
 static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint32_t ep,
                            int level, size_t ef, bool for_query, ak_filter_fn accept,
                            void *ctx, uint32_t exclude)
@@ -262,10 +266,11 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
         }
     }
     minheap_push(s->cand, &ncand, (ak_pair){ d0, ep });
+    s->nd++;
     uint32_t ids[2 * AK_HNSW_MAX_M];
     while (ncand) {
         ak_pair c = s->cand[0];
-        if (c.d > lb && nres >= ef)
+        if ((c.d > lb && nres >= ef) || (s->max_nd && s->nd > s->max_nd))
             break;
         minheap_pop(s->cand, &ncand);
         const uint32_t *lk = ak_links(h, c.id, level);
@@ -286,6 +291,7 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
         }
         if (!ak_scratch_reserve(&s->cand, &s->cand_cap, ncand + nn + 1))
             return SIZE_MAX;
+        s->nd += nn;
         /* distances up to AK_GROUP at a time (group kernels, see
          * distance.c): all get the bound in force before the group, then
          * each is tested in list order against the current bound.  That is
@@ -405,8 +411,9 @@ static akidb_status insert_node(ak_hnsw *h, ak_scratch *s, uint32_t slot, bool e
     uint32_t cur = h->ep;
     int top = h->max_level;
     float curd = ak_distance(h, q, ak_vec(h, cur));
+    size_t nd = 0;
     for (int l = top; l > L; l--)
-        greedy(h, q, l, &cur, &curd);
+        greedy(h, q, l, &cur, &curd, &nd);
     for (int l = (L < top ? L : top); l >= 0; l--) {
         size_t n = search_layer(h, s, q, cur, l, h->efc, false, NULL, NULL, slot);
         if (n == SIZE_MAX)
@@ -836,8 +843,14 @@ akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
     ak_search_opts o = { 0 };
     if (opts)
         o = *opts;
-    if (o.labels)
+    if (o.labels) {
+        if (o.visits)
+            *o.visits = o.max_visits && o.n_labels > o.max_visits ? 0 : o.n_labels;
+        if (o.max_visits && o.n_labels > o.max_visits)
+            return ak_fail(AKIDB_ERANGE, "hnsw: %zu candidates are past the search budget of %zu",
+                           o.n_labels, o.max_visits);
         return ak_exact_search_labels(h, query, k, o.labels, o.n_labels, out, n_out);
+    }
     size_t ef = o.ef ? o.ef : (k > 64 ? k : 64);
     if (ef < k)
         ef = k;
@@ -849,6 +862,7 @@ akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
         st = ak_fail(AKIDB_ENOMEM, "hnsw: out of memory for search scratch");
         goto out;
     }
+    s->max_nd = o.max_visits;
     if ((st = ak_prepare_query(h, s, query, &q)))
         goto out;
     if (h->ep == AK_NONE)
@@ -878,11 +892,18 @@ akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
     }
     uint32_t cur = h->ep;
     float curd = ak_distance(h, q, ak_vec(h, cur));
+    size_t nd = 1;
     for (int l = h->max_level; l > 0; l--)
-        greedy(h, q, l, &cur, &curd);
+        greedy(h, q, l, &cur, &curd, &nd);
+    s->nd = nd;
     size_t n = search_layer(h, s, q, cur, 0, ef, true, o.accept, o.ctx, AK_NONE);
     if (n == SIZE_MAX) {
         st = ak_fail(AKIDB_ENOMEM, "hnsw: out of memory during search");
+        goto out;
+    }
+    if (s->max_nd && s->nd > s->max_nd) {
+        st = ak_fail(AKIDB_ERANGE, "hnsw: the search examined %zu points, past its budget of %zu",
+                     s->nd, s->max_nd);
         goto out;
     }
     while (n > k)
@@ -890,6 +911,8 @@ akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
     ak_emit_hits(h, s->res, n, out);
     *n_out = n;
 out:
+    if (o.visits)
+        *o.visits = s ? s->nd : 0;
     ak_scratch_put(h, s);
     UNLOCK(h);
     return st;

@@ -352,6 +352,8 @@ ak_scratch *ak_scratch_get(const ak_hnsw *hc)
         pthread_mutex_unlock(&h->pool_mu);
         s->vis_cap = nw * 64;
     }
+    s->nd = 0;
+    s->max_nd = 0;   /* a search sets its own budget */
     return s;
 }
 

@@ -42,6 +42,8 @@ typedef struct ak_scratch {
     ak_pair *cand, *res, *tmp;
     size_t cand_cap, res_cap, tmp_cap;
     float *q;          /* normalised query copy (dim floats) */
+    size_t nd, max_nd; /* a search's points examined and its budget
+                          (0: none); nd > max_nd stops it          */
     struct ak_scratch *next;
 } ak_scratch;
 

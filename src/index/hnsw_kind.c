@@ -33,6 +33,9 @@ akidb_status ak_exact_locked(const ak_hnsw *h, ak_scratch *s, const float *q, si
     for (uint32_t x = 0; x < ns; x++) {
         if (__atomic_load_n(&h->state[x], __ATOMIC_ACQUIRE) != SLOT_LIVE)
             continue;
+        if (++s->nd > s->max_nd && s->max_nd)
+            return ak_fail(AKIDB_ERANGE, "hnsw: the exact search examined %zu points, past its "
+                           "budget of %zu", s->nd, s->max_nd);
         if (accept && !accept(h->slot_label[x], ctx))
             continue;
         /* just above the worst held distance, so ties come back exact

@@ -309,6 +309,14 @@ typedef struct ak_search_opts {
                               counted once); ef, accept and strategy are
                               then ignored                                 */
     size_t n_labels;
+    size_t max_visits;     /* > 0: the work budget: the search stops once it
+                              has examined this many points (each vector
+                              compared with the query, on any layer, and
+                              each point an exact scan passes, filtered
+                              out or not) and returns AKIDB_ERANGE; the
+                              caller then picks a cheaper plan            */
+    size_t *visits;        /* non-NULL: receives the points examined, also
+                              when the budget stopped the search          */
 } ak_search_opts;
 
 enum {

@@ -14,7 +14,8 @@
  * Limits a client cannot stretch: the connection count (and optionally the
  * count per client address), an idle timeout, the body size per route (a
  * Content-Length above it is refused with 413 before the body is read; a
- * chunked body that grows past it is discarded and answered 413; routes
+ * chunked body that grows past it is answered 413 at once, see take_body;
+ * routes
  * whose work grows with the body - searches, filters - have a smaller
  * limit than the bulk ones), and
  * framing that a proxy could read differently - two Content-Length values,
@@ -42,6 +43,8 @@ typedef struct conn_req {
     size_t len, cap;
     bool too_large;
     bool responded;              /* an early response (400 / 413) is queued  */
+    bool answered_raw;           /* a 413 went out on the socket mid-body    */
+    size_t discarded;            /* body bytes dropped since                 */
     size_t limit;                /* body bytes this route accepts            */
     char *query;
     size_t qlen, qcap;
@@ -282,17 +285,60 @@ static void run_request(void *job, void *ctx)
     MHD_resume_connection(r->conn);
 }
 
-/* Collects one more piece of the body. */
-static enum MHD_Result take_body(ak_server *s, conn_req *r, const char *data, size_t n)
+/* Answers 413 on the connection's socket while its chunked body is being
+ * received.  libmicrohttpd (0.9.x) queues a response only before the body
+ * or after all of it, and a chunked body announces its size only in chunk
+ * headers that MHD parses without telling the application; so an oversize
+ * chunk (e.g. "7fffffffffff") would otherwise be read to its end before
+ * the 413.  Nothing else has been written on the socket (MHD writes only
+ * when a response is queued, and this is its event thread), so the answer
+ * goes out whole; "Connection: close" and the caller ends the connection.
+ * False when the socket did not take it. */
+static bool answer_413_now(ak_server *s, conn_req *r, const char *method)
 {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char msg[160];
+    snprintf(msg, sizeof msg, "the request body exceeds the limit of %zu bytes for this route",
+             r->limit);
+    ak_http_resp er;
+    error_resp(s, &er, method, "body_limit", 413, "payload_too_large", 0, msg);
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n", er.len);
+    bool ok = er.body && hn > 0 &&
+              send(ci->connect_fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT) == hn &&
+              send(ci->connect_fd, er.body, er.len, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+                  (ssize_t)er.len;
+    ak_http_resp_clear(&er);
+    return ok;
+}
+
+/* Collects one more piece of the body.  Past the route's limit (only a
+ * chunked body gets there: a Content-Length over it was refused before the
+ * body) the 413 goes out at once; the rest of the body is then read and
+ * dropped up to as much again (so that a client still sending gets the
+ * answer, not a reset), and past that the connection is closed. */
+static enum MHD_Result take_body(ak_server *s, conn_req *r, const char *method, const char *data,
+                                 size_t n)
+{
+    if (r->answered_raw) {
+        r->discarded += n;
+        return r->discarded > r->limit ? MHD_NO : MHD_YES;
+    }
     if (r->too_large)
         return MHD_YES;
-    (void)s;
     if (r->len + n > r->limit) {
         r->too_large = true;
         ak_free(r->body);
         r->body = NULL;
         r->len = r->cap = 0;
+        if (!answer_413_now(s, r, method))
+            return MHD_NO;
+        r->answered_raw = r->responded = true;
         return MHD_YES;
     }
     if (r->len + n + 1 > r->cap) {
@@ -335,8 +381,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        return take_body(s, r, upload_data, n);
+        return take_body(s, r, method, upload_data, n);
     }
+    if (r->answered_raw)
+        return MHD_NO;   /* the body ended after its 413: close */
     if (r->responded)
         return MHD_YES;
     if (r->too_large) {   /* a chunked body outgrew the limit */

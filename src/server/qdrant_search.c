@@ -54,18 +54,20 @@ static json_t *run_search(ak_ctx *c, const akidb_collection_info *in, json_t *b,
     int exact = 0;
     json_t *prm = json_object_get(b, "params");
     json_t *thr = json_object_get(b, "score_threshold");
-    if (!qd_uint(c, b, "limit", 10, 1, 10000, &limit) ||
-        !qd_uint(c, b, "offset", 0, 0, 10000, &offset) || !qd_get_psel(c, b, false, &ps) ||
+    if (!qd_uint(c, b, "limit", 10, 1, AKIDB_SEARCH_TOPK_MAX, &limit) ||
+        !qd_uint(c, b, "offset", 0, 0, AKIDB_SEARCH_TOPK_MAX, &offset) ||
+        !qd_get_psel(c, b, false, &ps) ||
         !qd_wvec(c, b, &wv) ||
-        (json_is_object(prm) && (!qd_uint(c, prm, "hnsw_ef", 0, 1, 100000, &ef) ||
+        (json_is_object(prm) && (!qd_uint(c, prm, "hnsw_ef", 0, 1, AKIDB_SEARCH_EF_MAX, &ef) ||
                                  !ak_json_bool(c, prm, "exact", 0, &exact))))
         return NULL;
     if (thr && !json_is_null(thr) && !json_is_number(thr)) {
         QD_BAD(c, "Format error in JSON body: score_threshold must be a number");
         return NULL;
     }
-    if (offset + limit > 10000) {
-        QD_BAD(c, "Wrong input: offset + limit must be at most 10000");
+    if (offset + limit > AKIDB_SEARCH_TOPK_MAX) {
+        QD_BAD(c, "Wrong input: offset + limit must be at most %u (the limit of one search)",
+            AKIDB_SEARCH_TOPK_MAX);
         return NULL;
     }
     qd_selection s;

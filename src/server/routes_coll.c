@@ -212,8 +212,8 @@ static void query_docs(ak_ctx *c, const char *coll)
         return;
     }
     size_t top_k, ef;
-    if (!ak_coll_get_size(c, b, "top_k", 10, 1, 10000, &top_k) ||
-        !ak_coll_get_size(c, b, "ef", 0, 1, 100000, &ef))
+    if (!ak_coll_get_size(c, b, "top_k", 10, 1, AKIDB_SEARCH_TOPK_MAX, &top_k) ||
+        !ak_coll_get_size(c, b, "ef", 0, 1, AKIDB_SEARCH_EF_MAX, &ef))
         return;
     char *filter;
     if (!ak_coll_get_filter(c, b, &filter))

@@ -1,6 +1,8 @@
 /*
  * routes_ops.c - the operations routes: GET /health (liveness), /ready
- * (readiness, with recovery progress while starting), /info (version, the
+ * (readiness: 503 with recovery progress while starting, and while the
+ * store cannot persist - the disk refuses writes, or its background
+ * snapshot fails - with the reason), /info (version, the
  * CPU-feature table, the paths the kernels and the index run, and TEI's
  * model fields), /metrics
  * (Prometheus text).  They answer in every start-up phase and need no key.
@@ -36,6 +38,36 @@ static void route_info(ak_ctx *c)
     ak_reply_json(c, 200, j);
 }
 
+/* True after answering 503 because the store's last background snapshot
+ * failed (the WAL keeps every acknowledged write, but it grows and a
+ * restart replays it all until a snapshot succeeds; the snapshot thread
+ * retries after a back-off, on the next write). */
+static bool snapshot_failing(ak_ctx *c)
+{
+#ifdef AK_HAVE_STORE
+    akidb_store *st = c->srv->store;
+    if (!st)
+        return false;
+    akidb_store_stats ss;
+    akidb_store_get_stats(st, &ss);
+    if (ss.snapshot_status == AKIDB_OK)
+        return false;
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "the last background snapshot failed (%s): %s; writes go on into the WAL, which "
+             "keeps every acknowledged write; the snapshot is retried on a later write",
+             akidb_status_name(ss.snapshot_status), ss.snapshot_error);
+    ak_reply_json(c, 503, json_pack("{s:s,s:s,s:I,s:I}", "status", "snapshot_failing", "message",
+                                    msg, "snapshots_failed", (json_int_t)ss.snapshots_failed,
+                                    "wal_bytes", (json_int_t)ss.wal_bytes));
+    c->resp->retry_after = 5;
+    return true;
+#else
+    (void)c;
+    return false;
+#endif
+}
+
 static void route_ready(ak_ctx *c)
 {
     ak_server *s = c->srv;
@@ -60,6 +92,8 @@ static void route_ready(ak_ctx *c)
         c->resp->retry_after = 5;
         return;
     }
+    if (phase == AK_PHASE_READY && snapshot_failing(c))
+        return;
     if (phase == AK_PHASE_MODELS) {
         ak_reply_json(c, 503, json_pack("{s:s}", "status", "loading_models"));
         c->resp->retry_after = 1;

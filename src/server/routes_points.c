@@ -235,8 +235,8 @@ static void search_points(ak_ctx *c, const char *coll)
     size_t top_k, ef;
     int exact, truncate;
     unsigned with;
-    if (!ak_coll_get_size(c, b, "top_k", 10, 1, 10000, &top_k) ||
-        !ak_coll_get_size(c, b, "ef", 0, 1, 100000, &ef) ||
+    if (!ak_coll_get_size(c, b, "top_k", 10, 1, AKIDB_SEARCH_TOPK_MAX, &top_k) ||
+        !ak_coll_get_size(c, b, "ef", 0, 1, AKIDB_SEARCH_EF_MAX, &ef) ||
         !ak_json_bool(c, b, "exact", 0, &exact) ||
         !ak_json_bool(c, b, "truncate", 1, &truncate) ||
         !ak_coll_get_include(c, json_object_get(b, "include"), AKIDB_WITH_PAYLOAD | AKIDB_WITH_TEXT,

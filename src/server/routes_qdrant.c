@@ -84,8 +84,8 @@ void qd_store_fail(ak_ctx *c, akidb_status st)
 {
     if (st == AKIDB_ENOENT)
         ak_reply_error(c, 404, "not_found", "Not found: %s", akidb_last_error());
-    else if (st == AKIDB_EINVAL || st == AKIDB_EDIM)
-        QD_BAD(c, "Wrong input: %s", akidb_last_error());
+    else if (st == AKIDB_EINVAL || st == AKIDB_EDIM || st == AKIDB_ERANGE)
+        QD_BAD(c, "Wrong input: %s", akidb_last_error());   /* ERANGE: the search budget */
     else
         ak_reply_status(c, st);
 }

@@ -145,6 +145,8 @@ static akidb_status open_store(ak_server *s, const ak_server_config *cfg)
         so.log_ctx = s;
         so.progress = store_progress;
         so.progress_ctx = s;
+        so.search_budget = cfg->search_budget;
+        so.backup = cfg->store_backup;
         st = akidb_store_open(sdir, &so, &s->store);
         ak_free(sdir);
         if (st != AKIDB_OK)

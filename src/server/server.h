@@ -44,8 +44,13 @@ typedef struct ak_server_config {
     size_t handler_threads;      /* request workers (a blocked request holds
                                     one; connections hold none)               */
     size_t max_pending;          /* requests waiting for a worker (more: 503) */
+    size_t search_budget;        /* points one search may examine (the
+                                    store's opts.search_budget); 0: its
+                                    default                                  */
     int http_threads;            /* event threads; 0: one per core, up to 4   */
     int embed_workers;           /* batch workers per model                    */
+    const struct akidb_backup_opts *store_backup;   /* the store's copy in an
+                                    S3 bucket (akidb_store.h); NULL: none     */
     int embed_threads;           /* threads of one akidb_embed call; 0: cores  */
     double drain_timeout_s;      /* how long stop waits for in-flight requests */
     int sync_none;               /* 1: store without fsync (tests only)        */

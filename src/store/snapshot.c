@@ -22,7 +22,8 @@
  *      absent ids do nothing, a collection created at or after L is not in
  *      the copy, one deleted after L is removed again by its record;
  *   4. the file is made durable and renamed to snap-L.akdb; only then are
- *      older snapshots and WAL segments (all records < L) removed.
+ *      older snapshots and WAL segments (all records < L) removed, and the
+ *      object-storage tier (backup.c), when configured, woken to ship it.
  * A crash at any point leaves the previous snapshot and every WAL segment
  * after it, or the new snapshot and the segments from L (open removes the
  * temporary file).  A write never waits for the file: writers of one
@@ -42,6 +43,7 @@
 #include "store/store_int.h"
 
 #include "common/fileio.h"
+#include "store/backup.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -528,6 +530,7 @@ static akidb_status snapshot_run(akidb_store *s, bool bg)
     if (st == AKIDB_OK) {
         atomic_store(&s->snap_lsn, lsn);
         remove_older(s, lsn);
+        ak_backup_kick(s);   /* ship it; never waits for the bucket */
     }
     s->bg_in_snapshot = false;
     pthread_mutex_unlock(&s->snap_mu);

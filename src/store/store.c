@@ -3,7 +3,8 @@
  * per-collection point table (id hash, slots reused after deletes), writes
  * through the write-ahead log, open and close; reads and search are in
  * store_read.c, recovery from the WAL tail in store_replay.c, snapshots and
- * the thread that takes them in snapshot.c.
+ * the thread that takes them in snapshot.c, the copy in an S3 bucket and the
+ * restore from it in backup.c.
  *
  * Write path of a point batch (one collection):
  *   1. validate and encode outside any lock (vectors, ids, payload JSON);
@@ -27,6 +28,8 @@
  * minus step 4.
  */
 #include "store/store_int.h"
+
+#include "store/backup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1214,6 +1217,7 @@ akidb_status akidb_points_delete(akidb_store *s, const char *tenant, const char 
 
 static void store_free(akidb_store *s)
 {
+    ak_backup_free(s);
     ak_snapshot_thread_destroy(s);
     for (size_t i = 0; i < s->n_tenants; i++)
         ak_tenant_free(s->tenants[i]);
@@ -1271,6 +1275,9 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts, aki
     }
     ak_free(lp);
     ak_store_remove_tmp_files(s);
+    /* An empty folder with a bucket configured is restored from it. */
+    if ((st = ak_backup_open(s)) != AKIDB_OK || (st = ak_backup_restore(s)) != AKIDB_OK)
+        goto fail;
 
     /* Newest snapshot. */
     ak_seg *snaps;
@@ -1295,7 +1302,7 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts, aki
     s->snap_lsn = snap_lsn;
     if ((st = ak_store_recover_wal(s, snap_lsn)) != AKIDB_OK)
         goto fail;
-    if ((st = ak_snapshot_thread_start(s)) != AKIDB_OK)
+    if ((st = ak_snapshot_thread_start(s)) != AKIDB_OK || (st = ak_backup_start(s)) != AKIDB_OK)
         goto fail;
     *out = s;
     return AKIDB_OK;
@@ -1312,6 +1319,7 @@ akidb_status akidb_store_close(akidb_store *s)
     ak_snapshot_thread_stop(s);   /* after the snapshot it may be writing */
     if (!s->opts.no_snapshot_on_close && ak_wal_last_lsn(s->wal) >= atomic_load(&s->snap_lsn))
         st = akidb_store_snapshot(s);
+    ak_backup_stop(s);   /* its last round ships the final snapshot, or the tail */
     store_free(s);
     return st;
 }
@@ -1330,6 +1338,7 @@ void akidb_store_get_stats(akidb_store *s, akidb_store_stats *st)
     st->snapshot_status = s->bg_err;
     snprintf(st->snapshot_error, sizeof st->snapshot_error, "%s", s->bg_msg);
     pthread_mutex_unlock(&s->bg_mu);
+    ak_backup_stats(s, st);
     pthread_rwlock_rdlock(&s->cat);
     st->n_tenants = s->n_tenants;
     for (size_t i = 0; i < s->n_tenants; i++)

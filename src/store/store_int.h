@@ -93,6 +93,8 @@ struct akidb_store {
     unsigned bg_backoff_ms;
     bool bg_in_snapshot;         /* under snap_mu: the running snapshot is the
                                     thread's (test hook stages are called)   */
+
+    struct ak_backup *backup;    /* the object-storage tier (backup.c), or NULL */
 };
 
 /* ---- shared helpers (store.c) ---- */

@@ -1,7 +1,8 @@
 /*
  * store_read.c - the store's read side: points by id, scroll in id order,
  * count, and search through the collection's index (ak_index_search, any
- * kind) with payload filters; all under
+ * kind) with payload filters, planned within a work budget (points
+ * examined, opts.search_budget: see akidb_search); all under
  * the collection's read lock, seeing only LIVE slots (see store.c for the
  * write path that publishes them).
  */
@@ -272,6 +273,149 @@ static bool accept_live(uint32_t label, void *ctx)
 #define FULL_EVAL_MAX 50000u     /* evaluate filters on every point below this */
 #define SAMPLE_N 2000u
 
+/* One search and its work so far against the budget (points examined:
+ * vectors compared with the query, points a scan passes or tests). */
+typedef struct plan {
+    ak_coll *c;
+    const akidb_search_req *req;
+    accept_ctx ac;
+    size_t k, ef, budget, spent;
+    ak_hit *hits;
+    size_t nh;
+} plan;
+
+/* What is left of the budget (a walk may overshoot it by one step). */
+static size_t left_of(const plan *p)
+{
+    return p->spent < p->budget ? p->budget - p->spent : 0;
+}
+
+static akidb_status over_budget(const plan *p, size_t need, const char *what)
+{
+    return ak_fail(AKIDB_ERANGE,
+                   "%s would examine %zu more points after %zu, past the search budget of %zu "
+                   "points per search; narrow the filter, lower top_k or ef, or raise the "
+                   "budget (akidb serve --search-budget)",
+                   what, need, p->spent, p->budget);
+}
+
+/* Runs one index search within what is left of the budget, at most cap
+ * points (0: all that is left); AKIDB_ERANGE when it stopped there. */
+static akidb_status run_index(plan *p, ak_search_opts *so, size_t cap)
+{
+    size_t left = left_of(p), visits = 0;
+    so->max_visits = cap && cap < left ? cap : left;
+    so->visits = &visits;
+    p->nh = 0;
+    akidb_status st = ak_index_search(&p->c->index, p->req->vector, p->k, so, p->hits, &p->nh);
+    p->spent += visits;
+    return st;
+}
+
+/* An exact scan of every live point (the filter tested on each). */
+static akidb_status scan_all(plan *p)
+{
+    size_t live = p->c->n_live;
+    if (live > left_of(p))
+        return over_budget(p, live, p->ac.f ? "an exact scan testing the filter on every point"
+                                            : "an exact scan");
+    ak_search_opts so = { 0 };
+    so.accept = accept_live;
+    so.ctx = &p->ac;
+    so.strategy = AK_SEARCH_EXACT;
+    return run_index(p, &so, 0);
+}
+
+/* The labels of the live points that pass the filter (every live point
+ * tested once) into *labels (ak_free), their number into *m. */
+static akidb_status filter_labels(plan *p, uint32_t **labels, size_t *m)
+{
+    const ak_coll *c = p->c;
+    *m = 0;
+    if (c->n_live > left_of(p))
+        return over_budget(p, c->n_live, "testing the filter on every point");
+    if (!*labels && !(*labels = ak_malloc(((size_t)c->n_slots + 1) * sizeof **labels)))
+        return ak_coll_oom(c);
+    for (uint32_t l = 0; l < c->n_slots; l++)
+        if (slot_live(c, l) && slot_match(p->ac.f, c, l))
+            (*labels)[(*m)++] = l;
+    p->spent += c->n_live;
+    return AKIDB_OK;
+}
+
+/* The exact top k among m candidate labels. */
+static akidb_status scan_labels(plan *p, const uint32_t *labels, size_t m)
+{
+    if (m > left_of(p))
+        return over_budget(p, m, "an exact scan over the points that pass the filter");
+    ak_search_opts so = { 0 };
+    so.labels = labels;
+    so.n_labels = m;
+    return run_index(p, &so, 0);
+}
+
+/* Share of live points passing the filter from a pseudo-random sample
+ * (each point sampled counts as examined). */
+static double sample_selectivity(plan *p)
+{
+    const ak_coll *c = p->c;
+    uint64_t x = 0x9E3779B97F4A7C15ull ^ c->n_live;
+    size_t seen = 0, hit = 0;
+    for (size_t i = 0; i < SAMPLE_N * 4 && seen < SAMPLE_N; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        uint32_t l = (uint32_t)(x % c->n_slots);
+        if (!slot_live(c, l))
+            continue;
+        seen++;
+        hit += slot_match(p->ac.f, c, l);
+    }
+    p->spent += seen;
+    return seen ? (double)hit / (double)seen : 1.0;
+}
+
+/* A filtered search of a collection too large for a plain scan: an exact
+ * scan over the matching points when few match, else a filter-aware HNSW
+ * walk that stops where an exact scan over the matches becomes cheaper
+ * (when the matches are known) or at the budget less what such a scan
+ * needs, and then finishes as that scan. */
+static akidb_status search_filtered(plan *p, size_t exact_thr, uint32_t **labels)
+{
+    const ak_coll *c = p->c;
+    size_t live = c->n_live, m = 0;
+    bool known = c->n_slots <= FULL_EVAL_MAX && live <= left_of(p);
+    double sel = 1.0;
+    if (!known) {
+        sel = sample_selectivity(p);
+        known = sel * (double)live <= (double)exact_thr * 4 && live <= left_of(p);
+    }
+    akidb_status st;
+    if (known) {
+        if ((st = filter_labels(p, labels, &m)) != AKIDB_OK)
+            return st;
+        sel = (double)m / (double)live;
+        if (m <= exact_thr * 4 || sel < 0.05)
+            return scan_labels(p, *labels, m);
+    }
+    size_t left = left_of(p), reserve = 2 * live, cap;
+    if (known)
+        cap = m < left ? m : left;
+    else
+        cap = reserve < left / 2 ? left - reserve : left;
+    ak_search_opts so = { 0 };
+    so.ef = p->ef;
+    so.accept = accept_live;
+    so.ctx = &p->ac;
+    so.selectivity = sel > 0 ? sel : 1e-6;
+    so.strategy = live <= cap ? AK_SEARCH_AUTO : AK_SEARCH_GRAPH;
+    st = run_index(p, &so, cap);
+    if (st != AKIDB_ERANGE)
+        return st;
+    /* the walk reached its share: finish exactly over the matches */
+    if (!known && (st = filter_labels(p, labels, &m)) != AKIDB_OK)
+        return st;
+    return scan_labels(p, *labels, m);
+}
+
 akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collection,
                           const akidb_search_req *req, akidb_points *out)
 {
@@ -282,11 +426,16 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
     if (st != AKIDB_OK)
         return st;
     ak_filter *f = NULL;
-    ak_hit *hits = NULL;
     uint32_t *labels = NULL;
-    if (req->top_k < 1 || req->top_k > AK_STORE_MAX_TOPK) {
-        st = ak_fail(AKIDB_EINVAL, "search in '%s/%s': top_k %zu is outside 1..%u", tenant,
-                     collection, req->top_k, AK_STORE_MAX_TOPK);
+    plan p = { 0 };
+    if (req->top_k < 1 || req->top_k > AKIDB_SEARCH_TOPK_MAX) {
+        st = ak_fail(AKIDB_EINVAL, "search in '%s/%s': top_k %zu is outside 1..%u (the limit)",
+                     tenant, collection, req->top_k, AKIDB_SEARCH_TOPK_MAX);
+        goto done;
+    }
+    if (req->ef > AKIDB_SEARCH_EF_MAX) {
+        st = ak_fail(AKIDB_EINVAL, "search in '%s/%s': ef %zu is over the limit of %u", tenant,
+                     collection, req->ef, AKIDB_SEARCH_EF_MAX);
         goto done;
     }
     if ((st = ak_store_check_vector(c, "search", "query", req->vector, req->dim)) != AKIDB_OK)
@@ -294,91 +443,45 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
     if ((st = parse_filter_opt(req->filter_json, &f)) != AKIDB_OK)
         goto done;
     ak_json_init();
-    size_t k = req->top_k;
-    size_t ef = req->ef ? req->ef : (4 * k > 128 ? 4 * k : 128);
-    if (ef < k)
-        ef = k;
-    if (!(hits = ak_malloc(k * sizeof *hits))) {
+    p.c = c;
+    p.req = req;
+    p.ac = (accept_ctx){ c, f };
+    p.k = req->top_k;
+    p.ef = req->ef ? req->ef : (4 * p.k > 128 ? 4 * p.k : 128);
+    if (p.ef < p.k)
+        p.ef = p.k;
+    p.budget = s->opts.search_budget ? s->opts.search_budget : AKIDB_SEARCH_BUDGET_DEFAULT;
+    if (!(p.hits = ak_malloc(p.k * sizeof *p.hits))) {
         st = ak_coll_oom(c);
         goto done;
     }
     size_t exact_thr = s->opts.exact_threshold ? s->opts.exact_threshold : 2048;
-    accept_ctx ac = { c, f };
-    size_t nh = 0;
     pthread_rwlock_rdlock(&c->rw);
     size_t live = c->n_live;
     if (live == 0) {
         /* nothing */
-    } else if (req->exact || live < exact_thr) {
-        ak_search_opts so = { 0 };
-        so.accept = accept_live;
-        so.ctx = &ac;
-        so.strategy = AK_SEARCH_EXACT;
-        st = ak_index_search(&c->index, req->vector, k, &so, hits, &nh);
+    } else if (req->exact || (live < exact_thr && live <= p.budget)) {
+        st = scan_all(&p);   /* (a budget below the threshold: HNSW instead) */
     } else if (!f) {
         ak_search_opts so = { 0 };
-        so.ef = ef;
+        so.ef = p.ef;
         so.accept = accept_live;
-        so.ctx = &ac;
+        so.ctx = &p.ac;
         so.strategy = AK_SEARCH_GRAPH;
-        st = ak_index_search(&c->index, req->vector, k, &so, hits, &nh);
+        if ((st = run_index(&p, &so, 0)) == AKIDB_ERANGE)
+            st = scan_all(&p);
     } else {
-        /* Estimate selectivity: every point when affordable, else a sample. */
-        double sel;
-        size_t matches = 0;
-        bool full = c->n_slots <= FULL_EVAL_MAX;
-        if (!full) {
-            uint64_t x = 0x9E3779B97F4A7C15ull ^ live;
-            size_t seen = 0, hit = 0;
-            for (size_t i = 0; i < SAMPLE_N * 4 && seen < SAMPLE_N; i++) {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-                uint32_t l = (uint32_t)(x % c->n_slots);
-                if (!slot_live(c, l))
-                    continue;
-                seen++;
-                hit += slot_match(f, c, l);
-            }
-            sel = seen ? (double)hit / (double)seen : 1.0;
-            full = sel * (double)live <= (double)exact_thr * 4;
-        } else {
-            sel = 1.0;
-        }
-        if (full) {
-            labels = ak_malloc((size_t)c->n_slots * sizeof *labels);
-            if (!labels) {
-                st = ak_coll_oom(c);
-            } else {
-                for (uint32_t l = 0; l < c->n_slots; l++)
-                    if (slot_live(c, l) && slot_match(f, c, l))
-                        labels[matches++] = l;
-                sel = (double)matches / (double)live;
-            }
-        }
-        if (st != AKIDB_OK) {
-            /* fallthrough to unlock */
-        } else if (full && (matches <= exact_thr * 4 || sel < 0.05)) {
-            ak_search_opts so = { 0 };
-            so.labels = labels;
-            so.n_labels = matches;
-            st = ak_index_search(&c->index, req->vector, k, &so, hits, &nh);
-        } else {
-            ak_search_opts so = { 0 };
-            so.ef = ef;
-            so.accept = accept_live;
-            so.ctx = &ac;
-            so.selectivity = sel > 0 ? sel : 1e-6;
-            so.strategy = AK_SEARCH_AUTO;
-            st = ak_index_search(&c->index, req->vector, k, &so, hits, &nh);
-        }
+        st = search_filtered(&p, exact_thr, &labels);
     }
     if (st == AKIDB_OK)
-        st = out_alloc(c, out, nh);
-    for (size_t i = 0; st == AKIDB_OK && i < nh; i++) {
-        if (!slot_live(c, hits[i].label))
+        st = out_alloc(c, out, p.nh);
+    for (size_t i = 0; st == AKIDB_OK && i < p.nh; i++) {
+        if (!slot_live(c, p.hits[i].label))
             continue;    /* cannot happen: accept filtered it */
-        float score = c->metric == AKIDB_METRIC_L2 ? -hits[i].score : hits[i].score;
-        st = fill_point(c, hits[i].label, req->with, score, &out->items[out->n++]);
+        float score = c->metric == AKIDB_METRIC_L2 ? -p.hits[i].score : p.hits[i].score;
+        st = fill_point(c, p.hits[i].label, req->with, score, &out->items[out->n++]);
     }
+    out->examined = p.spent;
     pthread_rwlock_unlock(&c->rw);
     if (st != AKIDB_OK) {
         akidb_points_free(out);
@@ -386,9 +489,8 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
     }
 done:
     ak_free(labels);
-    ak_free(hits);
+    ak_free(p.hits);
     ak_filter_free(f);
     ak_coll_unref(c);
     return st;
 }
-
