@@ -377,7 +377,9 @@ akidb_status akidb_points_count(akidb_store *store, const char *tenant,
                                 const char *collection, const char *filter_json,
                                 uint64_t *count);
 
-/* Pages through the points in byte order of their ids: up to limit
+/* Pages through the points in id order - ids that are unsigned decimal
+ * integers (no leading zero) by value first, then the others in byte order,
+ * as Qdrant orders integer and UUID point ids: up to limit
  * (1..10000) points with ids after cursor (NULL: from the start), matching
  * filter_json if it is not NULL.  out->next_cursor is NULL on the last page.
  * A cursor is an opaque string; writes between calls never make a scroll

@@ -137,8 +137,28 @@ akidb_status akidb_points_count(akidb_store *s, const char *tenant, const char *
     return AKIDB_OK;
 }
 
+/* True for an id that is an unsigned decimal integer as written canonically
+ * (no sign, no leading zero): Qdrant's integer point ids. */
+static bool id_is_uint(const pslot *p)
+{
+    if (p->id_len == 0 || (p->id_len > 1 && p->id[0] == '0'))
+        return false;
+    for (size_t i = 0; i < p->id_len; i++)
+        if (p->id[i] < '0' || p->id[i] > '9')
+            return false;
+    return true;
+}
+
+/* The id order of scroll: integer ids by value, then every other id in
+ * byte order - Qdrant's point order (integers, then UUIDs, whose canonical
+ * lower-case text sorts as their 128-bit value). */
 static int id_cmp(const pslot *a, const pslot *b)
 {
+    bool ua = id_is_uint(a), ub = id_is_uint(b);
+    if (ua != ub)
+        return ua ? -1 : 1;
+    if (ua && a->id_len != b->id_len)   /* no leading zeros: longer is larger */
+        return a->id_len < b->id_len ? -1 : 1;
     size_t n = a->id_len < b->id_len ? a->id_len : b->id_len;
     int r = memcmp(a->id, b->id, n);
     return r ? r : (a->id_len > b->id_len) - (a->id_len < b->id_len);

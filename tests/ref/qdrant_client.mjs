@@ -231,6 +231,11 @@ async function collectionCase(client, dist) {
   check(seen.length === N && new Set(seen.map((p) => key(p.id))).size === N && seen.every((p) => want.has(key(p.id))),
     `${name} scroll saw ${seen.length} points in ${pages} pages`);
   check(pages === Math.ceil(N / 7), `${name} scroll pages ${pages}`);
+  // Qdrant's order: integer ids by value, then UUIDs
+  const ints = points.map((p) => p.id).filter((id) => typeof id === 'number').sort((a, b) => a - b);
+  const uuids = points.map((p) => idOut(p.id)).filter((id) => typeof id === 'string').sort();
+  check(JSON.stringify(seen.map((p) => p.id)) === JSON.stringify([...ints, ...uuids]),
+    `${name} scroll order ${JSON.stringify(seen.slice(0, 8).map((p) => p.id))} ...`);
   check(seen.every((p) => JSON.stringify(p.payload) === JSON.stringify(points.find((x) => key(x.id) === key(p.id)).payload)),
     `${name} scroll payloads`);
   const fseen = [];
