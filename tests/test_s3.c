@@ -374,6 +374,7 @@ AKT_TEST(error_xml)
 }
 
 #include "test_s3_sig.h"
+#include "s3rver.h"
 #include "test_s3_live.h"
 
 static const akt_case unit_cases[] = {

@@ -1,100 +1,36 @@
 /*
  * test_s3_live.h - part of test_s3.c: the client against s3rver on loopback
- * (tests/ref/s3rver_run.mjs, started here with a scratch folder, stopped at
- * the end), and the AWS CLI against the same server.  s3rver accepts the
- * access key id S3RVER only and does not check SigV4 signatures (the unit
- * cases do that).
+ * (tests/s3rver.h), and the AWS CLI against the same server.  s3rver
+ * accepts the access key id S3RVER only and does not check SigV4 signatures
+ * (the unit cases do that).
  */
 
 #define LIVE_BUCKET "akidb-test"
 
-static pid_t live_pid = -1;
-static int live_port, live_stdin = -1;
-static char live_mods[PATH_MAX];
-
-static const char *live_src(void)
-{
-    const char *s = getenv("AKIDB_SRC");
-    return s && *s ? s : ".";
-}
+static akt_s3rver live_srv = { -1, 0, -1, "" };
+static int live_port;
 
 /* NULL when the case can run, else why not. */
 static const char *live_prereq(bool cli)
 {
-    static char why[PATH_MAX + 128];
-    const char *tr = getenv("AKIDB_TOKREF_DIR");
-    if (tr && !*tr)
-        return "AKIDB_TOKREF_DIR is empty";
-    if (tr)
-        snprintf(live_mods, sizeof live_mods, "%s", tr);
-    else
-        snprintf(live_mods, sizeof live_mods, "%s/tests/ref/node_modules", live_src());
-    char pkg[PATH_MAX + 64];
-    snprintf(pkg, sizeof pkg, "%s/s3rver/package.json", live_mods);
-    if (system("node --version > /dev/null 2>&1") != 0)
-        return "node is not installed";
-    if (access(pkg, R_OK) != 0) {
-        snprintf(why, sizeof why, "s3rver is not in %s (cd tests/ref && npm install "
-                 "--ignore-scripts)", live_mods);
-        return why;
-    }
-    if (cli && system("aws --version > /dev/null 2>&1") != 0)
-        return "the AWS CLI (`aws`, Debian awscli) is not installed";
-    return NULL;
+    const char *why = akt_s3rver_missing(&live_srv);
+    if (!why && cli && system("aws --version > /dev/null 2>&1") != 0)
+        why = "the AWS CLI (`aws`, Debian awscli) is not installed";
+    return why;
 }
 
 /* Starts s3rver; false (with a message) if it does not come up. */
 static bool live_start(void)
 {
-    const char *tmp = akt_tmpdir("akidb_s3_");
-    char dir[PATH_MAX], script[PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/s3rver", tmp);
-    mkdir(dir, 0700);
-    snprintf(script, sizeof script, "%s/tests/ref/s3rver_run.mjs", live_src());
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
+    if (!akt_s3rver_start(&live_srv, LIVE_BUCKET, "akidb_s3_"))
         return false;
-    live_pid = fork();
-    if (live_pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        /* s3rver's continuation tokens use DES, in OpenSSL 3's legacy provider */
-        execlp("node", "node", "--openssl-legacy-provider", script, dir, LIVE_BUCKET,
-               (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    live_stdin = in[1];       /* s3rver stops when this closes, also if we crash */
-    char line[128] = "";
-    size_t n = 0;
-    struct pollfd p = { out[0], POLLIN, 0 };
-    while (n + 1 < sizeof line && !strchr(line, '\n') && poll(&p, 1, 20000) > 0) {
-        ssize_t k = read(out[0], line + n, sizeof line - 1 - n);
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-        line[n] = '\0';
-    }
-    close(out[0]);
-    if (sscanf(line, "PORT %d", &live_port) != 1) {
-        fprintf(stderr, "s3rver did not start (said '%s')\n", line);
-        return false;
-    }
-    fprintf(stderr, "s3rver on 127.0.0.1:%d\n", live_port);
+    live_port = live_srv.port;
     return true;
 }
 
 static void live_stop(void)
 {
-    if (live_stdin >= 0)
-        close(live_stdin);
-    if (live_pid > 0) {
-        kill(live_pid, SIGTERM);
-        waitpid(live_pid, NULL, 0);
-    }
+    akt_s3rver_stop(&live_srv);
 }
 
 static ak_s3 *live_client(const char *bucket, const char *akid)

@@ -10,6 +10,7 @@
  */
 #include "akt.h"
 #include "test_store_util.h"
+#include "s3rver.h"
 
 #include "common/common.h"
 #include "common/fileio.h"
@@ -34,83 +35,10 @@
 #define BUCKET "akidb-test"
 #define DIM 8
 
-/* ---- s3rver ---------------------------------------------------------------------- */
+/* ---- s3rver (tests/s3rver.h) ---------------------------------------------------- */
 
-static pid_t srv_pid = -1;
-static int srv_port, srv_stdin = -1;
-
-static const char *src_dir(void)
-{
-    const char *s = getenv("AKIDB_SRC");
-    return s && *s ? s : ".";
-}
-
-static const char *prereq(void)
-{
-    static char why[PATH_MAX + 64];
-    char pkg[PATH_MAX];
-    const char *tr = getenv("AKIDB_TOKREF_DIR");
-    if (tr)
-        snprintf(pkg, sizeof pkg, "%s/s3rver/package.json", tr);
-    else
-        snprintf(pkg, sizeof pkg, "%s/tests/ref/node_modules/s3rver/package.json", src_dir());
-    if (system("node --version > /dev/null 2>&1") != 0)
-        return "node is not installed";
-    if (access(pkg, R_OK) != 0) {
-        snprintf(why, sizeof why, "s3rver is not installed (%s)", pkg);
-        return why;
-    }
-    return NULL;
-}
-
-static bool srv_start(void)
-{
-    char dir[PATH_MAX], script[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/s3rver", akt_tmpdir("akidb_bk_"));
-    mkdir(dir, 0700);
-    snprintf(script, sizeof script, "%s/tests/ref/s3rver_run.mjs", src_dir());
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
-        return false;
-    srv_pid = fork();
-    if (srv_pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        execlp("node", "node", "--openssl-legacy-provider", script, dir, BUCKET, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    srv_stdin = in[1];
-    char line[128] = "";
-    size_t n = 0;
-    struct pollfd p = { out[0], POLLIN, 0 };
-    while (n + 1 < sizeof line && !strchr(line, '\n') && poll(&p, 1, 20000) > 0) {
-        ssize_t k = read(out[0], line + n, sizeof line - 1 - n);
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-        line[n] = 0;
-    }
-    close(out[0]);
-    if (sscanf(line, "PORT %d", &srv_port) != 1) {
-        fprintf(stderr, "s3rver did not start (said '%s')\n", line);
-        return false;
-    }
-    return true;
-}
-
-static void srv_stop(void)
-{
-    if (srv_stdin >= 0)
-        close(srv_stdin);
-    if (srv_pid > 0) {
-        kill(srv_pid, SIGTERM);
-        waitpid(srv_pid, NULL, 0);
-    }
-}
+static akt_s3rver s3 = { -1, 0, -1, "" };
+static int srv_port;
 
 /* ---- a loopback TCP forwarder: the bucket "down" (nothing listens on its
  * port) and "back" (it forwards to s3rver) --------------------------------------- */
@@ -775,14 +703,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     (void)tsu_tmpdir;
     ak_json_init();
-    const char *why = prereq();
+    const char *why = akt_s3rver_missing(&s3);
     if (why) {
         printf("SKIP test_store_backup: %s\n", why);
         return SKIP_CODE;
     }
-    if (!srv_start())
+    if (!akt_s3rver_start(&s3, BUCKET, "akidb_bk_"))
         return 1;
+    srv_port = s3.port;
     int rc = akt_run(cases, sizeof cases / sizeof cases[0], argc, argv);
-    srv_stop();
+    akt_s3rver_stop(&s3);
     return rc;
 }
