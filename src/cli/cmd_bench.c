@@ -254,7 +254,15 @@ static int texts_read(bench_texts *t, const char *path, size_t max)
 
 /* ---- bench embed ------------------------------------------------------- */
 
-static int bench_embed(int argc, char **argv)
+/* The options of `akidb bench embed`. */
+typedef struct embed_args {
+    const char *model_dir, *input, *kernels, *dtype;
+    long threads, batch, warmup, max_texts;
+    int do_latency, do_throughput;
+} embed_args;
+
+/* Reads argv into *a; returns -1 to go on, else the exit code. */
+static int embed_parse(int argc, char **argv, embed_args *a)
 {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},
@@ -270,42 +278,40 @@ static int bench_embed(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_dir = NULL, *input = NULL, *kernels = NULL, *dtype = NULL;
-    long threads = 1, batch = 32, warmup = 20, max_texts = 0;
-    int do_latency = 1, do_throughput = 1;
+    *a = (embed_args){ NULL, NULL, NULL, NULL, 1, 32, 20, 0, 1, 1 };
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:i:t:b:w:n:k:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_dir = optarg; break;
-        case 'i': input = optarg; break;
+        case 'm': a->model_dir = optarg; break;
+        case 'i': a->input = optarg; break;
         case 't':
-            if (parse_count("--threads", optarg, 1, 1024, &threads) != 0)
+            if (parse_count("--threads", optarg, 1, 1024, &a->threads) != 0)
                 return 2;
             break;
         case 'b':
-            if (parse_count("--batch", optarg, 1, 65536, &batch) != 0)
+            if (parse_count("--batch", optarg, 1, 65536, &a->batch) != 0)
                 return 2;
             break;
         case 'w':
-            if (parse_count("--warmup", optarg, 0, 1000000, &warmup) != 0)
+            if (parse_count("--warmup", optarg, 0, 1000000, &a->warmup) != 0)
                 return 2;
             break;
         case 'n':
-            if (parse_count("--max-texts", optarg, 1, 100000000, &max_texts) != 0)
+            if (parse_count("--max-texts", optarg, 1, 100000000, &a->max_texts) != 0)
                 return 2;
             break;
-        case 'k': kernels = optarg; break;
+        case 'k': a->kernels = optarg; break;
         case 'd':
             if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0 &&
                 strcmp(optarg, "int8") != 0) {
                 fprintf(stderr, "akidb: --dtype: expected f32, bf16 or int8, got '%s'\n", optarg);
                 return 2;
             }
-            dtype = optarg;
+            a->dtype = optarg;
             break;
-        case 'L': do_latency = 0; break;
-        case 'T': do_throughput = 0; break;
+        case 'L': a->do_latency = 0; break;
+        case 'T': a->do_throughput = 0; break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }
@@ -315,226 +321,282 @@ static int bench_embed(int argc, char **argv)
         bench_usage(stderr);
         return 2;
     }
-    if (model_dir == NULL || input == NULL) {
+    if (a->model_dir == NULL || a->input == NULL) {
         fprintf(stderr, "akidb: bench embed: --model and --input are required\n");
         bench_usage(stderr);
         return 2;
     }
-    if (kernels != NULL) {
-        static const struct { const char *name; akidb_kernel_path path; } paths[] = {
-            {"scalar", AKIDB_KERNELS_SCALAR}, {"avx2", AKIDB_KERNELS_AVX2},
-            {"avx512", AKIDB_KERNELS_AVX512}, {"neon", AKIDB_KERNELS_NEON},
-            {"auto", AKIDB_KERNELS_AUTO},
-        };
-        size_t k = 0, np = sizeof paths / sizeof paths[0];
-        while (k < np && strcmp(paths[k].name, kernels) != 0)
-            k++;
-        if (k == np) {
-            fprintf(stderr, "akidb: --kernels: expected scalar, avx2, avx512, neon or auto, got '%s'\n",
-                    kernels);
-            return 2;
-        }
-        if (akidb_kernels_select(paths[k].path) != AKIDB_OK) {
-            fprintf(stderr, "akidb: --kernels %s: %s\n", kernels, akidb_last_error());
-            return 1;
-        }
-    }
+    return -1;
+}
 
-    bench_texts tx = {0};
-    if (texts_read(&tx, input, (size_t)max_texts) != 0) {
-        texts_free(&tx);
+/* Selects the --kernels path; 0, or the exit code. */
+static int select_kernels(const char *kernels)
+{
+    static const struct { const char *name; akidb_kernel_path path; } paths[] = {
+        {"scalar", AKIDB_KERNELS_SCALAR}, {"avx2", AKIDB_KERNELS_AVX2},
+        {"avx512", AKIDB_KERNELS_AVX512}, {"neon", AKIDB_KERNELS_NEON},
+        {"auto", AKIDB_KERNELS_AUTO},
+    };
+    size_t k = 0, np = sizeof paths / sizeof paths[0];
+    while (k < np && strcmp(paths[k].name, kernels) != 0)
+        k++;
+    if (k == np) {
+        fprintf(stderr, "akidb: --kernels: expected scalar, avx2, avx512, neon or auto, got '%s'\n",
+                kernels);
+        return 2;
+    }
+    if (akidb_kernels_select(paths[k].path) != AKIDB_OK) {
+        fprintf(stderr, "akidb: --kernels %s: %s\n", kernels, akidb_last_error());
         return 1;
     }
-    const size_t n = tx.n;
+    return 0;
+}
 
-    /* 1. load */
-    long long rss_before = rss_now();
-    akidb_model_opts mo = {0};
-    mo.n_threads = (int)threads;
-    mo.dtype = dtype;
-    akidb_model *model = NULL;
-    double t0 = ak_now();
-    if (akidb_model_load(model_dir, &mo, &model) != AKIDB_OK) {
-        fprintf(stderr, "akidb: %s\n", akidb_last_error());
-        texts_free(&tx);
-        return 1;
-    }
-    double load_s = ak_now() - t0;
-    long long rss_loaded = rss_now();
-    long long wbytes = weights_file_bytes(model_dir);
+/* What one `bench embed` run measured. */
+typedef struct embed_run {
+    const embed_args *a;
+    const bench_texts *tx;
+    akidb_model *model;
     akidb_model_info mi;
-    akidb_model_get_info(model, &mi);
-    const akidb_tokenizer *tok = akidb_model_tokenizer(model);
+    akidb_tokens toks;
+    akidb_embed_opts eo;
+    float *vecs;
+    size_t bcap;
+    double load_s, tokenize_s, flops_total;
+    size_t tokens_total, truncated;
+    double *lat, *lat_model, *lat_tok;   /* per text, when measured */
+    double lat_sum, lat_wall, lat_cpu;
+    double thr_s, thr_cpu;
+    size_t thr_tokens_reported;
+    long long rss_before, rss_loaded, rss_warm, wbytes;
+} embed_run;
 
-    int rc = 1;
-    akidb_tokens toks = {0};
-    double *lat = ak_calloc(n, sizeof *lat);
-    double *lat_model = ak_calloc(n, sizeof *lat_model);
-    double *lat_tok = ak_calloc(n, sizeof *lat_tok);
-    size_t bcap = (size_t)batch < n ? (size_t)batch : n;
-    float *vecs = ak_malloc(bcap * mi.dim * sizeof(float));
-    if (!lat || !lat_model || !lat_tok || !vecs) {
-        fprintf(stderr, "akidb: out of memory\n");
-        goto done;
-    }
-    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
-    eo.n_threads = (int)threads;
-
-    /* 2. tokenisation: a first pass gives the token counts (after truncation)
-     * and warms the tokenizer up; the second pass is timed */
-    size_t tokens_total = 0, truncated = 0;
-    double flops_total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (akidb_tokenizer_encode(tok, tx.text[i], tx.len[i], mi.max_tokens, &toks) != AKIDB_OK) {
-            fprintf(stderr, "akidb: %s:%zu: %s\n", input, i + 1, akidb_last_error());
-            goto done;
+/* Tokenises every text twice: the token counts (after truncation) and a
+ * warm-up, then the timed pass.  0 or -1 (said why). */
+static int embed_tokenize(embed_run *r)
+{
+    const akidb_tokenizer *tok = akidb_model_tokenizer(r->model);
+    const bench_texts *tx = r->tx;
+    for (size_t i = 0; i < tx->n; i++) {
+        if (akidb_tokenizer_encode(tok, tx->text[i], tx->len[i], r->mi.max_tokens, &r->toks) !=
+            AKIDB_OK) {
+            fprintf(stderr, "akidb: %s:%zu: %s\n", r->a->input, i + 1, akidb_last_error());
+            return -1;
         }
-        truncated += toks.n_full > toks.n;
-        tokens_total += toks.n;
-        flops_total += text_flops(&mi, toks.n);
+        r->truncated += r->toks.n_full > r->toks.n;
+        r->tokens_total += r->toks.n;
+        r->flops_total += text_flops(&r->mi, r->toks.n);
     }
-    t0 = ak_now();
-    for (size_t i = 0; i < n; i++)
-        (void)akidb_tokenizer_encode(tok, tx.text[i], tx.len[i], mi.max_tokens, &toks);
-    double tokenize_s = ak_now() - t0;
+    double t0 = ak_now();
+    for (size_t i = 0; i < tx->n; i++)
+        (void)akidb_tokenizer_encode(tok, tx->text[i], tx->len[i], r->mi.max_tokens, &r->toks);
+    r->tokenize_s = ak_now() - t0;
+    return 0;
+}
 
-    /* 3. warm-up */
-    for (long w = 0; w < warmup; w++) {
-        size_t i = (size_t)w % n;
-        if (akidb_embed(model, (const char *const *)&tx.text[i], &tx.len[i], 1, vecs, &eo) != AKIDB_OK) {
-            fprintf(stderr, "akidb: %s:%zu: %s\n", input, i + 1, akidb_last_error());
-            goto done;
-        }
-    }
-    long long rss_warm = rss_now();
-
-    /* 4. latency: one text per call */
-    double lat_sum = 0, lat_wall = 0, lat_cpu = 0;
-    if (do_latency) {
-        lat_wall = ak_now();
-        lat_cpu = cpu_now();
-        for (size_t i = 0; i < n; i++) {
-            double a = ak_now();
-            if (akidb_tokenizer_encode(tok, tx.text[i], tx.len[i], mi.max_tokens, &toks) != AKIDB_OK) {
-                fprintf(stderr, "akidb: %s:%zu: %s\n", input, i + 1, akidb_last_error());
-                goto done;
-            }
-            double b = ak_now();
-            if (akidb_embed(model, (const char *const *)&tx.text[i], &tx.len[i], 1, vecs, &eo) != AKIDB_OK) {
-                fprintf(stderr, "akidb: %s:%zu: %s\n", input, i + 1, akidb_last_error());
-                goto done;
-            }
-            double e = ak_now();
-            lat[i] = e - b;
-            lat_tok[i] = b - a;
-            lat_model[i] = lat[i] - lat_tok[i] > 0 ? lat[i] - lat_tok[i] : 0;
-            lat_sum += lat[i];
-        }
-        lat_wall = ak_now() - lat_wall;
-        lat_cpu = cpu_now() - lat_cpu;
-    }
-
-    /* 5. throughput: batches in file order */
-    double thr_s = 0, thr_cpu = 0;
-    size_t thr_tokens_reported = 0;
-    if (do_throughput) {
-        if (akidb_embed(model, (const char *const *)tx.text, tx.len, bcap, vecs, &eo) != AKIDB_OK) {
-            fprintf(stderr, "akidb: %s:1: %s\n", input, akidb_last_error());
-            goto done;
-        }
-        for (size_t i = 0; i < n; i += (size_t)batch) {
-            size_t m = n - i < (size_t)batch ? n - i : (size_t)batch;
-            size_t got = 0;
-            eo.n_tokens = &got;
-            double a = ak_now(), ca = cpu_now();
-            akidb_status st = akidb_embed(model, (const char *const *)&tx.text[i], &tx.len[i], m,
-                                          vecs, &eo);
-            thr_s += ak_now() - a;
-            thr_cpu += cpu_now() - ca;
-            eo.n_tokens = NULL;
-            if (st != AKIDB_OK) {
-                fprintf(stderr, "akidb: %s:%zu-%zu: %s\n", input, i + 1, i + m, akidb_last_error());
-                goto done;
-            }
-            thr_tokens_reported += got;
+/* Warm-up, then one text per call, each timed (tokenizer and model apart).
+ * 0 or -1. */
+static int embed_latency(embed_run *r)
+{
+    const bench_texts *tx = r->tx;
+    const akidb_tokenizer *tok = akidb_model_tokenizer(r->model);
+    for (long w = 0; w < r->a->warmup; w++) {
+        size_t i = (size_t)w % tx->n;
+        if (akidb_embed(r->model, (const char *const *)&tx->text[i], &tx->len[i], 1, r->vecs,
+                        &r->eo) != AKIDB_OK) {
+            fprintf(stderr, "akidb: %s:%zu: %s\n", r->a->input, i + 1, akidb_last_error());
+            return -1;
         }
     }
+    r->rss_warm = rss_now();
+    if (!r->a->do_latency)
+        return 0;
+    r->lat_wall = ak_now();
+    r->lat_cpu = cpu_now();
+    for (size_t i = 0; i < tx->n; i++) {
+        double a = ak_now();
+        if (akidb_tokenizer_encode(tok, tx->text[i], tx->len[i], r->mi.max_tokens, &r->toks) !=
+            AKIDB_OK) {
+            fprintf(stderr, "akidb: %s:%zu: %s\n", r->a->input, i + 1, akidb_last_error());
+            return -1;
+        }
+        double b = ak_now();
+        if (akidb_embed(r->model, (const char *const *)&tx->text[i], &tx->len[i], 1, r->vecs,
+                        &r->eo) != AKIDB_OK) {
+            fprintf(stderr, "akidb: %s:%zu: %s\n", r->a->input, i + 1, akidb_last_error());
+            return -1;
+        }
+        double e = ak_now();
+        r->lat[i] = e - b;
+        r->lat_tok[i] = b - a;
+        r->lat_model[i] = r->lat[i] - r->lat_tok[i] > 0 ? r->lat[i] - r->lat_tok[i] : 0;
+        r->lat_sum += r->lat[i];
+    }
+    r->lat_wall = ak_now() - r->lat_wall;
+    r->lat_cpu = cpu_now() - r->lat_cpu;
+    return 0;
+}
 
-    /* output */
+/* Batches of --batch texts in file order, after one untimed batch.  0 or
+ * -1. */
+static int embed_throughput(embed_run *r)
+{
+    const bench_texts *tx = r->tx;
+    const size_t n = tx->n, batch = (size_t)r->a->batch;
+    if (!r->a->do_throughput)
+        return 0;
+    if (akidb_embed(r->model, (const char *const *)tx->text, tx->len, r->bcap, r->vecs, &r->eo) !=
+        AKIDB_OK) {
+        fprintf(stderr, "akidb: %s:1: %s\n", r->a->input, akidb_last_error());
+        return -1;
+    }
+    for (size_t i = 0; i < n; i += batch) {
+        size_t m = n - i < batch ? n - i : batch;
+        size_t got = 0;
+        r->eo.n_tokens = &got;
+        double a = ak_now(), ca = cpu_now();
+        akidb_status st = akidb_embed(r->model, (const char *const *)&tx->text[i], &tx->len[i], m,
+                                      r->vecs, &r->eo);
+        r->thr_s += ak_now() - a;
+        r->thr_cpu += cpu_now() - ca;
+        r->eo.n_tokens = NULL;
+        if (st != AKIDB_OK) {
+            fprintf(stderr, "akidb: %s:%zu-%zu: %s\n", r->a->input, i + 1, i + m,
+                    akidb_last_error());
+            return -1;
+        }
+        r->thr_tokens_reported += got;
+    }
+    return 0;
+}
+
+/* The run's JSON on stdout.  0, or -1 on a write error. */
+static int embed_report(const embed_run *r)
+{
+    const embed_args *a = r->a;
+    const akidb_model_info *mi = &r->mi;
+    const size_t n = r->tx->n;
     FILE *o = stdout;
     fprintf(o, "{\n  \"bench\": \"embed\",\n  \"engine\": \"akidb\",\n  \"version\": \"%s\",\n",
             AKIDB_VERSION_STRING);
     fprintf(o, "  \"model\": {\"dir\": ");
-    json_str(o, model_dir);
+    json_str(o, a->model_dir);
     fprintf(o, ", \"name\": ");
-    json_str(o, mi.name);
+    json_str(o, mi->name);
     fprintf(o, ", \"dim\": %zu, \"layers\": %zu, \"hidden\": %zu, \"heads\": %zu, "
                "\"intermediate\": %zu, \"vocab\": %zu, \"max_tokens\": %zu, \"pooling\": ",
-            mi.dim, mi.n_layers, mi.hidden, mi.n_heads, mi.intermediate, mi.vocab_size,
-            mi.max_tokens);
-    json_str(o, akidb_pooling_name(mi.pooling));
-    fprintf(o, ", \"normalize\": %s, \"weights_dtype\": ", mi.normalize ? "true" : "false");
-    json_str(o, mi.weights_dtype);
+            mi->dim, mi->n_layers, mi->hidden, mi->n_heads, mi->intermediate, mi->vocab_size,
+            mi->max_tokens);
+    json_str(o, akidb_pooling_name(mi->pooling));
+    fprintf(o, ", \"normalize\": %s, \"weights_dtype\": ", mi->normalize ? "true" : "false");
+    json_str(o, mi->weights_dtype);
     fprintf(o, "},\n  \"input\": {\"file\": ");
-    json_str(o, input);
+    json_str(o, a->input);
     fprintf(o, ", \"texts\": %zu, \"tokens\": %zu, \"avg_tokens\": %.2f, \"truncated\": %zu},\n",
-            n, tokens_total, (double)tokens_total / (double)n, truncated);
+            n, r->tokens_total, (double)r->tokens_total / (double)n, r->truncated);
     ak_json_init();   /* json_dumps then allocates with ak_malloc */
     json_t *cpu = ak_cpu_json();
     char *cpu_text = cpu ? json_dumps(cpu, JSON_COMPACT) : NULL;
     json_decref(cpu);
     fprintf(o, "  \"cpu\": %s,\n", cpu_text ? cpu_text : "null");
     ak_free(cpu_text);
-    fprintf(o, "  \"threads\": %ld,\n  \"kernels\": ", threads);
+    fprintf(o, "  \"threads\": %ld,\n  \"kernels\": ", a->threads);
     json_str(o, akidb_kernels_name(akidb_kernels_active()));
     fprintf(o, ",\n  \"dtype\": ");
-    json_str(o, dtype ? dtype : getenv("AKIDB_DTYPE") ? getenv("AKIDB_DTYPE") : "f32");
-    fprintf(o, ",\n  \"batch\": %ld,\n  \"warmup\": %ld,\n  \"load_s\": %.4f,\n", batch, warmup,
-            load_s);
-    fprintf(o, "  \"tokenize\": {\"total_s\": %.6f, \"us_per_text\": %.3f},\n", tokenize_s,
-            tokenize_s / (double)n * 1e6);
-    fprintf(o, "  \"flops\": {\"total\": %.6g, \"per_text_avg\": %.6g},\n", flops_total,
-            flops_total / (double)n);
-    if (do_latency) {
+    json_str(o, a->dtype ? a->dtype : getenv("AKIDB_DTYPE") ? getenv("AKIDB_DTYPE") : "f32");
+    fprintf(o, ",\n  \"batch\": %ld,\n  \"warmup\": %ld,\n  \"load_s\": %.4f,\n", a->batch,
+            a->warmup, r->load_s);
+    fprintf(o, "  \"tokenize\": {\"total_s\": %.6f, \"us_per_text\": %.3f},\n", r->tokenize_s,
+            r->tokenize_s / (double)n * 1e6);
+    fprintf(o, "  \"flops\": {\"total\": %.6g, \"per_text_avg\": %.6g},\n", r->flops_total,
+            r->flops_total / (double)n);
+    if (a->do_latency) {
         fprintf(o, "  \"latency_ms\": ");
-        print_stats(o, lat, n, 1e3);
+        print_stats(o, r->lat, n, 1e3);
         fprintf(o, ",\n  \"latency_model_ms\": ");
-        print_stats(o, lat_model, n, 1e3);
+        print_stats(o, r->lat_model, n, 1e3);
         fprintf(o, ",\n  \"latency_tokenize_us\": ");
-        print_stats(o, lat_tok, n, 1e6);
-        fprintf(o, ",\n  \"latency_gflops\": %.3f,\n", lat_sum > 0 ? flops_total / lat_sum / 1e9 : 0.0);
-        fprintf(o, "  \"latency_cpu_cores_used\": %.2f,\n", lat_wall > 0 ? lat_cpu / lat_wall : 0.0);
+        print_stats(o, r->lat_tok, n, 1e6);
+        fprintf(o, ",\n  \"latency_gflops\": %.3f,\n",
+                r->lat_sum > 0 ? r->flops_total / r->lat_sum / 1e9 : 0.0);
+        fprintf(o, "  \"latency_cpu_cores_used\": %.2f,\n",
+                r->lat_wall > 0 ? r->lat_cpu / r->lat_wall : 0.0);
     }
-    if (do_throughput) {
-        double model_s = thr_s - tokenize_s;
+    if (a->do_throughput) {
+        double thr_s = r->thr_s, model_s = thr_s - r->tokenize_s;
         fprintf(o, "  \"throughput\": {\"batch\": %ld, \"seconds\": %.4f, \"texts_per_s\": %.3f, "
                    "\"tokens_per_s\": %.1f, \"gflops\": %.3f, \"model_seconds\": %.4f, "
                    "\"model_texts_per_s\": %.3f, \"model_tokens_per_s\": %.1f, "
                    "\"engine_tokens\": %zu, \"cpu_cores_used\": %.2f},\n",
-                batch, thr_s, (double)n / thr_s, (double)tokens_total / thr_s,
-                flops_total / thr_s / 1e9, model_s, model_s > 0 ? (double)n / model_s : 0.0,
-                model_s > 0 ? (double)tokens_total / model_s : 0.0, thr_tokens_reported,
-                thr_s > 0 ? thr_cpu / thr_s : 0.0);
+                a->batch, thr_s, (double)n / thr_s, (double)r->tokens_total / thr_s,
+                r->flops_total / thr_s / 1e9, model_s, model_s > 0 ? (double)n / model_s : 0.0,
+                model_s > 0 ? (double)r->tokens_total / model_s : 0.0, r->thr_tokens_reported,
+                thr_s > 0 ? r->thr_cpu / thr_s : 0.0);
     }
-    long long over = rss_loaded - wbytes;
+    long long over = r->rss_loaded - r->wbytes;
     fprintf(o, "  \"memory\": {\"weights_file_bytes\": %lld, \"rss_before_load_bytes\": %lld, "
                "\"rss_after_load_bytes\": %lld, \"rss_after_load_minus_weights_bytes\": %lld, "
                "\"rss_after_warmup_bytes\": %lld, \"rss_after_warmup_minus_weights_bytes\": %lld, "
                "\"rss_peak_bytes\": %lld}\n}\n",
-            wbytes, rss_before, rss_loaded, over, rss_warm, rss_warm - wbytes, rss_peak());
+            r->wbytes, r->rss_before, r->rss_loaded, over, r->rss_warm, r->rss_warm - r->wbytes,
+            rss_peak());
     if (fflush(o) != 0 || ferror(o)) {
         fprintf(stderr, "akidb: <stdout>: write error\n");
-        goto done;
+        return -1;
     }
-    rc = 0;
+    return 0;
+}
 
-done:
-    akidb_tokens_free(&toks);
-    ak_free(vecs);
-    ak_free(lat_tok);
-    ak_free(lat_model);
-    ak_free(lat);
-    akidb_model_free(model);
+static int bench_embed(int argc, char **argv)
+{
+    embed_args a;
+    int rc = embed_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if (a.kernels != NULL && (rc = select_kernels(a.kernels)) != 0)
+        return rc;
+    bench_texts tx = {0};
+    if (texts_read(&tx, a.input, (size_t)a.max_texts) != 0) {
+        texts_free(&tx);
+        return 1;
+    }
+    embed_run r;
+    memset(&r, 0, sizeof r);
+    r.a = &a;
+    r.tx = &tx;
+    r.rss_before = rss_now();
+    akidb_model_opts mo = {0};
+    mo.n_threads = (int)a.threads;
+    mo.dtype = a.dtype;
+    double t0 = ak_now();
+    if (akidb_model_load(a.model_dir, &mo, &r.model) != AKIDB_OK) {
+        fprintf(stderr, "akidb: %s\n", akidb_last_error());
+        texts_free(&tx);
+        return 1;
+    }
+    r.load_s = ak_now() - t0;
+    r.rss_loaded = rss_now();
+    r.wbytes = weights_file_bytes(a.model_dir);
+    akidb_model_get_info(r.model, &r.mi);
+    rc = 1;
+    r.lat = ak_calloc(tx.n, sizeof *r.lat);
+    r.lat_model = ak_calloc(tx.n, sizeof *r.lat_model);
+    r.lat_tok = ak_calloc(tx.n, sizeof *r.lat_tok);
+    r.bcap = (size_t)a.batch < tx.n ? (size_t)a.batch : tx.n;
+    r.vecs = ak_malloc(r.bcap * r.mi.dim * sizeof(float));
+    r.eo = (akidb_embed_opts)AKIDB_EMBED_OPTS_INIT;
+    r.eo.n_threads = (int)a.threads;
+    if (!r.lat || !r.lat_model || !r.lat_tok || !r.vecs)
+        fprintf(stderr, "akidb: out of memory\n");
+    else if (embed_tokenize(&r) == 0 && embed_latency(&r) == 0 && embed_throughput(&r) == 0 &&
+             embed_report(&r) == 0)
+        rc = 0;
+    akidb_tokens_free(&r.toks);
+    ak_free(r.vecs);
+    ak_free(r.lat_tok);
+    ak_free(r.lat_model);
+    ak_free(r.lat);
+    akidb_model_free(r.model);
     texts_free(&tx);
     return rc;
 }
