@@ -190,36 +190,41 @@ static int usage(void)
     return 2;
 }
 
-int akidb_cmd_bench_ann(int argc, char **argv)
+/* The options of `akidb bench ann`. */
+typedef struct ann_args {
+    const char *base_path, *query_path, *gt_path, *write_gt, *save_index, *load_index;
+    const char *ef_list;
+    long rounds, M, efc, threads, k, nq_limit;
+    unsigned long long seed;
+    ak_metric metric;
+} ann_args;
+
+/* Reads argv into *a; returns -1 to go on, else the exit code. */
+static int ann_parse(int argc, char **argv, ann_args *a)
 {
-    const char *base_path = NULL, *query_path = NULL, *gt_path = NULL, *write_gt = NULL;
-    const char *save_index = NULL, *load_index = NULL;
-    long rounds = 1;
-    const char *ef_list = "10,20,40,80,120,200,400";
-    long M = 16, efc = 200, threads = 2, k = 10, nq_limit = 0;
-    unsigned long long seed = 100;
-    ak_metric metric = AK_METRIC_L2;
+    *a = (ann_args){ .ef_list = "10,20,40,80,120,200,400", .rounds = 1, .M = 16, .efc = 200,
+                     .threads = 2, .k = 10, .seed = 100, .metric = AK_METRIC_L2 };
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return usage();
-        if (strcmp(a, "--base") == 0) base_path = v;
-        else if (strcmp(a, "--query") == 0) query_path = v;
-        else if (strcmp(a, "--gt") == 0) gt_path = v;
-        else if (strcmp(a, "--write-gt") == 0) write_gt = v;
-        else if (strcmp(a, "--M") == 0) M = strtol(v, NULL, 10);
-        else if (strcmp(a, "--efc") == 0) efc = strtol(v, NULL, 10);
-        else if (strcmp(a, "--threads") == 0) threads = strtol(v, NULL, 10);
-        else if (strcmp(a, "--k") == 0) k = strtol(v, NULL, 10);
-        else if (strcmp(a, "--nq") == 0) nq_limit = strtol(v, NULL, 10);
-        else if (strcmp(a, "--seed") == 0) seed = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--ef") == 0) ef_list = v;
-        else if (strcmp(a, "--rounds") == 0) rounds = strtol(v, NULL, 10);
-        else if (strcmp(a, "--save-index") == 0) save_index = v;
-        else if (strcmp(a, "--load-index") == 0) load_index = v;
-        else if (strcmp(a, "--metric") == 0) {
-            if (!ak_metric_parse(v, &metric)) {
+        if (strcmp(o, "--base") == 0) a->base_path = v;
+        else if (strcmp(o, "--query") == 0) a->query_path = v;
+        else if (strcmp(o, "--gt") == 0) a->gt_path = v;
+        else if (strcmp(o, "--write-gt") == 0) a->write_gt = v;
+        else if (strcmp(o, "--M") == 0) a->M = strtol(v, NULL, 10);
+        else if (strcmp(o, "--efc") == 0) a->efc = strtol(v, NULL, 10);
+        else if (strcmp(o, "--threads") == 0) a->threads = strtol(v, NULL, 10);
+        else if (strcmp(o, "--k") == 0) a->k = strtol(v, NULL, 10);
+        else if (strcmp(o, "--nq") == 0) a->nq_limit = strtol(v, NULL, 10);
+        else if (strcmp(o, "--seed") == 0) a->seed = strtoull(v, NULL, 10);
+        else if (strcmp(o, "--ef") == 0) a->ef_list = v;
+        else if (strcmp(o, "--rounds") == 0) a->rounds = strtol(v, NULL, 10);
+        else if (strcmp(o, "--save-index") == 0) a->save_index = v;
+        else if (strcmp(o, "--load-index") == 0) a->load_index = v;
+        else if (strcmp(o, "--metric") == 0) {
+            if (!ak_metric_parse(v, &a->metric)) {
                 fprintf(stderr, "bench ann: unknown metric '%s'\n", v);
                 return 2;
             }
@@ -227,151 +232,134 @@ int akidb_cmd_bench_ann(int argc, char **argv)
             return usage();
         i++;
     }
-    if (!base_path || !query_path || M < 2 || M > (long)AK_HNSW_MAX_M || efc < 1 ||
-        threads < 1 || threads > 256 || k < 1 || k > 1000 || rounds < 1 || rounds > 1000)
+    if (!a->base_path || !a->query_path || a->M < 2 || a->M > (long)AK_HNSW_MAX_M ||
+        a->efc < 1 || a->threads < 1 || a->threads > 256 || a->k < 1 || a->k > 1000 ||
+        a->rounds < 1 || a->rounds > 1000)
         return usage();
+    return -1;
+}
 
-    int rc = 1;
-    float *base = NULL, *query = NULL;
-    int32_t *gt = NULL;
-    ak_hnsw *h = NULL;
-    ak_hit *hits = NULL;
-    size_t n, dim, nq, qdim, gt_k = 0;
+/* The data of one run: base and query vectors, the ground truth (gt_k ids
+ * per query), the graph. */
+typedef struct ann_data {
+    float *base, *query;
+    size_t n, dim, nq;
+    int32_t *gt;
+    size_t gt_k;
+    ak_hnsw *h;
+    double build_s;
+    bool loaded;
+} ann_data;
+
+/* The exact top k of every query, computed with a.threads threads (and
+ * written to --write-gt), or read from --gt when that file exists. */
+static akidb_status ann_truth(const ann_args *a, ann_data *d)
+{
     akidb_status st;
-    if ((st = read_vecs(base_path, (void **)&base, &n, &dim)) ||
-        (st = read_vecs(query_path, (void **)&query, &nq, &qdim)))
-        goto fail;
-    if (qdim != dim) {
-        st = ak_fail(AKIDB_EDIM, "query dimension %zu != base dimension %zu", qdim, dim);
-        goto fail;
-    }
-    if (nq_limit > 0 && (size_t)nq_limit < nq)
-        nq = (size_t)nq_limit;
-
-    /* ground truth */
-    if (gt_path && ak_file_exists(gt_path)) {
+    if (a->gt_path && ak_file_exists(a->gt_path)) {
         size_t gn;
-        if ((st = read_vecs(gt_path, (void **)&gt, &gn, &gt_k)))
-            goto fail;
-        if (gn < nq || gt_k < (size_t)k) {
-            st = ak_fail(AKIDB_EFORMAT, "%s: %zu rows of %zu, need %zu rows of >= %ld",
-                         gt_path, gn, gt_k, nq, k);
-            goto fail;
+        if ((st = read_vecs(a->gt_path, (void **)&d->gt, &gn, &d->gt_k)))
+            return st;
+        if (gn < d->nq || d->gt_k < (size_t)a->k)
+            return ak_fail(AKIDB_EFORMAT, "%s: %zu rows of %zu, need %zu rows of >= %ld",
+                           a->gt_path, gn, d->gt_k, d->nq, a->k);
+        return AKIDB_OK;
+    }
+    const size_t n = d->n, nq = d->nq, dim = d->dim;
+    gt_job j = { d->base, d->query, n, nq, dim, (size_t)a->k, a->metric, NULL, 0, AKIDB_OK };
+    float *nb = NULL, *nqv = NULL;
+    if (a->metric == AK_METRIC_COSINE) {
+        nb = ak_malloc(n * dim * sizeof(float));
+        nqv = ak_malloc(nq * dim * sizeof(float));
+        if (!nb || !nqv) {
+            ak_free(nb);
+            ak_free(nqv);
+            return ak_fail(AKIDB_ENOMEM, "out of memory");
         }
-    } else {
-        gt_job j = { base, query, n, nq, dim, (size_t)k, metric, NULL, 0, AKIDB_OK };
-        float *nb = NULL, *nqv = NULL;
-        if (metric == AK_METRIC_COSINE) {
-            nb = ak_malloc(n * dim * sizeof(float));
-            nqv = ak_malloc(nq * dim * sizeof(float));
-            if (!nb || !nqv) {
-                ak_free(nb);
-                ak_free(nqv);
-                st = ak_fail(AKIDB_ENOMEM, "out of memory");
-                goto fail;
-            }
-            memcpy(nb, base, n * dim * sizeof(float));
-            memcpy(nqv, query, nq * dim * sizeof(float));
-            for (size_t i = 0; i < n; i++) ak_vec_normalize(nb + i * dim, dim);
-            for (size_t i = 0; i < nq; i++) ak_vec_normalize(nqv + i * dim, dim);
-            j.base = nb;
-            j.query = nqv;
-        }
-        gt = ak_malloc(nq * (size_t)k * sizeof *gt);
-        if (!gt) {
-            st = ak_fail(AKIDB_ENOMEM, "out of memory");
-            goto fail;
-        }
-        j.gt = gt;
-        double t0 = ak_now();
-        pthread_t tid[256];
-        for (long t = 0; t < threads; t++)
-            pthread_create(&tid[t], NULL, gt_worker, &j);
-        for (long t = 0; t < threads; t++)
-            pthread_join(tid[t], NULL);
+        memcpy(nb, d->base, n * dim * sizeof(float));
+        memcpy(nqv, d->query, nq * dim * sizeof(float));
+        for (size_t i = 0; i < n; i++) ak_vec_normalize(nb + i * dim, dim);
+        for (size_t i = 0; i < nq; i++) ak_vec_normalize(nqv + i * dim, dim);
+        j.base = nb;
+        j.query = nqv;
+    }
+    d->gt = ak_malloc(nq * (size_t)a->k * sizeof *d->gt);
+    if (!d->gt) {
         ak_free(nb);
         ak_free(nqv);
-        fprintf(stderr, "bench ann: exact ground truth for %zu queries in %.1f s\n", nq,
-                ak_now() - t0);
-        if ((st = j.st))
-            goto fail;
-        gt_k = (size_t)k;
-        if (write_gt && (st = write_ivecs(write_gt, gt, nq, gt_k)))
-            goto fail;
+        return ak_fail(AKIDB_ENOMEM, "out of memory");
     }
+    j.gt = d->gt;
+    double t0 = ak_now();
+    pthread_t tid[256];
+    for (long t = 0; t < a->threads; t++)
+        pthread_create(&tid[t], NULL, gt_worker, &j);
+    for (long t = 0; t < a->threads; t++)
+        pthread_join(tid[t], NULL);
+    ak_free(nb);
+    ak_free(nqv);
+    fprintf(stderr, "bench ann: exact ground truth for %zu queries in %.1f s\n", nq,
+            ak_now() - t0);
+    if ((st = j.st))
+        return st;
+    d->gt_k = (size_t)a->k;
+    if (a->write_gt)
+        return write_ivecs(a->write_gt, d->gt, nq, d->gt_k);
+    return AKIDB_OK;
+}
 
-    /* build (or load a saved graph) */
-    double build_s = 0;
-    bool loaded = false;
-    if (load_index && ak_file_exists(load_index)) {
-        int fd = open(load_index, O_RDONLY);
-        if (fd < 0) {
-            st = ak_fail(AKIDB_EIO, "%s: %s", load_index, strerror(errno));
-            goto fail;
-        }
-        st = ak_hnsw_load_fd(fd, &h);
+/* The graph: loaded from --load-index when that file exists, else built
+ * with a.threads threads (and saved to --save-index). */
+static akidb_status ann_graph(const ann_args *a, ann_data *d)
+{
+    akidb_status st;
+    if (a->load_index && ak_file_exists(a->load_index)) {
+        int fd = open(a->load_index, O_RDONLY);
+        if (fd < 0)
+            return ak_fail(AKIDB_EIO, "%s: %s", a->load_index, strerror(errno));
+        st = ak_hnsw_load_fd(fd, &d->h);
         close(fd);
         if (st)
-            goto fail;
-        if (ak_hnsw_count(h) != n || ak_hnsw_get_params(h).M != (uint32_t)M) {
-            st = ak_fail(AKIDB_EFORMAT, "%s: saved index does not match the base set / M",
-                         load_index);
-            goto fail;
-        }
-        loaded = true;
-    } else {
-        ak_hnsw_params p = { .dim = (uint32_t)dim, .metric = metric, .M = (uint32_t)M,
-                             .ef_construction = (uint32_t)efc, .seed = seed, .capacity = n };
-        if ((st = ak_hnsw_create(&p, &h)))
-            goto fail;
-        build_job bj = { h, base, n, dim, 0, AKIDB_OK };
-        double t0 = ak_now();
-        pthread_t tid[256];
-        for (long t = 0; t < threads; t++)
-            pthread_create(&tid[t], NULL, build_worker, &bj);
-        for (long t = 0; t < threads; t++)
-            pthread_join(tid[t], NULL);
-        build_s = ak_now() - t0;
-        if ((st = bj.st))
-            goto fail;
-        if (save_index) {
-            int fd = open(save_index, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd < 0) {
-                st = ak_fail(AKIDB_EIO, "%s: %s", save_index, strerror(errno));
-                goto fail;
-            }
-            st = ak_hnsw_save_fd(h, fd);
-            close(fd);
-            if (st)
-                goto fail;
-        }
+            return st;
+        if (ak_hnsw_count(d->h) != d->n || ak_hnsw_get_params(d->h).M != (uint32_t)a->M)
+            return ak_fail(AKIDB_EFORMAT, "%s: saved index does not match the base set / M",
+                           a->load_index);
+        d->loaded = true;
+        return AKIDB_OK;
     }
+    ak_hnsw_params p = { .dim = (uint32_t)d->dim, .metric = a->metric, .M = (uint32_t)a->M,
+                         .ef_construction = (uint32_t)a->efc, .seed = a->seed,
+                         .capacity = d->n };
+    if ((st = ak_hnsw_create(&p, &d->h)))
+        return st;
+    build_job bj = { d->h, d->base, d->n, d->dim, 0, AKIDB_OK };
+    double t0 = ak_now();
+    pthread_t tid[256];
+    for (long t = 0; t < a->threads; t++)
+        pthread_create(&tid[t], NULL, build_worker, &bj);
+    for (long t = 0; t < a->threads; t++)
+        pthread_join(tid[t], NULL);
+    d->build_s = ak_now() - t0;
+    if ((st = bj.st) || !a->save_index)
+        return st;
+    int fd = open(a->save_index, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return ak_fail(AKIDB_EIO, "%s: %s", a->save_index, strerror(errno));
+    st = ak_hnsw_save_fd(d->h, fd);
+    close(fd);
+    return st;
+}
 
-    size_t mem = ak_hnsw_memory(h), raw = ak_hnsw_raw_bytes(h);
-    printf("{\"engine\":\"akidb\",\"simd\":\"%s\",\"metric\":\"%s\",\"n\":%zu,\"dim\":%zu,"
-           "\"nq\":%zu,\"k\":%ld,\"M\":%ld,\"efc\":%ld,\"threads\":%ld,"
-           "\"loaded\":%s,\"build_s\":%.3f,\"memory_bytes\":%zu,\"raw_bytes\":%zu,"
-           "\"vectors_bytes\":%zu,\"rounds\":%ld,\"sweep\":[",
-           akidb_kernels_name(ak_dist_path()), ak_metric_name(metric), n, dim, nq, k, M, efc,
-           threads, loaded ? "true" : "false", build_s, mem, raw, n * dim * sizeof(float),
-           rounds);
-
-    /* sweep: single thread, all queries in order, after one warm-up pass */
-    hits = ak_malloc((size_t)k * sizeof *hits);
-    if (!hits) {
-        st = ak_fail(AKIDB_ENOMEM, "out of memory");
-        goto fail;
-    }
-    {
-        size_t nh;
-        for (size_t i = 0; i < nq && i < 1000; i++)
-            ak_hnsw_search(h, query + i * dim, (size_t)k, 10, NULL, NULL, hits, &nh);
-    }
-    /* the ef list, then `rounds` passes over it (round-robin, so slow
-     * phases of a shared machine hit every ef alike) */
+/* The sweep, printed as the "sweep" array: single thread, all queries in
+ * order after one warm-up pass, the ef list `rounds` times round-robin (so
+ * slow phases of a shared machine hit every ef alike). */
+static akidb_status ann_sweep(const ann_args *a, const ann_data *d)
+{
+    const size_t nq = d->nq, dim = d->dim, k = (size_t)a->k, rounds = (size_t)a->rounds;
+    akidb_status st = AKIDB_OK;
     long efs[64];
     size_t nef = 0;
-    for (const char *e = ef_list; *e && nef < 64;) {
+    for (const char *e = a->ef_list; *e && nef < 64;) {
         char *end;
         long ef = strtol(e, &end, 10);
         if (end == e || ef < 1)
@@ -379,65 +367,97 @@ int akidb_cmd_bench_ann(int argc, char **argv)
         efs[nef++] = ef;
         e = *end == ',' ? end + 1 : end;
     }
-    double *qps = ak_malloc((nef ? nef : 1) * (size_t)rounds * sizeof *qps);
-    double *cqps = ak_malloc((nef ? nef : 1) * (size_t)rounds * sizeof *cqps);
+    ak_hit *hits = ak_malloc(k * sizeof *hits);
+    double *qps = ak_malloc((nef ? nef : 1) * rounds * sizeof *qps);
+    double *cqps = ak_malloc((nef ? nef : 1) * rounds * sizeof *cqps);
     double *recall = ak_malloc((nef ? nef : 1) * sizeof *recall);
-    if (!qps || !cqps || !recall) {
-        ak_free(qps);
-        ak_free(cqps);
-        ak_free(recall);
+    if (!hits || !qps || !cqps || !recall) {
         st = ak_fail(AKIDB_ENOMEM, "out of memory");
-        goto fail;
+        goto done;
     }
-    for (long r = 0; r < rounds; r++) {
+    size_t nh;
+    for (size_t i = 0; i < nq && i < 1000; i++)
+        ak_hnsw_search(d->h, d->query + i * dim, k, 10, NULL, NULL, hits, &nh);
+    for (size_t r = 0; r < rounds; r++) {
         for (size_t e = 0; e < nef; e++) {
             double hit = 0;
             double t1 = ak_now(), c1 = thread_cpu_now();
             for (size_t i = 0; i < nq; i++) {
-                size_t nh;
-                if ((st = ak_hnsw_search(h, query + i * dim, (size_t)k, (size_t)efs[e], NULL,
-                                         NULL, hits, &nh))) {
-                    ak_free(qps);
-                    ak_free(cqps);
-                    ak_free(recall);
-                    goto fail;
-                }
-                const int32_t *g = gt + i * gt_k;
-                for (size_t a = 0; a < nh; a++)
-                    for (long b = 0; b < k; b++)
-                        if ((int32_t)hits[a].label == g[b]) {
+                if ((st = ak_hnsw_search(d->h, d->query + i * dim, k, (size_t)efs[e], NULL,
+                                         NULL, hits, &nh)))
+                    goto done;
+                const int32_t *g = d->gt + i * d->gt_k;
+                for (size_t x = 0; x < nh; x++)
+                    for (size_t y = 0; y < k; y++)
+                        if ((int32_t)hits[x].label == g[y]) {
                             hit++;
                             break;
                         }
             }
-            qps[e * (size_t)rounds + (size_t)r] = nq / (ak_now() - t1);
-            cqps[e * (size_t)rounds + (size_t)r] = nq / (thread_cpu_now() - c1);
-            recall[e] = hit / ((double)nq * k);
+            qps[e * rounds + r] = nq / (ak_now() - t1);
+            cqps[e * rounds + r] = nq / (thread_cpu_now() - c1);
+            recall[e] = hit / ((double)nq * (double)k);
         }
     }
     for (size_t e = 0; e < nef; e++) {
-        double *v = qps + e * (size_t)rounds;
+        double *v = qps + e * rounds;
         printf("%s{\"ef\":%ld,\"recall\":%.4f,\"qps_all\":[", e ? "," : "", efs[e], recall[e]);
-        for (long r = 0; r < rounds; r++)
+        for (size_t r = 0; r < rounds; r++)
             printf("%s%.1f", r ? "," : "", v[r]);
         printf("],\"cpu_qps_all\":[");
-        for (long r = 0; r < rounds; r++)
-            printf("%s%.1f", r ? "," : "", cqps[e * (size_t)rounds + (size_t)r]);
-        printf("],\"qps\":%.1f}", median(v, (size_t)rounds));
+        for (size_t r = 0; r < rounds; r++)
+            printf("%s%.1f", r ? "," : "", cqps[e * rounds + r]);
+        printf("],\"qps\":%.1f}", median(v, rounds));
     }
+done:
+    ak_free(hits);
     ak_free(qps);
     ak_free(cqps);
     ak_free(recall);
+    return st;
+}
+
+int akidb_cmd_bench_ann(int argc, char **argv)
+{
+    ann_args a;
+    int rc = ann_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    ann_data d;
+    memset(&d, 0, sizeof d);
+    size_t qdim;
+    akidb_status st;
+    if ((st = read_vecs(a.base_path, (void **)&d.base, &d.n, &d.dim)) ||
+        (st = read_vecs(a.query_path, (void **)&d.query, &d.nq, &qdim)))
+        goto fail;
+    if (qdim != d.dim) {
+        st = ak_fail(AKIDB_EDIM, "query dimension %zu != base dimension %zu", qdim, d.dim);
+        goto fail;
+    }
+    if (a.nq_limit > 0 && (size_t)a.nq_limit < d.nq)
+        d.nq = (size_t)a.nq_limit;
+    if ((st = ann_truth(&a, &d)) || (st = ann_graph(&a, &d)))
+        goto fail;
+    size_t mem = ak_hnsw_memory(d.h), raw = ak_hnsw_raw_bytes(d.h);
+    printf("{\"engine\":\"akidb\",\"simd\":\"%s\",\"metric\":\"%s\",\"n\":%zu,\"dim\":%zu,"
+           "\"nq\":%zu,\"k\":%ld,\"M\":%ld,\"efc\":%ld,\"threads\":%ld,"
+           "\"loaded\":%s,\"build_s\":%.3f,\"memory_bytes\":%zu,\"raw_bytes\":%zu,"
+           "\"vectors_bytes\":%zu,\"rounds\":%ld,\"sweep\":[",
+           akidb_kernels_name(ak_dist_path()), ak_metric_name(a.metric), d.n, d.dim, d.nq, a.k,
+           a.M, a.efc, a.threads, d.loaded ? "true" : "false", d.build_s, mem, raw,
+           d.n * d.dim * sizeof(float), a.rounds);
+    if ((st = ann_sweep(&a, &d)))
+        goto fail;
     printf("]}\n");
     rc = 0;
     goto done;
 fail:
+    rc = 1;
     fprintf(stderr, "bench ann: %s\n", akidb_last_error()[0] ? akidb_last_error() : akidb_strerror(st));
 done:
-    ak_free(hits);
-    ak_hnsw_free(h);
-    ak_free(base);
-    ak_free(query);
-    ak_free(gt);
+    ak_hnsw_free(d.h);
+    ak_free(d.base);
+    ak_free(d.query);
+    ak_free(d.gt);
     return rc;
 }
