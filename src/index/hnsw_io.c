@@ -302,10 +302,20 @@ akidb_status ak_hnsw_save_fd(const ak_hnsw *h, int fd)
 
 #define CORRUPT(...) ak_fail(AKIDB_ECORRUPT, "hnsw image: " __VA_ARGS__)
 
-akidb_status ak_hnsw_load_buf(const void *buf, size_t len, ak_hnsw **out, size_t *used)
+/* An image's header and where its parts start, checked against len. */
+typedef struct img {
+    const unsigned char *p;
+    uint64_t total;
+    ak_hnsw_params prm;
+    uint32_t n, count, ep, M0;
+    int32_t maxl;
+    uint64_t fixed;                          /* bytes of everything but upper links */
+    const unsigned char *lab, *lev, *vec, *l0, *up;
+} img;
+
+/* Magic, version, sizes, checksum, reserved bytes and the parameters. */
+static akidb_status img_header(const unsigned char *p, size_t len, img *m)
 {
-    AK_ASSERT((buf || len == 0) && out);
-    const unsigned char *p = buf;
     if (len < HDR_SIZE + 8)
         return CORRUPT("truncated: %zu bytes, header needs %u", len, HDR_SIZE + 8);
     if (memcmp(p, MAGIC, 8) != 0)
@@ -340,8 +350,7 @@ akidb_status ak_hnsw_load_buf(const void *buf, size_t len, ak_hnsw **out, size_t
         return CORRUPT("M %u out of range", prm.M);
     if (prm.ef_construction == 0)
         return CORRUPT("ef_construction is 0");
-    uint32_t n = get32(p + 48), count = get32(p + 52), ep = get32(p + 56);
-    int32_t maxl = (int32_t)get32(p + 60);
+    uint32_t n = get32(p + 48), count = get32(p + 52);
     if (count > n)
         return CORRUPT("count %u > slots %u", count, n);
     uint32_t M0 = 2 * prm.M;
@@ -351,17 +360,27 @@ akidb_status ak_hnsw_load_buf(const void *buf, size_t len, ak_hnsw **out, size_t
     if (fixed > total)
         return CORRUPT("%u slots need %llu bytes, total is %llu", n,
                        (unsigned long long)fixed, (unsigned long long)total);
-    const unsigned char *lab = p + HDR_SIZE;
-    const unsigned char *lev = lab + (size_t)n * 4;
-    const unsigned char *vec = lev + n + pad4(n);
-    const unsigned char *l0 = vec + (size_t)n * prm.dim * 4;
-    const unsigned char *up = l0 + (size_t)n * (1 + M0) * 4;
+    prm.capacity = n;
+    *m = (img){ .p = p, .total = total, .prm = prm, .n = n, .count = count,
+                .ep = get32(p + 56), .M0 = M0, .maxl = (int32_t)get32(p + 60), .fixed = fixed };
+    m->lab = p + HDR_SIZE;
+    m->lev = m->lab + (size_t)n * 4;
+    m->vec = m->lev + n + pad4(n);
+    m->l0 = m->vec + (size_t)n * prm.dim * 4;
+    m->up = m->l0 + (size_t)n * (1 + M0) * 4;
+    return AKIDB_OK;
+}
+
+/* Levels and labels: free slots at level 0, the used ones counted, the
+ * layout's size and the entry point consistent with them. */
+static akidb_status img_slots(const img *m)
+{
     uint64_t upper_words = 0;
     uint32_t used_slots = 0;
     int top = -1;
-    for (uint32_t s = 0; s < n; s++) {
-        uint32_t L = lev[s];
-        uint32_t lb = get32(lab + 4 * (size_t)s);
+    for (uint32_t s = 0; s < m->n; s++) {
+        uint32_t L = m->lev[s];
+        uint32_t lb = get32(m->lab + 4 * (size_t)s);
         if (lb == AK_NONE) {
             if (L)
                 return CORRUPT("free slot %u has level %u", s, L);
@@ -372,108 +391,114 @@ akidb_status ak_hnsw_load_buf(const void *buf, size_t len, ak_hnsw **out, size_t
             return CORRUPT("slot %u level %u > %d", s, L, AK_HNSW_MAX_LEVEL);
         if ((int)L > top)
             top = (int)L;
-        upper_words += (uint64_t)L * (1 + prm.M);
+        upper_words += (uint64_t)L * (1 + m->prm.M);
     }
-    if (used_slots != count)
-        return CORRUPT("count %u but %u slots are used", count, used_slots);
-    if (fixed + upper_words * 4 != total)
-        return CORRUPT("total size %llu, layout needs %llu", (unsigned long long)total,
-                       (unsigned long long)(fixed + upper_words * 4));
-    if (count == 0 ? (ep != AK_NONE || maxl != -1)
-                   : (ep >= n || get32(lab + 4 * (size_t)ep) == AK_NONE || maxl != top ||
-                      lev[ep] != (uint32_t)top))
-        return CORRUPT("entry point %u / max level %d inconsistent", ep, maxl);
+    if (used_slots != m->count)
+        return CORRUPT("count %u but %u slots are used", m->count, used_slots);
+    if (m->fixed + upper_words * 4 != m->total)
+        return CORRUPT("total size %llu, layout needs %llu", (unsigned long long)m->total,
+                       (unsigned long long)(m->fixed + upper_words * 4));
+    uint32_t ep = m->ep;
+    if (m->count == 0 ? (ep != AK_NONE || m->maxl != -1)
+                      : (ep >= m->n || get32(m->lab + 4 * (size_t)ep) == AK_NONE ||
+                         m->maxl != top || m->lev[ep] != (uint32_t)top))
+        return CORRUPT("entry point %u / max level %d inconsistent", ep, m->maxl);
+    return AKIDB_OK;
+}
 
-    prm.capacity = n;
-    ak_hnsw *h;
-    akidb_status st = ak_hnsw_alloc_empty(&prm, &h);
-    if (st)
-        return st;
-    if ((st = ak_hnsw_grow(h, n ? n : 16)) || (st = ak_lmap_reserve(h, count)))
-        goto fail;
-    h->rng = get64(p + 40);
+/* Copies the image's slots, labels and links into h (made for it). */
+static akidb_status img_fill(const img *m, ak_hnsw *h)
+{
+    const uint32_t n = m->n;
+    h->rng = get64(m->p + 40);
     h->n_slots = n;
-    memcpy(h->vecs, vec, (size_t)n * prm.dim * 4);
-    memcpy(h->links0, l0, (size_t)n * (1 + M0) * 4);
-    uint32_t nfree = n - count;
+    memcpy(h->vecs, m->vec, (size_t)n * m->prm.dim * 4);
+    memcpy(h->links0, m->l0, (size_t)n * (1 + m->M0) * 4);
+    uint32_t nfree = n - m->count;
     if (nfree) {
         h->free_slots = ak_malloc((size_t)nfree * sizeof(uint32_t));
-        if (!h->free_slots) {
-            st = ak_fail(AKIDB_ENOMEM, "hnsw: out of memory loading");
-            goto fail;
-        }
+        if (!h->free_slots)
+            return ak_fail(AKIDB_ENOMEM, "hnsw: out of memory loading");
         h->free_cap = nfree;
     }
     for (uint32_t s = n; s-- > 0;) {
-        uint32_t lb = get32(lab + 4 * (size_t)s);
+        uint32_t lb = get32(m->lab + 4 * (size_t)s);
         if (lb == AK_NONE) {
             h->free_slots[h->n_free++] = s;
             continue;
         }
-        if (lb > AK_HNSW_MAX_LABEL || ak_lmap_get(h, lb) != AK_NONE) {
-            st = CORRUPT("slot %u: label %u duplicate or out of range", s, lb);
-            goto fail;
-        }
+        if (lb > AK_HNSW_MAX_LABEL || ak_lmap_get(h, lb) != AK_NONE)
+            return CORRUPT("slot %u: label %u duplicate or out of range", s, lb);
         ak_lmap_put(h, lb, s);
         h->slot_label[s] = lb;
-        h->level[s] = lev[s];
+        h->level[s] = m->lev[s];
         h->state[s] = SLOT_LIVE;
     }
     /* upper links, in slot order */
-    const unsigned char *q = up;
+    const unsigned char *q = m->up;
     for (uint32_t s = 0; s < n; s++) {
         if (h->state[s] != SLOT_LIVE || h->level[s] == 0)
             continue;
-        size_t words = (size_t)h->level[s] * (1 + prm.M);
+        size_t words = (size_t)h->level[s] * (1 + m->prm.M);
         h->upper[s] = ak_malloc(words * 4);
-        if (!h->upper[s]) {
-            st = ak_fail(AKIDB_ENOMEM, "hnsw: out of memory loading");
-            goto fail;
-        }
+        if (!h->upper[s])
+            return ak_fail(AKIDB_ENOMEM, "hnsw: out of memory loading");
         memcpy(h->upper[s], q, words * 4);
         q += words * 4;
     }
-    h->count = count;
-    h->ep = ep;
-    h->max_level = maxl;
-    /* vectors finite, free slots linkless, every link valid */
-    for (uint32_t s = 0; s < n; s++) {
+    h->count = m->count;
+    h->ep = m->ep;
+    h->max_level = m->maxl;
+    return AKIDB_OK;
+}
+
+/* Vectors finite, free slots linkless, every link valid. */
+static akidb_status img_check_links(const img *m, const ak_hnsw *h)
+{
+    for (uint32_t s = 0; s < m->n; s++) {
         if (h->state[s] != SLOT_LIVE) {
-            if (ak_links(h, s, 0)[0] != 0) {
-                st = CORRUPT("free slot %u has links", s);
-                goto fail;
-            }
+            if (ak_links(h, s, 0)[0] != 0)
+                return CORRUPT("free slot %u has links", s);
             continue;
         }
         const float *v = ak_vec(h, s);
-        for (uint32_t i = 0; i < prm.dim; i++)
-            if (!isfinite(v[i])) {
-                st = CORRUPT("slot %u: vector component %u not finite", s, i);
-                goto fail;
-            }
+        for (uint32_t i = 0; i < m->prm.dim; i++)
+            if (!isfinite(v[i]))
+                return CORRUPT("slot %u: vector component %u not finite", s, i);
         for (int l = 0; l <= h->level[s]; l++) {
             const uint32_t *lk = ak_links(h, s, l);
-            uint32_t maxc = l ? prm.M : M0;
-            if (lk[0] > maxc) {
-                st = CORRUPT("slot %u level %d: %u links > %u", s, l, lk[0], maxc);
-                goto fail;
-            }
+            uint32_t maxc = l ? m->prm.M : m->M0;
+            if (lk[0] > maxc)
+                return CORRUPT("slot %u level %d: %u links > %u", s, l, lk[0], maxc);
             for (uint32_t i = 0; i < lk[0]; i++) {
                 uint32_t t = lk[1 + i];
-                if (t >= n || t == s || h->state[t] != SLOT_LIVE || h->level[t] < l) {
-                    st = CORRUPT("slot %u level %d: bad link target %u", s, l, t);
-                    goto fail;
-                }
+                if (t >= m->n || t == s || h->state[t] != SLOT_LIVE || h->level[t] < l)
+                    return CORRUPT("slot %u level %d: bad link target %u", s, l, t);
             }
         }
     }
+    return AKIDB_OK;
+}
+
+akidb_status ak_hnsw_load_buf(const void *buf, size_t len, ak_hnsw **out, size_t *used)
+{
+    AK_ASSERT((buf || len == 0) && out);
+    img m;
+    akidb_status st;
+    if ((st = img_header(buf, len, &m)) || (st = img_slots(&m)))
+        return st;
+    ak_hnsw *h;
+    if ((st = ak_hnsw_alloc_empty(&m.prm, &h)))
+        return st;
+    if ((st = ak_hnsw_grow(h, m.n ? m.n : 16)) || (st = ak_lmap_reserve(h, m.count)) ||
+        (st = img_fill(&m, h)) || (st = img_check_links(&m, h))) {
+        ak_hnsw_free(h);
+        return st;
+    }
     if (used)
-        *used = (size_t)total;
+        *used = (size_t)m.total;
     *out = h;
     return AKIDB_OK;
-fail:
-    ak_hnsw_free(h);
-    return st;
 }
 
 static akidb_status read_full(int fd, void *buf, size_t n)
