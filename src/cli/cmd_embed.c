@@ -86,7 +86,15 @@ static int write_rows(FILE *out, int f32, const float *v, size_t rows, size_t di
     return 0;
 }
 
-int akidb_cmd_embed(int argc, char **argv)
+/* The options of `akidb embed`. */
+typedef struct embed_cli {
+    const char *model_dir, *input, *output, *dtype;
+    int f32, threads;
+    akidb_embed_opts eo;
+} embed_cli;
+
+/* Reads argv into *a; returns -1 to go on, else the exit code. */
+static int embed_parse(int argc, char **argv, embed_cli *a)
 {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},
@@ -104,41 +112,41 @@ int akidb_cmd_embed(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_dir = NULL, *input = NULL, *output = NULL, *dtype = NULL;
-    int f32 = 0, threads = 1;
-    akidb_embed_opts eo = AKIDB_EMBED_OPTS_INIT;
+    memset(a, 0, sizeof *a);
+    a->threads = 1;
+    a->eo = (akidb_embed_opts)AKIDB_EMBED_OPTS_INIT;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:i:o:f:t:p:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_dir = optarg; break;
-        case 'i': input = optarg; break;
-        case 'o': output = optarg; break;
+        case 'm': a->model_dir = optarg; break;
+        case 'i': a->input = optarg; break;
+        case 'o': a->output = optarg; break;
         case 'f':
             if (strcmp(optarg, "jsonl") == 0) {
-                f32 = 0;
+                a->f32 = 0;
             } else if (strcmp(optarg, "f32") == 0) {
-                f32 = 1;
+                a->f32 = 1;
             } else {
                 fprintf(stderr, "akidb: --format: expected jsonl or f32, got '%s'\n", optarg);
                 return 2;
             }
             break;
         case 't':
-            if (parse_threads(optarg, &threads) != 0)
+            if (parse_threads(optarg, &a->threads) != 0)
                 return 2;
             break;
         case 'p':
-            if (akidb_pooling_parse(optarg, &eo.pooling) != AKIDB_OK) {
+            if (akidb_pooling_parse(optarg, &a->eo.pooling) != AKIDB_OK) {
                 fprintf(stderr, "akidb: --pooling: %s\n", akidb_last_error());
                 return 2;
             }
             break;
-        case 'N': eo.normalize = 1; break;
-        case 'U': eo.normalize = 0; break;
-        case 'd': dtype = optarg; break;
-        case 'P': eo.prompt_name = optarg; break;
-        case 'T': eo.prompt = optarg; break;
+        case 'N': a->eo.normalize = 1; break;
+        case 'U': a->eo.normalize = 0; break;
+        case 'd': a->dtype = optarg; break;
+        case 'P': a->eo.prompt_name = optarg; break;
+        case 'T': a->eo.prompt = optarg; break;
         case 'D': {
             char *end = NULL;
             errno = 0;
@@ -149,86 +157,74 @@ int akidb_cmd_embed(int argc, char **argv)
                         optarg);
                 return 2;
             }
-            eo.truncate_dim = (size_t)v;
+            a->eo.truncate_dim = (size_t)v;
             break;
         }
         case 'h': embed_usage(stdout); return 0;
         default: embed_usage(stderr); return 2;
         }
     }
-    if (model_dir == NULL || optind != argc) {
+    if (a->model_dir == NULL || optind != argc) {
         embed_usage(stderr);
         return 2;
     }
-    eo.n_threads = threads;
+    a->eo.n_threads = a->threads;
+    return -1;
+}
 
-    akidb_model_opts mo = {0};
-    mo.n_threads = threads;
-    mo.dtype = dtype;   /* validated by akidb_model_load */
-    akidb_model *model = NULL;
-    if (akidb_model_load(model_dir, &mo, &model) != AKIDB_OK) {
-        fprintf(stderr, "akidb: %s\n", akidb_last_error());
-        return 1;
-    }
-    akidb_model_info info;
-    akidb_model_get_info(model, &info);
-    if (eo.truncate_dim > info.dim) {
-        /* past a folder's default truncate_dim, up to the full width: the
-         * library checks it (and names the limit) on a first, empty text */
-        float *probe = ak_malloc(eo.truncate_dim * sizeof *probe);
-        const char *none = "";
-        int have = probe != NULL;
-        akidb_status pst = have ? akidb_embed(model, &none, NULL, 1, probe, &eo)
-                                : AKIDB_ENOMEM;
-        ak_free(probe);
-        if (pst != AKIDB_OK) {
-            fprintf(stderr, "akidb: --truncate-dim: %s\n",
-                    have ? akidb_last_error() : "out of memory");
-            akidb_model_free(model);
-            return 2;
-        }
-    }
-    if (eo.truncate_dim)
-        info.dim = eo.truncate_dim;
+/* A --truncate-dim past the folder's default width, up to the full one:
+ * the library checks it (and names the limit) on a first, empty text.
+ * True if it may be used. */
+static bool truncate_dim_ok(const akidb_model *model, const akidb_embed_opts *eo, size_t dim)
+{
+    if (eo->truncate_dim <= dim)
+        return true;
+    float *probe = ak_malloc(eo->truncate_dim * sizeof *probe);
+    const char *none = "";
+    int have = probe != NULL;
+    akidb_status pst = have ? akidb_embed(model, &none, NULL, 1, probe, eo) : AKIDB_ENOMEM;
+    ak_free(probe);
+    if (pst == AKIDB_OK)
+        return true;
+    fprintf(stderr, "akidb: --truncate-dim: %s\n", have ? akidb_last_error() : "out of memory");
+    return false;
+}
 
-    cli_lines in;
-    if (cli_lines_open(&in, input) != AKIDB_OK) {
-        akidb_model_free(model);
-        return 1;
-    }
-    FILE *out = open_output(output);
+/* Embeds the lines of in, EMBED_CHUNK at a time, into out (rows of dim).
+ * 0, or 1 after saying what failed. */
+static int embed_stream(const akidb_model *model, const embed_cli *a, cli_lines *in, FILE *out,
+                        size_t dim)
+{
     char **texts = ak_calloc(EMBED_CHUNK, sizeof *texts);
     size_t *lens = ak_calloc(EMBED_CHUNK, sizeof *lens);
-    float *vecs = ak_malloc(EMBED_CHUNK * info.dim * sizeof(float));
+    float *vecs = ak_malloc(EMBED_CHUNK * dim * sizeof(float));
     int rc = 0;
-    if (out == NULL || !texts || !lens || !vecs) {
-        if (out != NULL)
-            fprintf(stderr, "akidb: out of memory\n");
+    if (!texts || !lens || !vecs) {
+        fprintf(stderr, "akidb: out of memory\n");
         rc = 1;
-        goto done;
     }
-
-    for (;;) {
-        size_t n = 0, first_line = in.lineno + 1;
+    while (rc == 0) {
+        size_t n = 0, first_line = in->lineno + 1;
         int r = 0;
-        while (n < EMBED_CHUNK && (r = cli_lines_next(&in)) > 0) {
-            texts[n] = ak_strndup(in.buf, in.len);
+        while (n < EMBED_CHUNK && (r = cli_lines_next(in)) > 0) {
+            texts[n] = ak_strndup(in->buf, in->len);
             if (texts[n] == NULL) {
                 fprintf(stderr, "akidb: out of memory\n");
                 r = -1;
                 break;
             }
-            lens[n++] = in.len;
+            lens[n++] = in->len;
         }
         if (r < 0)
             rc = 1;
         if (rc == 0 && n > 0) {
-            if (akidb_embed(model, (const char *const *)texts, lens, n, vecs, &eo) != AKIDB_OK) {
-                fprintf(stderr, "akidb: %s (lines %zu-%zu): %s\n", in.name, first_line,
+            if (akidb_embed(model, (const char *const *)texts, lens, n, vecs, &a->eo) !=
+                AKIDB_OK) {
+                fprintf(stderr, "akidb: %s (lines %zu-%zu): %s\n", in->name, first_line,
                         first_line + n - 1, akidb_last_error());
                 rc = 1;
-            } else if (write_rows(out, f32, vecs, n, info.dim) != 0) {
-                fprintf(stderr, "akidb: %s: write error\n", output ? output : "<stdout>");
+            } else if (write_rows(out, a->f32, vecs, n, dim) != 0) {
+                fprintf(stderr, "akidb: %s: write error\n", a->output ? a->output : "<stdout>");
                 rc = 1;
             }
         }
@@ -236,16 +232,45 @@ int akidb_cmd_embed(int argc, char **argv)
             ak_free(texts[i]);
             texts[i] = NULL;
         }
-        if (rc != 0 || r == 0)
+        if (r == 0)
             break;
     }
-
-done:
-    if (out != NULL && cli_output_close(out, output) != 0)
-        rc = 1;
     ak_free(vecs);
     ak_free(lens);
     ak_free(texts);
+    return rc;
+}
+
+int akidb_cmd_embed(int argc, char **argv)
+{
+    embed_cli a;
+    int rc = embed_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    akidb_model_opts mo = {0};
+    mo.n_threads = a.threads;
+    mo.dtype = a.dtype;   /* validated by akidb_model_load */
+    akidb_model *model = NULL;
+    if (akidb_model_load(a.model_dir, &mo, &model) != AKIDB_OK) {
+        fprintf(stderr, "akidb: %s\n", akidb_last_error());
+        return 1;
+    }
+    akidb_model_info info;
+    akidb_model_get_info(model, &info);
+    if (!truncate_dim_ok(model, &a.eo, info.dim)) {
+        akidb_model_free(model);
+        return 2;
+    }
+    size_t dim = a.eo.truncate_dim ? a.eo.truncate_dim : info.dim;
+    cli_lines in;
+    if (cli_lines_open(&in, a.input) != AKIDB_OK) {
+        akidb_model_free(model);
+        return 1;
+    }
+    FILE *out = open_output(a.output);
+    rc = out == NULL ? 1 : embed_stream(model, &a, &in, out, dim);
+    if (out != NULL && cli_output_close(out, a.output) != 0)
+        rc = 1;
     cli_lines_close(&in);
     akidb_model_free(model);
     return rc;
