@@ -1,10 +1,10 @@
 /*
  * store_int.h - private structures of the store shared by store.c (catalog,
- * the write path, open and close), store_read.c (get, scroll, count,
- * search), store_replay.c (recovery from the WAL) and snapshot.c (snapshot
- * files and the snapshot thread).  Locking rules
- * are stated next to each field; see the header comment of store.c for the
- * overall design.
+ * point table, open and close), store_points.c (the write path),
+ * store_read.c (get, scroll, count, search), store_replay.c (recovery from
+ * the WAL), snapshot.c (snapshot files and the snapshot thread) and
+ * backup.c (the bucket copy).  Locking rules are stated next to each
+ * field; see the header comment of store_points.c for the write path.
  */
 #ifndef AKIDB_STORE_INT_H
 #define AKIDB_STORE_INT_H
@@ -108,6 +108,21 @@ akidb_status ak_coll_reserve(ak_coll *c, size_t n);
 /* Hash table on the point id. */
 uint32_t ak_coll_find(const ak_coll *c, const char *id, size_t len);
 void ak_coll_ht_insert(ak_coll *c, uint32_t label);
+/* Removes label's id from the id hash (a tombstone). */
+void ak_coll_ht_remove(ak_coll *c, uint32_t label);
+/* Frees a slot's id, text and payload. */
+void ak_coll_slot_clear(pslot *s);
+/* Takes a label for a new point (ak_coll_reserve first). */
+uint32_t ak_coll_take_label(ak_coll *c);
+/* Returns a label to the free list (slot data already cleared, not in the
+ * index). */
+void ak_coll_give_label(ak_coll *c, uint32_t l);
+/* Removes labels (already invisible, data cleared) from the index; those
+ * that cannot be removed now become zombies, retried by the next write. */
+void ak_coll_retire_labels(ak_coll *c, const uint32_t *labels, size_t n);
+void ak_coll_retry_zombies(ak_coll *c);
+/* Logs a record durably (nothing during replay, when s->wal is NULL). */
+akidb_status ak_store_log_record(akidb_store *s, uint8_t type, const ak_buf *b);
 ak_tenant *ak_store_find_tenant(akidb_store *s, const char *name);
 /* Adds a tenant / collection to the catalog (caller holds what is needed). */
 akidb_status ak_store_add_tenant(akidb_store *s, const char *name, ak_tenant **out);
@@ -153,7 +168,7 @@ akidb_status ak_store_check_vector(const ak_coll *c, const char *what, const cha
                                    const float *v, uint32_t dim);
 /* EINVAL naming an id that occurs twice in p[0..n). */
 akidb_status ak_store_check_dups(const ak_coll *c, ak_prep *p, size_t n);
-/* Steps 3-6 of the write path (store.c's header); rec NULL: replay. */
+/* Steps 3-6 of the write path (store_points.c's header); rec NULL: replay. */
 akidb_status ak_store_apply_upsert(akidb_store *s, ak_coll *c, ak_prep *p, size_t n,
                                    const ak_buf *rec);
 akidb_status ak_store_apply_delete(akidb_store *s, ak_coll *c, const char *const *ids,

@@ -3,8 +3,8 @@
  * count, and search through the collection's index (ak_index_search, any
  * kind) with payload filters, planned within a work budget (points
  * examined, opts.search_budget: see akidb_search); all under
- * the collection's read lock, seeing only LIVE slots (see store.c for the
- * write path that publishes them).
+ * the collection's read lock, seeing only LIVE slots (see store_points.c
+ * for the write path that publishes them).
  */
 #include "store/store_int.h"
 

@@ -1,7 +1,7 @@
 /*
  * store_replay.c - recovery on open: the WAL segments after the newest
  * snapshot are read in order and every record is applied with the same code
- * as a live write minus the logging (store.c's ak_store_apply_*), a torn tail
+ * as a live write minus the logging (store_points.c's ak_store_apply_*), a torn tail
  * is cut, damage inside the log fails the open (or is cut on request), and
  * the log is reopened for appending.  Progress goes to
  * akidb_store_opts.progress.
