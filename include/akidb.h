@@ -239,9 +239,13 @@ typedef struct akidb_model_opts {
     size_t max_seq_length;   /* 0: sentence_bert_config.json's, else config's  */
     int n_threads;           /* default threads per akidb_embed call; 0: 1     */
     const char *dtype;       /* compute precision of the linear layers:
-                                NULL: $AKIDB_DTYPE if set, else "f32" (exact);
+                                NULL: $AKIDB_DTYPE if set, else "f32" (exact)
+                                on the weights as stored when every matrix
+                                is BF16 (kept bf16 in memory), else on f32
+                                copies; "f32" given: always f32 copies;
                                 "bf16": bfloat16 weights and activations, fp32
-                                sums (AVX512_BF16 where present);
+                                sums (AVX512_BF16 where present, else the
+                                weights widened to fp32 in registers);
                                 "int8": per-column s8 weights, per-row u8
                                 activations, int32 sums (AVX512_VNNI where
                                 present).  Both reduced modes run attention

@@ -18,7 +18,9 @@
 #      texts/s at --batch; long texts (cut at 256 tokens) give tokens/s at
 #      --batch (no latency pass).
 # Then the BF16 Qwen3 folder: `akidb bench embed` latency pass only, its
-# peak RSS against the target 1.1 x the BF16 weight file + 64 MB.
+# peak RSS against the target 1.1 x the BF16 weight file + 64 MB, by default
+# (bf16 weights in memory, f32 arithmetic) and with --dtype f32 and bf16.
+# SHAPES= RERANK=0 runs that part alone (no ONNX Runtime needed).
 # Last, the reranker (ms-marco-MiniLM-L-6 shape): `akidb bench rerank` and
 # ort_rerank.mjs score the same $PASSAGES passages of short.txt against its
 # first line; ort_rerank.mjs first checks that the scores agree.
@@ -26,7 +28,7 @@
 # The default sizes are small (a 2-core machine shared with builds: about
 # 15 minutes in all); raise them for steadier figures.  Settings:
 #   THREADS=N (default nproc)  BATCH=32  WARMUP=2  CHECK_TEXTS=4  MIN_COS=0.9999
-#   SHAPES="qwen3-0.6b modernbert-base gemma-300m"   SETS="short long"
+#   SHAPES="qwen3-0.6b modernbert-base gemma-300m" (empty: none)   SETS="short long"
 #   TEXTS_SHORT_qwen3_0_6b=32 TEXTS_LONG_qwen3_0_6b=8 (texts per case; the
 #   other shapes: TEXTS_SHORT_*=64, TEXTS_LONG_*=32)   BF16=1 (0: skip)
 #   RERANK=1 (0: skip) PASSAGES=100 REPEAT=3 (reranker calls)
@@ -44,7 +46,7 @@ BATCH=${BATCH:-32}
 WARMUP=${WARMUP:-2}
 CHECK_TEXTS=${CHECK_TEXTS:-4}
 MIN_COS=${MIN_COS:-0.9999}
-SHAPES=${SHAPES:-"qwen3-0.6b modernbert-base gemma-300m"}
+SHAPES=${SHAPES-"qwen3-0.6b modernbert-base gemma-300m"}
 SETS=${SETS:-"short long"}
 BF16=${BF16:-1}
 RERANK=${RERANK:-1}
@@ -64,7 +66,8 @@ ntexts() {   # ntexts SET SHAPE
 }
 
 # ---- dependencies and build (as bench/embed/run.sh) --------------------------
-if [ ! -d "$embed/node_modules/onnxruntime-node" ]; then
+if { [ -n "${SHAPES// /}" ] || [ "$RERANK" = 1 ]; } &&
+   [ ! -d "$embed/node_modules/onnxruntime-node" ]; then
     log "npm ci --ignore-scripts (bench/embed)"
     (cd "$embed" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
 fi
@@ -130,10 +133,15 @@ sys.exit(c["min_cosine"] < float(sys.argv[2]))' "$OUT/$case-check.json" "$MIN_CO
     done
 done
 if [ "$BF16" = 1 ]; then
-    log "qwen3-0.6b-bf16: akidb bench embed (memory)"
-    "$AKIDB" bench embed --model "$MODELS/qwen3-0.6b-bf16" --input bench/data/short.txt \
-        --threads "$THREADS" --warmup "$WARMUP" --max-texts 8 --no-throughput \
-        >"$OUT/qwen3-0.6b-bf16.akidb.json" || { log "bf16 FAILED"; failed=1; }
+    # the default (bf16 weights, f32 arithmetic), then --dtype f32 (weights
+    # widened to f32) and --dtype bf16 (bf16 activations too)
+    for dt in "" f32 bf16; do
+        log "qwen3-0.6b-bf16: akidb bench embed (memory)${dt:+, --dtype $dt}"
+        "$AKIDB" bench embed --model "$MODELS/qwen3-0.6b-bf16" --input bench/data/short.txt \
+            --threads "$THREADS" --warmup "$WARMUP" --max-texts 8 --no-throughput \
+            ${dt:+--dtype "$dt"} >"$OUT/qwen3-0.6b-bf16${dt:+-$dt}.akidb.json" ||
+            { log "bf16${dt:+ --dtype $dt} FAILED"; failed=1; }
+    done
 fi
 if [ "$RERANK" = 1 ]; then
     m="$MODELS/msmarco-minilm-l6"

@@ -7,8 +7,12 @@
  * accumulation keep BERT embeddings within cosine ~0.9999 of fp32 while the
  * weights take half the memory and AVX512_BF16's VDPBF16PS does two
  * multiply-adds per lane where fp32 FMA does one.  The portable kernel gives
- * the same arithmetic (bf16 products summed in fp32) on any machine, only
- * without the speed-up.
+ * the same arithmetic (bf16 products summed in fp32) on any machine: the
+ * bf16 weights widened to fp32 in registers (w16_tmpl.h), which on AVX-512
+ * and AVX2 runs at about the fp32 GEMM's speed.  Those kernels with fp32
+ * activations serve the weight-only mode (ak_gemm_w16_for): bf16 weights
+ * in memory, fp32 arithmetic, results equal to the fp32 GEMM's on the same
+ * weights.
  *
  * Layout: panels of 16 output columns as in the fp32 packing, with k padded
  * to an even count and taken in pairs: for each pair (2p, 2p+1) the panel
@@ -28,14 +32,6 @@ uint16_t ak_f32_to_bf16(float f)
         return (uint16_t)((u >> 16) | 0x40);   /* quiet NaN */
     u += 0x7fffu + ((u >> 16) & 1u);           /* round to nearest even */
     return (uint16_t)(u >> 16);
-}
-
-static inline float bf16_to_f32(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
 }
 
 size_t ak_pack_bf16_elems(size_t n, size_t k)
@@ -129,46 +125,41 @@ void ak_bf16_rows(size_t m, size_t k, const float *x, size_t ldx, uint16_t *xb)
     }
 }
 
-/* Portable kernel: 16 columns (one panel) x up to 4 rows at a time. */
-static void gemm_bf16_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
-                               const uint16_t *wp, const float *bias, float *y, size_t ldy,
-                               size_t n0, size_t n1, uint16_t *xb)
-{
-    const size_t k2 = (k + 1) & ~(size_t)1;
-    if (n1 > n)
-        n1 = n;
-    if (m == 0 || n0 >= n1)
-        return;
-    ak_bf16_rows(m, k, x, ldx, xb);
-    for (size_t i = 0; i < m; i += 4) {
-        size_t mr = m - i < 4 ? m - i : 4;
-        for (size_t j = n0; j < n1; j += AK_PANEL) {
-            const uint16_t *pan = wp + (j / AK_PANEL) * k2 * AK_PANEL;
-            float acc[4][AK_PANEL];
-            memset(acc, 0, sizeof acc);
-            for (size_t r = 0; r < mr; r++) {
-                const uint16_t *xr = xb + (i + r) * k2;
-                for (size_t q = 0; q < k2; q += 2) {
-                    float a0 = bf16_to_f32(xr[q]), a1 = bf16_to_f32(xr[q + 1]);
-                    const uint16_t *bq = pan + (q / 2) * 2 * AK_PANEL;
-                    for (size_t c = 0; c < AK_PANEL; c++)
-                        acc[r][c] += a0 * bf16_to_f32(bq[2 * c]) + a1 * bf16_to_f32(bq[2 * c + 1]);
-                }
-            }
-            size_t cols = n1 - j < AK_PANEL ? n1 - j : AK_PANEL;
-            for (size_t r = 0; r < mr; r++)
-                for (size_t c = 0; c < cols; c++)
-                    y[(i + r) * ldy + j + c] = acc[r][c] + (bias ? bias[j + c] : 0.0f);
-        }
-    }
-}
+/* The portable bf16-weight GEMMs (w16_tmpl.h) in generic 4-float vectors:
+ * 4 x 8 tiles on x86 (16 SSE registers), 6 x 16 on AArch64 (32 NEON). */
+#define AKW_SUFFIX portable
+#define AKW_VL 4
+#if defined(__aarch64__)
+#define AKW_MR 6
+#define AKW_NV 4
+#else
+#define AKW_MR 4
+#define AKW_NV 2
+#endif
+#include "kernels/w16_tmpl.h"
 
 ak_gemm_bf16_fn ak_gemm_bf16_for(const ak_kernels *kt)
 {
 #if defined(__x86_64__) || defined(_M_X64)
     if (kt->path == AKIDB_KERNELS_AVX512 && ak_cpu_get()->avx512_bf16)
         return ak_gemm_bf16_avx512;
+    if (kt->path == AKIDB_KERNELS_AVX512)
+        return ak_gemm_w16r_avx512;
+    if (kt->path == AKIDB_KERNELS_AVX2)
+        return ak_gemm_w16r_avx2;
 #endif
     (void)kt;
-    return gemm_bf16_portable;
+    return ak_gemm_w16r_portable;
+}
+
+ak_gemm_bf16_fn ak_gemm_w16_for(const ak_kernels *kt)
+{
+#if defined(__x86_64__) || defined(_M_X64)
+    if (kt->path == AKIDB_KERNELS_AVX512)
+        return ak_gemm_w16_avx512;
+    if (kt->path == AKIDB_KERNELS_AVX2)
+        return ak_gemm_w16_avx2;
+#endif
+    (void)kt;
+    return ak_gemm_w16_portable;
 }

@@ -284,12 +284,38 @@ void ak_attention_biased(const ak_ops *ops, ak_gemm_bf16_fn gemm, const ak_att_m
                          float *scratch);
 
 /* The bf16 GEMM to use with path kt: AVX512_BF16 where kt is the AVX-512
- * path and the CPU has the instructions, else the portable one. */
+ * path and the CPU has the instructions, else the path's _w16r_ kernel. */
 ak_gemm_bf16_fn ak_gemm_bf16_for(const ak_kernels *kt);
 void ak_gemm_bf16_avx512(size_t m, size_t n, size_t k, const float *x,
                          size_t ldx, const uint16_t *wp, const float *bias,
                          float *y, size_t ldy, size_t n0, size_t n1,
                          uint16_t *xb);
+
+/* Weight-only bf16: columns [n0, n1) of Y = X * W^T + bias in fp32, W
+ * packed by ak_pack_nt_bf16 and widened to fp32 in registers (w16_tmpl.h);
+ * equal bit for bit to ops->gemm_p of the same path on ak_pack_nt of the
+ * bf16 weights.  ak_gemm_bf16_fn's type; xb is not used (may be NULL). */
+ak_gemm_bf16_fn ak_gemm_w16_for(const ak_kernels *kt);
+/* The same kernels per ISA; the _w16r_ ones round X to bf16 first (the bf16
+ * GEMM where the CPU has no AVX512_BF16). */
+void ak_gemm_w16_avx512(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                        const uint16_t *wp, const float *bias, float *y, size_t ldy,
+                        size_t n0, size_t n1, uint16_t *xb);
+void ak_gemm_w16r_avx512(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                         const uint16_t *wp, const float *bias, float *y, size_t ldy,
+                         size_t n0, size_t n1, uint16_t *xb);
+void ak_gemm_w16_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                      const uint16_t *wp, const float *bias, float *y, size_t ldy,
+                      size_t n0, size_t n1, uint16_t *xb);
+void ak_gemm_w16r_avx2(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                       const uint16_t *wp, const float *bias, float *y, size_t ldy,
+                       size_t n0, size_t n1, uint16_t *xb);
+void ak_gemm_w16_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                          const uint16_t *wp, const float *bias, float *y, size_t ldy,
+                          size_t n0, size_t n1, uint16_t *xb);
+void ak_gemm_w16r_portable(size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                           const uint16_t *wp, const float *bias, float *y, size_t ldy,
+                           size_t n0, size_t n1, uint16_t *xb);
 
 /* ---- reduced precision: int8 linear layers (int8.c) -------------------------
  * Weights quantised per output column (symmetric s8, scale ws, column sums),

@@ -28,7 +28,10 @@ akidb_status ak_weights_open(ak_weights *w, const char *dir, const char *prefix,
         return st;
     w->cap = max_owned;
     w->owned = ak_calloc(max_owned ? max_owned : 1, sizeof *w->owned);
-    if (!w->owned) {
+    w->src = ak_calloc(max_owned ? max_owned : 1, sizeof *w->src);
+    if (!w->owned || !w->src) {
+        ak_free(w->owned);
+        ak_free(w->src);
         ak_st_set_close(&w->set);
         return ak_fail(AKIDB_ENOMEM, "%s: out of memory", dir);
     }
@@ -114,6 +117,7 @@ akidb_status ak_weights_get(ak_weights *w, const char *name, size_t d0, size_t d
         return st;
     if (owned) {
         AK_ASSERT(w->n_owned < w->cap);
+        w->src[w->n_owned] = t->data;
         w->owned[w->n_owned++] = owned;
     }
     return AKIDB_OK;
@@ -158,13 +162,17 @@ void ak_table_row(const ak_table *t, size_t r, float *dst)
 
 void ak_weights_drop(ak_weights *w, const float *p)
 {
+    const void *data = p;   /* a view into the mapping, unless a copy */
     for (size_t i = 0; i < w->n_owned; i++) {
         if (w->owned[i] == p) {
+            data = w->src[i];
             ak_free(w->owned[i]);
             w->owned[i] = w->owned[--w->n_owned];
-            return;
+            w->src[i] = w->src[w->n_owned];
+            break;
         }
     }
+    ak_st_set_release(&w->set, data);
 }
 
 void ak_weights_release(ak_weights *w)
@@ -181,6 +189,7 @@ void ak_weights_close(ak_weights *w)
     for (size_t i = 0; i < w->n_owned; i++)
         ak_free(w->owned[i]);
     ak_free(w->owned);
+    ak_free(w->src);
     ak_st_set_close(&w->set);
     memset(w, 0, sizeof *w);
 }
@@ -194,7 +203,7 @@ static size_t up(size_t x, size_t a)
 
 size_t ak_lin_bytes(int prec, size_t n, size_t k)
 {
-    if (prec == 1)
+    if (prec == 1 || prec == AK_PREC_W16)
         return up(ak_pack_bf16_elems(n, k) * sizeof(uint16_t), 64);
     if (prec == 2)   /* weights, then scales and column sums per padded column */
         return up(ak_pack_i8_bytes(n, k), 64) + up(2 * up(n, AK_PANEL) * sizeof(float), 64);
@@ -208,7 +217,7 @@ void ak_lin_pack(ak_lin *l, int prec, size_t n, size_t k, const float *w, void *
     l->p = NULL;
     l->h = NULL;
     memset(&l->q, 0, sizeof l->q);
-    if (prec == 1) {
+    if (prec == 1 || prec == AK_PREC_W16) {
         ak_pack_nt_bf16(n, k, w, k, mem);
         l->h = mem;
     } else if (prec == 2) {
@@ -230,7 +239,7 @@ void ak_lin_pack(ak_lin *l, int prec, size_t n, size_t k, const float *w, void *
 static size_t att_floats(int prec, size_t max_len, size_t hd)
 {
     size_t att = ak_attention_scratch(max_len, hd);
-    if (prec) {
+    if (prec && prec != AK_PREC_W16) {
         size_t ah = ak_attention_scratch_bf16(max_len, hd);
         att = ah > att ? ah : att;
     }
@@ -269,7 +278,9 @@ static akidb_status fwd_init(ak_fwd *f, int prec, size_t rows, size_t max_len, s
         if (!(f->att[t] = ak_arena_alloc(ar, att * sizeof(float))))
             return ak_fail(AKIDB_ENOMEM, "out of memory for the attention of %zu tokens",
                            max_len);
-    if (prec) {
+    if (prec == AK_PREC_W16) {   /* f32 arithmetic: no scratch, f32 attention */
+        f->gemm_h = ak_gemm_w16_for(kt);
+    } else if (prec) {
         f->att_h = ak_gemm_bf16_for(kt);
         f->gemm_h = prec == 1 ? ak_gemm_bf16_for(kt) : NULL;
         f->gemm_q = prec == 2 ? ak_gemm_i8_for(kt) : NULL;
@@ -348,7 +359,8 @@ void ak_lin_cols(const ak_fwd *f, int tid, const ak_lin *l, const float *x, floa
         f->gemm_q(f->rows, n, k, x, k, l->q.w, l->q.s, l->q.cs, l->bias, y, n, n0, n1,
                   f->xb[tid]);
     else if (l->h)
-        f->gemm_h(f->rows, n, k, x, k, l->h, l->bias, y, n, n0, n1, (uint16_t *)f->xb[tid]);
+        f->gemm_h(f->rows, n, k, x, k, l->h, l->bias, y, n, n0, n1,
+                  f->xb ? (uint16_t *)f->xb[tid] : NULL);
     else
         f->ops->gemm_p(f->rows, n, k, x, k, l->p, l->bias, y, n, n0, n1);
 }

@@ -35,6 +35,7 @@ typedef struct ak_weights {
     const char *prefix;   /* Hub prefix tried after the bare name ("bert."), or NULL */
     ak_st_set set;        /* the mappings the views point into */
     float **owned;        /* converted copies */
+    const void **src;     /* [cap] the mapped bytes each copy was made from */
     size_t n_owned, cap;
 } ak_weights;
 
@@ -49,7 +50,9 @@ akidb_status ak_weights_get(ak_weights *w, const char *name, size_t d0, size_t d
                             const float **out);
 /* Stored dtype of tensor name (with the prefix rule); F32 if absent. */
 ak_dtype ak_weights_dtype(const ak_weights *w, const char *name);
-/* Frees the converted copy p if there is one (a packed copy replaced it). */
+/* Frees the converted copy p if there is one (a packed copy replaced it)
+ * and drops the resident pages of the mapped tensor p was read from, so a
+ * load holds about one tensor of the file at a time. */
 void ak_weights_drop(ak_weights *w, const float *p);
 /* Drops the mappings' resident pages (clean; they fault back on use). */
 void ak_weights_release(ak_weights *w);
@@ -88,7 +91,8 @@ typedef struct ak_lin {
 } ak_lin;
 
 /* Bytes (a multiple of 64) the packed [n x k] matrix takes at precision prec
- * (0 f32, 1 bf16, 2 int8). */
+ * (0 f32, 1 bf16, 2 int8, 3 bf16 weights computed in f32: AK_PREC_W16). */
+#define AK_PREC_W16 3
 size_t ak_lin_bytes(int prec, size_t n, size_t k);
 /* Packs W [n x k] (row-major) into mem (ak_lin_bytes, 64-byte aligned). */
 void ak_lin_pack(ak_lin *l, int prec, size_t n, size_t k, const float *w, void *mem);

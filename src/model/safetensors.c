@@ -4,6 +4,9 @@
  * the guarantees).  The JSON header is parsed with jansson; every number is
  * checked for range and overflow before use, and tensors are checked against
  * each other for overlap, so descriptors handed out are always safe to read.
+ * A loader releases each tensor's mapped pages once it has made its own copy
+ * (ak_st_set_release), so a load never holds the file and the packed model
+ * in memory at once.
  */
 #include "model/safetensors.h"
 
@@ -11,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host"
@@ -405,6 +410,49 @@ const ak_st_tensor *ak_st_set_find(const ak_st_set *s, const char *name,
         }
     }
     return NULL;
+}
+
+void ak_st_set_release(const ak_st_set *s, const void *data)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; p && i < s->n_files; i++) {
+        const ak_st_file *f = &s->files[i];
+        if (!f->map.data || p < f->data || p >= f->data + f->data_size)
+            continue;
+        for (size_t j = 0; j < f->n_tensors; j++) {
+            const ak_st_tensor *t = &f->tensors[j];
+            if (t->data != p || t->end == t->begin)
+                continue;
+            /* every page holding a byte of the tensor (a neighbour sharing
+             * an edge page faults it back in when read) */
+            uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+            uintptr_t lo = (uintptr_t)p & ~(pg - 1);
+            uintptr_t hi = ((uintptr_t)p + (t->end - t->begin) + pg - 1) & ~(pg - 1);
+            uintptr_t m0 = (uintptr_t)f->map.data, m1 = m0 + f->map.size;
+            lo = lo < m0 ? m0 : lo;
+            hi = hi > m1 ? m1 : hi;
+            if (hi > lo)
+                (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+            return;
+        }
+        return;
+    }
+}
+
+ak_dtype ak_st_set_matrix_dtype(const ak_st_set *s)
+{
+    ak_dtype dt = AK_DT_COUNT;
+    for (size_t i = 0; i < s->n_files; i++) {
+        for (size_t j = 0; j < s->files[i].n_tensors; j++) {
+            const ak_st_tensor *t = &s->files[i].tensors[j];
+            if (t->ndim != 2 || t->dtype > AK_DT_F64)
+                continue;
+            if (dt != AK_DT_COUNT && t->dtype != dt)
+                return AK_DT_COUNT;
+            dt = t->dtype;
+        }
+    }
+    return dt;
 }
 
 /* Opens every shard named in weight_map (once each) and checks each listed

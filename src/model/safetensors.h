@@ -104,4 +104,14 @@ void ak_st_set_close(ak_st_set *s);
 const ak_st_tensor *ak_st_set_find(const ak_st_set *s, const char *name,
                                    const ak_st_file **file);
 
+/* Drops the resident pages of the mapped file of s that hold the tensor
+ * whose bytes start at data (clean pages of a read-only mapping: they fault
+ * back in if read again).  No-op when data is no tensor's start in a mapped
+ * file (a NULL data, a converted copy, an image parsed from memory). */
+void ak_st_set_release(const ak_st_set *s, const void *data);
+
+/* The dtype every float matrix (2-D F32 / F16 / BF16 / F64 tensor) of s
+ * has, or AK_DT_COUNT when they differ or there is none. */
+ak_dtype ak_st_set_matrix_dtype(const ak_st_set *s);
+
 #endif /* AKIDB_SAFETENSORS_H */
