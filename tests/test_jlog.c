@@ -20,122 +20,15 @@
  * append rate with 1 and 3 replicas and the stall of appends when the
  * stream leader is killed, over several kills.
  *
- * Every nats-server is started with PR_SET_PDEATHSIG: it dies with the test
- * however the test ends (a failed check, a crash, ctest's time-out).
- * Exits 77 (skip) when nats-server is not installed (deps.sh --test
+ * The nats-server processes come from natsrun.h (each dies with the test
+ * however it ends: a failed check, a crash, ctest's time-out).  Exits 77 (skip) when nats-server is not installed (deps.sh --test
  * installs it).
  */
 #include "akt.h"
 #include "cluster/jlog.h"
+#include "natsrun.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <nats/nats.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* ---- nats-server processes ------------------------------------------------------ */
-
-typedef struct nsrv {
-    pid_t pid;
-    int port, cport;
-    char name[16], dir[256], url[64];
-} nsrv;
-
-static char tmp_root[] = "/tmp/akt-jlog-XXXXXX";
-static nsrv *started[8];   /* stopped at exit, whatever a test left running */
-static pid_t test_pid;
-
-/* n distinct free ports: the sockets stay bound until all are chosen, so
- * the kernel cannot hand out one of them twice. */
-static bool free_ports(int n, int *out)
-{
-    int fds[8];
-    bool ok = n <= 8;
-    for (int i = 0; ok && i < n; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = { .sin_family = AF_INET,
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof a;
-        ok = fds[i] >= 0 && bind(fds[i], (struct sockaddr *)&a, sizeof a) == 0 &&
-             getsockname(fds[i], (struct sockaddr *)&a, &len) == 0;
-        out[i] = ntohs(a.sin_port);
-        if (!ok && fds[i] >= 0)
-            close(fds[i]);
-        if (!ok)
-            n = i;
-    }
-    for (int i = 0; i < n; i++)
-        close(fds[i]);
-    return ok;
-}
-
-/* Sets s up as server name on the client and cluster ports port and cport,
- * its store under tmp_root. */
-static void nsrv_init(nsrv *s, const char *name, int port, int cport)
-{
-    memset(s, 0, sizeof *s);
-    snprintf(s->name, sizeof s->name, "%s", name);
-    snprintf(s->dir, sizeof s->dir, "%s/%s", tmp_root, name);
-    mkdir(s->dir, 0700);
-    s->port = port;
-    s->cport = cport;
-    snprintf(s->url, sizeof s->url, "nats://127.0.0.1:%d", s->port);
-}
-
-/* Starts s; routes (NULL: no cluster) are the other servers' cluster URLs. */
-static bool nsrv_start(nsrv *s, const char *routes)
-{
-    char port[16], cluster[64], store[300], log[300];
-    snprintf(port, sizeof port, "%d", s->port);
-    snprintf(cluster, sizeof cluster, "nats://127.0.0.1:%d", s->cport);
-    snprintf(store, sizeof store, "%s/js", s->dir);
-    snprintf(log, sizeof log, "%s/server.log", s->dir);
-    for (size_t i = 0; i < sizeof started / sizeof *started; i++)
-        if (!started[i] || started[i] == s) {
-            started[i] = s;
-            break;
-        }
-    s->pid = fork();
-    if (s->pid < 0)
-        return false;
-    if (s->pid == 0) {
-        /* killed with the test process, however it ends */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != test_pid)
-            _exit(127);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        if (routes)
-            execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd",
-                   store, "-n", s->name, "--cluster_name", "akt", "--cluster", cluster,
-                   "--routes", routes, (char *)NULL);
-        else
-            execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd",
-                   store, "-n", s->name, (char *)NULL);
-        _exit(127);
-    }
-    return true;
-}
-
-static void nsrv_stop(nsrv *s, int sig)
-{
-    if (s->pid > 0) {
-        kill(s->pid, sig);
-        waitpid(s->pid, NULL, 0);
-    }
-    s->pid = 0;
-}
 
 /* Opens the log o, retrying while the servers start (JetStream answers
  * "temporarily unavailable" until its cluster has a leader). */
@@ -151,10 +44,6 @@ static ak_jlog *open_retry(const ak_jlog_opts *o, double wait_s)
     return l;
 }
 
-static bool have_nats_server(void)
-{
-    return system("nats-server --version >/dev/null 2>&1") == 0;
-}
 
 /* ---- a reader that checks what it is given ----------------------------------------- */
 
@@ -357,71 +246,6 @@ AKT_TEST(shape)
     AKT_TRUE(l == NULL);
 }
 
-/* ---- three clustered servers ------------------------------------------------------- */
-
-static nsrv trio[3];
-
-/* Starts trio[i] with routes to the other two. */
-static bool trio_start(int i)
-{
-    char routes[128];
-    snprintf(routes, sizeof routes, "nats://127.0.0.1:%d,nats://127.0.0.1:%d",
-             trio[(i + 1) % 3].cport, trio[(i + 2) % 3].cport);
-    return nsrv_start(&trio[i], routes);
-}
-
-/* Makes the three (n0, n1, n2) and starts them; *all is their client URLs. */
-static bool trio_up(char *all, size_t cap)
-{
-    int ports[6];
-    if (!free_ports(6, ports))
-        return false;
-    for (int i = 0; i < 3; i++) {
-        char name[8];
-        snprintf(name, sizeof name, "n%d", i);
-        nsrv_init(&trio[i], name, ports[i], ports[3 + i]);
-        if (!trio_start(i))
-            return false;
-    }
-    snprintf(all, cap, "%s,%s,%s", trio[0].url, trio[1].url, trio[2].url);
-    return true;
-}
-
-static int trio_index(const char *name)
-{
-    for (int i = 0; i < 3; i++)
-        if (strcmp(trio[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-/* Waits up to wait_s until the JetStream meta leader exists: the account's
- * JetStream information is answered by it alone. */
-static bool meta_ready(const char *url, double wait_s)
-{
-    double until = ak_now() + wait_s;
-    while (ak_now() < until) {
-        natsConnection *nc = NULL;
-        jsCtx *js = NULL;
-        natsStatus s = natsConnection_ConnectTo(&nc, url);
-        if (s == NATS_OK)
-            s = natsConnection_JetStream(&js, nc, NULL);
-        if (s == NATS_OK) {
-            jsOptions jo;
-            jsOptions_Init(&jo);
-            jo.Wait = 1000;
-            jsAccountInfo *ai = NULL;
-            s = js_GetAccountInfo(&ai, js, &jo, NULL);
-            jsAccountInfo_Destroy(ai);
-        }
-        jsCtx_Destroy(js);
-        natsConnection_Destroy(nc);
-        if (s == NATS_OK)
-            return true;
-        usleep(200 * 1000);
-    }
-    return false;
-}
 
 /* Waits up to wait_s until shard has a leader and all its replicas hold
  * every record. */
@@ -712,15 +536,12 @@ AKT_TEST(bench)
 
 int main(int argc, char **argv)
 {
-    if (!have_nats_server()) {
+    if (!natsrun_have()) {
         fprintf(stderr, "nats-server is not installed (apt-get install nats-server): skipped\n");
         return 77;
     }
-    test_pid = getpid();
-    if (!mkdtemp(tmp_root)) {
-        perror("mkdtemp");
+    if (!natsrun_begin("jlog"))
         return 1;
-    }
     int ports[2];
     if (!free_ports(2, ports))
         return 1;
@@ -733,14 +554,6 @@ int main(int argc, char **argv)
     int rc = argc > 1 && strcmp(argv[1], "bench") == 0 ? akt_run(bench, 1, argc, argv)
                                                        : akt_run(cases, sizeof cases /
                                                                  sizeof *cases, argc, argv);
-    for (size_t i = 0; i < sizeof started / sizeof *started; i++)
-        if (started[i])
-            nsrv_stop(started[i], SIGTERM);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
-    if (rc != 0)   /* the servers' logs tell why */
-        fprintf(stderr, "server logs kept in %s\n", tmp_root);
-    else if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp_root);
+    natsrun_end(rc);
     return rc;
 }
