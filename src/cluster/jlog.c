@@ -19,10 +19,15 @@
  * nats-server before 2.9.12 places a one-replica consumer on any of the
  * stream's servers, a dead one included, and its creation then never
  * answers; each new try draws the server again.
+ *
+ * Watches are ordered push consumers too, from the records stored after
+ * they began, delivering headers only (the sequence number is in the
+ * reply subject), with a callback on the library's delivery thread.
  */
 #include "cluster/jlog.h"
 
 #include <nats/nats.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -464,4 +469,99 @@ akidb_status ak_jlog_read(ak_jlog *l, unsigned shard, uint64_t from, ak_jlog_fn 
     if (next)
         *next = at;
     return st;
+}
+
+/* ---- watches --------------------------------------------------------------------- */
+
+struct ak_jlog_watch {
+    natsSubscription *sub;
+    unsigned shard;
+    ak_jlog_watch_fn fn;
+    void *arg;
+    pthread_mutex_t mu;
+    bool done;     /* the library will make no more calls (its completion callback ran) */
+};
+
+static void watch_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    (void)nc, (void)sub;
+    ak_jlog_watch *w = closure;
+    jsMsgMetaData *md = NULL;
+    if (natsMsg_GetMetaData(&md, m) == NATS_OK)
+        w->fn(w->arg, w->shard, md->Sequence.Stream);
+    jsMsgMetaData_Destroy(md);
+    natsMsg_Destroy(m);
+}
+
+static void watch_done(void *closure)
+{
+    ak_jlog_watch *w = closure;
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_mutex_unlock(&w->mu);
+}
+
+akidb_status ak_jlog_watch_start(ak_jlog *l, unsigned shard, ak_jlog_watch_fn fn, void *arg,
+                                 ak_jlog_watch **out)
+{
+    AK_ASSERT(l && shard < l->shards && fn && out);
+    *out = NULL;
+    char stream[NAME_MAX_ + 16], subject[NAME_MAX_ + 16];
+    stream_of(l, shard, stream, sizeof stream);
+    subject_of(l, shard, subject, sizeof subject);
+    ak_jlog_watch *w = ak_calloc(1, sizeof *w);
+    if (!w)
+        return ak_fail(AKIDB_ENOMEM, "out of memory");
+    w->shard = shard;
+    w->fn = fn;
+    w->arg = arg;
+    pthread_mutex_init(&w->mu, NULL);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = l->wait_ms < TRY_MS ? l->wait_ms : TRY_MS;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream;
+    so.Ordered = true;   /* made again by the library from the last number seen */
+    so.Config.DeliverPolicy = js_DeliverNew;
+    so.Config.HeadersOnly = true;
+    jsErrCode je = 0;
+    natsStatus s = js_Subscribe(&w->sub, l->js, subject, watch_msg, w, &jo, &so, &je);
+    if (s == NATS_OK)
+        s = natsSubscription_SetOnCompleteCB(w->sub, watch_done, w);
+    if (s != NATS_OK) {
+        akidb_status st = nfail(AKIDB_EIO, s, je, "watching JetStream stream %s", stream);
+        if (w->sub) {
+            natsSubscription_Unsubscribe(w->sub);
+            natsSubscription_Destroy(w->sub);
+        }
+        pthread_mutex_destroy(&w->mu);
+        ak_free(w);
+        return st;
+    }
+    *out = w;
+    return AKIDB_OK;
+}
+
+void ak_jlog_watch_stop(ak_jlog_watch *w)
+{
+    if (!w)
+        return;
+    natsSubscription_Unsubscribe(w->sub);
+    /* the library calls watch_done once its delivery of the subscription
+     * has ended, also when the subscription had ended before */
+    double until = ak_now() + 10;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done && ak_now() < until) {
+        pthread_mutex_unlock(&w->mu);
+        nats_Sleep(1);
+        pthread_mutex_lock(&w->mu);
+    }
+    bool done = w->done;
+    pthread_mutex_unlock(&w->mu);
+    natsSubscription_Destroy(w->sub);
+    if (!done)
+        return;   /* a call might still come: w is left allocated rather than freed under it */
+    pthread_mutex_destroy(&w->mu);
+    ak_free(w);
 }

@@ -97,4 +97,20 @@ typedef akidb_status (*ak_jlog_fn)(void *arg, unsigned shard, uint64_t seq, cons
 akidb_status ak_jlog_read(ak_jlog *l, unsigned shard, uint64_t from, ak_jlog_fn fn, void *arg,
                           uint64_t *next);
 
+/* A watch of a shard: fn(arg, shard, seq) is called for each record stored
+ * in the shard after the watch began, with its sequence number, soon after
+ * the stream stored it (a push consumer of the stream that delivers the
+ * records' headers only, so a watch costs no copy of the data).  It runs on
+ * a thread of the client library and must not block.  A wake-up, not a
+ * read: records may be announced late or, while the cluster recovers, not
+ * at all, so a watcher still reads with ak_jlog_read and looks at
+ * ak_jlog_bounds now and then.  ak_jlog_watch_stop returns once no call of
+ * fn is running or will be made; stop every watch before ak_jlog_close. */
+typedef void (*ak_jlog_watch_fn)(void *arg, unsigned shard, uint64_t seq);
+typedef struct ak_jlog_watch ak_jlog_watch;
+
+akidb_status ak_jlog_watch_start(ak_jlog *l, unsigned shard, ak_jlog_watch_fn fn, void *arg,
+                                 ak_jlog_watch **out);
+void ak_jlog_watch_stop(ak_jlog_watch *w);
+
 #endif /* AKIDB_CLUSTER_JLOG_H */
