@@ -4,7 +4,8 @@
  * SIGINT, on which it drains in-flight requests and closes the store.
  * Flags win over environment variables, which win over defaults.  The
  * --s3-* flags configure the store's object-storage tier (akidb_backup_opts,
- * akidb_store.h; src/store/backup.c).
+ * akidb_store.h; src/store/backup.c); --cluster and its companions the
+ * cluster mode (docs/CLUSTER.md; src/server/dp_cluster.c).
  */
 #include "cli/cli.h"
 #include "server/server.h"
@@ -65,6 +66,17 @@ static void serve_usage(FILE *f)
         "                          the writes acknowledged after the last shipped tail.\n"
         "                          Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"
         "                          or the AWS_PROFILE of ~/.aws/credentials\n"
+        "  --cluster NATS_URLS     cluster mode: writes go through the shards' write log\n"
+        "                          on these nats-server -js URLs (nats://h1:4222,...);\n"
+        "                          see docs/CLUSTER.md           [AKIDB_CLUSTER]\n"
+        "  --cluster-name NAME     the cluster's streams and bucket [AKIDB_CLUSTER_NAME, akidb]\n"
+        "  --shards N              shards, fixed when the cluster is created [AKIDB_SHARDS, 1]\n"
+        "  --replicas R            copies of each shard's stream and of the membership\n"
+        "                          bucket, 1..5                   [AKIDB_REPLICAS, 1]\n"
+        "  --node-id ID            this node's id ([A-Za-z0-9_-]) [AKIDB_NODE_ID, host name]\n"
+        "  --advertise URL         where other nodes reach this one [AKIDB_ADVERTISE,\n"
+        "                          http://HOST:PORT of the listen address]\n"
+        "  --hold-shards all|LIST  shards this node holds, e.g. 0,2 [AKIDB_HOLD_SHARDS, all]\n"
         "  -h, --help              this text\n"
         "\n"
         "AKIDB_ADMIN_KEY=ak_...    admin key of tenant 'default' (turns auth on).  With\n"
@@ -171,6 +183,26 @@ static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *v
         if (!parse_int(val, 0, 86400, &l))
             goto bad;
         serve_backup.tail_interval_ms = (int)(l * 1000);
+    } else if (strcmp(opt, "cluster") == 0) {
+        if (strncmp(val, "nats://", 7) != 0 && strncmp(val, "tls://", 6) != 0)
+            goto bad;
+        c->cluster = val;
+    } else if (strcmp(opt, "cluster-name") == 0) {
+        c->cluster_name = val;
+    } else if (strcmp(opt, "shards") == 0) {
+        if (!parse_int(val, 1, 1024, &l))
+            goto bad;
+        c->cluster_shards = (unsigned)l;
+    } else if (strcmp(opt, "replicas") == 0) {
+        if (!parse_int(val, 1, 5, &l))
+            goto bad;
+        c->cluster_replicas = (unsigned)l;
+    } else if (strcmp(opt, "node-id") == 0) {
+        c->node_id = val;
+    } else if (strcmp(opt, "advertise") == 0) {
+        c->advertise = val;
+    } else if (strcmp(opt, "hold-shards") == 0) {
+        c->hold_shards = val;
     } else if (strcmp(opt, "data") == 0) {
         c->data_dir = val;
     } else if (strcmp(opt, "host") == 0) {
@@ -294,6 +326,10 @@ int akidb_cmd_serve(int argc, char **argv)
         {"AKIDB_S3_BUCKET", "s3-bucket"}, {"AKIDB_S3_PREFIX", "s3-prefix"},
         {"AKIDB_S3_ENDPOINT", "s3-endpoint"}, {"AKIDB_S3_REGION", "s3-region"},
         {"AKIDB_S3_TAIL_INTERVAL", "s3-tail-interval"},
+        {"AKIDB_CLUSTER", "cluster"}, {"AKIDB_CLUSTER_NAME", "cluster-name"},
+        {"AKIDB_SHARDS", "shards"}, {"AKIDB_REPLICAS", "replicas"},
+        {"AKIDB_NODE_ID", "node-id"}, {"AKIDB_ADVERTISE", "advertise"},
+        {"AKIDB_HOLD_SHARDS", "hold-shards"},
     };
     for (size_t i = 0; i < sizeof envs / sizeof *envs; i++) {
         const char *v = getenv(envs[i].env);
@@ -350,6 +386,12 @@ int akidb_cmd_serve(int argc, char **argv)
         goto out;
     }
     cfg.store_backup = serve_backup.bucket ? &serve_backup : NULL;
+    if (!cfg.cluster && (cfg.cluster_name || cfg.cluster_shards || cfg.cluster_replicas ||
+                         cfg.node_id || cfg.advertise || cfg.hold_shards)) {
+        fprintf(stderr, "akidb serve: --cluster-name, --shards, --replicas, --node-id, "
+                        "--advertise and --hold-shards need --cluster\n");
+        goto out;
+    }
 
     /* Block the stop signals in every thread; the main thread waits for them. */
     sigset_t set;

@@ -180,6 +180,10 @@ struct ak_server {
     ak_models *models;
     ak_metrics *metrics;
     akidb_store *store;
+    /* The data plane the routes write and search through (dataplane.h):
+     * &ak_dp_local with the store as dp_ctx, or the cluster's. */
+    const struct ak_dataplane *dp;
+    void *dp_ctx;
     void *daemon;                 /* struct MHD_Daemon * (http.c)              */
     struct ak_workq *workq;       /* request workers (http.c)                  */
     atomic_int draining;

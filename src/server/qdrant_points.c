@@ -7,6 +7,7 @@
  * atomic upsert or delete per page.
  */
 #include "server/route.h"
+#include "server/dataplane.h"
 
 #ifdef AK_HAVE_STORE
 
@@ -218,8 +219,8 @@ void qd_upsert(ak_ctx *c)
                                     d ? json_string_value(d) : NULL, u.payloads[i]};
                 u.pts[m++] = p;
             }
-        akidb_status st = akidb_points_upsert(c->srv->store, c->id.tenant, qd_coll(c), u.pts,
-                                              NULL, m);
+        akidb_status st =
+            c->srv->dp->upsert(c->srv->dp_ctx, c->id.tenant, qd_coll(c), u.pts, NULL, m);
         if (st != AKIDB_OK)
             qd_store_fail(c, st);
         else
@@ -259,6 +260,8 @@ static bool get_id_list(ak_ctx *c, const json_t *arr, const char *what, char (**
 /* POST .../points: {"ids", "with_payload" (true), "with_vector" (false)}. */
 void qd_retrieve(ak_ctx *c)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     akidb_collection_info in;
     qd_payload_sel ps;
     bool wv;
@@ -292,6 +295,8 @@ void qd_retrieve(ak_ctx *c)
 /* GET .../points/{id}. */
 void qd_point(ak_ctx *c)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     akidb_collection_info in;
     if (!qd_info(c, &in))
         return;
@@ -391,6 +396,8 @@ static bool scroll_head(ak_ctx *c, qd_selection *s, const char *id, unsigned wit
  * (true), "with_vector" (false)}; points in AkiDB's id order. */
 void qd_scroll(ak_ctx *c)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     akidb_collection_info in;
     if (!qd_opt_body(c) || !qd_info(c, &in))
         return;
@@ -460,6 +467,8 @@ static bool count_page(ak_ctx *c, akidb_points *page, const bool *keep, void *ar
 /* POST .../points/count: {"filter", "exact"}; counts are always exact. */
 void qd_count(ak_ctx *c)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     akidb_collection_info in;
     qd_selection s;
     if (!qd_opt_body(c) || !qd_info(c, &in) || !qd_get_sel(c, c->body, &s))
@@ -495,9 +504,8 @@ static bool delete_page(ak_ctx *c, akidb_points *page, const bool *keep, void *a
     for (size_t i = 0; i < page->n; i++)
         if (!keep || keep[i])
             ids[m++] = page->items[i].id;
-    akidb_status st = m ? akidb_points_delete(c->srv->store, c->id.tenant, qd_coll(c), ids, m,
-                                              NULL)
-                        : AKIDB_OK;
+    akidb_status st =
+        m ? c->srv->dp->del(c->srv->dp_ctx, c->id.tenant, qd_coll(c), ids, m, NULL) : AKIDB_OK;
     ak_free(ids);
     if (st != AKIDB_OK)
         qd_store_fail(c, st);
@@ -537,7 +545,7 @@ void qd_delete_points(ak_ctx *c)
         akidb_status st = AKIDB_OK;
         bool ok = true;
         if (ids && n)
-            st = akidb_points_delete(c->srv->store, c->id.tenant, qd_coll(c), ids, n, NULL);
+            st = c->srv->dp->del(c->srv->dp_ctx, c->id.tenant, qd_coll(c), ids, n, NULL);
         else if (!ids)
             ok = qd_for_selected(c, &s, 0, delete_page, NULL);
         if (st != AKIDB_OK)
@@ -575,8 +583,8 @@ static bool payload_page(ak_ctx *c, akidb_points *page, const bool *keep, void *
         in[m++] = pi;
     }
     akidb_status st = !ok ? AKIDB_ENOMEM
-                    : m   ? akidb_points_upsert(c->srv->store, c->id.tenant, qd_coll(c), in,
-                                                NULL, m)
+                    : m   ? c->srv->dp->upsert(c->srv->dp_ctx, c->id.tenant, qd_coll(c), in,
+                                               NULL, m)
                           : AKIDB_OK;
     for (size_t i = 0; txt && i < m; i++)
         ak_json_free_str(txt[i]);
@@ -593,6 +601,8 @@ static bool payload_page(ak_ctx *c, akidb_points *page, const bool *keep, void *
  * "filter"}.  Each page is one atomic upsert. */
 void qd_payload(ak_ctx *c)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     akidb_collection_info in;
     if (!qd_info(c, &in))
         return;

@@ -1,5 +1,6 @@
 /*
- * qdrant_search.c - Qdrant's search routes on the one store API:
+ * qdrant_search.c - Qdrant's search routes on the one store API (searched
+ * through the data plane, dataplane.h):
  *
  *   POST .../points/search         {"vector", "limit", "offset", "filter",
  *                                  "params": {"hnsw_ef", "exact"},
@@ -18,6 +19,7 @@
  * have one unnamed vector).  Scores as qd_score converts them.
  */
 #include "server/coll_req.h"
+#include "server/dataplane.h"
 
 #ifdef AK_HAVE_STORE
 
@@ -81,7 +83,7 @@ static json_t *run_search(ak_ctx *c, const akidb_collection_info *in, json_t *b,
     akidb_search_req sr = {vec, in->dim, offset + limit, ef, s.text, exact != 0,
                            qd_with(&ps, wv)};
     akidb_points pts = {0};
-    akidb_status st = akidb_search(c->srv->store, c->id.tenant, in->name, &sr, &pts);
+    akidb_status st = ak_dp_search(c, in->name, &sr, &pts);
     qd_sel_clear(&s);
     if (st != AKIDB_OK) {
         qd_store_fail(c, st);
@@ -135,6 +137,8 @@ static json_t *search_body(ak_ctx *c, const akidb_collection_info *in, json_t *b
 /* The vector of the point id into vec: a query by point id. */
 static bool point_vector(ak_ctx *c, const akidb_collection_info *in, const char *id, float *vec)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return false;
     akidb_points pts = {0};
     const char *ids[1] = {id};
     akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, in->name, ids, 1,

@@ -62,6 +62,9 @@ extern const ak_route_family ak_routes_qdrant;      /* routes_qdrant.c: Qdrant /
 
 extern const ak_route_family ak_routes_console;     /* routes_console.c: the web console, GET / */
 extern const ak_route_family ak_routes_openapi;     /* routes_openapi.c: GET /openapi.json */
+#ifdef AKIDB_HAVE_CLUSTER
+extern const ak_route_family ak_routes_cluster;     /* routes_cluster.c: /cluster/v1/... */
+#endif
 
 /* The table of families, in matching order; returns their count. */
 size_t ak_route_families(const ak_route_family *const **out);

@@ -18,6 +18,9 @@ static const ak_route_family *const families[] = {
     &ak_routes_tei,
     &ak_routes_qdrant,
     &ak_routes_openapi,
+#ifdef AKIDB_HAVE_CLUSTER
+    &ak_routes_cluster,
+#endif
 };
 
 size_t ak_route_families(const ak_route_family *const **out)

@@ -4,6 +4,7 @@
  * tenants server-wide; data routes stay scoped to the key's own tenant.
  */
 #include "server/route.h"
+#include "server/dataplane.h"
 
 #include <string.h>
 
@@ -85,7 +86,6 @@ static void key_delete(ak_ctx *c)
 #ifdef AK_HAVE_STORE
 static void tenant_create(ak_ctx *c)
 {
-    akidb_store *store = c->srv->store;
     if (!ak_need_body(c))
         return;
     const char *name = NULL;
@@ -93,7 +93,7 @@ static void tenant_create(ak_ctx *c)
         ak_reply_error(c, 400, "invalid_request", "expected {\"name\": string}");
         return;
     }
-    akidb_status st = akidb_tenant_create(store, name);
+    akidb_status st = c->srv->dp->tenant_create(c->srv->dp_ctx, name);
     if (st == AKIDB_EEXIST) {
         ak_reply_error(c, 409, "already_exists", "tenant '%s' exists", name);
         return;
@@ -149,13 +149,12 @@ static void tenant_get(ak_ctx *c)
 
 static void tenant_delete(ak_ctx *c)
 {
-    akidb_store *store = c->srv->store;
     const char *t = c->param[0];
     if (strcmp(t, AK_DEFAULT_TENANT) == 0) {
         ak_reply_error(c, 400, "invalid_request", "the default tenant cannot be deleted");
         return;
     }
-    akidb_status st = akidb_tenant_delete(store, t);
+    akidb_status st = c->srv->dp->tenant_delete(c->srv->dp_ctx, t);
     if (st == AKIDB_ENOENT || (st == AKIDB_EINVAL && !tenant_exists(c, t))) {
         ak_reply_error(c, 404, "tenant_not_found", "no tenant named '%s'", t);
         return;

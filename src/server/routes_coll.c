@@ -1,5 +1,6 @@
 /*
- * routes_coll.c - collection routes on the durable store, always inside the
+ * routes_coll.c - collection routes (writes and searches through the data
+ * plane, dataplane.h; other reads on the local store), always inside the
  * tenant of the caller's key (the tenant never comes from the request, so a
  * key cannot reach another tenant's data):
  *
@@ -11,6 +12,7 @@
  * routes_points.c's; the request readers both use are coll_req.c's.
  */
 #include "server/coll_req.h"
+#include "server/dataplane.h"
 
 #ifdef AK_HAVE_STORE
 
@@ -86,7 +88,7 @@ static void create_collection(ak_ctx *c)
         return;
     o.hnsw_m = (uint32_t)hm;
     o.hnsw_ef_construction = (uint32_t)hef;
-    akidb_status st = akidb_collection_create(c->srv->store, c->id.tenant, name, &o);
+    akidb_status st = c->srv->dp->coll_create(c->srv->dp_ctx, c->id.tenant, name, &o);
     if (st == AKIDB_EEXIST) {
         ak_reply_error(c, 409, "already_exists", "collection '%s' exists", name);
         return;
@@ -168,7 +170,7 @@ static void insert_doc(ak_ctx *c, const char *coll)
         }
     }
     akidb_point_in pt = {id, v, NULL, payload};
-    akidb_status st = akidb_points_upsert(c->srv->store, c->id.tenant, coll, &pt, &dim, 1);
+    akidb_status st = c->srv->dp->upsert(c->srv->dp_ctx, c->id.tenant, coll, &pt, &dim, 1);
     ak_free(v);
     ak_free(payload);
     if (st != AKIDB_OK) {
@@ -234,7 +236,7 @@ static void query_docs(ak_ctx *c, const char *coll)
     }
     akidb_search_req sr = {v, dim, top_k, ef, filter, false, AKIDB_WITH_PAYLOAD};
     akidb_points pts = {0};
-    akidb_status st = akidb_search(c->srv->store, c->id.tenant, coll, &sr, &pts);
+    akidb_status st = ak_dp_search(c, coll, &sr, &pts);
     ak_free(v);
     ak_free(filter);
     if (st != AKIDB_OK) {
@@ -261,6 +263,8 @@ static void query_docs(ak_ctx *c, const char *coll)
 /* GET .../docs/{doc_id} */
 static void doc_get(ak_ctx *c)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     const char *coll = c->param[0], *id = c->param[1];
     akidb_points pts = {0};
     akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, coll, &id, 1,
@@ -290,7 +294,7 @@ static void doc_delete(ak_ctx *c)
 {
     const char *coll = c->param[0], *id = c->param[1];
     size_t nd = 0;
-    akidb_status st = akidb_points_delete(c->srv->store, c->id.tenant, coll, &id, 1, &nd);
+    akidb_status st = c->srv->dp->del(c->srv->dp_ctx, c->id.tenant, coll, &id, 1, &nd);
     if (st != AKIDB_OK) {
         ak_coll_store_err(c, st, coll);
         return;
@@ -316,7 +320,7 @@ static void collection_get(ak_ctx *c)
 static void collection_delete(ak_ctx *c)
 {
     const char *coll = c->param[0];
-    akidb_status st = akidb_collection_delete(c->srv->store, c->id.tenant, coll);
+    akidb_status st = c->srv->dp->coll_delete(c->srv->dp_ctx, c->id.tenant, coll);
     if (st == AKIDB_EINVAL)
         ak_reply_error(c, 404, "collection_not_found", "no collection named '%s'", coll);
     else if (st != AKIDB_OK)

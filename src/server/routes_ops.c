@@ -2,7 +2,8 @@
  * routes_ops.c - the operations routes: GET /health (liveness), /ready
  * (readiness: 503 with recovery progress while starting, and while the
  * store cannot persist - the disk refuses writes, or its background
- * snapshot fails - with the reason), /info (version, the
+ * snapshot fails - with the reason; in a cluster, until the replicas of
+ * the held shards applied the write log's backlog), /info (version, the
  * CPU-feature table, the paths the kernels and the index run, and TEI's
  * model fields), /metrics
  * (Prometheus text).  They answer in every start-up phase and need no key.
@@ -11,6 +12,7 @@
 #include "common/cpu.h"
 #include "index/index.h"
 #include "server/routes_tei.h"
+#include "server/dataplane.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -94,6 +96,15 @@ static void route_ready(ak_ctx *c)
     }
     if (phase == AK_PHASE_READY && snapshot_failing(c))
         return;
+#if defined(AK_HAVE_STORE) && defined(AKIDB_HAVE_CLUSTER)
+    char why[512];
+    if (phase == AK_PHASE_READY && s->dp != &ak_dp_local &&
+        !ak_dp_cluster_ready(s->dp_ctx, why, sizeof why)) {
+        ak_reply_json(c, 503, json_pack("{s:s,s:s}", "status", "catching_up", "message", why));
+        c->resp->retry_after = 1;
+        return;
+    }
+#endif
     if (phase == AK_PHASE_MODELS) {
         ak_reply_json(c, 503, json_pack("{s:s}", "status", "loading_models"));
         c->resp->retry_after = 1;

@@ -5,9 +5,12 @@
  * POST .../scroll, GET/POST .../count, POST .../points/get and
  * .../points/delete (by ids), GET/DELETE .../points/{point_id}.
  * Collections themselves and the compatibility document shape are
- * routes_coll.c's; the request readers both use are coll_req.c's.
+ * routes_coll.c's; the request readers both use are coll_req.c's.  Writes
+ * and searches go through the data plane (dataplane.h); get, scroll and
+ * count read the local store where the data plane allows it.
  */
 #include "server/coll_req.h"
+#include "server/dataplane.h"
 
 #ifdef AK_HAVE_STORE
 
@@ -210,7 +213,7 @@ static void upsert_points(ak_ctx *c, const char *coll)
         ok = embed_texts(c, &info, truncate, &u, &tokens);
     if (ok) {
         akidb_status st =
-            akidb_points_upsert(c->srv->store, c->id.tenant, coll, u.pts, u.dims, u.n);
+            c->srv->dp->upsert(c->srv->dp_ctx, c->id.tenant, coll, u.pts, u.dims, u.n);
         if (st != AKIDB_OK)
             ak_coll_store_err(c, st, coll);
         else
@@ -289,7 +292,7 @@ static void search_points(ak_ctx *c, const char *coll)
     }
     akidb_search_req sr = {v, dim, top_k, ef, filter, exact != 0, with};
     akidb_points pts = {0};
-    akidb_status st = akidb_search(c->srv->store, c->id.tenant, coll, &sr, &pts);
+    akidb_status st = ak_dp_search(c, coll, &sr, &pts);
     ak_free(v);
     ak_free(filter);
     if (st != AKIDB_OK) {
@@ -310,6 +313,8 @@ static void search_points(ak_ctx *c, const char *coll)
 
 static void scroll_points(ak_ctx *c, const char *coll)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     if (!ak_need_body(c))
         return;
     json_t *b = c->body;
@@ -346,6 +351,8 @@ static void scroll_points(ak_ctx *c, const char *coll)
 
 static void count_points(ak_ctx *c, const char *coll)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     char *filter = NULL;
     if (strcmp(c->req->method, "POST") == 0 && c->req->body_len > 0) {
         if (!ak_need_body(c) || !ak_coll_get_filter(c, c->body, &filter))
@@ -392,6 +399,8 @@ static bool get_ids(ak_ctx *c, json_t *b, const char ***ids, size_t *n)
 static void get_points(ak_ctx *c, const char *coll, const char *const *ids, size_t n,
                        unsigned with, bool single)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return;
     akidb_points pts = {0};
     akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, coll, ids, n, with, &pts);
     if (st != AKIDB_OK) {
@@ -415,7 +424,7 @@ static void delete_points(ak_ctx *c, const char *coll, const char *const *ids, s
                           bool single)
 {
     size_t nd = 0;
-    akidb_status st = akidb_points_delete(c->srv->store, c->id.tenant, coll, ids, n, &nd);
+    akidb_status st = c->srv->dp->del(c->srv->dp_ctx, c->id.tenant, coll, ids, n, &nd);
     if (st != AKIDB_OK) {
         ak_coll_store_err(c, st, coll);
         return;

@@ -1,7 +1,8 @@
 /*
  * routes_qdrant.c - Qdrant's REST API (the part its clients and the
- * LangChain / LlamaIndex integrations call) on the one store API, inside the
- * tenant of the caller's key like every collection route:
+ * LangChain / LlamaIndex integrations call) on the one store API (writes and
+ * searches through the data plane, dataplane.h), inside the tenant of the
+ * caller's key like every collection route:
  *
  *   GET /                                  {"title": "qdrant - ...", "version"}
  *   GET /collections, PUT|GET|DELETE /collections/{name},
@@ -28,6 +29,7 @@
  * are in qdrant_search.c, the other point routes in qdrant_points.c.
  */
 #include "server/coll_req.h"
+#include "server/dataplane.h"
 
 #ifdef AK_HAVE_STORE
 
@@ -332,6 +334,8 @@ static int cmp_point_id(const void *a, const void *b)
  * pass the payload filter (duplicates dropped).  Always fetches payloads. */
 static bool get_by_ids(ak_ctx *c, const qd_selection *s, unsigned with, akidb_points *pts, bool **keep)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return false;
     size_t n = json_array_size(s->qf.ids);
     const char **ids = ak_malloc((n ? n : 1) * sizeof *ids);
     *keep = NULL;
@@ -380,6 +384,8 @@ static bool get_by_ids(ak_ctx *c, const qd_selection *s, unsigned with, akidb_po
 
 bool qd_for_selected(ak_ctx *c, const qd_selection *s, unsigned with, qd_page_fn fn, void *arg)
 {
+    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
+        return false;
     if (s->qf.ids) {
         akidb_points pts = {0};
         bool *keep;
@@ -551,7 +557,7 @@ static void q_create(ak_ctx *c)
         }
         o.model = ak_emodel_name(em);
     }
-    akidb_status st = akidb_collection_create(c->srv->store, c->id.tenant, qd_coll(c), &o);
+    akidb_status st = c->srv->dp->coll_create(c->srv->dp_ctx, c->id.tenant, qd_coll(c), &o);
     if (st == AKIDB_EEXIST) {
         ak_reply_error(c, 409, "conflict", "Wrong input: Collection `%s` already exists!",
                        qd_coll(c));
@@ -566,7 +572,7 @@ static void q_create(ak_ctx *c)
 
 static void q_delete(ak_ctx *c)
 {
-    akidb_status st = akidb_collection_delete(c->srv->store, c->id.tenant, qd_coll(c));
+    akidb_status st = c->srv->dp->coll_delete(c->srv->dp_ctx, c->id.tenant, qd_coll(c));
     if (st != AKIDB_OK && st != AKIDB_ENOENT && st != AKIDB_EINVAL) {
         qd_store_fail(c, st);
         return;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #ifdef AK_HAVE_STORE
+#include "server/dataplane.h"
 #include "store/filter.h"
 #endif
 
@@ -151,12 +152,31 @@ static akidb_status open_store(ak_server *s, const ak_server_config *cfg)
         ak_free(sdir);
         if (st != AKIDB_OK)
             return ak_fail_prefix(st, "store");
+        /* Straight to the store, also in a cluster: every node has the
+         * default tenant without a record in the write log. */
         st = akidb_tenant_create(s->store, AK_DEFAULT_TENANT);
         if (st == AKIDB_EEXIST)
             st = AKIDB_OK;
+        s->dp = &ak_dp_local;
+        s->dp_ctx = s->store;
     }
 #endif
     return st;
+}
+
+/* Cluster mode (--cluster): the write log, membership and the replicas of
+ * the held shards (dp_cluster.c), after the store they apply to. */
+static akidb_status open_cluster(ak_server *s, const ak_server_config *cfg)
+{
+    if (!cfg->cluster || !cfg->cluster[0])
+        return AKIDB_OK;
+#if defined(AK_HAVE_STORE) && defined(AKIDB_HAVE_CLUSTER)
+    return ak_dp_cluster_open(s);
+#else
+    (void)s;
+    return ak_fail(AKIDB_EUNSUPPORTED, "--cluster: this build has no cluster support "
+                                       "(build with libnats-dev installed)");
+#endif
 }
 
 akidb_status ak_server_start(const ak_server_config *cfg, ak_server **out)
@@ -234,6 +254,9 @@ akidb_status ak_server_start(const ak_server_config *cfg, ak_server **out)
     st = open_store(s, cfg);
     if (st != AKIDB_OK)
         goto fail;
+    st = open_cluster(s, cfg);
+    if (st != AKIDB_OK)
+        goto fail;
     atomic_store(&s->phase, AK_PHASE_MODELS);
     st = ak_models_open(cfg, s->metrics, &s->models);
     if (st != AKIDB_OK)
@@ -260,6 +283,10 @@ akidb_status ak_server_stop(ak_server *s)
     ak_http_close(s);
     ak_models_close(s->models);
     akidb_status st = AKIDB_OK;
+#if defined(AK_HAVE_STORE) && defined(AKIDB_HAVE_CLUSTER)
+    if (s->dp && s->dp != &ak_dp_local)
+        ak_dp_cluster_close(s->dp_ctx);   /* replicas, membership, log */
+#endif
 #ifdef AK_HAVE_STORE
     if (s->store)
         st = akidb_store_close(s->store);

@@ -54,6 +54,17 @@ typedef struct ak_server_config {
     int embed_threads;           /* threads of one akidb_embed call; 0: cores  */
     double drain_timeout_s;      /* how long stop waits for in-flight requests */
     int sync_none;               /* 1: store without fsync (tests only)        */
+    /* Cluster mode (docs/CLUSTER.md; needs a build with libnats): */
+    const char *cluster;         /* NATS URLs "nats://h1:4222,...": writes go
+                                    through the cluster's write log; NULL: a
+                                    single node                               */
+    const char *cluster_name;    /* NULL: "akidb"                              */
+    unsigned cluster_shards;     /* 0: 1; fixed when the cluster is created    */
+    unsigned cluster_replicas;   /* copies of each shard's stream; 0: 1        */
+    const char *node_id;         /* NULL: the host name                        */
+    const char *advertise;       /* URL peers reach this node at; NULL:
+                                    http://HOST:PORT of the listen address     */
+    const char *hold_shards;     /* "all" (NULL) or a list "0,2,5"             */
     int listen;                  /* 0: no socket (fuzzing); default 1          */
     FILE *log;                   /* NULL: stderr                               */
 } ak_server_config;
