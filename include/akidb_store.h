@@ -153,9 +153,14 @@ typedef struct akidb_backup_opts {
                                     sets 5000                                */
     bool read_only;              /* restore only, never write to the bucket
                                     (a copy for inspection or tests)         */
+    const char *restore_prefix;  /* an empty folder is restored from this
+                                    prefix instead of `prefix` (a cluster
+                                    node rebuilt from another node's copy);
+                                    shipping still goes to `prefix`.  NULL:
+                                    `prefix`                                 */
 } akidb_backup_opts;
 
-#define AKIDB_BACKUP_OPTS_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 5000, false }
+#define AKIDB_BACKUP_OPTS_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 5000, false, NULL }
 
 typedef struct akidb_store_opts {
     akidb_sync_mode sync;        /* default AKIDB_SYNC_FULL                    */

@@ -7,6 +7,12 @@
  *   two_full       2 nodes holding both of 2 shards: writes through one
  *                  node are read and searched on the other, deletes the
  *                  other way; bad input is a 400 and appends nothing
+ *                  and a node's applied numbers reach the others with its
+ *                  heartbeats
+ *   wrong_settings a node started with other shard or replica counts than
+ *                  the cluster's is refused before any stream is made
+ *   trimmed        streams with --log-max-age: once the records aged out, a
+ *                  node on an empty folder answers /ready 503 trimmed
  *   three_partial  3 nodes, 3 shards, one shard each: a search on any node
  *                  equals an exact search of one local store holding the
  *                  same points (ids and scores); get / scroll / count answer
@@ -44,13 +50,10 @@ typedef struct node {
 
 static const char *g_admin_key;   /* AKIDB_ADMIN_KEY of the nodes started next */
 
-/* Starts an akidb node of cluster name on nats with shards and hold. */
-static bool node_up(node *n, const char *nats, const char *name, const char *id, unsigned shards,
-                    unsigned replicas, const char *hold)
+/* The configuration of a node of cluster name on nats (n->dir set). */
+static ak_server_config node_config(node *n, const char *nats, const char *name, unsigned shards,
+                                    unsigned replicas, const char *hold)
 {
-    memset(n, 0, sizeof *n);
-    snprintf(n->id, sizeof n->id, "%s", id);
-    n->dir = st_tmpdir("cl");
     ak_server_config c;
     ak_server_config_defaults(&c);
     c.data_dir = n->dir;
@@ -66,8 +69,19 @@ static bool node_up(node *n, const char *nats, const char *name, const char *id,
     c.cluster_name = name;
     c.cluster_shards = shards;
     c.cluster_replicas = replicas;
-    c.node_id = id;
+    c.node_id = n->id;
     c.hold_shards = hold;
+    return c;
+}
+
+/* Starts an akidb node of cluster name on nats with shards and hold. */
+static bool node_up(node *n, const char *nats, const char *name, const char *id, unsigned shards,
+                    unsigned replicas, const char *hold)
+{
+    memset(n, 0, sizeof *n);
+    snprintf(n->id, sizeof n->id, "%s", id);
+    n->dir = st_tmpdir("cl");
+    ak_server_config c = node_config(n, nats, name, shards, replicas, hold);
     /* a nats-server cluster that just elected its meta leader may not place
      * streams of 3 replicas yet ("no suitable peers"): tried again */
     akidb_status st;
@@ -275,6 +289,25 @@ AKT_TEST(two_full)
     AKT_EQ_INT(log_total(g_nats, "tfull", 2), before + 1);
     AKT_EQ_INT(wait_count(&a, "c", 36), 36);
 
+    /* a's applied numbers reach b with a's heartbeats (every 10/3 s), with
+     * no read of a's status */
+    long long total = log_total(g_nats, "tfull", 2), seen = -1;
+    for (double until = ak_now() + 10; ak_now() < until && seen != total; usleep(100 * 1000)) {
+        r = req(&b, "GET", "/cluster/v1/status", NULL);
+        json_t *mem = json_object_get(r.json, "members");
+        for (size_t i = 0; i < json_array_size(mem); i++) {
+            json_t *m = json_array_get(mem, i);
+            if (strcmp(json_string_value(json_object_get(m, "id")), "na") != 0)
+                continue;
+            json_t *ap = json_object_get(m, "applied");
+            seen = 0;
+            for (size_t j = 0; j < json_array_size(ap); j++)
+                seen += json_integer_value(json_array_get(ap, j));
+        }
+        st_resp_free(&r);
+    }
+    AKT_EQ_INT(seen, total);
+
     /* the status route */
     r = req(&b, "GET", "/cluster/v1/status", NULL);
     AKT_EQ_INT(r.status, 200);
@@ -283,6 +316,110 @@ AKT_TEST(two_full)
     AKT_EQ_INT(json_array_size(json_object_get(r.json, "members")), 2);
     st_resp_free(&r);
     node_down(&b);
+    node_down(&a);
+}
+
+/* 1 when shard k of cluster name's write log has a stream. */
+static int stream_exists(const char *nats, const char *name, unsigned k)
+{
+    ak_jlog_opts o = {.servers = nats, .name = name, .shards = k + 1, .replicas = 1,
+                      .timeout_s = 3};
+    ak_jlog *l = NULL;
+    akidb_status st = ak_jlog_open(&o, &l);
+    ak_jlog_close(l);
+    if (st == AKIDB_OK)
+        return 1;
+    return st == AKIDB_ENOENT && strstr(akidb_last_error(), "does not exist") ? 0 : -1;
+}
+
+/* A node started with other settings than the cluster's is refused by the
+ * membership's config check before the write log made any stream. */
+AKT_TEST(wrong_settings)
+{
+    node a;
+    AKT_TRUE(node_up(&a, g_nats, "twrong", "wa", 2, 1, "all"));
+    AKT_EQ_INT(stream_exists(g_nats, "twrong", 1), 1);
+    AKT_EQ_INT(stream_exists(g_nats, "twrong", 2), 0);
+    node b = {0};
+    snprintf(b.id, sizeof b.id, "wb");
+    b.dir = st_tmpdir("cl");
+    ak_server_config c = node_config(&b, g_nats, "twrong", 4, 1, "all");
+    AKT_EQ_INT(ak_server_start(&c, &b.s), AKIDB_EINVAL);
+    AKT_CONTAINS(akidb_last_error(), "2 shards");
+    AKT_CONTAINS(akidb_last_error(), "4 shards");
+    AKT_TRUE(b.s == NULL);
+    AKT_EQ_INT(stream_exists(g_nats, "twrong", 2), 0);
+    AKT_EQ_INT(stream_exists(g_nats, "twrong", 3), 0);
+    /* the replica count is checked the same way */
+    c = node_config(&b, g_nats, "twrong", 2, 3, "all");
+    AKT_EQ_INT(ak_server_start(&c, &b.s), AKIDB_EINVAL);
+    AKT_CONTAINS(akidb_last_error(), "3 replicas");
+    /* the refused nodes left no member behind: a still answers alone */
+    st_resp r = req(&a, "GET", "/cluster/v1/status", NULL);
+    AKT_EQ_INT(json_array_size(json_object_get(r.json, "members")), 1);
+    st_resp_free(&r);
+    node_down(&b);
+    node_down(&a);
+}
+
+/* Streams with a maximum age: records older than it are dropped; a node
+ * that starts empty afterwards cannot catch up from the log and says so on
+ * /ready (503 trimmed, naming the shard), while the node that applied
+ * everything stays ready. */
+AKT_TEST(trimmed)
+{
+    node a = {0}, c = {0};
+    snprintf(a.id, sizeof a.id, "ta");
+    a.dir = st_tmpdir("cl");
+    ak_server_config ca = node_config(&a, g_nats, "ttrim", 2, 1, "all");
+    ca.cluster_log_max_age_s = 1;
+    AKT_OK(ak_server_start(&ca, &a.s));
+    a.port = ak_server_port(a.s);
+    AKT_EQ_INT(status_of(&a, "POST", "/api/v1/collections",
+                         "{\"name\":\"c\",\"dimension\":8,\"metric\":\"l2\"}", 201),
+               201);
+    char *body = upsert_body(0, 20);
+    AKT_EQ_INT(status_of(&a, "POST", "/api/v1/collections/c/points", body, 200), 200);
+    free(body);
+    AKT_EQ_INT(count_on(&a, "c"), 20);
+    /* the records age out of both streams */
+    ak_jlog_opts o = {.servers = g_nats, .name = "ttrim", .shards = 2, .replicas = 1};
+    ak_jlog *l = NULL;
+    AKT_OK(ak_jlog_open(&o, &l));
+    uint64_t first[2] = {0, 0}, last[2] = {0, 0};
+    for (double until = ak_now() + 10; ak_now() < until; usleep(100 * 1000)) {
+        AKT_OK(ak_jlog_bounds(l, 0, &first[0], &last[0]));
+        AKT_OK(ak_jlog_bounds(l, 1, &first[1], &last[1]));
+        if (first[0] > last[0] && first[1] > last[1])
+            break;
+    }
+    ak_jlog_close(l);
+    AKT_TRUE(last[0] > 0 && first[0] == last[0] + 1);
+    AKT_TRUE(last[1] > 0 && first[1] == last[1] + 1);
+    /* a node on an empty folder: 503 trimmed, naming a shard */
+    snprintf(c.id, sizeof c.id, "tc");
+    c.dir = st_tmpdir("cl");
+    ak_server_config cc = node_config(&c, g_nats, "ttrim", 2, 1, "all");
+    AKT_OK(ak_server_start(&cc, &c.s));
+    c.port = ak_server_port(c.s);
+    st_resp r = {0};
+    for (double until = ak_now() + 10; ak_now() < until; usleep(50 * 1000)) {
+        st_resp_free(&r);
+        r = st_http(c.port, "GET", "/ready", NULL, NULL, 0);
+        if (r.status == 503 && strcmp(json_string_value(json_object_get(r.json, "status")),
+                                      "trimmed") == 0)
+            break;
+    }
+    AKT_EQ_INT(r.status, 503);
+    AKT_EQ_STR(json_string_value(json_object_get(r.json, "status")), "trimmed");
+    AKT_CONTAINS(json_string_value(json_object_get(r.json, "message")), "shard ");
+    AKT_CONTAINS(json_string_value(json_object_get(r.json, "message")), "trimmed");
+    st_resp_free(&r);
+    /* a, which applied everything, stays ready */
+    r = st_http(a.port, "GET", "/ready", NULL, NULL, 0);
+    AKT_EQ_INT(r.status, 200);
+    st_resp_free(&r);
+    node_down(&c);
     node_down(&a);
 }
 
@@ -432,6 +569,12 @@ static size_t found_on(node *nd, char (*ids)[16], size_t n)
     return got;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 typedef struct killer {
     int victim;
     double after_s;
@@ -500,6 +643,44 @@ AKT_TEST(trio_kill)
                 break;
         AKT_EQ_INT(got, n_acked);
     }
+    /* writes after the kill, one server still down: each waits for the
+     * local replica, which must not stall on the dead server */
+    enum { LAT_N = 60 };
+    double lat[LAT_N];
+    for (unsigned i = 0; i < LAT_N; i++) {
+        char *body = upsert_body(10000 + i, 1);
+        double tb = ak_now();
+        st_resp r = req(&a, "POST", "/api/v1/collections/c/points", body);
+        lat[i] = ak_now() - tb;
+        free(body);
+        AKT_EQ_INT(r.status, 200);
+        st_resp_free(&r);
+    }
+    qsort(lat, LAT_N, sizeof *lat, cmp_double);
+    fprintf(stderr, "  write latency after the kill: p50 %.3f s, p99 %.3f s, max %.3f s\n",
+            lat[LAT_N / 2], lat[LAT_N * 99 / 100], lat[LAT_N - 1]);
+    AKT_LE(lat[LAT_N / 2], 0.25);
+    AKT_LE(lat[LAT_N - 3], 1.0);   /* a stream's election may still hold up two */
+    /* node b stops (keeping its folder), another nats-server is killed and
+     * restarted, b starts again on its folder: ready within seconds */
+    ak_server_stop(b.s);
+    b.s = NULL;
+    int other = (trio_index("n0") + 1) % 3;
+    nsrv_stop(&trio[other], SIGKILL);
+    AKT_TRUE(trio_start(other));
+    double tr = ak_now();
+    ak_server_config c = node_config(&b, all, "tkill", 2, 3, "all");
+    AKT_OK(ak_server_start(&c, &b.s));
+    b.port = ak_server_port(b.s);
+    long ready = 0;
+    for (double until = ak_now() + 30; ak_now() < until && ready != 200; usleep(50 * 1000)) {
+        st_resp r = st_http(b.port, "GET", "/ready", NULL, NULL, 0);
+        ready = r.status;
+        st_resp_free(&r);
+    }
+    fprintf(stderr, "  node b restarted: ready after %.2f s\n", ak_now() - tr);
+    AKT_EQ_INT(ready, 200);
+    AKT_LE(ak_now() - tr, 10);
     node_down(&b);
     node_down(&a);
 }
@@ -575,7 +756,8 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(g_nats, sizeof g_nats, "%s", one.url);
-    static const akt_case cases[] = {AKT_REG(two_full), AKT_REG(three_partial),
+    static const akt_case cases[] = {AKT_REG(two_full), AKT_REG(wrong_settings), AKT_REG(trimmed),
+                                     AKT_REG(three_partial),
                                      AKT_REG(auth_fanout), AKT_REG(trio_kill)};
     int rc = akt_run(cases, sizeof cases / sizeof *cases, argc, argv);
     natsrun_end(rc);

@@ -10,6 +10,9 @@
  *             and is killed with SIGKILL, never leaving: it drops out of the
  *             list once its last heartbeat is older than the ttl, while the
  *             node that lists keeps itself live by its own heartbeats
+ *   progress  a node with a progress callback: every heartbeat publishes
+ *             the numbers the callback gives at that moment (no
+ *             ak_members_set_applied), and the other node sees them change
  *   config    a node whose shard or replica count differs from the
  *             cluster's config key: AKIDB_EINVAL naming both values
  *   bad       bad node ids, URLs, names, counts, held shards: AKIDB_EINVAL
@@ -23,6 +26,8 @@
 #include "akt.h"
 #include "cluster/members.h"
 #include "natsrun.h"
+
+#include <stdatomic.h>
 
 static nsrv one;
 
@@ -129,6 +134,58 @@ AKT_TEST(basic)
     AKT_EQ_STR(l.items[0].id, "node-a");
     ak_member_list_free(&l);
     ak_members_leave(a);
+}
+
+/* A progress callback: shard held[i] is applied up to base + i, where
+ * base grows by 10 on every call. */
+static _Atomic uint64_t g_progress_calls;
+
+static void fake_progress(void *ctx, uint64_t *applied, size_t n)
+{
+    uint64_t base = *(uint64_t *)ctx;
+    uint64_t calls = ++g_progress_calls;
+    for (size_t i = 0; i < n; i++)
+        applied[i] = base + 10 * calls + i;
+}
+
+AKT_TEST(progress)
+{
+    unsigned held_a[2] = { 0, 1 }, held_b[1] = { 1 };
+    uint64_t base = 1000;
+    ak_members_opts oa = { .servers = one.url, .name = "prog", .shards = 2, .replicas = 1,
+                           .node_id = "pa", .url = "http://127.0.0.1:7011", .held = held_a,
+                           .n_held = 2, .ttl_s = 1.5, .progress = fake_progress,
+                           .progress_ctx = &base };
+    ak_members_opts ob = oa;
+    ob.node_id = "pb";
+    ob.url = "http://127.0.0.1:7012";
+    ob.held = held_b;
+    ob.n_held = 1;
+    ob.progress = NULL;
+    ak_members *a = join_retry(&oa, 20), *b = join_retry(&ob, 20);
+    AKT_TRUE(a && b);
+    /* b sees a's applied numbers move with a's heartbeats (every 0.5 s),
+     * each one what the callback said at that heartbeat */
+    uint64_t first = 0, later = 0;
+    for (double until = ak_now() + 6; ak_now() < until && !later; usleep(50 * 1000)) {
+        ak_member_list l;
+        AKT_OK(ak_members_list(b, &l));
+        const ak_member *it = find(&l, "pa");
+        if (it && it->n_shards == 2 && it->applied[0] > base) {
+            AKT_EQ_INT(it->applied[1], it->applied[0] + 1);
+            AKT_EQ_INT((it->applied[0] - base) % 10, 0);
+            if (!first)
+                first = it->applied[0];
+            else if (it->applied[0] > first)
+                later = it->applied[0];
+        }
+        ak_member_list_free(&l);
+    }
+    AKT_TRUE(first > base);
+    AKT_TRUE(later > first);
+    AKT_TRUE(g_progress_calls >= 2);
+    ak_members_leave(a);
+    ak_members_leave(b);
 }
 
 /* A child process (this binary with --child) that joins as id and then
@@ -379,7 +436,7 @@ int main(int argc, char **argv)
     nsrv_init(&one, "one", ports[0], ports[1]);
     if (!nsrv_start(&one, NULL))
         return 1;
-    static const akt_case cases[] = { AKT_REG(basic), AKT_REG(dead),     AKT_REG(config),
+    static const akt_case cases[] = { AKT_REG(basic), AKT_REG(progress), AKT_REG(dead), AKT_REG(config),
                                       AKT_REG(bad),   AKT_REG(noserver), AKT_REG(trio) };
     int rc = akt_run(cases, sizeof cases / sizeof *cases, argc, argv);
     natsrun_end(rc);

@@ -57,7 +57,8 @@ static void serve_usage(FILE *f)
         "                          exactly or answers 400     [AKIDB_SEARCH_BUDGET, 1000000]\n"
         "  --s3-bucket NAME        copy the store's snapshots and WAL to this S3 bucket,\n"
         "                          and restore an empty store from it [AKIDB_S3_BUCKET]\n"
-        "  --s3-prefix P           key prefix in the bucket, e.g. node1 [AKIDB_S3_PREFIX]\n"
+        "  --s3-prefix P           key prefix in the bucket, e.g. node1; in a cluster\n"
+        "                          each node uses P/NODE_ID      [AKIDB_S3_PREFIX]\n"
         "  --s3-endpoint URL       S3-compatible endpoint (MinIO, ...) [AKIDB_S3_ENDPOINT,\n"
         "                          else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / profile]\n"
         "  --s3-region R           [AKIDB_S3_REGION, else AWS_REGION / profile, us-east-1]\n"
@@ -77,6 +78,13 @@ static void serve_usage(FILE *f)
         "  --advertise URL         where other nodes reach this one [AKIDB_ADVERTISE,\n"
         "                          http://HOST:PORT of the listen address]\n"
         "  --hold-shards all|LIST  shards this node holds, e.g. 0,2 [AKIDB_HOLD_SHARDS, all]\n"
+        "  --bootstrap-from ID     on an empty data folder, restore the store and the\n"
+        "                          replicas' positions from node ID's copy in the\n"
+        "                          bucket (needs --s3-bucket)    [AKIDB_BOOTSTRAP_FROM]\n"
+        "  --log-max-age SEC       the shards' streams drop records older than this\n"
+        "                          (a node behind them must be rebuilt) [AKIDB_LOG_MAX_AGE, kept]\n"
+        "  --log-max-bytes BYTES   ... and their oldest records past this size per\n"
+        "                          stream (k/m/g suffix)    [AKIDB_LOG_MAX_BYTES, kept]\n"
         "  -h, --help              this text\n"
         "\n"
         "AKIDB_ADMIN_KEY=ak_...    admin key of tenant 'default' (turns auth on).  With\n"
@@ -203,6 +211,16 @@ static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *v
         c->advertise = val;
     } else if (strcmp(opt, "hold-shards") == 0) {
         c->hold_shards = val;
+    } else if (strcmp(opt, "bootstrap-from") == 0) {
+        c->bootstrap_from = val;
+    } else if (strcmp(opt, "log-max-age") == 0) {
+        if (!parse_int(val, 1, 100L * 365 * 86400, &l))
+            goto bad;
+        c->cluster_log_max_age_s = (double)l;
+    } else if (strcmp(opt, "log-max-bytes") == 0) {
+        if (!parse_size(val, &z) || z < 1024)
+            goto bad;
+        c->cluster_log_max_bytes = (int64_t)z;
     } else if (strcmp(opt, "data") == 0) {
         c->data_dir = val;
     } else if (strcmp(opt, "host") == 0) {
@@ -329,7 +347,8 @@ int akidb_cmd_serve(int argc, char **argv)
         {"AKIDB_CLUSTER", "cluster"}, {"AKIDB_CLUSTER_NAME", "cluster-name"},
         {"AKIDB_SHARDS", "shards"}, {"AKIDB_REPLICAS", "replicas"},
         {"AKIDB_NODE_ID", "node-id"}, {"AKIDB_ADVERTISE", "advertise"},
-        {"AKIDB_HOLD_SHARDS", "hold-shards"},
+        {"AKIDB_HOLD_SHARDS", "hold-shards"}, {"AKIDB_LOG_MAX_AGE", "log-max-age"},
+        {"AKIDB_LOG_MAX_BYTES", "log-max-bytes"}, {"AKIDB_BOOTSTRAP_FROM", "bootstrap-from"},
     };
     for (size_t i = 0; i < sizeof envs / sizeof *envs; i++) {
         const char *v = getenv(envs[i].env);
@@ -386,10 +405,16 @@ int akidb_cmd_serve(int argc, char **argv)
         goto out;
     }
     cfg.store_backup = serve_backup.bucket ? &serve_backup : NULL;
+    if (cfg.bootstrap_from && (!cfg.cluster || !cfg.store_backup)) {
+        fprintf(stderr, "akidb serve: --bootstrap-from needs --cluster and --s3-bucket\n");
+        goto out;
+    }
     if (!cfg.cluster && (cfg.cluster_name || cfg.cluster_shards || cfg.cluster_replicas ||
-                         cfg.node_id || cfg.advertise || cfg.hold_shards)) {
+                         cfg.node_id || cfg.advertise || cfg.hold_shards ||
+                         cfg.cluster_log_max_age_s > 0 || cfg.cluster_log_max_bytes > 0)) {
         fprintf(stderr, "akidb serve: --cluster-name, --shards, --replicas, --node-id, "
-                        "--advertise and --hold-shards need --cluster\n");
+                        "--advertise, --hold-shards, --log-max-age and --log-max-bytes need "
+                        "--cluster\n");
         goto out;
     }
 

@@ -11,14 +11,20 @@
  *
  * Appends are synchronous publishes that wait for the stream's
  * acknowledgement (stored on a quorum); with a message id they are retried,
- * which the duplicate window makes safe.  Reads use an ordered consumer (the
- * client library's flow-controlled, gap-checked push consumer) starting at
- * the wanted sequence number, and stop at the last sequence number the
- * stream had when the read began.  A consumer that does not come up or
- * stops delivering is dropped and made again from the next number wanted:
+ * which the duplicate window makes safe.  Reads stop at the last sequence
+ * number the stream had when the read began.  A short backlog (up to
+ * DIRECT_MAX records: what a replica that keeps up sees) is read record by
+ * record from the stream's leader (the stream's "get message" request), so
+ * no consumer is made.  A longer one uses an ordered consumer (the client
+ * library's flow-controlled, gap-checked push consumer) starting at the
+ * wanted sequence number.  A consumer that does not come up or stops
+ * delivering is dropped and made again from the next number wanted:
  * nats-server before 2.9.12 places a one-replica consumer on any of the
  * stream's servers, a dead one included, and its creation then never
- * answers; each new try draws the server again.
+ * answers; each new try draws the server again, the first after
+ * OPEN_TRY_MS (doubling up to TRY_MS).  Reading through consumers only
+ * made every read after a server died wait 1 s per unlucky draw: writes
+ * that wait for the local replica took 1.1 to 5 s.
  *
  * Watches are ordered push consumers too, from the records stored after
  * they began, delivering headers only (the sequence number is in the
@@ -38,6 +44,9 @@
                               (a consumer is made in milliseconds when its server is up) */
 #define PUB_TRY_MS 2000    /* the same for a publish waiting for its quorum            */
 #define PAUSE_MS 100       /* between two tries                                        */
+#define OPEN_TRY_MS 200    /* first wait for a reading consumer, doubled up to TRY_MS  */
+#define DIRECT_MAX 64      /* a backlog up to this many records is read record by record
+                              from the stream's leader, without a consumer              */
 
 struct ak_jlog {
     natsConnection *nc;
@@ -71,10 +80,12 @@ static akidb_status nfail(akidb_status st, natsStatus s, jsErrCode je, const cha
 }
 
 /* A failure worth another try: no server answered, the connection is
- * being re-made, or JetStream says it is between leaders. */
+ * being re-made (a write to the socket of a server that just died fails
+ * with an I/O error), or JetStream says it is between leaders. */
 static bool transient(natsStatus s, jsErrCode je)
 {
-    if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED)
+    if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED ||
+        s == NATS_IO_ERROR)
         return true;
     return je == JSClusterNotAvailErr || je == JSClusterNotLeaderErr ||
            je == JSStreamOfflineErr || je == JSInsufficientResourcesErr ||
@@ -129,6 +140,37 @@ static natsStatus stream_info(ak_jlog *l, const char *stream, jsStreamInfo **si,
     }
 }
 
+/* The stream's trimming limits from the options (0: none). */
+static void set_limits(jsStreamConfig *sc, const ak_jlog_opts *o)
+{
+    sc->MaxAge = o->max_age_s > 0 ? (int64_t)(o->max_age_s * 1e9) : 0;
+    sc->MaxBytes = o->max_bytes > 0 ? o->max_bytes : -1;
+    /* JetStream's rule: the duplicate window fits in the age limit */
+    if (sc->MaxAge > 0 && sc->Duplicates > sc->MaxAge)
+        sc->Duplicates = sc->MaxAge;
+}
+
+/* Gives an existing stream the options' trimming limits when they differ. */
+static akidb_status update_limits(ak_jlog *l, const ak_jlog_opts *o, const char *stream,
+                                  const jsStreamConfig *c)
+{
+    jsStreamConfig nc = *c;
+    set_limits(&nc, o);
+    bool same_bytes = nc.MaxBytes == c->MaxBytes || (nc.MaxBytes < 0 && c->MaxBytes <= 0);
+    if (nc.MaxAge == c->MaxAge && same_bytes && nc.Duplicates == c->Duplicates)
+        return AKIDB_OK;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = l->wait_ms;
+    jsErrCode je = 0;
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_UpdateStream(&si, l->js, &nc, &jo, &je);
+    jsStreamInfo_Destroy(si);
+    if (s != NATS_OK)
+        return nfail(AKIDB_EIO, s, je, "setting the limits of JetStream stream %s", stream);
+    return AKIDB_OK;
+}
+
 /* Checks shard's stream against the wanted shape, creating it when it is
  * missing and o->create says so. */
 static akidb_status ensure_stream(ak_jlog *l, const ak_jlog_opts *o, unsigned shard)
@@ -151,6 +193,7 @@ static akidb_status ensure_stream(ak_jlog *l, const ak_jlog_opts *o, unsigned sh
         sc.Storage = js_FileStorage;
         sc.Replicas = o->replicas;
         sc.Duplicates = (int64_t)((o->dup_window_s > 0 ? o->dup_window_s : 120.0) * 1e9);
+        set_limits(&sc, o);
         jsOptions jo;   /* one try, as long as a call may take: the new stream's
                            servers elect its first leader before it answers */
         jsOptions_Init(&jo);
@@ -175,6 +218,8 @@ static akidb_status ensure_stream(ak_jlog *l, const ak_jlog_opts *o, unsigned sh
                      (long long)c->Replicas, o->replicas);
     else if (c->Storage != js_FileStorage)
         st = ak_fail(AKIDB_EEXIST, "JetStream stream %s keeps its messages in memory", stream);
+    else if (o->create)
+        st = update_limits(l, o, stream, c);
     jsStreamInfo_Destroy(si);
     return st;
 }
@@ -256,6 +301,9 @@ akidb_status ak_jlog_open(const ak_jlog_opts *o, ak_jlog **out)
         return ak_fail(AKIDB_EINVAL, "shards %u: must be 1..1024", o->shards);
     if (o->replicas < 1 || o->replicas > 5)
         return ak_fail(AKIDB_EINVAL, "replicas %u: must be 1..5", o->replicas);
+    if (o->max_age_s < 0 || o->max_bytes < 0)
+        return ak_fail(AKIDB_EINVAL, "log limits: max age %g s, max bytes %lld: must not be "
+                       "negative", o->max_age_s, (long long)o->max_bytes);
     ak_jlog *l = ak_calloc(1, sizeof *l);
     if (!l)
         return ak_fail(AKIDB_ENOMEM, "out of memory");
@@ -393,6 +441,115 @@ static void reader_close(natsSubscription **sub)
     }
 }
 
+/* Reads records at .. last one by one from the stream's leader (a request
+ * per record, no consumer); *at is the next number wanted. */
+static akidb_status read_direct(ak_jlog *l, const char *stream, unsigned shard, uint64_t *at,
+                                uint64_t last, ak_jlog_fn fn, void *arg)
+{
+    double t0 = ak_now();   /* the last progress */
+    while (*at <= last) {
+        int64_t wait = try_wait(l, t0, TRY_MS);
+        natsStatus s = NATS_TIMEOUT;
+        jsErrCode je = 0;
+        natsMsg *m = NULL;
+        if (wait > 0) {
+            jsOptions jo;
+            jsOptions_Init(&jo);
+            jo.Wait = wait;
+            s = js_GetMsg(&m, l->js, stream, *at, &jo, &je);
+        }
+        if (s == NATS_OK) {
+            akidb_status st = fn(arg, shard, *at, natsMsg_GetData(m),
+                                 (size_t)natsMsg_GetDataLength(m));
+            natsMsg_Destroy(m);
+            if (st != AKIDB_OK)
+                return st;
+            (*at)++;
+            t0 = ak_now();
+            continue;
+        }
+        if (je == JSNoMessageFoundErr || s == NATS_NOT_FOUND)
+            return ak_fail(AKIDB_ENOENT, "JetStream stream %s no longer holds record %llu "
+                           "(trimmed)", stream, (unsigned long long)*at);
+        if (!transient(s, je) || try_wait(l, t0, TRY_MS) == 0)
+            return nfail(AKIDB_EIO, s, je, "reading record %llu of JetStream stream %s",
+                         (unsigned long long)*at, stream);
+        if (s != NATS_TIMEOUT)   /* a time-out has waited already */
+            nats_Sleep(PAUSE_MS);
+    }
+    return AKIDB_OK;
+}
+
+/* Reads records at .. last through an ordered consumer (made again from
+ * the next number wanted when it does not come up or stalls); *at is the
+ * next number wanted. */
+static akidb_status read_consumer(ak_jlog *l, const char *stream, const char *subject,
+                                  unsigned shard, uint64_t *at, uint64_t last, ak_jlog_fn fn,
+                                  void *arg)
+{
+    natsSubscription *sub = NULL;
+    double t0 = ak_now();   /* the last progress: the call fails wait_ms without any */
+    natsStatus why = NATS_OK;   /* the last try's failure */
+    jsErrCode why_je = 0;
+    const char *stage = "";
+    int64_t open_ms = OPEN_TRY_MS;
+    akidb_status st = AKIDB_OK;
+    while (st == AKIDB_OK && *at <= last) {
+        int64_t wait = try_wait(l, t0, TRY_MS);
+        if (wait == 0) {
+            st = nfail(AKIDB_EIO, why, why_je, "reading JetStream stream %s: no record for "
+                       "%.1f s at %llu of %llu (%s)", stream, (double)l->wait_ms / 1000.0,
+                       (unsigned long long)*at, (unsigned long long)last, stage);
+            break;
+        }
+        jsErrCode je = 0;
+        natsStatus s;
+        if (!sub) {
+            /* a consumer placed on a dead server never answers: given up
+             * soon and made again (each try draws the server anew) */
+            s = reader_open(l, stream, subject, *at, wait < open_ms ? wait : open_ms, &sub, &je);
+            if (s != NATS_OK) {
+                sub = NULL;
+                if (!transient(s, je)) {
+                    st = nfail(AKIDB_EIO, s, je, "reading JetStream stream %s from %llu",
+                               stream, (unsigned long long)*at);
+                    break;
+                }
+                why = s, why_je = je, stage = "making its consumer";
+                if (s == NATS_TIMEOUT)
+                    open_ms = open_ms * 2 > TRY_MS ? TRY_MS : open_ms * 2;
+                else
+                    nats_Sleep(PAUSE_MS);
+                continue;
+            }
+        }
+        natsMsg *m = NULL;
+        s = natsSubscription_NextMsg(&m, sub, wait);
+        if (s != NATS_OK) {   /* stalled: its consumer was on a server that went away */
+            why = s, why_je = 0, stage = "waiting for its consumer";
+            reader_close(&sub);
+            continue;
+        }
+        jsMsgMetaData *md = NULL;
+        s = natsMsg_GetMetaData(&md, m);
+        if (s != NATS_OK) {
+            st = nfail(AKIDB_EIO, s, 0, "reading JetStream stream %s: a message without its "
+                       "sequence number", stream);
+        } else if (md->Sequence.Stream >= *at) {
+            /* the ordered consumer delivers each once and in order; a
+             * number past `at` is a record the stream no longer holds */
+            *at = md->Sequence.Stream;
+            st = fn(arg, shard, *at, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+            (*at)++;
+            t0 = ak_now();
+        }
+        jsMsgMetaData_Destroy(md);
+        natsMsg_Destroy(m);
+    }
+    reader_close(&sub);
+    return st;
+}
+
 akidb_status ak_jlog_read(ak_jlog *l, unsigned shard, uint64_t from, ak_jlog_fn fn, void *arg,
                           uint64_t *next)
 {
@@ -412,60 +569,11 @@ akidb_status ak_jlog_read(ak_jlog *l, unsigned shard, uint64_t from, ak_jlog_fn 
         return ak_fail(AKIDB_ENOENT,
                        "JetStream stream %s keeps records from %llu on; %llu was asked for",
                        stream, (unsigned long long)first, (unsigned long long)from);
-    natsSubscription *sub = NULL;
     uint64_t at = from;
-    double t0 = ak_now();   /* the last progress: the call fails wait_ms without any */
-    natsStatus why = NATS_OK;   /* the last try's failure */
-    jsErrCode why_je = 0;
-    const char *stage = "";
-    while (st == AKIDB_OK && at <= last) {
-        int64_t wait = try_wait(l, t0, TRY_MS);
-        if (wait == 0) {
-            st = nfail(AKIDB_EIO, why, why_je, "reading JetStream stream %s: no record for "
-                       "%.1f s at %llu of %llu (%s)", stream, (double)l->wait_ms / 1000.0,
-                       (unsigned long long)at, (unsigned long long)last, stage);
-            break;
-        }
-        jsErrCode je = 0;
-        natsStatus s;
-        if (!sub) {
-            s = reader_open(l, stream, subject, at, wait, &sub, &je);
-            if (s != NATS_OK) {
-                sub = NULL;
-                if (!transient(s, je)) {
-                    st = nfail(AKIDB_EIO, s, je, "reading JetStream stream %s from %llu",
-                               stream, (unsigned long long)at);
-                    break;
-                }
-                why = s, why_je = je, stage = "making its consumer";
-                nats_Sleep(PAUSE_MS);
-                continue;
-            }
-        }
-        natsMsg *m = NULL;
-        s = natsSubscription_NextMsg(&m, sub, wait);
-        if (s != NATS_OK) {   /* stalled: its consumer was on a server that went away */
-            why = s, why_je = 0, stage = "waiting for its consumer";
-            reader_close(&sub);
-            continue;
-        }
-        jsMsgMetaData *md = NULL;
-        s = natsMsg_GetMetaData(&md, m);
-        if (s != NATS_OK) {
-            st = nfail(AKIDB_EIO, s, 0, "reading JetStream stream %s: a message without its "
-                       "sequence number", stream);
-        } else if (md->Sequence.Stream >= at) {
-            /* the ordered consumer delivers each once and in order; a
-             * number past `at` is a record the stream no longer holds */
-            at = md->Sequence.Stream;
-            st = fn(arg, shard, at, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
-            at++;
-            t0 = ak_now();
-        }
-        jsMsgMetaData_Destroy(md);
-        natsMsg_Destroy(m);
-    }
-    reader_close(&sub);
+    if (last - from < DIRECT_MAX)
+        st = read_direct(l, stream, shard, &at, last, fn, arg);
+    else
+        st = read_consumer(l, stream, subject, shard, &at, last, fn, arg);
     if (next)
         *next = at;
     return st;
@@ -516,9 +624,10 @@ akidb_status ak_jlog_watch_start(ak_jlog *l, unsigned shard, ak_jlog_watch_fn fn
     w->fn = fn;
     w->arg = arg;
     pthread_mutex_init(&w->mu, NULL);
-    jsOptions jo;
+    jsOptions jo;   /* short: a consumer placed on a dead server never answers, and
+                       the caller (replica.c) reads on without a watch meanwhile */
     jsOptions_Init(&jo);
-    jo.Wait = l->wait_ms < TRY_MS ? l->wait_ms : TRY_MS;
+    jo.Wait = l->wait_ms < OPEN_TRY_MS ? l->wait_ms : OPEN_TRY_MS;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream;

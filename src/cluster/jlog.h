@@ -57,6 +57,10 @@ typedef struct ak_jlog_opts {
                                  recovers (a read: without a record); 0: 15 s   */
     double dup_window_s;      /* duplicate window of msg ids; 0: 120 s           */
     int create;               /* 1: create the streams that are missing          */
+    double max_age_s;         /* records older than this are dropped; 0: never   */
+    int64_t max_bytes;        /* the oldest records past this size per stream
+                                 are dropped; 0: no limit.  With create, a stream
+                                 that exists gets these limits too               */
 } ak_jlog_opts;
 
 /* Connects and checks (or, with create, makes) every shard's stream. */

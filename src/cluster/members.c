@@ -3,9 +3,11 @@
  * (members.h says what the keys hold).
  *
  * One thread per handle does two things: it rewrites this node's key every
- * ttl/3 seconds (the heartbeat), and between heartbeats it reads the
+ * ttl/3 seconds (the heartbeat, with the applied numbers opts.progress
+ * reports just before), and between heartbeats it reads the
  * bucket's watcher, keeping a local map of node keys that ak_members_list
- * serves without a round trip.  The watcher is an ordered push consumer; a
+ * serves without a round trip (join fills the map first by reading each
+ * key, without a consumer).  The watcher is an ordered push consumer; a
  * consumer that went down with a server can stall without an error, so
  * the thread checks that every heartbeat it wrote comes back through its
  * own watcher, and makes the watcher again (reading every key anew) when
@@ -31,6 +33,7 @@
 #define PAUSE_MS 100       /* between two tries                                    */
 #define POLL_MS 200        /* longest wait of the thread for the watcher          */
 #define WATCH_STALE_S 3.0  /* a heartbeat not seen back by then: a new watcher    */
+#define WATCH_TRY_MS 300   /* wait of a watcher's creation (every fourth try: TRY_MS) */
 
 typedef struct mnode {
     char id[AK_MEMBERS_ID_MAX + 1];
@@ -46,6 +49,9 @@ struct ak_members {
     natsConnection *nc;
     jsCtx *js;
     kvStore *kv;
+    jsCtx *js_fast;        /* requests with the short wait WATCH_TRY_MS */
+    kvStore *kv_fast;      /* the bucket through js_fast: watchers */
+    unsigned watch_fails;  /* watcher creations in a row that timed out */
     kvWatcher *w;          /* the heartbeat thread's alone once it runs */
     char bucket[NAME_MAX_ + 8];
     char key[AK_MEMBERS_ID_MAX + 8];
@@ -56,6 +62,8 @@ struct ak_members {
     size_t n_held;
     double ttl_s;
     int64_t wait_ms;
+    ak_members_progress_fn progress;
+    void *progress_ctx;
     unsigned gen;          /* of the current watcher */
     uint64_t echo_rev;     /* the last heartbeat not yet seen back (0: none) */
     double echo_at;
@@ -324,15 +332,22 @@ static void watch_drop(ak_members *m)
     }
 }
 
-/* A new watcher of every key (one try). */
+/* A new watcher of every key (one try).  A watcher is a consumer, which
+ * nats-server before 2.9.12 may place on a dead server (its creation then
+ * never answers): tried with a short wait, every fourth try with the
+ * normal one (a slow but live server). */
 static natsStatus watch_start(ak_members *m)
 {
     watch_drop(m);
-    natsStatus s = kvStore_WatchAll(&m->w, m->kv, NULL);
-    if (s != NATS_OK)
+    kvStore *kv = m->kv_fast && m->watch_fails % 4 != 3 ? m->kv_fast : m->kv;
+    natsStatus s = kvStore_WatchAll(&m->w, kv, NULL);
+    if (s != NATS_OK) {
         m->w = NULL;
-    else
+        m->watch_fails++;
+    } else {
         m->gen++;
+        m->watch_fails = 0;
+    }
     return s;
 }
 
@@ -359,6 +374,24 @@ static int watch_pump(ak_members *m, int64_t wait_ms)
 }
 
 /* ---- the heartbeat ------------------------------------------------------------------ */
+
+/* Refreshes the applied numbers from opts.progress (when there is one). */
+static void ask_progress(ak_members *m)
+{
+    if (!m->progress || !m->n_held)
+        return;
+    uint64_t *ap = ak_malloc(m->n_held * sizeof *ap);
+    if (!ap)
+        return;
+    pthread_mutex_lock(&m->mu);
+    memcpy(ap, m->applied, m->n_held * sizeof *ap);
+    pthread_mutex_unlock(&m->mu);
+    m->progress(m->progress_ctx, ap, m->n_held);
+    pthread_mutex_lock(&m->mu);
+    memcpy(m->applied, ap, m->n_held * sizeof *ap);
+    pthread_mutex_unlock(&m->mu);
+    ak_free(ap);
+}
 
 /* This node's key (malloc'd JSON) with the applied numbers as last set. */
 static char *node_json(ak_members *m)
@@ -397,6 +430,7 @@ static void *members_thread(void *arg)
         double now = ak_now();
         if (now >= next_hb) {
             uint64_t rev = 0;
+            ask_progress(m);
             /* a failed heartbeat is tried again soon: the cluster is recovering */
             next_hb = heartbeat(m, &rev) == NATS_OK ? now + period : now + period / 4;
             if (rev && !m->echo_rev) {
@@ -466,6 +500,10 @@ static akidb_status connect_nats(ak_members *m, const char *servers)
     jsOptions_Init(&jo);
     jo.Wait = try_ms;
     s = natsConnection_JetStream(&m->js, m->nc, &jo);
+    if (s == NATS_OK) {
+        jo.Wait = try_ms < WATCH_TRY_MS ? try_ms : WATCH_TRY_MS;
+        s = natsConnection_JetStream(&m->js_fast, m->nc, &jo);
+    }
     if (s != NATS_OK)
         return ak_fail(AKIDB_EIO, "JetStream context on %s: %s", servers, nats_text(s));
     return AKIDB_OK;
@@ -489,8 +527,11 @@ static akidb_status open_bucket(ak_members *m)
             if (s != NATS_OK && !transient(s)) /* made by another node meanwhile? */
                 s = js_KeyValue(&m->kv, m->js, m->bucket);
         }
-        if (s == NATS_OK)
+        if (s == NATS_OK) {
+            if (js_KeyValue(&m->kv_fast, m->js_fast, m->bucket) != NATS_OK)
+                m->kv_fast = NULL;   /* watchers then use kv */
             return AKIDB_OK;
+        }
         m->kv = NULL;
         if (!transient(s) || ak_now() >= until)
             return ak_fail(AKIDB_EIO, "opening JetStream bucket %s (%u replicas): %s",
@@ -565,26 +606,44 @@ static akidb_status first_heartbeat(ak_members *m)
     }
 }
 
-/* Starts the watcher and reads every key it has, so the first list after
- * join already knows the other nodes. */
-static akidb_status first_watch(ak_members *m)
+/* Reads every node key once, each from the bucket's stream leader (the
+ * stream's list of subjects, then a get per key), so the first list after
+ * join already knows the other nodes.  No consumer is made: a watcher's
+ * consumer can take seconds to come up after a server restarted (placed on
+ * a server still catching up, or on a dead one before nats-server 2.9.12);
+ * the heartbeat thread makes the watcher meanwhile. */
+static akidb_status first_view(ak_members *m)
 {
+    char stream[NAME_MAX_ + 16], filter[NAME_MAX_ + 32];
+    snprintf(stream, sizeof stream, "KV_%s", m->bucket);
+    snprintf(filter, sizeof filter, "$KV.%s.node.>", m->bucket);
+    size_t skip = strlen("$KV.") + strlen(m->bucket) + 1;
     double until = ak_now() + (double)m->wait_ms / 1000.0;
-    natsStatus s = NATS_OK;
-    while (ak_now() < until) {
-        if (!m->w && (s = watch_start(m)) != NATS_OK) {
-            if (!transient(s))
-                break;
-            nats_Sleep(PAUSE_MS);
-            continue;
-        }
-        int64_t left = (int64_t)((until - ak_now()) * 1000.0);
-        if (watch_pump(m, left < POLL_MS ? left : POLL_MS) == 1)
+    for (;;) {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = m->wait_ms < TRY_MS ? m->wait_ms : TRY_MS;
+        jo.Stream.Info.SubjectsFilter = filter;
+        jsStreamInfo *si = NULL;
+        jsErrCode je = 0;
+        natsStatus s = js_GetStreamInfo(&si, m->js, stream, &jo, &je);
+        if (s == NATS_OK) {
+            const jsStreamStateSubjects *sub = si->State.Subjects;
+            for (int i = 0; sub && i < sub->Count; i++) {
+                const char *subject = sub->List[i].Subject;
+                kvEntry *e = NULL;
+                if (strlen(subject) > skip && kvStore_Get(&e, m->kv, subject + skip) == NATS_OK)
+                    apply_entry(m, e);
+                kvEntry_Destroy(e);
+            }
+            jsStreamInfo_Destroy(si);
             return AKIDB_OK;
+        }
+        if (!transient(s) || ak_now() >= until)
+            return ak_fail(AKIDB_EIO, "reading the keys of JetStream bucket %s: %s", m->bucket,
+                           nats_text(s));
+        nats_Sleep(PAUSE_MS);
     }
-    return ak_fail(AKIDB_EIO, "watching JetStream bucket %s: no complete view of its keys in "
-                   "%.1f s (%s)", m->bucket, (double)m->wait_ms / 1000.0,
-                   s == NATS_OK ? "the watcher did not finish" : nats_text(s));
 }
 
 static akidb_status members_init(ak_members *m, const ak_members_opts *o)
@@ -599,6 +658,8 @@ static akidb_status members_init(ak_members *m, const ak_members_opts *o)
     m->wait_ms = (int64_t)((o->timeout_s > 0 ? o->timeout_s : 15.0) * 1000);
     if (m->wait_ms < 1)
         m->wait_ms = 1;
+    m->progress = o->progress;
+    m->progress_ctx = o->progress_ctx;
     m->n_held = o->n_held;
     m->held = ak_calloc(o->n_held ? o->n_held : 1, sizeof *m->held);
     m->applied = ak_calloc(o->n_held ? o->n_held : 1, sizeof *m->applied);
@@ -632,7 +693,7 @@ akidb_status ak_members_join(const ak_members_opts *o, ak_members **out)
     if (st == AKIDB_OK)
         st = first_heartbeat(m);
     if (st == AKIDB_OK)
-        st = first_watch(m);
+        st = first_view(m);
     if (st == AKIDB_OK && pthread_create(&m->thread, NULL, members_thread, m) != 0)
         st = ak_fail(AKIDB_ENOMEM, "no thread for the heartbeat of node %s", m->id);
     if (st != AKIDB_OK) {
@@ -659,7 +720,9 @@ void ak_members_leave(ak_members *m)
             nats_Sleep(PAUSE_MS);
     }
     watch_drop(m);
+    kvStore_Destroy(m->kv_fast);
     kvStore_Destroy(m->kv);
+    jsCtx_Destroy(m->js_fast);
     jsCtx_Destroy(m->js);
     if (m->nc) {
         natsConnection_Close(m->nc);

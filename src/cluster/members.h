@@ -10,7 +10,8 @@
  *                   its own settings agree, else AKIDB_EINVAL naming both.
  *   node.<id>       {"id":...,"url":"http://host:port","shards":[...],
  *                    "applied":[seq per held shard],"time":unix seconds}:
- *                   rewritten by the node every ttl/3 seconds; a node whose
+ *                   rewritten by the node every ttl/3 seconds (the applied
+ *                   numbers as opts.progress reports them then); a node whose
  *                   key is older than ttl (or deleted on leave) is not live.
  *
  * The bucket has the write log's replica count, so membership survives
@@ -26,6 +27,12 @@
 
 typedef struct ak_members ak_members;
 
+/* Asked by the heartbeat thread right before each heartbeat: fills
+ * applied[i] (how far held[i] of the options is applied); entries left
+ * alone keep the value last published.  Runs on the heartbeat thread, so
+ * it must be quick and must not call ak_members_* on the same handle. */
+typedef void (*ak_members_progress_fn)(void *ctx, uint64_t *applied, size_t n);
+
 typedef struct ak_members_opts {
     const char *servers;      /* as ak_jlog_opts.servers                         */
     const char *name;         /* cluster name, as ak_jlog_opts.name              */
@@ -37,6 +44,8 @@ typedef struct ak_members_opts {
     size_t n_held;
     double ttl_s;             /* 0: 10 s                                          */
     double timeout_s;         /* per call while the cluster recovers; 0: 15 s    */
+    ak_members_progress_fn progress; /* NULL: only ak_members_set_applied      */
+    void *progress_ctx;
 } ak_members_opts;
 
 /* Connects, creates the bucket and the config key when missing (checks
@@ -47,7 +56,8 @@ akidb_status ak_members_join(const ak_members_opts *o, ak_members **out);
 void ak_members_leave(ak_members *m);
 
 /* Published with the next heartbeat: how far each held shard is applied
- * (applied[i] belongs to held[i] of the options). */
+ * (applied[i] belongs to held[i] of the options).  With opts.progress the
+ * numbers are also asked for before every heartbeat. */
 void ak_members_set_applied(ak_members *m, const uint64_t *applied, size_t n);
 
 typedef struct ak_member {

@@ -25,8 +25,8 @@
  * retried with back-off (RETRY_MIN_MS doubling to RETRY_MAX_MS) and its
  * status kept in the stats; records the stream no longer holds (trimmed)
  * keep the shard where it is, with AKIDB_ENOENT in its stats and a logged
- * error (asked again every TRIMMED_RETRY_MS), as the bootstrap of a replica
- * from the bucket is not built yet.
+ * error (asked again every TRIMMED_RETRY_MS): such a node is rebuilt from
+ * another node's copy in the bucket (src/server/dp_cluster_bk.h).
  *
  * Latency (test_replica prints it): on loopback with one nats-server a
  * record is applied about 1 ms (median) after its append was acknowledged,
@@ -304,7 +304,8 @@ static void set_status(shard_rep *s, akidb_status st)
         rlog(r, AKIDB_LOG_ERROR,
              "shard %u: the stream no longer holds the records after %" PRIu64
              " (trimmed): this replica stays there, it cannot catch up from the log (a "
-             "rebuild from a snapshot is not supported yet): %s",
+             "node is rebuilt from another node's copy in the bucket: akidb serve "
+             "--bootstrap-from): %s",
              s->shard, s->applied, akidb_last_error());
     else if (st != AKIDB_OK)
         rlog(r, AKIDB_LOG_WARN, "shard %u: reading the log failed, retrying: %s", s->shard,
@@ -324,7 +325,11 @@ static akidb_status look(shard_rep *s)
     if (st != AKIDB_OK)
         return st;
     pthread_mutex_lock(&r->mu);
-    s->last = last;
+    /* a watch may have announced a later record while the stream's answer
+     * was on its way: last only grows (else the thread, told of news, would
+     * never read that record until another one came) */
+    if (last > s->last)
+        s->last = last;
     if (s->need_base) {
         s->watch_base = last;
         s->need_base = false;

@@ -69,6 +69,8 @@ void ak_dp_cluster_close(void *dp_ctx);
 /* /ready: 1 when every held shard applied its backlog; else 0 with the
  * reason in why. */
 int ak_dp_cluster_ready(void *dp_ctx, char *why, size_t cap);
+/* (returns -1, with why naming the shard, when a held shard's next record
+ * was trimmed from its stream: the node cannot catch up from the log) */
 /* GET /cluster/v1/status's body (a new object; NULL on ENOMEM). */
 json_t *ak_dp_cluster_status(void *dp_ctx);
 #endif

@@ -39,10 +39,12 @@
 #include "cluster/jlog.h"
 #include "cluster/members.h"
 #include "cluster/replica.h"
+#include "server/dp_cluster_bk.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,8 @@ typedef struct dpc {
     ak_jlog *log;
     ak_members *mem;
     ak_replica *rep;
+    ak_cluster_bk *bk;       /* the applied numbers' uploads (--s3-bucket)    */
+    pthread_mutex_t rep_mu;  /* d->rep as the heartbeat thread reads it      */
     unsigned shards, replicas;
     unsigned *held;        /* n_held shards, increasing */
     size_t n_held;
@@ -143,6 +147,16 @@ static akidb_status node_id(dpc *d, const char *cfg)
     return AKIDB_OK;
 }
 
+akidb_status ak_dp_cluster_node_id(const char *cfg, char *id, size_t cap)
+{
+    dpc tmp;
+    memset(&tmp, 0, sizeof tmp);
+    akidb_status st = node_id(&tmp, cfg);
+    if (st == AKIDB_OK)
+        snprintf(id, cap, "%s", tmp.id);
+    return st;
+}
+
 /* --advertise, or http://HOST:PORT of the listen address (the host name
  * when it listens on every address). */
 static akidb_status advertise(dpc *d, const char *cfg)
@@ -194,10 +208,16 @@ void ak_dp_cluster_close(void *dp_ctx)
     dpc *d = dp_ctx;
     if (!d)
         return;
-    ak_replica_stop(d->rep);
+    ak_cluster_bk_stop(d->bk);
+    pthread_mutex_lock(&d->rep_mu);   /* no heartbeat reads it from here on */
+    ak_replica *rep = d->rep;
+    d->rep = NULL;
+    pthread_mutex_unlock(&d->rep_mu);
+    ak_replica_stop(rep);
     if (d->mem)
         ak_members_leave(d->mem);
     ak_jlog_close(d->log);
+    pthread_mutex_destroy(&d->rep_mu);
     ak_free(d->held);
     ak_free(d->holds);
     ak_free(d);
@@ -228,21 +248,60 @@ static akidb_status cluster_config(dpc *d, const ak_server_config *cfg)
     return st;
 }
 
+/* The heartbeat's progress callback (members.h): how far each held shard
+ * is applied, published with every heartbeat. */
+static void heartbeat_progress(void *ctx, uint64_t *applied, size_t n)
+{
+    dpc *d = ctx;
+    ak_replica_shard_stats *ss = ak_malloc((n ? n : 1) * sizeof *ss);
+    if (!ss)
+        return;   /* the numbers published last stay */
+    pthread_mutex_lock(&d->rep_mu);
+    size_t got = d->rep ? ak_replica_stats(d->rep, ss, n) : 0;
+    pthread_mutex_unlock(&d->rep_mu);
+    for (size_t i = 0; i < got && i < n; i++)
+        applied[i] = ss[i].applied;
+    ak_free(ss);
+}
+
+static void step_log(dpc *d, const char *what, double t0)
+{
+    fprintf(d->srv->log, "akidb serve: cluster '%s': %s in %.2f s\n", d->name, what, ak_now() - t0);
+}
+
+/* Membership first: joining checks the cluster's config key (shards,
+ * replicas), so a node started with other settings is refused before the
+ * write log creates any stream.  Then the log, then the replicas. */
 static akidb_status cluster_join(dpc *d, const ak_server_config *cfg)
 {
-    ak_jlog_opts lo = {cfg->cluster, d->name, d->shards, d->replicas, 0, 0, 1};
-    akidb_status st = ak_jlog_open(&lo, &d->log);
-    if (st != AKIDB_OK)
-        return ak_fail_prefix(st, "--cluster %s: the write log", cfg->cluster);
+    double t0 = ak_now();
     ak_members_opts mo = {cfg->cluster, d->name, d->shards, d->replicas, d->id,
-                          d->url,       d->held, d->n_held, 0,           0};
-    st = ak_members_join(&mo, &d->mem);
+                          d->url,       d->held, d->n_held, 0,           0,
+                          heartbeat_progress, d};
+    akidb_status st = ak_members_join(&mo, &d->mem);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "--cluster %s: joining as node '%s'", cfg->cluster, d->id);
+    step_log(d, "joined the membership bucket", t0);
+    t0 = ak_now();
+    ak_jlog_opts lo = {cfg->cluster, d->name,   d->shards,
+                       d->replicas,  0,         0,
+                       1,            cfg->cluster_log_max_age_s, cfg->cluster_log_max_bytes};
+    st = ak_jlog_open(&lo, &d->log);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "--cluster %s: the write log", cfg->cluster);
+    step_log(d, "opened the write log", t0);
+    t0 = ak_now();
     ak_replica_opts ro = {d->log, d->store, d->srv->data_dir, d->held, d->n_held, replica_log, d};
-    st = ak_replica_start(&ro, &d->rep);
+    ak_replica *rep = NULL;
+    st = ak_replica_start(&ro, &rep);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "cluster replicas");
+    pthread_mutex_lock(&d->rep_mu);
+    d->rep = rep;
+    pthread_mutex_unlock(&d->rep_mu);
+    step_log(d, "started the replicas", t0);
+    if (cfg->store_backup && (st = ak_cluster_bk_start(d->srv, rep, d->id, &d->bk)) != AKIDB_OK)
+        return ak_fail_prefix(st, "cluster copy in the bucket");
     return AKIDB_OK;
 }
 
@@ -253,6 +312,7 @@ akidb_status ak_dp_cluster_open(ak_server *s)
     dpc *d = ak_calloc(1, sizeof *d);
     if (!d)
         return ak_fail(AKIDB_ENOMEM, "out of memory");
+    pthread_mutex_init(&d->rep_mu, NULL);
     d->srv = s;
     d->store = s->store;
     d->boot = (uint64_t)(ak_now() * 1e6) ^ ((uint64_t)getpid() << 40);
@@ -287,10 +347,19 @@ static void publish_applied(dpc *d, ak_replica_shard_stats *ss, size_t n)
 int ak_dp_cluster_ready(void *dp_ctx, char *why, size_t cap)
 {
     dpc *d = dp_ctx;
-    if (ak_replica_caught_up(d->rep))
-        return 1;
     ak_replica_shard_stats ss[8];
     size_t n = ak_replica_stats(d->rep, ss, 8);
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (ss[i].status == AKIDB_ENOENT) {
+            snprintf(why, cap, "shard %u: the write log no longer holds the records after %llu "
+                     "(trimmed): this node cannot catch up from the log; start it on an empty "
+                     "data folder with --bootstrap-from NODE_ID (a node whose copy in the "
+                     "bucket holds the shard)",
+                     ss[i].shard, (unsigned long long)ss[i].applied);
+            return -1;
+        }
+    if (ak_replica_caught_up(d->rep))
+        return 1;
     size_t len = (size_t)snprintf(why, cap, "the replicas are applying the write log's backlog:");
     for (size_t i = 0; i < n && i < 8 && len < cap; i++)
         len += (size_t)snprintf(why + len, cap - len, " shard %u at %llu of %llu%s%s", ss[i].shard,
@@ -305,6 +374,14 @@ static json_t *uint_array(const unsigned *v, size_t n)
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
         json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+static json_t *u64_array(const uint64_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_integer((json_int_t)v[i]));
     return a;
 }
 
@@ -329,10 +406,13 @@ json_t *ak_dp_cluster_status(void *dp_ctx)
     ak_member_list ml = {0};
     if (ak_members_list(d->mem, &ml) == AKIDB_OK) {
         for (size_t i = 0; mem && i < ml.n; i++)
-            json_array_append_new(mem, json_pack("{s:s,s:s,s:o,s:f,s:b}", "id", ml.items[i].id,
+            json_array_append_new(mem, json_pack("{s:s,s:s,s:o,s:o,s:f,s:b}", "id", ml.items[i].id,
                                                  "url", ml.items[i].url, "shards",
                                                  uint_array(ml.items[i].shards,
                                                             ml.items[i].n_shards),
+                                                 "applied",
+                                                 u64_array(ml.items[i].applied,
+                                                           ml.items[i].n_shards),
                                                  "age_s", ml.items[i].age_s, "self",
                                                  ml.items[i].self));
         ak_member_list_free(&ml);

@@ -98,9 +98,12 @@ static void route_ready(ak_ctx *c)
         return;
 #if defined(AK_HAVE_STORE) && defined(AKIDB_HAVE_CLUSTER)
     char why[512];
-    if (phase == AK_PHASE_READY && s->dp != &ak_dp_local &&
-        !ak_dp_cluster_ready(s->dp_ctx, why, sizeof why)) {
-        ak_reply_json(c, 503, json_pack("{s:s,s:s}", "status", "catching_up", "message", why));
+    int cready = phase == AK_PHASE_READY && s->dp != &ak_dp_local
+                     ? ak_dp_cluster_ready(s->dp_ctx, why, sizeof why)
+                     : 1;
+    if (cready <= 0) {
+        ak_reply_json(c, 503, json_pack("{s:s,s:s}", "status",
+                                        cready < 0 ? "trimmed" : "catching_up", "message", why));
         c->resp->retry_after = 1;
         return;
     }

@@ -19,6 +19,9 @@
 #include "server/dataplane.h"
 #include "store/filter.h"
 #endif
+#if defined(AK_HAVE_STORE) && defined(AKIDB_HAVE_CLUSTER)
+#include "server/dp_cluster_bk.h"
+#endif
 
 void ak_server_config_defaults(ak_server_config *c)
 {
@@ -148,7 +151,23 @@ static akidb_status open_store(ak_server *s, const ak_server_config *cfg)
         so.progress_ctx = s;
         so.search_budget = cfg->search_budget;
         so.backup = cfg->store_backup;
+#ifdef AKIDB_HAVE_CLUSTER
+        /* a cluster node's copy lives under <prefix>/<node id>/ */
+        ak_cluster_bk_opts cbk = {0};
+        if (cfg->cluster && cfg->cluster[0] && cfg->store_backup) {
+            st = ak_cluster_bk_prepare(s, &cbk);
+            if (st != AKIDB_OK) {
+                ak_free(sdir);
+                ak_cluster_bk_opts_free(&cbk);
+                return st;
+            }
+            so.backup = &cbk.o;
+        }
+#endif
         st = akidb_store_open(sdir, &so, &s->store);
+#ifdef AKIDB_HAVE_CLUSTER
+        ak_cluster_bk_opts_free(&cbk);
+#endif
         ak_free(sdir);
         if (st != AKIDB_OK)
             return ak_fail_prefix(st, "store");

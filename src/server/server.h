@@ -65,6 +65,10 @@ typedef struct ak_server_config {
     const char *advertise;       /* URL peers reach this node at; NULL:
                                     http://HOST:PORT of the listen address     */
     const char *hold_shards;     /* "all" (NULL) or a list "0,2,5"             */
+    const char *bootstrap_from;  /* cluster + bucket: an empty data folder is
+                                    restored from this node's copy          */
+    double cluster_log_max_age_s;   /* streams drop records older than this; 0: kept */
+    int64_t cluster_log_max_bytes;  /* ... and the oldest past this size; 0: kept   */
     int listen;                  /* 0: no socket (fuzzing); default 1          */
     FILE *log;                   /* NULL: stderr                               */
 } ak_server_config;

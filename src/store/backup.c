@@ -80,6 +80,7 @@ typedef struct bk_manifest {
 struct ak_backup {
     ak_s3 *s3;
     char *bucket, *prefix;      /* prefix "" or ending in '/' */
+    char *rprefix;              /* opts.restore_prefix the same way; NULL: none */
     int interval_ms;
     bool read_only;
 
@@ -357,6 +358,17 @@ akidb_status ak_backup_open(akidb_store *s)
     if (!b->bucket || !b->prefix)
         return ak_fail(AKIDB_ENOMEM, "backup: out of memory");
     snprintf(b->prefix, pl + 2, "%s%s", p, pl && p[pl - 1] != '/' ? "/" : "");
+    if (o->restore_prefix) {   /* restored from another prefix than it ships to */
+        const char *r = o->restore_prefix;
+        while (*r == '/')
+            r++;
+        size_t rl = strlen(r);
+        if (rl > 900)
+            return ak_fail(AKIDB_EINVAL, "backup: restore prefix longer than 900 bytes");
+        if (!(b->rprefix = ak_malloc(rl + 2)))
+            return ak_fail(AKIDB_ENOMEM, "backup: out of memory");
+        snprintf(b->rprefix, rl + 2, "%s%s", r, rl && r[rl - 1] != '/' ? "/" : "");
+    }
     ak_s3_config c = AK_S3_CONFIG_INIT;
     c.bucket = o->bucket;
     c.endpoint = o->endpoint;
@@ -483,7 +495,23 @@ static akidb_status fetch_all(akidb_store *s, const char *marker, const bk_manif
     return st;
 }
 
+static akidb_status restore_from_prefix(akidb_store *s);
+
+/* With opts.restore_prefix the restore reads that prefix: b->prefix names
+ * it while the restore runs (before the shipping thread starts). */
 akidb_status ak_backup_restore(akidb_store *s)
+{
+    ak_backup *b = s->backup;
+    if (!b || !b->rprefix)
+        return restore_from_prefix(s);
+    char *own = b->prefix;
+    b->prefix = b->rprefix;
+    akidb_status st = restore_from_prefix(s);
+    b->prefix = own;
+    return st;
+}
+
+static akidb_status restore_from_prefix(akidb_store *s)
 {
     ak_backup *b = s->backup;
     if (!b)
@@ -945,6 +973,7 @@ void ak_backup_free(akidb_store *s)
     pthread_mutex_destroy(&b->mu);
     ak_free(b->bucket);
     ak_free(b->prefix);
+    ak_free(b->rprefix);
     ak_free(b);
     s->backup = NULL;
 }
