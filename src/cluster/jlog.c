@@ -31,6 +31,7 @@
  * reply subject), with a callback on the library's delivery thread.
  */
 #include "cluster/jlog.h"
+#include "cluster/natsconn.h"
 
 #include <nats/nats.h>
 #include <pthread.h>
@@ -224,62 +225,15 @@ static akidb_status ensure_stream(ak_jlog *l, const ak_jlog_opts *o, unsigned sh
     return st;
 }
 
-/* Splits servers ("u1,u2" or "u1 u2") into at most 16 URLs in list. */
-static akidb_status split_servers(const char *servers, char *list, size_t cap, const char **urls,
-                                  int *n_urls)
-{
-    *n_urls = 0;
-    if (strlen(servers) >= cap)
-        return ak_fail(AKIDB_EINVAL, "NATS server list of %zu bytes: at most %zu",
-                       strlen(servers), cap - 1);
-    memcpy(list, servers, strlen(servers) + 1);
-    char *save = NULL;
-    for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-        if (*n_urls == 16)
-            return ak_fail(AKIDB_EINVAL, "NATS server list '%s': at most 16 servers", servers);
-        urls[(*n_urls)++] = t;
-    }
-    if (*n_urls == 0)
-        return ak_fail(AKIDB_EINVAL, "NATS server list '%s' names no server", servers);
-    return AKIDB_OK;
-}
-
-/* Connects l to servers: reconnecting for ever (the log outlives any one
- * server), pending requests failed at once when the connection drops (so
- * they are sent again on the next one), a dead peer found by pings within
- * about 6 s even when no TCP reset tells of it. */
+/* Connects l to servers (natsconn.h) and makes its JetStream context. */
 static akidb_status open_connection(ak_jlog *l, const char *servers)
 {
-    /* the list split into its URLs (the library's SetURL does not take a
-     * list reliably; SetServers does) */
-    char list[1024];
-    const char *urls[16];
-    int n_urls = 0;
-    akidb_status st = split_servers(servers, list, sizeof list, urls, &n_urls);
-    if (st != AKIDB_OK)
+    natsStatus s = NATS_OK;
+    akidb_status st = ak_nats_connect(servers, "akidb", l->wait_ms < TRY_MS ? l->wait_ms : TRY_MS,
+                                      &l->nc, &s);
+    if (st == AKIDB_EINVAL)
         return st;
-    natsOptions *no = NULL;
-    natsStatus s = natsOptions_Create(&no);
-    if (s == NATS_OK)
-        s = natsOptions_SetServers(no, urls, n_urls);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(no, l->wait_ms < TRY_MS ? l->wait_ms : TRY_MS);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(no, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(no, 250);
-    if (s == NATS_OK)
-        s = natsOptions_SetFailRequestsOnDisconnect(no, true);
-    if (s == NATS_OK)
-        s = natsOptions_SetPingInterval(no, 2000);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxPingsOut(no, 3);
-    if (s == NATS_OK)
-        s = natsOptions_SetName(no, "akidb");
-    if (s == NATS_OK)
-        s = natsConnection_Connect(&l->nc, no);
-    natsOptions_Destroy(no);
-    if (s != NATS_OK)
+    if (st != AKIDB_OK)
         return nfail(AKIDB_EIO, s, 0, "connecting to NATS at %s", servers);
     jsOptions jo;
     jsOptions_Init(&jo);

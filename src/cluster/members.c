@@ -17,6 +17,7 @@
  * though its key stays in the bucket.
  */
 #include "cluster/members.h"
+#include "cluster/natsconn.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -455,45 +456,15 @@ static void *members_thread(void *arg)
 
 /* ---- joining ------------------------------------------------------------------------ */
 
-/* Connects as jlog.c does: reconnecting for ever, requests failed at once
- * when the connection drops, a dead peer found by pings. */
+/* Connects as jlog.c does (natsconn.h). */
 static akidb_status connect_nats(ak_members *m, const char *servers)
 {
-    char list[1024];
-    const char *urls[16];
-    int n = 0;
-    if (strlen(servers) >= sizeof list)
-        return ak_fail(AKIDB_EINVAL, "NATS server list of %zu bytes: at most %zu",
-                       strlen(servers), sizeof list - 1);
-    memcpy(list, servers, strlen(servers) + 1);
-    char *save = NULL;
-    for (char *t = strtok_r(list, ", ", &save); t && n < 16; t = strtok_r(NULL, ", ", &save))
-        urls[n++] = t;
-    if (n == 0)
-        return ak_fail(AKIDB_EINVAL, "NATS server list '%s' names no server", servers);
     int64_t try_ms = m->wait_ms < TRY_MS ? m->wait_ms : TRY_MS;
-    natsOptions *no = NULL;
-    natsStatus s = natsOptions_Create(&no);
-    if (s == NATS_OK)
-        s = natsOptions_SetServers(no, urls, n);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(no, try_ms);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(no, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(no, 250);
-    if (s == NATS_OK)
-        s = natsOptions_SetFailRequestsOnDisconnect(no, true);
-    if (s == NATS_OK)
-        s = natsOptions_SetPingInterval(no, 2000);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxPingsOut(no, 3);
-    if (s == NATS_OK)
-        s = natsOptions_SetName(no, "akidb-members");
-    if (s == NATS_OK)
-        s = natsConnection_Connect(&m->nc, no);
-    natsOptions_Destroy(no);
-    if (s != NATS_OK)
+    natsStatus s = NATS_OK;
+    akidb_status st = ak_nats_connect(servers, "akidb-members", try_ms, &m->nc, &s);
+    if (st == AKIDB_EINVAL)
+        return st;
+    if (st != AKIDB_OK)
         return ak_fail(AKIDB_EIO, "joining cluster %s (JetStream bucket %s): connecting to NATS "
                        "at %s: %s", m->bucket + 6, m->bucket, servers, nats_text(s));
     jsOptions jo;
