@@ -182,10 +182,20 @@ typedef struct akidb_store_opts {
                                     (vectors compared with the query, and
                                     points a filtered scan tests); see
                                     akidb_search; 0: AKIDB_SEARCH_BUDGET_DEFAULT */
+    /* Sealed segments (docs/ARCHITECTURE.md, "Segments"): a collection's
+     * mutable tail is sealed into an immutable segment file by the
+     * snapshot thread once it holds seal_points points or seal_bytes bytes
+     * (no write waits for it); snapshots then rewrite only the tail. */
+    uint64_t seal_points;        /* 0: 262144; UINT64_MAX: never seal         */
+    uint64_t seal_bytes;         /* 0: 256 MiB of ingested vectors and data   */
+    size_t compact_max_segments; /* more segments than this: the smallest are
+                                    merged; 0: 8                              */
+    double compact_tomb_share;   /* a segment with this share of its points
+                                    tombstoned is rewritten; 0: 0.3           */
 } akidb_store_opts;
 
 /* Defaults (all zero). */
-#define AKIDB_STORE_OPTS_INIT { AKIDB_SYNC_FULL, 0, false, false, 0, NULL, NULL, NULL, NULL, NULL, 0 }
+#define AKIDB_STORE_OPTS_INIT { AKIDB_SYNC_FULL, 0, false, false, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0 }
 
 /* Opens the store in directory dir, creating the directory (one level) if it
  * does not exist, and recovers it: loads the newest snapshot, replays the WAL
@@ -236,6 +246,11 @@ typedef struct akidb_store_stats {
     akidb_status backup_status;     /* the last round's failure (AKIDB_OK
                                        once one succeeds again)             */
     char backup_error[256];         /* its message, "" when OK              */
+    /* Sealed segments: */
+    uint64_t segments;              /* segments of every collection now     */
+    uint64_t segments_sealed;       /* tails sealed since open              */
+    uint64_t segments_compacted;    /* merged segments written since open   */
+    uint64_t segment_bytes_written; /* bytes of segment files written       */
 } akidb_store_stats;
 void akidb_store_get_stats(akidb_store *store, akidb_store_stats *stats);
 
