@@ -9,8 +9,11 @@
  *   snap-<L>.akdb   a snapshot file as the store wrote it;
  *   wal-<X>.log     a WAL segment, whole once closed, else the valid records
  *                   of the open segment as of the last tail shipped;
- *   MANIFEST        JSON naming the snapshot and the segments (from the one
- *                   holding record L on) with their sizes and SHA-256.
+ *   seg-<N>.akseg   a sealed segment file (immutable: uploaded the first time
+ *                   a round finds it, never again);
+ *   MANIFEST        JSON naming the snapshot, the segment files and the WAL
+ *                   segments (from the one holding record L on) with their
+ *                   sizes and SHA-256.
  * A round of the shipping thread compares the folder with the manifest it
  * last wrote: uploads the newest snapshot if the manifest names another,
  * every segment from the snapshot on whose size changed (the open one only
@@ -69,11 +72,16 @@ typedef struct bk_obj {
     char sha[65];
 } bk_obj;
 
+/* Kinds of objects (the values of the former bool "snap" kept). */
+enum { BK_WAL = 0, BK_SNAP = 1, BK_SEG = 2 };
+
 typedef struct bk_manifest {
     bool has_snap;
     bk_obj snap;
     bk_obj *wal;
     size_t n_wal;
+    bk_obj *seg;                /* sealed segment files; lsn: their number */
+    size_t n_seg;
     uint64_t last_lsn;          /* last WAL record the objects hold (0: none) */
 } bk_manifest;
 
@@ -107,15 +115,17 @@ static void snap_name(char *buf, size_t cap, uint64_t lsn)
     snprintf(buf, cap, "snap-%016llx.akdb", (unsigned long long)lsn);
 }
 
-static void obj_name(char *buf, size_t cap, bool snap, uint64_t lsn)
+static void obj_name(char *buf, size_t cap, int snap, uint64_t lsn)
 {
-    if (snap)
+    if (snap == BK_SEG)
+        snprintf(buf, cap, "seg-%016llx.akseg", (unsigned long long)lsn);
+    else if (snap)
         snap_name(buf, cap, lsn);
     else
         ak_wal_segment_name(buf, lsn);
 }
 
-static void obj_key(const ak_backup *b, char *buf, size_t cap, bool snap, uint64_t lsn)
+static void obj_key(const ak_backup *b, char *buf, size_t cap, int snap, uint64_t lsn)
 {
     char name[40];
     obj_name(name, sizeof name, snap, lsn);
@@ -187,6 +197,7 @@ out:
 static void manifest_free(bk_manifest *m)
 {
     ak_free(m->wal);
+    ak_free(m->seg);
     memset(m, 0, sizeof *m);
 }
 
@@ -198,18 +209,24 @@ static bool obj_equal(const bk_obj *a, const bk_obj *b)
 static bool manifest_equal(const bk_manifest *a, const bk_manifest *b)
 {
     if (a->has_snap != b->has_snap || (a->has_snap && !obj_equal(&a->snap, &b->snap)) ||
-        a->n_wal != b->n_wal || a->last_lsn != b->last_lsn)
+        a->n_wal != b->n_wal || a->last_lsn != b->last_lsn || a->n_seg != b->n_seg)
         return false;
     for (size_t i = 0; i < a->n_wal; i++)
         if (!obj_equal(&a->wal[i], &b->wal[i]))
             return false;
+    for (size_t i = 0; i < a->n_seg; i++)
+        if (!obj_equal(&a->seg[i], &b->seg[i]))
+            return false;
     return true;
 }
 
-static json_t *obj_json(const ak_backup *b, const bk_obj *o, bool snap)
+static json_t *obj_json(const ak_backup *b, const bk_obj *o, int snap)
 {
     char key[1100];
     obj_key(b, key, sizeof key, snap, o->lsn);
+    if (snap == BK_SEG)
+        return json_pack("{s:s, s:I, s:I, s:s}", "key", key, "seq", (json_int_t)o->lsn, "size",
+                         (json_int_t)o->size, "sha256", o->sha);
     if (snap)
         return json_pack("{s:s, s:I, s:I, s:s}", "key", key, "lsn", (json_int_t)o->lsn, "size",
                          (json_int_t)o->size, "sha256", o->sha);
@@ -222,16 +239,20 @@ static json_t *obj_json(const ak_backup *b, const bk_obj *o, bool snap)
 static akidb_status manifest_dump(const ak_backup *b, const bk_manifest *m, char **out)
 {
     *out = NULL;
-    json_t *root = json_object(), *wal = json_array();
+    json_t *root = json_object(), *wal = json_array(), *seg = json_array();
     bool ok = root && wal && json_object_set_new(root, "format", json_integer(BK_FORMAT)) == 0;
     ok = ok && json_object_set_new(root, "snapshot",
                                    m->has_snap ? obj_json(b, &m->snap, true) : json_null()) == 0;
     for (size_t i = 0; ok && i < m->n_wal; i++)
         ok = json_array_append_new(wal, obj_json(b, &m->wal[i], false)) == 0;
+    for (size_t i = 0; ok && i < m->n_seg; i++)
+        ok = json_array_append_new(seg, obj_json(b, &m->seg[i], BK_SEG)) == 0;
+    ok = ok && (!m->n_seg || json_object_set(root, "segments", seg) == 0);
     ok = ok && json_object_set(root, "wal", wal) == 0;
     ok = ok && json_object_set_new(root, "last_lsn", json_integer((json_int_t)m->last_lsn)) == 0;
     char *txt = ok ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(wal);
+    json_decref(seg);
     json_decref(root);
     if (!txt)
         return ak_fail(AKIDB_ENOMEM, "backup: out of memory writing the manifest");
@@ -240,9 +261,10 @@ static akidb_status manifest_dump(const ak_backup *b, const bk_manifest *m, char
 }
 
 /* Reads one object entry; false if malformed. */
-static bool obj_parse(const ak_backup *b, json_t *j, bool snap, bk_obj *o)
+static bool obj_parse(const ak_backup *b, json_t *j, int snap, bk_obj *o)
 {
-    json_t *k = json_object_get(j, "key"), *l = json_object_get(j, "lsn"),
+    json_t *k = json_object_get(j, "key"),
+           *l = json_object_get(j, snap == BK_SEG ? "seq" : "lsn"),
            *z = json_object_get(j, "size"), *h = json_object_get(j, "sha256");
     if (!json_is_string(k) || !json_is_integer(l) || !json_is_integer(z) || !json_is_string(h) ||
         json_integer_value(l) < 1 || json_integer_value(z) < 0 || strlen(json_string_value(h)) != 64)
@@ -250,7 +272,7 @@ static bool obj_parse(const ak_backup *b, json_t *j, bool snap, bk_obj *o)
     o->lsn = (uint64_t)json_integer_value(l);
     o->size = (uint64_t)json_integer_value(z);
     snprintf(o->sha, sizeof o->sha, "%s", json_string_value(h));
-    if (!snap) {
+    if (snap == BK_WAL) {
         json_t *x = json_object_get(j, "last_lsn");
         if (!json_is_integer(x) || json_integer_value(x) < json_integer_value(l))
             return false;
@@ -301,6 +323,17 @@ static akidb_status manifest_parse(const ak_backup *b, const char *txt, size_t l
         if (!obj_parse(b, json_array_get(wal, i), false, &m->wal[i]) ||
             (i && m->wal[i].lsn <= m->wal[i - 1].lsn)) {
             st = ak_fail(AKIDB_ECORRUPT, "%s: malformed WAL entry %zu", what, i);
+            goto out;
+        }
+    json_t *seg = json_object_get(root, "segments");
+    size_t ns = json_is_array(seg) ? json_array_size(seg) : 0;
+    if (ns && !(m->seg = ak_calloc(ns, sizeof *m->seg))) {
+        st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", what);
+        goto out;
+    }
+    for (size_t i = 0; i < ns; i++, m->n_seg++)
+        if (!obj_parse(b, json_array_get(seg, i), BK_SEG, &m->seg[i])) {
+            st = ak_fail(AKIDB_ECORRUPT, "%s: malformed segment entry %zu", what, i);
             goto out;
         }
 out:
@@ -388,7 +421,8 @@ static bool remove_store_files(akidb_store *s)
         size_t l = strlen(n);
         bool snap = strncmp(n, "snap-", 5) == 0 && l > 5 && strcmp(n + l - 5, ".akdb") == 0;
         bool wal = strncmp(n, "wal-", 4) == 0 && l > 4 && strcmp(n + l - 4, ".log") == 0;
-        if ((snap || wal) && unlinkat(dirfd(d), n, 0) != 0 && errno != ENOENT)
+        bool seg = strncmp(n, "seg-", 4) == 0 && l > 6 && strcmp(n + l - 6, ".akseg") == 0;
+        if ((snap || wal || seg) && unlinkat(dirfd(d), n, 0) != 0 && errno != ENOENT)
             ok = false;
     }
     closedir(d);
@@ -412,7 +446,7 @@ static akidb_status count_store_files(akidb_store *s, size_t *count)
 }
 
 /* Downloads one object to its file and checks it against the manifest. */
-static akidb_status fetch_obj(akidb_store *s, const bk_obj *o, bool snap)
+static akidb_status fetch_obj(akidb_store *s, const bk_obj *o, int snap)
 {
     ak_backup *b = s->backup;
     char key[1100], name[40];
@@ -432,10 +466,10 @@ static akidb_status fetch_obj(akidb_store *s, const bk_obj *o, bool snap)
      * manifest's bytes first. */
     uint64_t size = 0;
     char sha[65];
-    if ((st = sha_file(path, snap ? UINT64_MAX : o->size, &size, sha)) != AKIDB_OK)
+    if ((st = sha_file(path, snap != BK_WAL ? UINT64_MAX : o->size, &size, sha)) != AKIDB_OK)
         goto out;
     struct stat sb;
-    if (!snap && size == o->size && strcmp(sha, o->sha) == 0 && stat(path, &sb) == 0 &&
+    if (snap == BK_WAL && size == o->size && strcmp(sha, o->sha) == 0 && stat(path, &sb) == 0 &&
         (uint64_t)sb.st_size > o->size) {
         int fd;
         if ((st = ak_io_open(path, O_WRONLY, 0, &fd)) != AKIDB_OK)
@@ -469,6 +503,8 @@ static akidb_status fetch_all(akidb_store *s, const char *marker, const bk_manif
     akidb_status st = AKIDB_OK;
     for (size_t i = 0; st == AKIDB_OK && i < m->n_wal; i++)
         st = fetch_obj(s, &m->wal[i], false);
+    for (size_t i = 0; st == AKIDB_OK && i < m->n_seg; i++)
+        st = fetch_obj(s, &m->seg[i], BK_SEG);
     if (st == AKIDB_OK && m->has_snap)
         st = fetch_obj(s, &m->snap, true);
     if (st == AKIDB_OK)
@@ -584,6 +620,37 @@ static akidb_status ship_snapshot(akidb_store *s, const ak_seg *snap, bk_manifes
     return AKIDB_OK;
 }
 
+/* Uploads the sealed segment files of the folder that the bucket lacks:
+ * each once, as they never change. */
+static akidb_status ship_segfiles(akidb_store *s, const ak_seg *v, size_t n, bk_manifest *m,
+                                  uint64_t *uploads)
+{
+    ak_backup *b = s->backup;
+    for (size_t i = 0; i < n; i++) {
+        const bk_obj *prev = NULL;
+        for (size_t j = 0; b->have_cur && j < b->cur.n_seg && !prev; j++)
+            if (b->cur.seg[j].lsn == v[i].lsn)
+                prev = &b->cur.seg[j];
+        if (prev) {
+            m->seg[m->n_seg++] = *prev;
+            continue;
+        }
+        bk_obj o = { .lsn = v[i].lsn };
+        akidb_status st = sha_file(v[i].name, UINT64_MAX, &o.size, o.sha);
+        char key[1100];
+        obj_key(b, key, sizeof key, BK_SEG, v[i].lsn);
+        if (st == AKIDB_OK)
+            st = ak_s3_put_file(b->s3, key, v[i].name, 0);
+        if (st != AKIDB_OK) {
+            b->again = !ak_file_exists(v[i].name);
+            return st;
+        }
+        (*uploads)++;
+        m->seg[m->n_seg++] = o;
+    }
+    return AKIDB_OK;
+}
+
 /* Uploads a WAL segment (its valid records) unless the bucket has it; an
  * empty one is left out.  *last_lsn: its last record. */
 static akidb_status ship_segment(akidb_store *s, const ak_seg *seg, bk_manifest *m,
@@ -644,7 +711,8 @@ static akidb_status sweep(ak_backup *b, const bk_manifest *m)
     for (size_t i = 0; st == AKIDB_OK && i < l.n; i++) {
         const char *name = l.v[i].key + pl;
         bool snap = strncmp(name, "snap-", 5) == 0, wal = strncmp(name, "wal-", 4) == 0;
-        if (!snap && !wal)
+        bool seg = strncmp(name, "seg-", 4) == 0;
+        if (!snap && !wal && !seg)
             continue;
         bool named = false;
         char want[40];
@@ -654,6 +722,10 @@ static akidb_status sweep(ak_backup *b, const bk_manifest *m)
         }
         for (size_t j = 0; !named && j < m->n_wal; j++) {
             obj_name(want, sizeof want, false, m->wal[j].lsn);
+            named = strcmp(want, name) == 0;
+        }
+        for (size_t j = 0; !named && j < m->n_seg; j++) {
+            obj_name(want, sizeof want, BK_SEG, m->seg[j].lsn);
             named = strcmp(want, name) == 0;
         }
         if (!named)
@@ -666,8 +738,11 @@ static akidb_status sweep(ak_backup *b, const bk_manifest *m)
 static bool same_keys(const bk_manifest *a, const bk_manifest *b)
 {
     if (a->has_snap != b->has_snap || (a->has_snap && a->snap.lsn != b->snap.lsn) ||
-        a->n_wal != b->n_wal)
+        a->n_wal != b->n_wal || a->n_seg != b->n_seg)
         return false;
+    for (size_t i = 0; i < a->n_seg; i++)
+        if (a->seg[i].lsn != b->seg[i].lsn)
+            return false;
     for (size_t i = 0; i < a->n_wal; i++)
         if (a->wal[i].lsn != b->wal[i].lsn)
             return false;
@@ -704,13 +779,23 @@ static akidb_status put_manifest(akidb_store *s, bk_manifest *m)
 static akidb_status round_once(akidb_store *s, bool tail)
 {
     ak_backup *b = s->backup;
-    ak_seg *snaps = NULL, *wals = NULL;
-    size_t n_snaps = 0, n_wals = 0;
+    ak_seg *snaps = NULL, *wals = NULL, *segs = NULL, *again = NULL;
+    size_t n_snaps = 0, n_wals = 0, n_segs = 0, n_again = 0;
     bk_manifest m = { 0 };
     uint64_t uploads = 0, last = 0;
     akidb_status st = ak_store_list_files(s->dir, "snap-", ".akdb", &snaps, &n_snaps);
     if (st == AKIDB_OK)
         st = ak_store_list_files(s->dir, "wal-", ".log", &wals, &n_wals);
+    if (st == AKIDB_OK)
+        st = ak_store_list_files(s->dir, "seg-", ".akseg", &segs, &n_segs);
+    /* the segment files the snapshot names are all listed unless a newer
+     * snapshot (which may have removed some) finished meanwhile */
+    if (st == AKIDB_OK)
+        st = ak_store_list_files(s->dir, "snap-", ".akdb", &again, &n_again);
+    if (st == AKIDB_OK && n_again && (!n_snaps || again[n_again - 1].lsn != snaps[n_snaps - 1].lsn)) {
+        b->again = true;
+        st = ak_fail(AKIDB_ENOENT, "%s: a snapshot finished during the round", s->dir);
+    }
     if (st != AKIDB_OK)
         goto out;
     uint64_t snap_lsn = n_snaps ? snaps[n_snaps - 1].lsn : 0;
@@ -732,7 +817,13 @@ static akidb_status round_once(akidb_store *s, bool tail)
         st = ak_fail(AKIDB_ENOMEM, "backup: out of memory");
         goto out;
     }
+    if (n_segs && !(m.seg = ak_calloc(n_segs, sizeof *m.seg))) {
+        st = ak_fail(AKIDB_ENOMEM, "backup: out of memory");
+        goto out;
+    }
     if (n_snaps)
+        st = ship_segfiles(s, segs, n_segs, &m, &uploads);
+    if (n_snaps && st == AKIDB_OK)
         st = ship_snapshot(s, &snaps[n_snaps - 1], &m, &uploads);
     if (snap_lsn)
         last = snap_lsn - 1;
@@ -759,6 +850,8 @@ out:
     manifest_free(&m);
     ak_store_free_segs(snaps, n_snaps);
     ak_store_free_segs(wals, n_wals);
+    ak_store_free_segs(segs, n_segs);
+    ak_store_free_segs(again, n_again);
     return st;
 }
 
@@ -809,6 +902,16 @@ static void adopt(akidb_store *s)
         ak_free(p);
     }
     m.n_wal = keep;
+    keep = 0;
+    for (size_t i = 0; i < m.n_seg; i++) {
+        obj_name(name, sizeof name, BK_SEG, m.seg[i].lsn);
+        char *p = ak_path_join(s->dir, name);
+        struct stat sb;
+        if (p && stat(p, &sb) == 0 && (uint64_t)sb.st_size == m.seg[i].size)
+            m.seg[keep++] = m.seg[i];   /* segment files never change */
+        ak_free(p);
+    }
+    m.n_seg = keep;
     b->cur = m;
     b->have_cur = true;
     b->swept = false;
