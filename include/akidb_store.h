@@ -214,9 +214,11 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts,
  * in any case).  NULL is allowed and returns AKIDB_OK. */
 akidb_status akidb_store_close(akidb_store *store);
 
-/* Writes a snapshot of every collection (points + serialised index)
- * atomically and starts a new WAL segment; older snapshots and WAL segments
- * are removed.  Writes go on meanwhile (into the new segment): catalog
+/* Writes a snapshot of every collection (the mutable tail's points and
+ * serialised index, and the list of the collection's sealed segments with
+ * their tombstones; a tail past opts.seal_points / seal_bytes is sealed
+ * into a new segment file first) atomically and starts a new WAL segment;
+ * older snapshots and WAL segments are removed.  Writes go on meanwhile (into the new segment): catalog
  * changes wait only while the WAL is rotated, point writes to a collection
  * only while that collection is copied into the file. */
 akidb_status akidb_store_snapshot(akidb_store *store);
