@@ -275,7 +275,9 @@ void ak_seg_after_open(akidb_store *s);
  * names (seqs). */
 void ak_seg_remove_unnamed(akidb_store *s, const uint64_t *seqs, size_t n);
 /* Test hook: called by the snapshot thread at "sealed" (tail swapped, file
- * not yet written) and "segment-written"; writes proceed while it blocks. */
+ * not yet written), "segment-written" and "compacting" (sources chosen and
+ * their tombstones copied, merged segment not yet built); writes proceed
+ * while it blocks. */
 extern void (*ak_store_segment_hook)(akidb_store *s, const char *stage);
 
 #define AK_SNAP_MAGIC "AKIDBSNP"
