@@ -405,6 +405,27 @@ AKT_TEST(hnsw_recall_over_segments)
                 (unsigned long long)sb.segments + 1, rs);
         AKT_GE(rs, r1 - 0.005);
     }
+    /* merged by compaction (the graph rebuilt on several threads): the
+     * same recall */
+    AKT_OK(akidb_store_close(st[1]));
+    akidb_store_opts o = tsu_fast_opts();
+    o.seal_points = n / 5;
+    o.compact_max_segments = 2;
+    o.exact_threshold = 16;
+    o.snapshot_wal_bytes = UINT64_MAX;
+    o.log = tsu_quiet_log;
+    AKT_OK(akidb_store_open(db, &o, &st[1]));
+    AKT_OK(akidb_store_snapshot(st[1]));
+    akidb_store_get_stats(st[1], &sb);
+    AKT_LE_INT(sb.segments, 2);
+    AKT_GE(sb.segments_compacted, 1);
+    for (size_t e = 0; e < 3; e++) {
+        double r1 = recall_at(st[0], q, nq, dim, efs[e], truth);
+        double rs = recall_at(st[1], q, nq, dim, efs[e], truth);
+        fprintf(stderr, "  ef %zu: recall@10 one index %.4f, compacted to %llu segments %.4f\n",
+                efs[e], r1, (unsigned long long)sb.segments, rs);
+        AKT_GE(rs, r1 - 0.005);
+    }
     for (size_t i = 0; i < nq; i++)
         akidb_points_free(&truth[i]);
     free(truth);
@@ -522,21 +543,21 @@ static void crash_case(const char *stage, long fail_at)
         kill_stage = stage;
         ak_store_segment_hook = kill_hook;
         for (uint32_t b = 0; b < 40; b++) {
-            if (fail_at >= 0 && b == 10)   /* the disk fails from the n-th call on */
+            if (fail_at >= 0 && b == 10) /* the disk fails from the n-th call on */
                 ak_io_fail_after(fail_at, EIO);
             /* batch 10 fills the tail past the seal size at once */
             uint32_t from = b * 50, to = b == 10 ? from + 200 : from + 50;
             if (b > 10)
                 from += 150, to += 150;
             if (child_put(s, from, to, 0) != AKIDB_OK)
-                _exit(0);   /* the disk failed: not acknowledged, killed */
+                _exit(0); /* the disk failed: not acknowledged, killed */
             if (b % 4 == 3 && child_put(s, from - 150, from - 140, 1) != AKIDB_OK)
-                _exit(0);   /* some replaced in sealed segments */
+                _exit(0); /* some replaced in sealed segments */
             if (write(pfd[1], &to, 4) != 4)
                 _exit(4);
             if (fail_at >= 0 && b == 10) {
-                akidb_store_snapshot(s);   /* seals (or the thread does) */
-                _exit(0);                  /* killed in the middle */
+                akidb_store_snapshot(s); /* seals (or the thread does) */
+                _exit(0);                /* killed in the middle */
             }
             usleep(2000);
         }
@@ -546,7 +567,7 @@ static void crash_case(const char *stage, long fail_at)
     uint32_t b, acked = 0;
     bool any = false;
     while (read(pfd[0], &b, 4) == 4) {
-        acked = b;   /* ids below it are acknowledged */
+        acked = b; /* ids below it are acknowledged */
         any = true;
     }
     close(pfd[0]);
@@ -709,7 +730,7 @@ AKT_TEST(writes_do_not_wait_for_compaction)
     wait_stat(s, 1, 0);
     put_range(s, 100, 200, 0, 100);
     wait_stat(s, 2, 0);
-    put_range(s, 200, 300, 0, 100);   /* a third segment: two are merged */
+    put_range(s, 200, 300, 0, 100); /* a third segment: two are merged */
     pthread_mutex_lock(&hold_mu);
     double t0 = now_s();
     while (!held && now_s() - t0 < 20) {

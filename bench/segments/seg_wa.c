@@ -6,8 +6,9 @@
  * reached the block layer) per byte of point data ingested.
  *
  *   akidb_bench_segwa [--n N] [--dim D] [--batch B] [--wal-mib M]
- *                     [--seal P] [--dir DIR]
- * --seal 0 turns sealing off (every snapshot rewrites the collection).
+ *                     [--seal P] [--max-segs K] [--dir DIR]
+ * --seal 0 turns sealing off (every snapshot rewrites the collection);
+ * --max-segs is the compaction's segment count (0: the store's default).
  */
 #include "akidb_store.h"
 
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
 {
     size_t n = 100000, dim = 64, batch = 1000, wal_mib = 8;
     uint64_t seal = 16384;
+    size_t max_segs = 0;
     const char *dir = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n"))
@@ -72,6 +74,8 @@ int main(int argc, char **argv)
             wal_mib = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--seal"))
             seal = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--max-segs"))
+            max_segs = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--dir"))
             dir = argv[i + 1];
     }
@@ -84,6 +88,7 @@ int main(int argc, char **argv)
     o.sync = AKIDB_SYNC_NONE;
     o.snapshot_wal_bytes = (uint64_t)wal_mib << 20;
     o.seal_points = seal ? seal : UINT64_MAX;
+    o.compact_max_segments = max_segs;
     akidb_store *s;
     if (akidb_store_open(dir, &o, &s) != AKIDB_OK)
         die("open");
@@ -113,12 +118,10 @@ int main(int argc, char **argv)
     if (akidb_store_close(s) != AKIDB_OK) /* waits for the snapshot in progress, writes the last */
         die("close");
     io_counts(&c1, &b1);
-    akidb_store_stats st;
-    (void)st;
-    printf("seal=%s n=%zu dim=%zu batch=%zu wal=%zu MiB: ingested %.1f MiB in %.1f s; "
+    printf("seal=%s max-segs=%zu n=%zu dim=%zu batch=%zu wal=%zu MiB: ingested %.1f MiB in %.1f s; "
            "written %.1f MiB (wchar), %.1f MiB (write_bytes); amplification %.2f (wchar), "
            "%.2f (write_bytes)\n",
-           seal ? "on" : "off", n, dim, batch, wal_mib, ingested / 1048576.0, t1 - t0,
+           seal ? "on" : "off", max_segs, n, dim, batch, wal_mib, ingested / 1048576.0, t1 - t0,
            (c1 - c0) / 1048576.0, (b1 - b0) / 1048576.0, (double)(c1 - c0) / (double)ingested,
            (double)(b1 - b0) / (double)ingested);
     free(v);

@@ -501,52 +501,121 @@ static size_t compact_pick(const akidb_store *s, const ak_coll *c, bool *pick)
     return n;
 }
 
-/* Copies the point at label l of segment table src into m (private). */
-static akidb_status copy_point(ak_coll *m, const ak_coll *src, uint32_t l, float *vec)
+/* Copies the id, text and payload of the point at label l of segment
+ * table src into a new slot of m (private); its label into *nl. */
+static akidb_status copy_slot(ak_coll *m, const ak_coll *src, uint32_t l, uint32_t *nl)
 {
     const pslot *a = &src->slots[l];
-    uint32_t nl = ak_coll_take_label(m);
-    pslot *b = &m->slots[nl];
+    *nl = ak_coll_take_label(m);
+    pslot *b = &m->slots[*nl];
     b->id = ak_strndup(a->id, a->id_len);
     b->id_len = a->id_len;
     b->text = a->text ? ak_strdup(a->text) : NULL;
     b->payload = a->payload ? json_deep_copy(a->payload) : NULL;
-    akidb_status st = AKIDB_OK;
     if (!b->id || (a->text && !b->text) || (a->payload && !b->payload))
-        st = ak_coll_oom(m);
-    if (st == AKIDB_OK)
-        st = ak_index_get_vector(&src->index, l, vec);
-    if (st == AKIDB_OK)
-        st = ak_index_add(&m->index, nl, vec);
-    if (st != AKIDB_OK) {
-        ak_coll_slot_clear(b);
-        ak_coll_give_label(m, nl);
-        return st;
-    }
-    b->in_index = true;
-    atomic_store(&b->state, SLOT_LIVE);
-    ak_coll_ht_insert(m, nl);
-    m->n_live++;
+        return ak_coll_oom(m);
     return AKIDB_OK;
 }
 
-/* The merged table of the sources minus the tombstones in their copies. */
+/* The index adds of a merge: vector i comes from label from_l[i] of table
+ * from[i] and goes to label i of m.  Threads take every step-th one. */
+typedef struct merge_job {
+    ak_coll *m;
+    const ak_coll **from;
+    const uint32_t *from_l;
+    size_t n, start, step;
+    akidb_status st;
+    char msg[256];
+} merge_job;
+
+static void *merge_worker(void *arg)
+{
+    merge_job *j = arg;
+    float *vec = ak_malloc((size_t)j->m->dim * sizeof *vec);
+    j->st = vec ? AKIDB_OK : ak_coll_oom(j->m);
+    for (size_t i = j->start; j->st == AKIDB_OK && i < j->n; i += j->step) {
+        j->st = ak_index_get_vector(&j->from[i]->index, j->from_l[i], vec);
+        if (j->st == AKIDB_OK)
+            j->st = ak_index_add(&j->m->index, (uint32_t)i, vec);
+    }
+    if (j->st != AKIDB_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", akidb_last_error());
+    ak_free(vec);
+    return NULL;
+}
+
+#define MERGE_WARM 1024 /* the first nodes of the graph are added in order */
+#define MERGE_THREADS_MAX 8
+
+/* Builds m's index from the sources: the first MERGE_WARM vectors in order,
+ * the rest on up to MERGE_THREADS_MAX threads (the index takes concurrent
+ * adds). */
+static akidb_status merge_index(ak_coll *m, const ak_coll **from, const uint32_t *from_l, size_t n)
+{
+    size_t warm = n < MERGE_WARM ? n : MERGE_WARM;
+    merge_job w = { m, from, from_l, warm, 0, 1, AKIDB_OK, "" };
+    merge_worker(&w);
+    if (w.st != AKIDB_OK)
+        return ak_fail(w.st, "%s", w.msg);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t t = ncpu < 1 ? 1 : (size_t)ncpu;
+    if (t > MERGE_THREADS_MAX)
+        t = MERGE_THREADS_MAX;
+    merge_job jobs[MERGE_THREADS_MAX];
+    pthread_t th[MERGE_THREADS_MAX];
+    bool started[MERGE_THREADS_MAX] = { false };
+    for (size_t i = 0; i < t; i++)
+        jobs[i] = (merge_job){ m, from, from_l, n, warm + i, t, AKIDB_OK, "" };
+    for (size_t i = 1; i < t; i++)
+        started[i] = pthread_create(&th[i], NULL, merge_worker, &jobs[i]) == 0;
+    merge_worker(&jobs[0]);
+    for (size_t i = 1; i < t; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            merge_worker(&jobs[i]); /* no thread: done here */
+    }
+    for (size_t i = 0; i < t; i++)
+        if (jobs[i].st != AKIDB_OK)
+            return ak_fail(jobs[i].st, "%s", jobs[i].msg);
+    return AKIDB_OK;
+}
+
+/* The merged table of the sources minus the tombstones in their copies:
+ * the points' data copied, then the index built (labels 0..n-1). */
 static akidb_status merge_tables(ak_coll *c, ak_segment **src, uint8_t **tc, size_t k,
                                  ak_coll **out)
 {
     ak_coll *m = empty_table(c);
-    float *vec = ak_malloc((size_t)c->dim * sizeof *vec);
-    size_t total = 0;
+    size_t total = 0, n = 0;
     for (size_t i = 0; i < k; i++)
         total += src[i]->t->n_live;
-    akidb_status st = m && vec ? ak_coll_reserve(m, total) : ak_coll_oom(c);
+    const ak_coll **from = ak_malloc((total ? total : 1) * sizeof *from);
+    uint32_t *from_l = ak_malloc((total ? total : 1) * sizeof *from_l);
+    akidb_status st = m && from && from_l ? ak_coll_reserve(m, total) : ak_coll_oom(c);
     for (size_t i = 0; st == AKIDB_OK && i < k; i++) {
         const ak_coll *t = src[i]->t;
-        for (uint32_t l = 0; st == AKIDB_OK && l < t->n_slots; l++)
-            if (atomic_load(&t->slots[l].state) == SLOT_LIVE && !tc[i][l])
-                st = copy_point(m, t, l, vec);
+        for (uint32_t l = 0; st == AKIDB_OK && l < t->n_slots; l++) {
+            if (atomic_load(&t->slots[l].state) != SLOT_LIVE || tc[i][l])
+                continue;
+            uint32_t nl;
+            st = copy_slot(m, t, l, &nl);
+            AK_ASSERT(st != AKIDB_OK || nl == n); /* an empty table hands out 0, 1, ... */
+            from[n] = t;
+            from_l[n++] = l;
+        }
     }
-    ak_free(vec);
+    if (st == AKIDB_OK)
+        st = merge_index(m, from, from_l, n);
+    for (uint32_t l = 0; st == AKIDB_OK && l < n; l++) {
+        pslot *b = &m->slots[l];
+        b->in_index = true;
+        atomic_store(&b->state, SLOT_LIVE);
+        ak_coll_ht_insert(m, l);
+        m->n_live++;
+    }
+    ak_free(from);
+    ak_free(from_l);
     if (st != AKIDB_OK) {
         ak_coll_unref(m);
         return ak_fail_prefix(st, "compacting '%s/%s'", c->tenant, c->name);
@@ -615,7 +684,7 @@ static akidb_status compact(akidb_store *s, ak_coll *c)
     ak_coll *m = NULL;
     ak_segment *g = NULL;
     if (st == AKIDB_OK && k)
-        seg_hook(s, "compacting");   /* sources chosen, nothing built yet */
+        seg_hook(s, "compacting"); /* sources chosen, nothing built yet */
     if (st == AKIDB_OK && k)
         st = merge_tables(c, src, tc, k, &m);
     if (st == AKIDB_OK && m && !(g = seg_new(m, atomic_fetch_add(&s->seg_seq, 1)))) {
