@@ -763,7 +763,47 @@ AKT_TEST(writes_do_not_wait_for_compaction)
     free(d);
 }
 
+/* A segment whose points are all deleted is dropped by the compaction,
+ * and its file with it. */
+AKT_TEST(fully_deleted_segment_dropped)
+{
+    char *d = tsu_tmpdir("segE");
+    akidb_store *s = open_store(d, 100, 100);
+    make_coll(s, AKIDB_METRIC_DOT);
+    put_range(s, 0, 100, 0, 100);
+    AKT_OK(akidb_store_snapshot(s));
+    put_range(s, 100, 200, 0, 100);
+    AKT_OK(akidb_store_snapshot(s));
+    akidb_store_stats st;
+    akidb_store_get_stats(s, &st);
+    AKT_EQ_INT(st.segments, 2);
+    AKT_EQ_INT(count_files(d, "seg-"), 2);
+    char ids[100][8];
+    const char *pid[100];
+    for (int i = 0; i < 100; i++) {
+        snprintf(ids[i], sizeof ids[i], "%d", i);
+        pid[i] = ids[i];
+    }
+    size_t nd;
+    AKT_OK(akidb_points_delete(s, "t", "c", pid, 100, &nd));
+    AKT_EQ_INT(nd, 100);
+    AKT_OK(akidb_store_snapshot(s));
+    akidb_store_get_stats(s, &st);
+    AKT_EQ_INT(st.segments, 1);
+    AKT_EQ_INT(count_files(d, "seg-"), 1);
+    uint64_t cnt;
+    AKT_OK(akidb_points_count(s, "t", "c", NULL, &cnt));
+    AKT_EQ_INT(cnt, 100);
+    AKT_OK(akidb_store_close(s));
+    s = open_store(d, 100, 100);
+    AKT_OK(akidb_points_count(s, "t", "c", NULL, &cnt));
+    AKT_EQ_INT(cnt, 100);
+    AKT_OK(akidb_store_close(s));
+    tsu_rmrf(d);
+    free(d);
+}
+
 AKT_MAIN(AKT_REG(same_answers_as_one_table), AKT_REG(compaction_merges_and_drops),
          AKT_REG(hnsw_recall_over_segments), AKT_REG(damaged_segment_is_corrupt),
          AKT_REG(kill_during_sealing_loses_nothing), AKT_REG(writes_do_not_wait_for_sealing),
-         AKT_REG(writes_do_not_wait_for_compaction))
+         AKT_REG(writes_do_not_wait_for_compaction), AKT_REG(fully_deleted_segment_dropped))

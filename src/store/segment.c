@@ -625,8 +625,9 @@ static akidb_status merge_tables(ak_coll *c, ak_segment **src, uint8_t **tc, siz
 }
 
 /* Puts g in place of the sources (writer mutex and rw write lock held),
- * carrying over the tombstones set since their copies were taken. */
-static void compact_swap(ak_coll *c, ak_segment **src, uint8_t **tc, size_t k, ak_segment *g)
+ * carrying over the tombstones set since their copies were taken; a g
+ * left without live points is not kept (false: the caller frees it). */
+static bool compact_swap(ak_coll *c, ak_segment **src, uint8_t **tc, size_t k, ak_segment *g)
 {
     for (size_t i = 0; i < k; i++) {
         const ak_coll *t = src[i]->t;
@@ -641,7 +642,7 @@ static void compact_swap(ak_coll *c, ak_segment **src, uint8_t **tc, size_t k, a
         }
     }
     size_t w = 0;
-    bool placed = false;
+    bool placed = seg_live(g) == 0; /* (then dropped, not placed) */
     for (size_t i = 0; i < c->n_segs; i++) {
         bool is_src = false;
         for (size_t j = 0; j < k && !is_src; j++)
@@ -657,6 +658,7 @@ static void compact_swap(ak_coll *c, ak_segment **src, uint8_t **tc, size_t k, a
     c->seg_live = 0;
     for (size_t i = 0; i < c->n_segs; i++)
         c->seg_live += seg_live(c->segs[i]);
+    return seg_live(g) > 0;
 }
 
 static akidb_status compact(akidb_store *s, ak_coll *c)
@@ -691,17 +693,18 @@ static akidb_status compact(akidb_store *s, ak_coll *c)
         ak_coll_unref(m);
         st = ak_coll_oom(c);
     }
-    if (st == AKIDB_OK && g)
+    if (st == AKIDB_OK && g && g->t->n_live) /* an empty one is dropped */
         st = seg_write(s, g);
     if (st == AKIDB_OK && g) {
         pthread_mutex_lock(&c->wmu);
         if (!c->dead) {
             pthread_rwlock_wrlock(&c->rw);
-            compact_swap(c, src, tc, k, g);
+            bool kept = compact_swap(c, src, tc, k, g);
             pthread_rwlock_unlock(&c->rw);
             for (size_t i = 0; i < k; i++)
                 ak_segment_unref(src[i]); /* the collection's reference */
-            g = NULL;
+            if (kept)
+                g = NULL;
             atomic_fetch_add(&s->seg_compacted, 1);
         }
         pthread_mutex_unlock(&c->wmu);
