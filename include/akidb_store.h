@@ -112,7 +112,9 @@ typedef enum akidb_sync_mode {
  *
  * Shipping runs on a thread of its own: no write waits for the bucket.
  * After each snapshot the snapshot file goes to <prefix>snap-<L>.akdb, each
- * WAL segment closed since goes to <prefix>wal-<L>.log, and then
+ * sealed segment file not yet shipped to <prefix>seg-<N>.akseg (once: they
+ * never change), each WAL segment closed since goes to <prefix>wal-<L>.log,
+ * and then
  * <prefix>MANIFEST is replaced (written last: it only ever names objects
  * that are in the bucket); objects it no longer names are deleted after it.
  * Every tail_interval_ms the valid records of the open WAL segment go up too

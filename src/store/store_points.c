@@ -13,13 +13,15 @@
  *   4. append one WAL record for the whole batch and fsync (group commit with
  *      other collections) - the write is now durable;
  *   5. publish under the collection's write lock: new slots LIVE, replaced
- *      ones DEAD, id hash updated (no allocation, cannot fail);
+ *      ones DEAD (or, for a point in a sealed segment, a tombstone set
+ *      there: segment.c), id hash updated (no allocation, cannot fail);
  *   6. remove the replaced labels from the index in one batch and recycle
  *      their slots (a failure here only leaves invisible "zombie" labels that
  *      the next write retries);
  *   7. after the collection's mutex is released, wake the snapshot thread if
- *      the WAL has passed its threshold (ak_store_maybe_snapshot; the write
- *      does not wait for the snapshot).
+ *      the WAL has passed its threshold (ak_store_maybe_snapshot) or the
+ *      tail its seal size (ak_store_maybe_seal); the write does not wait
+ *      for the snapshot or the sealing.
  * Readers (search, get, count, scroll) hold the collection's read lock and
  * wait only for step 5.  Recovery replays WAL records with the same code
  * minus step 4.
