@@ -42,7 +42,7 @@
  * the snapshot and WAL files and restores again.  With read_only the
  * thread is never started: the store restores but never writes the bucket.
  */
-#include "store/backup.h"
+#include "store/backup_int.h"
 
 #include "common/fileio.h"
 #include "objstore/objstore.h"
@@ -59,290 +59,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BK_FORMAT 1
-#define BK_MANIFEST_MAX (16u << 20)
-#define BK_BACKOFF_FIRST_MS 500u
-#define BK_BACKOFF_MAX_MS 30000u
-#define BK_MARKER "RESTORING"
-
-/* One object the manifest names. */
-typedef struct bk_obj {
-    uint64_t lsn, size;
-    uint64_t last;              /* segments: the last record in the object */
-    char sha[65];
-} bk_obj;
-
-/* Kinds of objects (the values of the former bool "snap" kept). */
-enum { BK_WAL = 0, BK_SNAP = 1, BK_SEG = 2 };
-
-typedef struct bk_manifest {
-    bool has_snap;
-    bk_obj snap;
-    bk_obj *wal;
-    size_t n_wal;
-    bk_obj *seg;                /* sealed segment files; lsn: their number */
-    size_t n_seg;
-    uint64_t last_lsn;          /* last WAL record the objects hold (0: none) */
-} bk_manifest;
-
-struct ak_backup {
-    ak_s3 *s3;
-    char *bucket, *prefix;      /* prefix "" or ending in '/' */
-    int interval_ms;
-    bool read_only;
-
-    pthread_t th;
-    bool started;
-    pthread_mutex_t mu;         /* the fields below */
-    pthread_cond_t cv;
-    bool stop, final, kick;
-    akidb_status err;
-    char msg[256];
-    uint64_t uploads, manifests, failures, snap_lsn, shipped_lsn;
-    unsigned backoff_ms;
-    struct timespec retry_at, next_tail;
-
-    /* the shipping thread's own */
-    bk_manifest cur;            /* what the bucket's manifest says */
-    bool have_cur, swept;
-    bool again;                 /* a file of the folder vanished during a round */
-};
-
-/* ---- names, digests ------------------------------------------------------------ */
-
-static void snap_name(char *buf, size_t cap, uint64_t lsn)
-{
-    snprintf(buf, cap, "snap-%016llx.akdb", (unsigned long long)lsn);
-}
-
-static void obj_name(char *buf, size_t cap, int snap, uint64_t lsn)
-{
-    if (snap == BK_SEG)
-        snprintf(buf, cap, "seg-%016llx.akseg", (unsigned long long)lsn);
-    else if (snap)
-        snap_name(buf, cap, lsn);
-    else
-        ak_wal_segment_name(buf, lsn);
-}
-
-static void obj_key(const ak_backup *b, char *buf, size_t cap, int snap, uint64_t lsn)
-{
-    char name[40];
-    obj_name(name, sizeof name, snap, lsn);
-    snprintf(buf, cap, "%s%s", b->prefix, name);
-}
-
-static void sha_final(EVP_MD_CTX *c, char out[65])
-{
-    unsigned char d[32];
-    unsigned dl = 0;
-    EVP_DigestFinal_ex(c, d, &dl);
-    ak_hex_encode(d, 32, out);
-    out[64] = 0;
-}
-
-static akidb_status sha_buf(const void *p, size_t n, char out[65])
-{
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c)
-        return ak_fail(AKIDB_ENOMEM, "backup: out of memory (SHA-256)");
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    EVP_DigestUpdate(c, p, n);
-    sha_final(c, out);
-    EVP_MD_CTX_free(c);
-    return AKIDB_OK;
-}
-
-/* Size and SHA-256 of the first limit bytes of a file (all of it when it
- * is shorter), streamed. */
-static akidb_status sha_file(const char *path, uint64_t limit, uint64_t *size, char out[65])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ak_fail(ak_io_status(errno), "open %s: %s", path, strerror(errno));
-    size_t cap = 1u << 20;
-    unsigned char *buf = ak_malloc(cap);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    akidb_status st = AKIDB_OK;
-    if (!buf || !c) {
-        st = ak_fail(AKIDB_ENOMEM, "backup: out of memory hashing %s", path);
-        goto out;
-    }
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    *size = 0;
-    for (;;) {
-        size_t want = limit - *size < cap ? (size_t)(limit - *size) : cap;
-        ssize_t k = want ? read(fd, buf, want) : 0;
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            st = ak_fail(AKIDB_EIO, "read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (k == 0)
-            break;
-        EVP_DigestUpdate(c, buf, (size_t)k);
-        *size += (uint64_t)k;
-    }
-    sha_final(c, out);
-out:
-    EVP_MD_CTX_free(c);
-    ak_free(buf);
-    close(fd);
-    return st;
-}
-
-/* ---- the manifest ---------------------------------------------------------------- */
-
-static void manifest_free(bk_manifest *m)
-{
-    ak_free(m->wal);
-    ak_free(m->seg);
-    memset(m, 0, sizeof *m);
-}
-
-static bool obj_equal(const bk_obj *a, const bk_obj *b)
-{
-    return a->lsn == b->lsn && a->size == b->size && strcmp(a->sha, b->sha) == 0;
-}
-
-static bool manifest_equal(const bk_manifest *a, const bk_manifest *b)
-{
-    if (a->has_snap != b->has_snap || (a->has_snap && !obj_equal(&a->snap, &b->snap)) ||
-        a->n_wal != b->n_wal || a->last_lsn != b->last_lsn || a->n_seg != b->n_seg)
-        return false;
-    for (size_t i = 0; i < a->n_wal; i++)
-        if (!obj_equal(&a->wal[i], &b->wal[i]))
-            return false;
-    for (size_t i = 0; i < a->n_seg; i++)
-        if (!obj_equal(&a->seg[i], &b->seg[i]))
-            return false;
-    return true;
-}
-
-static json_t *obj_json(const ak_backup *b, const bk_obj *o, int snap)
-{
-    char key[1100];
-    obj_key(b, key, sizeof key, snap, o->lsn);
-    if (snap == BK_SEG)
-        return json_pack("{s:s, s:I, s:I, s:s}", "key", key, "seq", (json_int_t)o->lsn, "size",
-                         (json_int_t)o->size, "sha256", o->sha);
-    if (snap)
-        return json_pack("{s:s, s:I, s:I, s:s}", "key", key, "lsn", (json_int_t)o->lsn, "size",
-                         (json_int_t)o->size, "sha256", o->sha);
-    return json_pack("{s:s, s:I, s:I, s:I, s:s}", "key", key, "lsn", (json_int_t)o->lsn,
-                     "last_lsn", (json_int_t)o->last, "size", (json_int_t)o->size, "sha256",
-                     o->sha);
-}
-
-/* The manifest as JSON text (ak_free). */
-static akidb_status manifest_dump(const ak_backup *b, const bk_manifest *m, char **out)
-{
-    *out = NULL;
-    json_t *root = json_object(), *wal = json_array(), *seg = json_array();
-    bool ok = root && wal && json_object_set_new(root, "format", json_integer(BK_FORMAT)) == 0;
-    ok = ok && json_object_set_new(root, "snapshot",
-                                   m->has_snap ? obj_json(b, &m->snap, true) : json_null()) == 0;
-    for (size_t i = 0; ok && i < m->n_wal; i++)
-        ok = json_array_append_new(wal, obj_json(b, &m->wal[i], false)) == 0;
-    for (size_t i = 0; ok && i < m->n_seg; i++)
-        ok = json_array_append_new(seg, obj_json(b, &m->seg[i], BK_SEG)) == 0;
-    ok = ok && (!m->n_seg || json_object_set(root, "segments", seg) == 0);
-    ok = ok && json_object_set(root, "wal", wal) == 0;
-    ok = ok && json_object_set_new(root, "last_lsn", json_integer((json_int_t)m->last_lsn)) == 0;
-    char *txt = ok ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(wal);
-    json_decref(seg);
-    json_decref(root);
-    if (!txt)
-        return ak_fail(AKIDB_ENOMEM, "backup: out of memory writing the manifest");
-    *out = txt;
-    return AKIDB_OK;
-}
-
-/* Reads one object entry; false if malformed. */
-static bool obj_parse(const ak_backup *b, json_t *j, int snap, bk_obj *o)
-{
-    json_t *k = json_object_get(j, "key"),
-           *l = json_object_get(j, snap == BK_SEG ? "seq" : "lsn"),
-           *z = json_object_get(j, "size"), *h = json_object_get(j, "sha256");
-    if (!json_is_string(k) || !json_is_integer(l) || !json_is_integer(z) || !json_is_string(h) ||
-        json_integer_value(l) < 1 || json_integer_value(z) < 0 || strlen(json_string_value(h)) != 64)
-        return false;
-    o->lsn = (uint64_t)json_integer_value(l);
-    o->size = (uint64_t)json_integer_value(z);
-    snprintf(o->sha, sizeof o->sha, "%s", json_string_value(h));
-    if (snap == BK_WAL) {
-        json_t *x = json_object_get(j, "last_lsn");
-        if (!json_is_integer(x) || json_integer_value(x) < json_integer_value(l))
-            return false;
-        o->last = (uint64_t)json_integer_value(x);
-    }
-    char want[1100];
-    obj_key(b, want, sizeof want, snap, o->lsn);
-    return strcmp(want, json_string_value(k)) == 0;
-}
-
-static akidb_status manifest_parse(const ak_backup *b, const char *txt, size_t len,
-                                   bk_manifest *m)
-{
-    memset(m, 0, sizeof *m);
-    char what[1200];
-    snprintf(what, sizeof what, "s3://%s/%sMANIFEST", b->bucket, b->prefix);
-    json_t *root;
-    akidb_status st = ak_json_parse(txt, len, 0, what, &root);
-    if (st != AKIDB_OK)
-        return st == AKIDB_ENOMEM ? st : ak_fail_prefix(AKIDB_ECORRUPT, "backup");
-    json_t *f = json_object_get(root, "format"), *sn = json_object_get(root, "snapshot"),
-           *wal = json_object_get(root, "wal"), *ll = json_object_get(root, "last_lsn");
-    if (!json_is_integer(f) || !json_is_array(wal) || !json_is_integer(ll) ||
-        (!json_is_null(sn) && !json_is_object(sn))) {
-        st = ak_fail(AKIDB_ECORRUPT, "%s: not a manifest (format, snapshot, wal or last_lsn "
-                     "missing or of the wrong type)", what);
-        goto out;
-    }
-    if (json_integer_value(f) != BK_FORMAT) {
-        st = ak_fail(AKIDB_EFORMAT, "%s: manifest format %lld, this version reads %d", what,
-                     (long long)json_integer_value(f), BK_FORMAT);
-        goto out;
-    }
-    m->last_lsn = (uint64_t)json_integer_value(ll);
-    if (json_is_object(sn)) {
-        m->has_snap = true;
-        if (!obj_parse(b, sn, true, &m->snap)) {
-            st = ak_fail(AKIDB_ECORRUPT, "%s: malformed snapshot entry", what);
-            goto out;
-        }
-    }
-    size_t n = json_array_size(wal);
-    if (n && !(m->wal = ak_calloc(n, sizeof *m->wal))) {
-        st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", what);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++, m->n_wal++)
-        if (!obj_parse(b, json_array_get(wal, i), false, &m->wal[i]) ||
-            (i && m->wal[i].lsn <= m->wal[i - 1].lsn)) {
-            st = ak_fail(AKIDB_ECORRUPT, "%s: malformed WAL entry %zu", what, i);
-            goto out;
-        }
-    json_t *seg = json_object_get(root, "segments");
-    size_t ns = json_is_array(seg) ? json_array_size(seg) : 0;
-    if (ns && !(m->seg = ak_calloc(ns, sizeof *m->seg))) {
-        st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", what);
-        goto out;
-    }
-    for (size_t i = 0; i < ns; i++, m->n_seg++)
-        if (!obj_parse(b, json_array_get(seg, i), BK_SEG, &m->seg[i])) {
-            st = ak_fail(AKIDB_ECORRUPT, "%s: malformed segment entry %zu", what, i);
-            goto out;
-        }
-out:
-    json_decref(root);
-    if (st != AKIDB_OK)
-        manifest_free(m);
-    return st;
-}
-
 /* Reads the bucket's manifest; ENOENT if there is none. */
 static akidb_status manifest_get(ak_backup *b, bk_manifest *m)
 {
@@ -352,7 +68,7 @@ static akidb_status manifest_get(ak_backup *b, bk_manifest *m)
     size_t len = 0;
     akidb_status st = ak_s3_get(b->s3, key, BK_MANIFEST_MAX, &data, &len);
     if (st == AKIDB_OK)
-        st = manifest_parse(b, data, len, m);
+        st = bk_manifest_parse(b, data, len, m);
     ak_free(data);
     return st;
 }
@@ -450,8 +166,8 @@ static akidb_status fetch_obj(akidb_store *s, const bk_obj *o, int snap)
 {
     ak_backup *b = s->backup;
     char key[1100], name[40];
-    obj_key(b, key, sizeof key, snap, o->lsn);
-    obj_name(name, sizeof name, snap, o->lsn);
+    bk_obj_key(b, key, sizeof key, snap, o->lsn);
+    bk_obj_name(name, sizeof name, snap, o->lsn);
     char *path = ak_path_join(s->dir, name);
     if (!path)
         return ak_fail(AKIDB_ENOMEM, "restore: out of memory");
@@ -466,7 +182,7 @@ static akidb_status fetch_obj(akidb_store *s, const bk_obj *o, int snap)
      * manifest's bytes first. */
     uint64_t size = 0;
     char sha[65];
-    if ((st = sha_file(path, snap != BK_WAL ? UINT64_MAX : o->size, &size, sha)) != AKIDB_OK)
+    if ((st = bk_sha_file(path, snap != BK_WAL ? UINT64_MAX : o->size, &size, sha)) != AKIDB_OK)
         goto out;
     struct stat sb;
     if (snap == BK_WAL && size == o->size && strcmp(sha, o->sha) == 0 && stat(path, &sb) == 0 &&
@@ -548,7 +264,7 @@ akidb_status ak_backup_restore(akidb_store *s)
      * manifests named: then the newer manifest is read and tried.  Damage
      * is reported after five readings that all show it. */
     for (int attempt = 0;; attempt++) {
-        manifest_free(&m);
+        bk_manifest_free(&m);
         st = manifest_get(b, &m);
         if (st == AKIDB_ECORRUPT && attempt < 4) {
             /* servers that do not replace objects atomically (s3rver) can
@@ -587,7 +303,7 @@ akidb_status ak_backup_restore(akidb_store *s)
                      (unsigned long long)(m.has_snap ? m.snap.lsn : 0), m.n_wal,
                      (unsigned long long)m.last_lsn);
 out:
-    manifest_free(&m);
+    bk_manifest_free(&m);
     ak_free(marker);
     return st;
 }
@@ -605,13 +321,13 @@ static akidb_status ship_snapshot(akidb_store *s, const ak_seg *snap, bk_manifes
         m->snap = b->cur.snap;
         return AKIDB_OK;
     }
-    akidb_status st = sha_file(snap->name, UINT64_MAX, &m->snap.size, m->snap.sha);
+    akidb_status st = bk_sha_file(snap->name, UINT64_MAX, &m->snap.size, m->snap.sha);
     if (st != AKIDB_OK) {
         b->again = st == AKIDB_ENOENT;
         return st;
     }
     char key[1100];
-    obj_key(b, key, sizeof key, true, snap->lsn);
+    bk_obj_key(b, key, sizeof key, true, snap->lsn);
     if ((st = ak_s3_put_file(b->s3, key, snap->name, 0)) != AKIDB_OK) {
         b->again = !ak_file_exists(snap->name);
         return st;
@@ -636,9 +352,9 @@ static akidb_status ship_segfiles(akidb_store *s, const ak_seg *v, size_t n, bk_
             continue;
         }
         bk_obj o = { .lsn = v[i].lsn };
-        akidb_status st = sha_file(v[i].name, UINT64_MAX, &o.size, o.sha);
+        akidb_status st = bk_sha_file(v[i].name, UINT64_MAX, &o.size, o.sha);
         char key[1100];
-        obj_key(b, key, sizeof key, BK_SEG, v[i].lsn);
+        bk_obj_key(b, key, sizeof key, BK_SEG, v[i].lsn);
         if (st == AKIDB_OK)
             st = ak_s3_put_file(b->s3, key, v[i].name, 0);
         if (st != AKIDB_OK) {
@@ -683,15 +399,15 @@ static akidb_status ship_segment(akidb_store *s, const ak_seg *seg, bk_manifest 
     if (st != AKIDB_OK || sc.n_records == 0)
         goto out;
     bk_obj o = { .lsn = seg->lsn, .size = sc.valid_end, .last = sc.next_lsn - 1 };
-    if ((st = sha_buf(data, sc.valid_end, o.sha)) != AKIDB_OK)
+    if ((st = bk_sha_buf(data, sc.valid_end, o.sha)) != AKIDB_OK)
         goto out;
     *last_lsn = sc.next_lsn - 1;
-    if (prev && obj_equal(prev, &o)) {
+    if (prev && bk_obj_equal(prev, &o)) {
         m->wal[m->n_wal++] = o;
         goto out;
     }
     char key[1100];
-    obj_key(b, key, sizeof key, false, seg->lsn);
+    bk_obj_key(b, key, sizeof key, false, seg->lsn);
     if ((st = ak_s3_put(b->s3, key, data, sc.valid_end, 0)) != AKIDB_OK)
         goto out;
     (*uploads)++;
@@ -717,15 +433,15 @@ static akidb_status sweep(ak_backup *b, const bk_manifest *m)
         bool named = false;
         char want[40];
         if (m->has_snap) {
-            obj_name(want, sizeof want, true, m->snap.lsn);
+            bk_obj_name(want, sizeof want, true, m->snap.lsn);
             named = strcmp(want, name) == 0;
         }
         for (size_t j = 0; !named && j < m->n_wal; j++) {
-            obj_name(want, sizeof want, false, m->wal[j].lsn);
+            bk_obj_name(want, sizeof want, false, m->wal[j].lsn);
             named = strcmp(want, name) == 0;
         }
         for (size_t j = 0; !named && j < m->n_seg; j++) {
-            obj_name(want, sizeof want, BK_SEG, m->seg[j].lsn);
+            bk_obj_name(want, sizeof want, BK_SEG, m->seg[j].lsn);
             named = strcmp(want, name) == 0;
         }
         if (!named)
@@ -754,7 +470,7 @@ static akidb_status put_manifest(akidb_store *s, bk_manifest *m)
 {
     ak_backup *b = s->backup;
     char *txt;
-    akidb_status st = manifest_dump(b, m, &txt);
+    akidb_status st = bk_manifest_dump(b, m, &txt);
     if (st != AKIDB_OK)
         return st;
     char key[1100];
@@ -765,7 +481,7 @@ static akidb_status put_manifest(akidb_store *s, bk_manifest *m)
         return st;
     if (!b->have_cur || !same_keys(&b->cur, m))
         b->swept = false;        /* objects to delete once it is in place */
-    manifest_free(&b->cur);
+    bk_manifest_free(&b->cur);
     b->cur = *m;
     memset(m, 0, sizeof *m);
     b->have_cur = true;
@@ -833,7 +549,7 @@ static akidb_status round_once(akidb_store *s, bool tail)
         st = ship_segment(s, &wals[i], &m, &uploads, &last);
     }
     m.last_lsn = last;
-    if (st == AKIDB_OK && !(b->have_cur && manifest_equal(&b->cur, &m)))
+    if (st == AKIDB_OK && !(b->have_cur && bk_manifest_equal(&b->cur, &m)))
         st = put_manifest(s, &m);
     if (st == AKIDB_OK && !b->swept && (st = sweep(b, &b->cur)) == AKIDB_OK)
         b->swept = true;
@@ -847,7 +563,7 @@ out:
     pthread_mutex_lock(&b->mu);
     b->uploads += uploads;
     pthread_mutex_unlock(&b->mu);
-    manifest_free(&m);
+    bk_manifest_free(&m);
     ak_store_free_segs(snaps, n_snaps);
     ak_store_free_segs(wals, n_wals);
     ak_store_free_segs(segs, n_segs);
@@ -880,11 +596,11 @@ static void adopt(akidb_store *s)
         return;
     char name[40];
     if (m.has_snap) {
-        snap_name(name, sizeof name, m.snap.lsn);
+        bk_snap_name(name, sizeof name, m.snap.lsn);
         char *p = ak_path_join(s->dir, name);
         uint64_t size = 0;
         char sha[65] = "";
-        if (!p || sha_file(p, UINT64_MAX, &size, sha) != AKIDB_OK || size != m.snap.size ||
+        if (!p || bk_sha_file(p, UINT64_MAX, &size, sha) != AKIDB_OK || size != m.snap.size ||
             strcmp(sha, m.snap.sha) != 0)
             m.has_snap = false;
         ak_free(p);
@@ -895,7 +611,7 @@ static void adopt(akidb_store *s)
         char *p = ak_path_join(s->dir, name), *data = NULL, sha[65] = "";
         size_t len = 0;
         if (p && ak_read_file(p, (size_t)1 << 40, &data, &len) == AKIDB_OK &&
-            len >= m.wal[i].size && sha_buf(data, (size_t)m.wal[i].size, sha) == AKIDB_OK &&
+            len >= m.wal[i].size && bk_sha_buf(data, (size_t)m.wal[i].size, sha) == AKIDB_OK &&
             strcmp(sha, m.wal[i].sha) == 0)
             m.wal[keep++] = m.wal[i];
         ak_free(data);
@@ -904,7 +620,7 @@ static void adopt(akidb_store *s)
     m.n_wal = keep;
     keep = 0;
     for (size_t i = 0; i < m.n_seg; i++) {
-        obj_name(name, sizeof name, BK_SEG, m.seg[i].lsn);
+        bk_obj_name(name, sizeof name, BK_SEG, m.seg[i].lsn);
         char *p = ak_path_join(s->dir, name);
         struct stat sb;
         if (p && stat(p, &sb) == 0 && (uint64_t)sb.st_size == m.seg[i].size)
@@ -1043,7 +759,7 @@ void ak_backup_free(akidb_store *s)
         return;
     stop_thread(b, false);
     ak_s3_close(b->s3);
-    manifest_free(&b->cur);
+    bk_manifest_free(&b->cur);
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
     ak_free(b->bucket);
