@@ -112,7 +112,9 @@ typedef enum akidb_sync_mode {
  *
  * Shipping runs on a thread of its own: no write waits for the bucket.
  * After each snapshot the snapshot file goes to <prefix>snap-<L>.akdb, each
- * WAL segment closed since goes to <prefix>wal-<L>.log, and then
+ * sealed segment file not yet shipped to <prefix>seg-<N>.akseg (once: they
+ * never change), each WAL segment closed since goes to <prefix>wal-<L>.log,
+ * and then
  * <prefix>MANIFEST is replaced (written last: it only ever names objects
  * that are in the bucket); objects it no longer names are deleted after it.
  * Every tail_interval_ms the valid records of the open WAL segment go up too
@@ -187,10 +189,20 @@ typedef struct akidb_store_opts {
                                     (vectors compared with the query, and
                                     points a filtered scan tests); see
                                     akidb_search; 0: AKIDB_SEARCH_BUDGET_DEFAULT */
+    /* Sealed segments (docs/ARCHITECTURE.md, "Segments"): a collection's
+     * mutable tail is sealed into an immutable segment file by the
+     * snapshot thread once it holds seal_points points or seal_bytes bytes
+     * (no write waits for it); snapshots then rewrite only the tail. */
+    uint64_t seal_points;        /* 0: 262144; UINT64_MAX: never seal         */
+    uint64_t seal_bytes;         /* 0: 256 MiB of ingested vectors and data   */
+    size_t compact_max_segments; /* more segments than this: the smallest are
+                                    merged; 0: 8                              */
+    double compact_tomb_share;   /* a segment with this share of its points
+                                    tombstoned is rewritten; 0: 0.3           */
 } akidb_store_opts;
 
 /* Defaults (all zero). */
-#define AKIDB_STORE_OPTS_INIT { AKIDB_SYNC_FULL, 0, false, false, 0, NULL, NULL, NULL, NULL, NULL, 0 }
+#define AKIDB_STORE_OPTS_INIT { AKIDB_SYNC_FULL, 0, false, false, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0 }
 
 /* Opens the store in directory dir, creating the directory (one level) if it
  * does not exist, and recovers it: loads the newest snapshot, replays the WAL
@@ -209,9 +221,11 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts,
  * in any case).  NULL is allowed and returns AKIDB_OK. */
 akidb_status akidb_store_close(akidb_store *store);
 
-/* Writes a snapshot of every collection (points + serialised index)
- * atomically and starts a new WAL segment; older snapshots and WAL segments
- * are removed.  Writes go on meanwhile (into the new segment): catalog
+/* Writes a snapshot of every collection (the mutable tail's points and
+ * serialised index, and the list of the collection's sealed segments with
+ * their tombstones; a tail past opts.seal_points / seal_bytes is sealed
+ * into a new segment file first) atomically and starts a new WAL segment;
+ * older snapshots and WAL segments are removed.  Writes go on meanwhile (into the new segment): catalog
  * changes wait only while the WAL is rotated, point writes to a collection
  * only while that collection is copied into the file. */
 akidb_status akidb_store_snapshot(akidb_store *store);
@@ -241,6 +255,11 @@ typedef struct akidb_store_stats {
     akidb_status backup_status;     /* the last round's failure (AKIDB_OK
                                        once one succeeds again)             */
     char backup_error[256];         /* its message, "" when OK              */
+    /* Sealed segments: */
+    uint64_t segments;              /* segments of every collection now     */
+    uint64_t segments_sealed;       /* tails sealed since open              */
+    uint64_t segments_compacted;    /* merged segments written since open   */
+    uint64_t segment_bytes_written; /* bytes of segment files written       */
 } akidb_store_stats;
 void akidb_store_get_stats(akidb_store *store, akidb_store_stats *stats);
 

@@ -692,10 +692,82 @@ AKT_TEST(writes_while_shipping)
     free(db);
 }
 
+/* Sealed segment files go up once each (they never change) and are named
+ * by the manifest; a restore brings them back with the snapshot. */
+AKT_TEST(segments_shipped_once)
+{
+    char *da = new_dir("sa"), *db = new_dir("sb");
+    akidb_backup_opts bo = bk_opts("seg", srv_port, 0);
+    akidb_store_opts o = tsu_fast_opts();
+    o.snapshot_wal_bytes = UINT64_MAX;
+    o.seal_points = 100;
+    o.log = tsu_quiet_log;
+    o.backup = &bo;
+    akidb_store *a, *b;
+    AKT_OK(akidb_store_open(da, &o, &a));
+    put_points(a, 0, 250, 1);
+    AKT_OK(akidb_store_snapshot(a));
+    put_points(a, 250, 400, 2);
+    put_points(a, 10, 20, 3);   /* replaced in the first segment */
+    AKT_OK(akidb_points_delete(a, "t", "c", (const char *const[]){ "p00007", "p00300" }, 2, NULL));
+    AKT_OK(akidb_store_snapshot(a));
+    wait_shipped(a, false, 20);
+    akidb_store_stats st;
+    akidb_store_get_stats(a, &st);
+    AKT_GE(st.segments, 2);   /* the snapshot thread may seal more on its own */
+    uint64_t nseg = st.segments;
+    ak_s3 *c = client();
+    json_t *m = get_manifest(c, "seg");
+    json_t *segs = json_object_get(m, "segments");
+    AKT_EQ_INT(json_array_size(segs), nseg);
+    for (size_t i = 0; i < nseg; i++) {
+        json_t *e = json_array_get(segs, i);
+        const char *key = json_string_value(json_object_get(e, "key"));
+        char path[PATH_MAX], sha[65];
+        snprintf(path, sizeof path, "%s/%s", da, key + 4);
+        char *file = NULL;
+        size_t flen = 0;
+        AKT_OK(ak_read_file(path, 1u << 30, &file, &flen));
+        sha_hex(file, flen, sha);
+        AKT_EQ_STR(json_string_value(json_object_get(e, "sha256")), sha);
+        void *obj;
+        size_t olen;
+        AKT_OK(ak_s3_get(c, key, 1u << 30, &obj, &olen));
+        AKT_EQ_INT(olen, flen);
+        AKT_TRUE(memcmp(obj, file, flen) == 0);
+        ak_free(obj);
+        ak_free(file);
+    }
+    json_decref(m);
+    /* the next round uploads the snapshot (a WAL segment, and any segment
+     * sealed since), not the segments already there */
+    uint64_t up0 = st.backup_uploads, made0 = st.segments_sealed + st.segments_compacted;
+    put_points(a, 400, 420, 4);
+    AKT_OK(akidb_store_snapshot(a));
+    wait_shipped(a, false, 20);
+    akidb_store_get_stats(a, &st);
+    AKT_LE_INT(st.backup_uploads - up0,
+               2 + (st.segments_sealed + st.segments_compacted - made0));
+    AKT_GE(st.backup_uploads - up0, 1);
+    /* the restore */
+    AKT_OK(open_with(db, &bo, &b));
+    AKT_EQ_INT(count(b), 418);
+    AKT_TRUE(has_file(db, "seg-"));
+    same_content(a, b);
+    akidb_store_get_stats(b, &st);
+    AKT_EQ_INT(st.segments, nseg);
+    AKT_OK(akidb_store_close(b));
+    AKT_OK(akidb_store_close(a));
+    ak_s3_close(c);
+    free(da);
+    free(db);
+}
+
 static const akt_case cases[] = {
     AKT_REG(writes_while_shipping),
     AKT_REG(snapshot_restore), AKT_REG(wal_tail), AKT_REG(corrupt_object),
     AKT_REG(bucket_down), AKT_REG(credentials_refused), AKT_REG(keeps_local_data), AKT_REG(restore_faults),
+    AKT_REG(segments_shipped_once),
 };
 
 int main(int argc, char **argv)

@@ -9,8 +9,11 @@
  *   snap-<L>.akdb   a snapshot file as the store wrote it;
  *   wal-<X>.log     a WAL segment, whole once closed, else the valid records
  *                   of the open segment as of the last tail shipped;
- *   MANIFEST        JSON naming the snapshot and the segments (from the one
- *                   holding record L on) with their sizes and SHA-256.
+ *   seg-<N>.akseg   a sealed segment file (immutable: uploaded the first time
+ *                   a round finds it, never again);
+ *   MANIFEST        JSON naming the snapshot, the segment files and the WAL
+ *                   segments (from the one holding record L on) with their
+ *                   sizes and SHA-256.
  * A round of the shipping thread compares the folder with the manifest it
  * last wrote: uploads the newest snapshot if the manifest names another,
  * every segment from the snapshot on whose size changed (the open one only
@@ -39,7 +42,7 @@
  * the snapshot and WAL files and restores again.  With read_only the
  * thread is never started: the store restores but never writes the bucket.
  */
-#include "store/backup.h"
+#include "store/backup_int.h"
 
 #include "common/fileio.h"
 #include "objstore/objstore.h"
@@ -56,261 +59,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BK_FORMAT 1
-#define BK_MANIFEST_MAX (16u << 20)
-#define BK_BACKOFF_FIRST_MS 500u
-#define BK_BACKOFF_MAX_MS 30000u
-#define BK_MARKER "RESTORING"
-
-/* One object the manifest names. */
-typedef struct bk_obj {
-    uint64_t lsn, size;
-    uint64_t last;              /* segments: the last record in the object */
-    char sha[65];
-} bk_obj;
-
-typedef struct bk_manifest {
-    bool has_snap;
-    bk_obj snap;
-    bk_obj *wal;
-    size_t n_wal;
-    uint64_t last_lsn;          /* last WAL record the objects hold (0: none) */
-} bk_manifest;
-
-struct ak_backup {
-    ak_s3 *s3;
-    char *bucket, *prefix;      /* prefix "" or ending in '/' */
-    char *rprefix;              /* opts.restore_prefix the same way; NULL: none */
-    int interval_ms;
-    bool read_only;
-
-    pthread_t th;
-    bool started;
-    pthread_mutex_t mu;         /* the fields below */
-    pthread_cond_t cv;
-    bool stop, final, kick;
-    akidb_status err;
-    char msg[256];
-    uint64_t uploads, manifests, failures, snap_lsn, shipped_lsn;
-    unsigned backoff_ms;
-    struct timespec retry_at, next_tail;
-
-    /* the shipping thread's own */
-    bk_manifest cur;            /* what the bucket's manifest says */
-    bool have_cur, swept;
-    bool again;                 /* a file of the folder vanished during a round */
-};
-
-/* ---- names, digests ------------------------------------------------------------ */
-
-static void snap_name(char *buf, size_t cap, uint64_t lsn)
-{
-    snprintf(buf, cap, "snap-%016llx.akdb", (unsigned long long)lsn);
-}
-
-static void obj_name(char *buf, size_t cap, bool snap, uint64_t lsn)
-{
-    if (snap)
-        snap_name(buf, cap, lsn);
-    else
-        ak_wal_segment_name(buf, lsn);
-}
-
-static void obj_key(const ak_backup *b, char *buf, size_t cap, bool snap, uint64_t lsn)
-{
-    char name[40];
-    obj_name(name, sizeof name, snap, lsn);
-    snprintf(buf, cap, "%s%s", b->prefix, name);
-}
-
-static void sha_final(EVP_MD_CTX *c, char out[65])
-{
-    unsigned char d[32];
-    unsigned dl = 0;
-    EVP_DigestFinal_ex(c, d, &dl);
-    ak_hex_encode(d, 32, out);
-    out[64] = 0;
-}
-
-static akidb_status sha_buf(const void *p, size_t n, char out[65])
-{
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c)
-        return ak_fail(AKIDB_ENOMEM, "backup: out of memory (SHA-256)");
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    EVP_DigestUpdate(c, p, n);
-    sha_final(c, out);
-    EVP_MD_CTX_free(c);
-    return AKIDB_OK;
-}
-
-/* Size and SHA-256 of the first limit bytes of a file (all of it when it
- * is shorter), streamed. */
-static akidb_status sha_file(const char *path, uint64_t limit, uint64_t *size, char out[65])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ak_fail(ak_io_status(errno), "open %s: %s", path, strerror(errno));
-    size_t cap = 1u << 20;
-    unsigned char *buf = ak_malloc(cap);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    akidb_status st = AKIDB_OK;
-    if (!buf || !c) {
-        st = ak_fail(AKIDB_ENOMEM, "backup: out of memory hashing %s", path);
-        goto out;
-    }
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    *size = 0;
-    for (;;) {
-        size_t want = limit - *size < cap ? (size_t)(limit - *size) : cap;
-        ssize_t k = want ? read(fd, buf, want) : 0;
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            st = ak_fail(AKIDB_EIO, "read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (k == 0)
-            break;
-        EVP_DigestUpdate(c, buf, (size_t)k);
-        *size += (uint64_t)k;
-    }
-    sha_final(c, out);
-out:
-    EVP_MD_CTX_free(c);
-    ak_free(buf);
-    close(fd);
-    return st;
-}
-
-/* ---- the manifest ---------------------------------------------------------------- */
-
-static void manifest_free(bk_manifest *m)
-{
-    ak_free(m->wal);
-    memset(m, 0, sizeof *m);
-}
-
-static bool obj_equal(const bk_obj *a, const bk_obj *b)
-{
-    return a->lsn == b->lsn && a->size == b->size && strcmp(a->sha, b->sha) == 0;
-}
-
-static bool manifest_equal(const bk_manifest *a, const bk_manifest *b)
-{
-    if (a->has_snap != b->has_snap || (a->has_snap && !obj_equal(&a->snap, &b->snap)) ||
-        a->n_wal != b->n_wal || a->last_lsn != b->last_lsn)
-        return false;
-    for (size_t i = 0; i < a->n_wal; i++)
-        if (!obj_equal(&a->wal[i], &b->wal[i]))
-            return false;
-    return true;
-}
-
-static json_t *obj_json(const ak_backup *b, const bk_obj *o, bool snap)
-{
-    char key[1100];
-    obj_key(b, key, sizeof key, snap, o->lsn);
-    if (snap)
-        return json_pack("{s:s, s:I, s:I, s:s}", "key", key, "lsn", (json_int_t)o->lsn, "size",
-                         (json_int_t)o->size, "sha256", o->sha);
-    return json_pack("{s:s, s:I, s:I, s:I, s:s}", "key", key, "lsn", (json_int_t)o->lsn,
-                     "last_lsn", (json_int_t)o->last, "size", (json_int_t)o->size, "sha256",
-                     o->sha);
-}
-
-/* The manifest as JSON text (ak_free). */
-static akidb_status manifest_dump(const ak_backup *b, const bk_manifest *m, char **out)
-{
-    *out = NULL;
-    json_t *root = json_object(), *wal = json_array();
-    bool ok = root && wal && json_object_set_new(root, "format", json_integer(BK_FORMAT)) == 0;
-    ok = ok && json_object_set_new(root, "snapshot",
-                                   m->has_snap ? obj_json(b, &m->snap, true) : json_null()) == 0;
-    for (size_t i = 0; ok && i < m->n_wal; i++)
-        ok = json_array_append_new(wal, obj_json(b, &m->wal[i], false)) == 0;
-    ok = ok && json_object_set(root, "wal", wal) == 0;
-    ok = ok && json_object_set_new(root, "last_lsn", json_integer((json_int_t)m->last_lsn)) == 0;
-    char *txt = ok ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(wal);
-    json_decref(root);
-    if (!txt)
-        return ak_fail(AKIDB_ENOMEM, "backup: out of memory writing the manifest");
-    *out = txt;
-    return AKIDB_OK;
-}
-
-/* Reads one object entry; false if malformed. */
-static bool obj_parse(const ak_backup *b, json_t *j, bool snap, bk_obj *o)
-{
-    json_t *k = json_object_get(j, "key"), *l = json_object_get(j, "lsn"),
-           *z = json_object_get(j, "size"), *h = json_object_get(j, "sha256");
-    if (!json_is_string(k) || !json_is_integer(l) || !json_is_integer(z) || !json_is_string(h) ||
-        json_integer_value(l) < 1 || json_integer_value(z) < 0 || strlen(json_string_value(h)) != 64)
-        return false;
-    o->lsn = (uint64_t)json_integer_value(l);
-    o->size = (uint64_t)json_integer_value(z);
-    snprintf(o->sha, sizeof o->sha, "%s", json_string_value(h));
-    if (!snap) {
-        json_t *x = json_object_get(j, "last_lsn");
-        if (!json_is_integer(x) || json_integer_value(x) < json_integer_value(l))
-            return false;
-        o->last = (uint64_t)json_integer_value(x);
-    }
-    char want[1100];
-    obj_key(b, want, sizeof want, snap, o->lsn);
-    return strcmp(want, json_string_value(k)) == 0;
-}
-
-static akidb_status manifest_parse(const ak_backup *b, const char *txt, size_t len,
-                                   bk_manifest *m)
-{
-    memset(m, 0, sizeof *m);
-    char what[1200];
-    snprintf(what, sizeof what, "s3://%s/%sMANIFEST", b->bucket, b->prefix);
-    json_t *root;
-    akidb_status st = ak_json_parse(txt, len, 0, what, &root);
-    if (st != AKIDB_OK)
-        return st == AKIDB_ENOMEM ? st : ak_fail_prefix(AKIDB_ECORRUPT, "backup");
-    json_t *f = json_object_get(root, "format"), *sn = json_object_get(root, "snapshot"),
-           *wal = json_object_get(root, "wal"), *ll = json_object_get(root, "last_lsn");
-    if (!json_is_integer(f) || !json_is_array(wal) || !json_is_integer(ll) ||
-        (!json_is_null(sn) && !json_is_object(sn))) {
-        st = ak_fail(AKIDB_ECORRUPT, "%s: not a manifest (format, snapshot, wal or last_lsn "
-                     "missing or of the wrong type)", what);
-        goto out;
-    }
-    if (json_integer_value(f) != BK_FORMAT) {
-        st = ak_fail(AKIDB_EFORMAT, "%s: manifest format %lld, this version reads %d", what,
-                     (long long)json_integer_value(f), BK_FORMAT);
-        goto out;
-    }
-    m->last_lsn = (uint64_t)json_integer_value(ll);
-    if (json_is_object(sn)) {
-        m->has_snap = true;
-        if (!obj_parse(b, sn, true, &m->snap)) {
-            st = ak_fail(AKIDB_ECORRUPT, "%s: malformed snapshot entry", what);
-            goto out;
-        }
-    }
-    size_t n = json_array_size(wal);
-    if (n && !(m->wal = ak_calloc(n, sizeof *m->wal))) {
-        st = ak_fail(AKIDB_ENOMEM, "%s: out of memory", what);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++, m->n_wal++)
-        if (!obj_parse(b, json_array_get(wal, i), false, &m->wal[i]) ||
-            (i && m->wal[i].lsn <= m->wal[i - 1].lsn)) {
-            st = ak_fail(AKIDB_ECORRUPT, "%s: malformed WAL entry %zu", what, i);
-            goto out;
-        }
-out:
-    json_decref(root);
-    if (st != AKIDB_OK)
-        manifest_free(m);
-    return st;
-}
-
 /* Reads the bucket's manifest; ENOENT if there is none. */
 static akidb_status manifest_get(ak_backup *b, bk_manifest *m)
 {
@@ -320,7 +68,7 @@ static akidb_status manifest_get(ak_backup *b, bk_manifest *m)
     size_t len = 0;
     akidb_status st = ak_s3_get(b->s3, key, BK_MANIFEST_MAX, &data, &len);
     if (st == AKIDB_OK)
-        st = manifest_parse(b, data, len, m);
+        st = bk_manifest_parse(b, data, len, m);
     ak_free(data);
     return st;
 }
@@ -400,7 +148,8 @@ static bool remove_store_files(akidb_store *s)
         size_t l = strlen(n);
         bool snap = strncmp(n, "snap-", 5) == 0 && l > 5 && strcmp(n + l - 5, ".akdb") == 0;
         bool wal = strncmp(n, "wal-", 4) == 0 && l > 4 && strcmp(n + l - 4, ".log") == 0;
-        if ((snap || wal) && unlinkat(dirfd(d), n, 0) != 0 && errno != ENOENT)
+        bool seg = strncmp(n, "seg-", 4) == 0 && l > 6 && strcmp(n + l - 6, ".akseg") == 0;
+        if ((snap || wal || seg) && unlinkat(dirfd(d), n, 0) != 0 && errno != ENOENT)
             ok = false;
     }
     closedir(d);
@@ -424,12 +173,12 @@ static akidb_status count_store_files(akidb_store *s, size_t *count)
 }
 
 /* Downloads one object to its file and checks it against the manifest. */
-static akidb_status fetch_obj(akidb_store *s, const bk_obj *o, bool snap)
+static akidb_status fetch_obj(akidb_store *s, const bk_obj *o, int snap)
 {
     ak_backup *b = s->backup;
     char key[1100], name[40];
-    obj_key(b, key, sizeof key, snap, o->lsn);
-    obj_name(name, sizeof name, snap, o->lsn);
+    bk_obj_key(b, key, sizeof key, snap, o->lsn);
+    bk_obj_name(name, sizeof name, snap, o->lsn);
     char *path = ak_path_join(s->dir, name);
     if (!path)
         return ak_fail(AKIDB_ENOMEM, "restore: out of memory");
@@ -444,10 +193,10 @@ static akidb_status fetch_obj(akidb_store *s, const bk_obj *o, bool snap)
      * manifest's bytes first. */
     uint64_t size = 0;
     char sha[65];
-    if ((st = sha_file(path, snap ? UINT64_MAX : o->size, &size, sha)) != AKIDB_OK)
+    if ((st = bk_sha_file(path, snap != BK_WAL ? UINT64_MAX : o->size, &size, sha)) != AKIDB_OK)
         goto out;
     struct stat sb;
-    if (!snap && size == o->size && strcmp(sha, o->sha) == 0 && stat(path, &sb) == 0 &&
+    if (snap == BK_WAL && size == o->size && strcmp(sha, o->sha) == 0 && stat(path, &sb) == 0 &&
         (uint64_t)sb.st_size > o->size) {
         int fd;
         if ((st = ak_io_open(path, O_WRONLY, 0, &fd)) != AKIDB_OK)
@@ -481,6 +230,8 @@ static akidb_status fetch_all(akidb_store *s, const char *marker, const bk_manif
     akidb_status st = AKIDB_OK;
     for (size_t i = 0; st == AKIDB_OK && i < m->n_wal; i++)
         st = fetch_obj(s, &m->wal[i], false);
+    for (size_t i = 0; st == AKIDB_OK && i < m->n_seg; i++)
+        st = fetch_obj(s, &m->seg[i], BK_SEG);
     if (st == AKIDB_OK && m->has_snap)
         st = fetch_obj(s, &m->snap, true);
     if (st == AKIDB_OK)
@@ -540,7 +291,7 @@ static akidb_status restore_from_prefix(akidb_store *s)
      * manifests named: then the newer manifest is read and tried.  Damage
      * is reported after five readings that all show it. */
     for (int attempt = 0;; attempt++) {
-        manifest_free(&m);
+        bk_manifest_free(&m);
         st = manifest_get(b, &m);
         if (st == AKIDB_ECORRUPT && attempt < 4) {
             /* servers that do not replace objects atomically (s3rver) can
@@ -579,7 +330,7 @@ static akidb_status restore_from_prefix(akidb_store *s)
                      (unsigned long long)(m.has_snap ? m.snap.lsn : 0), m.n_wal,
                      (unsigned long long)m.last_lsn);
 out:
-    manifest_free(&m);
+    bk_manifest_free(&m);
     ak_free(marker);
     return st;
 }
@@ -597,18 +348,49 @@ static akidb_status ship_snapshot(akidb_store *s, const ak_seg *snap, bk_manifes
         m->snap = b->cur.snap;
         return AKIDB_OK;
     }
-    akidb_status st = sha_file(snap->name, UINT64_MAX, &m->snap.size, m->snap.sha);
+    akidb_status st = bk_sha_file(snap->name, UINT64_MAX, &m->snap.size, m->snap.sha);
     if (st != AKIDB_OK) {
         b->again = st == AKIDB_ENOENT;
         return st;
     }
     char key[1100];
-    obj_key(b, key, sizeof key, true, snap->lsn);
+    bk_obj_key(b, key, sizeof key, true, snap->lsn);
     if ((st = ak_s3_put_file(b->s3, key, snap->name, 0)) != AKIDB_OK) {
         b->again = !ak_file_exists(snap->name);
         return st;
     }
     (*uploads)++;
+    return AKIDB_OK;
+}
+
+/* Uploads the sealed segment files of the folder that the bucket lacks:
+ * each once, as they never change. */
+static akidb_status ship_segfiles(akidb_store *s, const ak_seg *v, size_t n, bk_manifest *m,
+                                  uint64_t *uploads)
+{
+    ak_backup *b = s->backup;
+    for (size_t i = 0; i < n; i++) {
+        const bk_obj *prev = NULL;
+        for (size_t j = 0; b->have_cur && j < b->cur.n_seg && !prev; j++)
+            if (b->cur.seg[j].lsn == v[i].lsn)
+                prev = &b->cur.seg[j];
+        if (prev) {
+            m->seg[m->n_seg++] = *prev;
+            continue;
+        }
+        bk_obj o = { .lsn = v[i].lsn };
+        akidb_status st = bk_sha_file(v[i].name, UINT64_MAX, &o.size, o.sha);
+        char key[1100];
+        bk_obj_key(b, key, sizeof key, BK_SEG, v[i].lsn);
+        if (st == AKIDB_OK)
+            st = ak_s3_put_file(b->s3, key, v[i].name, 0);
+        if (st != AKIDB_OK) {
+            b->again = !ak_file_exists(v[i].name);
+            return st;
+        }
+        (*uploads)++;
+        m->seg[m->n_seg++] = o;
+    }
     return AKIDB_OK;
 }
 
@@ -644,15 +426,15 @@ static akidb_status ship_segment(akidb_store *s, const ak_seg *seg, bk_manifest 
     if (st != AKIDB_OK || sc.n_records == 0)
         goto out;
     bk_obj o = { .lsn = seg->lsn, .size = sc.valid_end, .last = sc.next_lsn - 1 };
-    if ((st = sha_buf(data, sc.valid_end, o.sha)) != AKIDB_OK)
+    if ((st = bk_sha_buf(data, sc.valid_end, o.sha)) != AKIDB_OK)
         goto out;
     *last_lsn = sc.next_lsn - 1;
-    if (prev && obj_equal(prev, &o)) {
+    if (prev && bk_obj_equal(prev, &o)) {
         m->wal[m->n_wal++] = o;
         goto out;
     }
     char key[1100];
-    obj_key(b, key, sizeof key, false, seg->lsn);
+    bk_obj_key(b, key, sizeof key, false, seg->lsn);
     if ((st = ak_s3_put(b->s3, key, data, sc.valid_end, 0)) != AKIDB_OK)
         goto out;
     (*uploads)++;
@@ -672,16 +454,21 @@ static akidb_status sweep(ak_backup *b, const bk_manifest *m)
     for (size_t i = 0; st == AKIDB_OK && i < l.n; i++) {
         const char *name = l.v[i].key + pl;
         bool snap = strncmp(name, "snap-", 5) == 0, wal = strncmp(name, "wal-", 4) == 0;
-        if (!snap && !wal)
+        bool seg = strncmp(name, "seg-", 4) == 0;
+        if (!snap && !wal && !seg)
             continue;
         bool named = false;
         char want[40];
         if (m->has_snap) {
-            obj_name(want, sizeof want, true, m->snap.lsn);
+            bk_obj_name(want, sizeof want, true, m->snap.lsn);
             named = strcmp(want, name) == 0;
         }
         for (size_t j = 0; !named && j < m->n_wal; j++) {
-            obj_name(want, sizeof want, false, m->wal[j].lsn);
+            bk_obj_name(want, sizeof want, false, m->wal[j].lsn);
+            named = strcmp(want, name) == 0;
+        }
+        for (size_t j = 0; !named && j < m->n_seg; j++) {
+            bk_obj_name(want, sizeof want, BK_SEG, m->seg[j].lsn);
             named = strcmp(want, name) == 0;
         }
         if (!named)
@@ -694,8 +481,11 @@ static akidb_status sweep(ak_backup *b, const bk_manifest *m)
 static bool same_keys(const bk_manifest *a, const bk_manifest *b)
 {
     if (a->has_snap != b->has_snap || (a->has_snap && a->snap.lsn != b->snap.lsn) ||
-        a->n_wal != b->n_wal)
+        a->n_wal != b->n_wal || a->n_seg != b->n_seg)
         return false;
+    for (size_t i = 0; i < a->n_seg; i++)
+        if (a->seg[i].lsn != b->seg[i].lsn)
+            return false;
     for (size_t i = 0; i < a->n_wal; i++)
         if (a->wal[i].lsn != b->wal[i].lsn)
             return false;
@@ -707,7 +497,7 @@ static akidb_status put_manifest(akidb_store *s, bk_manifest *m)
 {
     ak_backup *b = s->backup;
     char *txt;
-    akidb_status st = manifest_dump(b, m, &txt);
+    akidb_status st = bk_manifest_dump(b, m, &txt);
     if (st != AKIDB_OK)
         return st;
     char key[1100];
@@ -718,7 +508,7 @@ static akidb_status put_manifest(akidb_store *s, bk_manifest *m)
         return st;
     if (!b->have_cur || !same_keys(&b->cur, m))
         b->swept = false;        /* objects to delete once it is in place */
-    manifest_free(&b->cur);
+    bk_manifest_free(&b->cur);
     b->cur = *m;
     memset(m, 0, sizeof *m);
     b->have_cur = true;
@@ -732,13 +522,23 @@ static akidb_status put_manifest(akidb_store *s, bk_manifest *m)
 static akidb_status round_once(akidb_store *s, bool tail)
 {
     ak_backup *b = s->backup;
-    ak_seg *snaps = NULL, *wals = NULL;
-    size_t n_snaps = 0, n_wals = 0;
+    ak_seg *snaps = NULL, *wals = NULL, *segs = NULL, *again = NULL;
+    size_t n_snaps = 0, n_wals = 0, n_segs = 0, n_again = 0;
     bk_manifest m = { 0 };
     uint64_t uploads = 0, last = 0;
     akidb_status st = ak_store_list_files(s->dir, "snap-", ".akdb", &snaps, &n_snaps);
     if (st == AKIDB_OK)
         st = ak_store_list_files(s->dir, "wal-", ".log", &wals, &n_wals);
+    if (st == AKIDB_OK)
+        st = ak_store_list_files(s->dir, "seg-", ".akseg", &segs, &n_segs);
+    /* the segment files the snapshot names are all listed unless a newer
+     * snapshot (which may have removed some) finished meanwhile */
+    if (st == AKIDB_OK)
+        st = ak_store_list_files(s->dir, "snap-", ".akdb", &again, &n_again);
+    if (st == AKIDB_OK && n_again && (!n_snaps || again[n_again - 1].lsn != snaps[n_snaps - 1].lsn)) {
+        b->again = true;
+        st = ak_fail(AKIDB_ENOENT, "%s: a snapshot finished during the round", s->dir);
+    }
     if (st != AKIDB_OK)
         goto out;
     uint64_t snap_lsn = n_snaps ? snaps[n_snaps - 1].lsn : 0;
@@ -760,7 +560,13 @@ static akidb_status round_once(akidb_store *s, bool tail)
         st = ak_fail(AKIDB_ENOMEM, "backup: out of memory");
         goto out;
     }
+    if (n_segs && !(m.seg = ak_calloc(n_segs, sizeof *m.seg))) {
+        st = ak_fail(AKIDB_ENOMEM, "backup: out of memory");
+        goto out;
+    }
     if (n_snaps)
+        st = ship_segfiles(s, segs, n_segs, &m, &uploads);
+    if (n_snaps && st == AKIDB_OK)
         st = ship_snapshot(s, &snaps[n_snaps - 1], &m, &uploads);
     if (snap_lsn)
         last = snap_lsn - 1;
@@ -770,7 +576,7 @@ static akidb_status round_once(akidb_store *s, bool tail)
         st = ship_segment(s, &wals[i], &m, &uploads, &last);
     }
     m.last_lsn = last;
-    if (st == AKIDB_OK && !(b->have_cur && manifest_equal(&b->cur, &m)))
+    if (st == AKIDB_OK && !(b->have_cur && bk_manifest_equal(&b->cur, &m)))
         st = put_manifest(s, &m);
     if (st == AKIDB_OK && !b->swept && (st = sweep(b, &b->cur)) == AKIDB_OK)
         b->swept = true;
@@ -784,9 +590,11 @@ out:
     pthread_mutex_lock(&b->mu);
     b->uploads += uploads;
     pthread_mutex_unlock(&b->mu);
-    manifest_free(&m);
+    bk_manifest_free(&m);
     ak_store_free_segs(snaps, n_snaps);
     ak_store_free_segs(wals, n_wals);
+    ak_store_free_segs(segs, n_segs);
+    ak_store_free_segs(again, n_again);
     return st;
 }
 
@@ -815,11 +623,11 @@ static void adopt(akidb_store *s)
         return;
     char name[40];
     if (m.has_snap) {
-        snap_name(name, sizeof name, m.snap.lsn);
+        bk_snap_name(name, sizeof name, m.snap.lsn);
         char *p = ak_path_join(s->dir, name);
         uint64_t size = 0;
         char sha[65] = "";
-        if (!p || sha_file(p, UINT64_MAX, &size, sha) != AKIDB_OK || size != m.snap.size ||
+        if (!p || bk_sha_file(p, UINT64_MAX, &size, sha) != AKIDB_OK || size != m.snap.size ||
             strcmp(sha, m.snap.sha) != 0)
             m.has_snap = false;
         ak_free(p);
@@ -830,13 +638,23 @@ static void adopt(akidb_store *s)
         char *p = ak_path_join(s->dir, name), *data = NULL, sha[65] = "";
         size_t len = 0;
         if (p && ak_read_file(p, (size_t)1 << 40, &data, &len) == AKIDB_OK &&
-            len >= m.wal[i].size && sha_buf(data, (size_t)m.wal[i].size, sha) == AKIDB_OK &&
+            len >= m.wal[i].size && bk_sha_buf(data, (size_t)m.wal[i].size, sha) == AKIDB_OK &&
             strcmp(sha, m.wal[i].sha) == 0)
             m.wal[keep++] = m.wal[i];
         ak_free(data);
         ak_free(p);
     }
     m.n_wal = keep;
+    keep = 0;
+    for (size_t i = 0; i < m.n_seg; i++) {
+        bk_obj_name(name, sizeof name, BK_SEG, m.seg[i].lsn);
+        char *p = ak_path_join(s->dir, name);
+        struct stat sb;
+        if (p && stat(p, &sb) == 0 && (uint64_t)sb.st_size == m.seg[i].size)
+            m.seg[keep++] = m.seg[i];   /* segment files never change */
+        ak_free(p);
+    }
+    m.n_seg = keep;
     b->cur = m;
     b->have_cur = true;
     b->swept = false;
@@ -968,7 +786,7 @@ void ak_backup_free(akidb_store *s)
         return;
     stop_thread(b, false);
     ak_s3_close(b->s3);
-    manifest_free(&b->cur);
+    bk_manifest_free(&b->cur);
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
     ak_free(b->bucket);

@@ -31,8 +31,16 @@
  * (page cache; the fsync comes after), catalog writers only during steps
  * 1-2.
  *
+ * Before the file is written, each collection's segment step runs
+ * (segment.c): a tail past the seal size is sealed into a segment, segments
+ * are compacted, and segment files not yet on disk are written and fsynced;
+ * the snapshot then names them (SEGMENTS section) and holds only the
+ * tail's points, and segment files it does not name are removed once it is
+ * durable.
+ *
  * The snapshot thread: one per store, asleep on bg_cv until a write finds
- * the WAL past opts.snapshot_wal_bytes (ak_store_maybe_snapshot), then
+ * the WAL past opts.snapshot_wal_bytes (ak_store_maybe_snapshot) or a
+ * collection's tail past its seal size (ak_store_maybe_seal), then
  * takes the snapshot itself, so the write that crossed the line returns at
  * once.  A failure is logged, kept for akidb_store_get_stats (status,
  * message, count) until a snapshot succeeds, and retried after a back-off
@@ -111,6 +119,8 @@ typedef struct wctx {
     int fd;
     const char *path;
     uint64_t off;
+    uint64_t *named;             /* segment numbers the snapshot names */
+    size_t n_named, cap_named;
 } wctx;
 
 static akidb_status wr(wctx *w, const void *p, size_t n)
@@ -135,8 +145,9 @@ static akidb_status wr_section(wctx *w, uint32_t type, const ak_buf *body)
     return st == AKIDB_OK ? wr(w, body->p, body->n) : st;
 }
 
-/* Writes a collection's sections (its writer mutex held: table is stable). */
-static akidb_status wr_coll(wctx *w, ak_coll *c)
+/* Writes a table's COLLECTION and INDEX sections (its writer mutex held, or
+ * a sealed segment's frozen table: it is stable). */
+static akidb_status wr_table(wctx *w, ak_coll *c)
 {
     ak_buf b = { 0 };
     ak_buf_str8(&b, c->tenant, strlen(c->tenant));
@@ -189,9 +200,44 @@ static akidb_status wr_coll(wctx *w, ak_coll *c)
     return AKIDB_OK;
 }
 
-/* Writes snap-<lsn>.akdb holding the collections of the copy p. */
-static akidb_status snapshot_write(akidb_store *s, const plan *p, uint64_t lsn)
+akidb_status ak_snap_write_table(int fd, const char *path, uint64_t *off, ak_coll *c)
 {
+    wctx w = { fd, path, *off, NULL, 0, 0 };
+    akidb_status st = wr_table(&w, c);
+    *off = w.off;
+    return st;
+}
+
+/* A collection's sections: its tail, then its segments when it has any. */
+static akidb_status wr_coll(wctx *w, ak_coll *c)
+{
+    akidb_status st = wr_table(w, c);
+    if (st != AKIDB_OK || !c->n_segs)
+        return st;
+    if (w->n_named + c->n_segs > w->cap_named) {
+        size_t cap = (w->n_named + c->n_segs) * 2;
+        uint64_t *v = ak_realloc(w->named, cap * sizeof *v);
+        if (!v)
+            return ak_fail(AKIDB_ENOMEM, "%s: out of memory", w->path);
+        w->named = v;
+        w->cap_named = cap;
+    }
+    for (size_t i = 0; i < c->n_segs; i++)
+        w->named[w->n_named++] = c->segs[i]->seq;
+    ak_buf b = { 0 };
+    ak_seg_encode(c, &b);
+    st = wr_section(w, AK_SEC_SEGMENTS, &b);
+    ak_buf_free(&b);
+    return st;
+}
+
+/* Writes snap-<lsn>.akdb holding the collections of the copy p; the
+ * segment numbers it names into *named (ak_free). */
+static akidb_status snapshot_write(akidb_store *s, const plan *p, uint64_t lsn, uint64_t **named,
+                                   size_t *n_named)
+{
+    *named = NULL;
+    *n_named = 0;
     char name[64];
     snprintf(name, sizeof name, "snap-%016llx.akdb", (unsigned long long)lsn);
     char *path = ak_path_join(s->dir, name);
@@ -203,7 +249,7 @@ static akidb_status snapshot_write(akidb_store *s, const plan *p, uint64_t lsn)
     akidb_status st = ak_io_replace_begin(&rp, path, 0644);
     if (st != AKIDB_OK)
         goto out;
-    wctx w = { rp.fd, rp.tmp, 0 };
+    wctx w = { rp.fd, rp.tmp, 0, NULL, 0, 0 };
     size_t n_colls = p->n_colls;
     uint8_t hdr[AK_SNAP_HEADER_SIZE] = { 0 };
     memcpy(hdr, AK_SNAP_MAGIC, 8);
@@ -243,6 +289,8 @@ static akidb_status snapshot_write(akidb_store *s, const plan *p, uint64_t lsn)
         st = ak_io_replace_commit(&rp, s->opts.sync == AKIDB_SYNC_FULL);
     else
         ak_io_replace_abort(&rp);
+    *named = w.named;
+    *n_named = w.n_named;
 out:
     ak_free(path);
     return st;
@@ -255,9 +303,8 @@ static akidb_status corrupt(const char *path, uint64_t off, const char *what)
     return ak_fail(AKIDB_ECORRUPT, "%s: offset %llu: %s", path, (unsigned long long)off, what);
 }
 
-/* Loads one collection section (body at off) and the index section after it. */
-static akidb_status load_coll(akidb_store *s, const char *path, const uint8_t *base,
-                              size_t size, uint64_t off, uint64_t len, uint64_t *next)
+akidb_status ak_snap_load_table(const char *path, const uint8_t *base, size_t size, uint64_t off,
+                                uint64_t len, ak_coll **out, uint64_t *next)
 {
     ak_rd r = { base + off, (size_t)len, 0, false };
     char tn[AKIDB_STORE_NAME_MAX + 1], cn[AKIDB_STORE_NAME_MAX + 1];
@@ -277,12 +324,6 @@ static akidb_status load_coll(akidb_store *s, const char *path, const uint8_t *b
     tn[l1] = 0;
     memcpy(cn, n, l2);
     cn[l2] = 0;
-    ak_tenant *ten = ak_store_find_tenant(s, tn);
-    if (!ten)
-        return corrupt(path, off, "collection of an unknown tenant");
-    for (size_t i = 0; i < ten->n_colls; i++)
-        if (strcmp(ten->colls[i]->name, cn) == 0)
-            return corrupt(path, off, "duplicate collection");
     char mname[AKIDB_MODEL_NAME_MAX + 1];
     memcpy(mname, model ? (const char *)model : "", ml);
     mname[ml] = 0;
@@ -392,9 +433,50 @@ static akidb_status load_coll(akidb_store *s, const char *path, const uint8_t *b
     for (uint32_t l = n_slots; l-- > 0;)
         if (atomic_load(&c->slots[l].state) == SLOT_FREE)
             c->free_labels[c->n_free++] = l;
+    *next = ioff + 16 + ilen;
+    *out = c;
+    return AKIDB_OK;
+fail:
+    ak_coll_unref(c);
+    return st;
+}
+
+/* Loads one collection: its table (body at off), the index section after
+ * it, and its SEGMENTS section when one follows. */
+static akidb_status load_coll(akidb_store *s, const char *path, const uint8_t *base,
+                              size_t size, uint64_t off, uint64_t len, uint64_t *next)
+{
+    ak_coll *c;
+    akidb_status st = ak_snap_load_table(path, base, size, off, len, &c, next);
+    if (st != AKIDB_OK)
+        return st;
+    ak_tenant *ten = ak_store_find_tenant(s, c->tenant);
+    if (!ten) {
+        st = corrupt(path, off, "collection of an unknown tenant");
+        goto fail;
+    }
+    for (size_t i = 0; i < ten->n_colls; i++)
+        if (strcmp(ten->colls[i]->name, c->name) == 0) {
+            st = corrupt(path, off, "duplicate collection");
+            goto fail;
+        }
+    uint64_t so = *next;
+    if (size - so >= 16 && ak_get_u32(base + so) == AK_SEC_SEGMENTS) {
+        uint64_t sl = ak_get_u64(base + so + 8);
+        if (sl > size - so - 16) {
+            st = corrupt(path, so + 8, "segments section longer than the file");
+            goto fail;
+        }
+        if (ak_crc32c(0, base + so + 16, (size_t)sl) != ak_get_u32(base + so + 4)) {
+            st = corrupt(path, so, "section checksum mismatch");
+            goto fail;
+        }
+        if ((st = ak_seg_load_section(s, c, path, so + 16, base + so + 16, sl)) != AKIDB_OK)
+            goto fail;
+        *next = so + 16 + sl;
+    }
     if ((st = ak_tenant_add_coll(ten, c)) != AKIDB_OK)
         goto fail;
-    *next = ioff + 16 + ilen;
     return AKIDB_OK;
 fail:
     ak_coll_unref(c);
@@ -522,16 +604,24 @@ static akidb_status snapshot_run(akidb_store *s, bool bg)
     if (st == AKIDB_OK)
         st = plan_take(s, &p);
     pthread_mutex_unlock(&s->cat_wmu);
-    if (st == AKIDB_OK) {
+    if (st == AKIDB_OK)
         hook(s, "rotated");
-        st = snapshot_write(s, &p, lsn);
-    }
+    /* seal large tails, compact, write the segment files not yet on disk */
+    for (size_t i = 0; st == AKIDB_OK && i < p.n_tenants; i++)
+        for (size_t j = 0; st == AKIDB_OK && j < p.t[i].n; j++)
+            st = ak_seg_prepare(s, p.t[i].colls[j]);
+    uint64_t *named = NULL;
+    size_t n_named = 0;
+    if (st == AKIDB_OK)
+        st = snapshot_write(s, &p, lsn, &named, &n_named);
     plan_free(&p);
     if (st == AKIDB_OK) {
         atomic_store(&s->snap_lsn, lsn);
         remove_older(s, lsn);
+        ak_seg_remove_unnamed(s, named, n_named);
         ak_backup_kick(s);   /* ship it; never waits for the bucket */
     }
+    ak_free(named);
     s->bg_in_snapshot = false;
     pthread_mutex_unlock(&s->snap_mu);
     return st;
@@ -582,12 +672,14 @@ static void *snapshot_thread(void *arg)
             pthread_cond_timedwait(&s->bg_cv, &s->bg_mu, &s->bg_retry_at);
             continue;
         }
+        bool seal = s->bg_seal;
         s->bg_wanted = false;
+        s->bg_seal = false;
         s->bg_running = true;
         pthread_mutex_unlock(&s->bg_mu);
         /* a snapshot taken meanwhile (akidb_store_snapshot) may have done it */
         akidb_status st = AKIDB_OK;
-        if (ak_wal_bytes(s->wal) >= wal_limit(s))
+        if (seal || ak_wal_bytes(s->wal) >= wal_limit(s))
             st = snapshot_run(s, true);
         char msg[sizeof s->bg_msg];
         snprintf(msg, sizeof msg, "%s", st == AKIDB_OK ? "" : akidb_last_error());

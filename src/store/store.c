@@ -171,6 +171,9 @@ void ak_coll_unref(ak_coll *c)
     ak_free(c->zombies);
     ak_free(c->model);
     ak_index_free(&c->index);
+    for (size_t i = 0; i < c->n_segs; i++)
+        ak_segment_unref(c->segs[i]);
+    ak_free(c->segs);
     pthread_mutex_destroy(&c->wmu);
     pthread_rwlock_destroy(&c->rw);
     ak_free(c);
@@ -576,7 +579,7 @@ static void encode_coll_create(ak_buf *b, const char *tenant, const char *name, 
 }
 
 /* Creates the index of a collection (the default kind, "hnsw"). */
-static akidb_status coll_make_index(ak_coll *c)
+akidb_status ak_coll_make_index(ak_coll *c)
 {
     ak_index_params p = { 0 };
     p.dim = c->dim;
@@ -636,7 +639,7 @@ akidb_status ak_store_coll_create_impl(akidb_store *s, const char *tenant, const
         pthread_mutex_unlock(&s->cat_wmu);
         return ak_fail(AKIDB_ENOMEM, "collection '%s/%s': out of memory", tenant, name);
     }
-    st = coll_make_index(c);
+    st = ak_coll_make_index(c);
     if (st == AKIDB_OK && !reserve_ptrs((void ***)&t->colls, &t->cap_colls, t->n_colls + 1))
         st = ak_coll_oom(c);
     if (st == AKIDB_OK) {
@@ -729,7 +732,7 @@ akidb_status akidb_collection_get_info(akidb_store *s, const char *tenant, const
     info->hnsw_m = c->M;
     info->hnsw_ef_construction = c->efc;
     pthread_rwlock_rdlock(&c->rw);
-    info->n_points = c->n_live;
+    info->n_points = c->n_live + c->seg_live;
     pthread_rwlock_unlock(&c->rw);
     ak_coll_unref(c);
     return AKIDB_OK;
@@ -835,6 +838,7 @@ akidb_status akidb_store_open(const char *dir, const akidb_store_opts *opts, aki
     if (st != AKIDB_OK)
         goto fail;
     s->snap_lsn = snap_lsn;
+    ak_seg_after_open(s);
     if ((st = ak_store_recover_wal(s, snap_lsn)) != AKIDB_OK)
         goto fail;
     if ((st = ak_snapshot_thread_start(s)) != AKIDB_OK || (st = ak_backup_start(s)) != AKIDB_OK)
@@ -874,9 +878,19 @@ void akidb_store_get_stats(akidb_store *s, akidb_store_stats *st)
     snprintf(st->snapshot_error, sizeof st->snapshot_error, "%s", s->bg_msg);
     pthread_mutex_unlock(&s->bg_mu);
     ak_backup_stats(s, st);
+    st->segments_sealed = atomic_load(&s->seg_sealed);
+    st->segments_compacted = atomic_load(&s->seg_compacted);
+    st->segment_bytes_written = atomic_load(&s->seg_bytes_written);
     pthread_rwlock_rdlock(&s->cat);
     st->n_tenants = s->n_tenants;
-    for (size_t i = 0; i < s->n_tenants; i++)
+    for (size_t i = 0; i < s->n_tenants; i++) {
         st->n_collections += s->tenants[i]->n_colls;
+        for (size_t j = 0; j < s->tenants[i]->n_colls; j++) {
+            ak_coll *c = s->tenants[i]->colls[j];
+            pthread_rwlock_rdlock(&c->rw);
+            st->segments += c->n_segs;
+            pthread_rwlock_unlock(&c->rw);
+        }
+    }
     pthread_rwlock_unlock(&s->cat);
 }

@@ -3,6 +3,7 @@
  * point table, open and close), store_points.c (the write path),
  * store_read.c (get, scroll, count, search), store_replay.c (recovery from
  * the WAL), snapshot.c (snapshot files and the snapshot thread) and
+ * segment.c (sealed segments: sealing, files, tombstones, compaction) and
  * backup.c (the bucket copy).  Locking rules are stated next to each
  * field; see the header comment of store_points.c for the write path.
  */
@@ -34,6 +35,8 @@ typedef struct pslot {
     json_t *payload;    /* JSON object, or NULL                              */
 } pslot;
 
+struct ak_segment;
+
 typedef struct ak_coll {
     atomic_int refs;
     char tenant[AKIDB_STORE_NAME_MAX + 1];
@@ -57,7 +60,31 @@ typedef struct ak_coll {
     size_t n_live;
     uint32_t *zombies;           /* DEAD labels still in the index (writer)   */
     size_t n_zombies, cap_zombies;
+
+    /* The fields above are the mutable tail (or, in a sealed segment's
+     * frozen table, what the tail held when it was sealed).  Sealed
+     * segments (segment.c), oldest first: the array changes only with wmu
+     * and the rw write lock held; a point id is live in at most one of the
+     * tail and the segments. */
+    struct ak_segment **segs;
+    size_t n_segs, cap_segs;
+    size_t seg_live;             /* live points in segments (rw write lock)   */
+    uint64_t tail_bytes;         /* bytes ingested into the tail (writer)     */
 } ak_coll;
+
+/* A sealed segment: a table and index frozen when the tail was sealed or
+ * built by a compaction, never written again, and its tombstones (points
+ * since replaced or deleted).  Reads hold the collection's read lock;
+ * tombstones are set with the writer mutex and the rw write lock held. */
+typedef struct ak_segment {
+    atomic_int refs;
+    uint64_t seq;                /* the number of its file, seg-<seq>.akseg   */
+    ak_coll *t;                  /* the frozen table and index (read-only)    */
+    uint8_t *tomb;               /* [t->n_slots]: 1 = tombstoned              */
+    size_t n_tomb;
+    bool durable;                /* file written and fsynced (snap_mu)        */
+    uint64_t file_size;
+} ak_segment;
 
 typedef struct ak_tenant {
     char name[AKIDB_STORE_NAME_MAX + 1];
@@ -95,6 +122,11 @@ struct akidb_store {
                                     thread's (test hook stages are called)   */
 
     struct ak_backup *backup;    /* the object-storage tier (backup.c), or NULL */
+
+    /* Sealed segments (segment.c). */
+    _Atomic uint64_t seg_seq;    /* next segment file number                  */
+    bool bg_seal;                /* under bg_mu: a tail passed its seal size  */
+    _Atomic uint64_t seg_sealed, seg_compacted, seg_bytes_written;
 };
 
 /* ---- shared helpers (store.c) ---- */
@@ -102,6 +134,8 @@ void ak_store_log(akidb_store *s, akidb_log_level lvl, const char *fmt, ...) AK_
 ak_coll *ak_coll_new(const char *tenant, const char *name, uint32_t dim,
                      akidb_metric metric, const char *model, uint32_t M, uint32_t efc);
 void ak_coll_unref(ak_coll *c);
+/* Creates c's (empty) index of the default kind. */
+akidb_status ak_coll_make_index(ak_coll *c);
 /* Grows slots / hash table / free list for n more points (wrlock held or
  * collection private). */
 akidb_status ak_coll_reserve(ak_coll *c, size_t n);
@@ -207,9 +241,56 @@ void ak_store_maybe_snapshot(akidb_store *s);
  * it blocks. */
 extern void (*ak_store_snapshot_hook)(akidb_store *s, const char *stage);
 
+/* Writes c's COLLECTION and INDEX sections to fd at *off (advanced). */
+akidb_status ak_snap_write_table(int fd, const char *path, uint64_t *off, ak_coll *c);
+/* Reads a COLLECTION section (body at off, len bytes) and the INDEX section
+ * after it into a new collection (no tenant, no segments); *next: the
+ * offset after the index. */
+akidb_status ak_snap_load_table(const char *path, const uint8_t *base, size_t size, uint64_t off,
+                                uint64_t len, ak_coll **out, uint64_t *next);
+
+/* ---- segment.c ---- */
+void ak_segment_unref(ak_segment *g);
+/* Tombstones id in the segment where it is live (writer mutex and rw write
+ * lock held); false if no segment holds it. */
+bool ak_seg_tombstone(ak_coll *c, const char *id, size_t len);
+/* The segment and label where id is live, or false. */
+bool ak_seg_find(const ak_coll *c, const char *id, size_t len, size_t *seg, uint32_t *label);
+/* After a write to c (writer mutex released): asks the snapshot thread to
+ * seal c's tail when it has passed the seal size. */
+void ak_store_maybe_seal(akidb_store *s, ak_coll *c);
+/* The snapshot's segment step for collection c (snapshot thread or
+ * akidb_store_snapshot, snap_mu held): seals the tail if it is large
+ * enough, compacts, and writes the files of segments not yet on disk. */
+akidb_status ak_seg_prepare(akidb_store *s, ak_coll *c);
+/* The SEGMENTS section of c (writer mutex held) into b. */
+void ak_seg_encode(const ak_coll *c, ak_buf *b);
+/* Loads the segments a SEGMENTS section names (body, len) into c. */
+akidb_status ak_seg_load_section(akidb_store *s, ak_coll *c, const char *path, uint64_t off,
+                                 const uint8_t *body, uint64_t len);
+/* After open's recovery: removes segment files no collection names and
+ * sets the next file number. */
+void ak_seg_after_open(akidb_store *s);
+/* After a durable snapshot: removes the segment files other than the n it
+ * names (seqs). */
+void ak_seg_remove_unnamed(akidb_store *s, const uint64_t *seqs, size_t n);
+/* Test hook: called by the snapshot thread at "sealed" (tail swapped, file
+ * not yet written), "segment-written" and "compacting" (sources chosen and
+ * their tombstones copied, merged segment not yet built); writes proceed
+ * while it blocks. */
+extern void (*ak_store_segment_hook)(akidb_store *s, const char *stage);
+
 #define AK_SNAP_MAGIC "AKIDBSNP"
 #define AK_SNAP_VERSION 1u
 #define AK_SNAP_HEADER_SIZE 64u
-enum { AK_SEC_TENANT = 1, AK_SEC_COLLECTION = 2, AK_SEC_INDEX = 3, AK_SEC_END = 0x454E4421u };
+enum {
+    AK_SEC_TENANT = 1,
+    AK_SEC_COLLECTION = 2,
+    AK_SEC_INDEX = 3,
+    AK_SEC_SEGMENTS = 4,
+    AK_SEC_END = 0x454E4421u
+};
+#define AK_SEG_MAGIC "AKIDBSEG"
+#define AK_SEG_VERSION 1u
 
 #endif

@@ -13,13 +13,15 @@
  *   4. append one WAL record for the whole batch and fsync (group commit with
  *      other collections) - the write is now durable;
  *   5. publish under the collection's write lock: new slots LIVE, replaced
- *      ones DEAD, id hash updated (no allocation, cannot fail);
+ *      ones DEAD (or, for a point in a sealed segment, a tombstone set
+ *      there: segment.c), id hash updated (no allocation, cannot fail);
  *   6. remove the replaced labels from the index in one batch and recycle
  *      their slots (a failure here only leaves invisible "zombie" labels that
  *      the next write retries);
  *   7. after the collection's mutex is released, wake the snapshot thread if
- *      the WAL has passed its threshold (ak_store_maybe_snapshot; the write
- *      does not wait for the snapshot).
+ *      the WAL has passed its threshold (ak_store_maybe_snapshot) or the
+ *      tail its seal size (ak_store_maybe_seal); the write does not wait
+ *      for the snapshot or the sealing.
  * Readers (search, get, count, scroll) hold the collection's read lock and
  * wait only for step 5.  Recovery replays WAL records with the same code
  * minus step 4.
@@ -129,8 +131,23 @@ static void *add_worker(void *arg)
 #define ADD_THREADS_MAX 8
 #define ADD_PARALLEL_MIN 256
 
+#define ADD_WARM 1024   /* an index smaller than this grows one add at a time */
+
 static akidb_status add_parallel(ak_coll *c, ak_prep *p, size_t n)
 {
+    /* The first nodes of a graph are added in order: threads racing into an
+     * almost empty graph leave it poorly connected (every new tail sealed
+     * into a segment starts one). */
+    size_t have = ak_index_count(&c->index);
+    size_t warm = have < ADD_WARM ? (n < ADD_WARM - have ? n : ADD_WARM - have) : 0;
+    if (warm && n >= ADD_PARALLEL_MIN) {
+        add_job j = { c, p, warm, 0, 1, AKIDB_OK, "" };
+        add_worker(&j);
+        if (j.st != AKIDB_OK)
+            return ak_fail(j.st, "%s", j.msg);
+        p += warm;
+        n -= warm;
+    }
     static long ncpu;
     if (!ncpu) {
         long k = sysconf(_SC_NPROCESSORS_ONLN);
@@ -255,7 +272,10 @@ akidb_status ak_store_apply_upsert(akidb_store *s, ak_coll *c, ak_prep *p, size_
                 old[n_old++] = o;
             else
                 c->zombies[c->n_zombies++] = o;
+        } else if (c->n_segs) {
+            ak_seg_tombstone(c, p[i].id, p[i].id_len);   /* replaced in a sealed segment */
         }
+        c->tail_bytes += p[i].id_len + p[i].text_len + (size_t)c->dim * 4 + 16;
         c->slots[l].payload = p[i].payload;
         p[i].payload = NULL;
         ak_coll_ht_insert(c, l);
@@ -381,6 +401,8 @@ akidb_status akidb_points_upsert(akidb_store *s, const char *tenant, const char 
 out:
     ak_store_free_preps(p, n);
     ak_buf_free(&rec);
+    if (st == AKIDB_OK)
+        ak_store_maybe_seal(s, c);
     ak_coll_unref(c);
     if (st == AKIDB_OK)
         ak_store_maybe_snapshot(s);
@@ -395,11 +417,27 @@ akidb_status ak_store_apply_delete(akidb_store *s, ak_coll *c, const char *const
     uint32_t *labels = ak_malloc((n ? n : 1) * sizeof *labels);
     if (!labels)
         return ak_coll_oom(c);
-    size_t m = 0;
+    /* ids live in sealed segments: tombstoned (index into ids, deduplicated) */
+    size_t *in_seg = c->n_segs ? ak_malloc((n ? n : 1) * sizeof *in_seg) : NULL;
+    if (c->n_segs && !in_seg) {
+        ak_free(labels);
+        return ak_coll_oom(c);
+    }
+    size_t m = 0, ms = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t l = ak_coll_find(c, ids[i], lens[i]);
-        if (l == AK_NO_LABEL)
+        if (l == AK_NO_LABEL) {
+            size_t g;
+            uint32_t gl;
+            if (in_seg && lens[i] <= AKIDB_POINT_ID_MAX && ak_seg_find(c, ids[i], lens[i], &g, &gl)) {
+                bool dup = false;
+                for (size_t j = 0; j < ms && !dup; j++)
+                    dup = lens[in_seg[j]] == lens[i] && memcmp(ids[in_seg[j]], ids[i], lens[i]) == 0;
+                if (!dup)
+                    in_seg[ms++] = i;
+            }
             continue;
+        }
         bool dup = false;
         for (size_t j = 0; j < m && !dup; j++)   /* batches are small; fine */
             dup = labels[j] == l;
@@ -407,20 +445,23 @@ akidb_status ak_store_apply_delete(akidb_store *s, ak_coll *c, const char *const
             labels[m++] = l;
     }
     if (n_deleted)
-        *n_deleted = m;
+        *n_deleted = m + ms;
     akidb_status st = AKIDB_OK;
-    if (m && s->wal) {
+    if (m + ms && s->wal) {
         ak_buf b = { 0 };
         ak_buf_str8(&b, c->tenant, strlen(c->tenant));
         ak_buf_str8(&b, c->name, strlen(c->name));
-        ak_buf_u32(&b, (uint32_t)m);
+        ak_buf_u32(&b, (uint32_t)(m + ms));
         for (size_t i = 0; i < m; i++)
             ak_buf_str8(&b, c->slots[labels[i]].id, c->slots[labels[i]].id_len);
+        for (size_t i = 0; i < ms; i++)
+            ak_buf_str8(&b, ids[in_seg[i]], lens[in_seg[i]]);
         st = ak_store_log_record(s, AK_WAL_DELETE, &b);
         ak_buf_free(&b);
     }
-    if (st != AKIDB_OK || !m) {
+    if (st != AKIDB_OK || !(m + ms)) {
         ak_free(labels);
+        ak_free(in_seg);
         return st;
     }
     pthread_rwlock_wrlock(&c->rw);
@@ -429,7 +470,10 @@ akidb_status ak_store_apply_delete(akidb_store *s, ak_coll *c, const char *const
         atomic_store_explicit(&c->slots[labels[i]].state, SLOT_DEAD, memory_order_release);
         c->n_live--;
     }
+    for (size_t i = 0; i < ms; i++)
+        ak_seg_tombstone(c, ids[in_seg[i]], lens[in_seg[i]]);
     pthread_rwlock_unlock(&c->rw);
+    ak_free(in_seg);
     for (size_t i = 0; i < m; i++)
         ak_coll_slot_clear(&c->slots[labels[i]]);
     ak_coll_retire_labels(c, labels, m);

@@ -5,6 +5,12 @@
  * examined, opts.search_budget: see akidb_search); all under
  * the collection's read lock, seeing only LIVE slots (see store_points.c
  * for the write path that publishes them).
+ *
+ * A collection is read as parts (rpart): each sealed segment minus its
+ * tombstones, and the mutable tail (segment.c).  A point id is live in at
+ * most one part, so get takes the first part holding it, count and scroll
+ * add up or merge the parts, and search runs each part's index (the same
+ * plan, the budget shared) and merges the hits by score exactly.
  */
 #include "store/store_int.h"
 
@@ -17,6 +23,31 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ---- parts: the sealed segments and the tail ------------------------------------------ */
+
+typedef struct rpart {
+    const ak_coll *c;      /* the part's table and index                       */
+    const uint8_t *tomb;   /* its tombstones (segments), NULL for the tail     */
+    size_t live;           /* its live points                                  */
+} rpart;
+
+/* The parts of c, segments first (read lock held); v has n_segs + 1 room. */
+static size_t parts_of(const ak_coll *c, rpart *v)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_segs; i++) {
+        const ak_segment *g = c->segs[i];
+        v[n++] = (rpart){ g->t, g->tomb, g->t->n_live - g->n_tomb };
+    }
+    v[n++] = (rpart){ c, NULL, c->n_live };
+    return n;
+}
+
+static rpart *parts_alloc(const ak_coll *c)
+{
+    return ak_malloc((c->n_segs + 1) * sizeof(rpart));
+}
 
 /* ---- reading ------------------------------------------------------------------------- */
 
@@ -70,10 +101,14 @@ akidb_status akidb_points_get(akidb_store *s, const char *tenant, const char *co
     for (size_t i = 0; i < n && st == AKIDB_OK; i++) {
         AK_ASSERT(ids[i]);
         size_t len = strlen(ids[i]);
-        uint32_t l = len <= AKIDB_POINT_ID_MAX ? ak_coll_find(c, ids[i], len) : AK_NO_LABEL;
-        if (l == AK_NO_LABEL)
+        if (len > AKIDB_POINT_ID_MAX)
             continue;
-        st = fill_point(c, l, with, 0, &out->items[out->n++]);
+        uint32_t l = ak_coll_find(c, ids[i], len);
+        size_t g;
+        if (l != AK_NO_LABEL)
+            st = fill_point(c, l, with, 0, &out->items[out->n++]);
+        else if (ak_seg_find(c, ids[i], len, &g, &l))
+            st = fill_point(c->segs[g]->t, l, with, 0, &out->items[out->n++]);
     }
     pthread_rwlock_unlock(&c->rw);
     ak_coll_unref(c);
@@ -95,16 +130,18 @@ static akidb_status parse_filter_opt(const char *json, ak_filter **f)
     return st;
 }
 
-static inline bool slot_live(const ak_coll *c, uint32_t l)
+static inline bool slot_live(const rpart *P, uint32_t l)
 {
-    return l < c->n_slots &&
-           atomic_load_explicit(&c->slots[l].state, memory_order_acquire) == SLOT_LIVE;
+    return l < P->c->n_slots &&
+           atomic_load_explicit(&P->c->slots[l].state, memory_order_acquire) == SLOT_LIVE &&
+           !(P->tomb && P->tomb[l]);
 }
 
 /* The filter on slot l: its payload, and its id for "$id" conditions. */
-static inline bool slot_match(const ak_filter *f, const ak_coll *c, uint32_t l)
+static inline bool slot_match(const ak_filter *f, const rpart *P, uint32_t l)
 {
-    return ak_filter_match_point(f, c->slots[l].id, c->slots[l].id_len, c->slots[l].payload);
+    const pslot *sl = &P->c->slots[l];
+    return ak_filter_match_point(f, sl->id, sl->id_len, sl->payload);
 }
 
 akidb_status akidb_points_count(akidb_store *s, const char *tenant, const char *collection,
@@ -122,19 +159,25 @@ akidb_status akidb_points_count(akidb_store *s, const char *tenant, const char *
         return st;
     }
     pthread_rwlock_rdlock(&c->rw);
-    if (!f) {
-        *count = c->n_live;
+    rpart *v = parts_alloc(c);
+    if (!v) {
+        st = ak_coll_oom(c);
+    } else if (!f) {
+        *count = c->n_live + c->seg_live;
     } else {
+        size_t np = parts_of(c, v);
         uint64_t k = 0;
-        for (uint32_t l = 0; l < c->n_slots; l++)
-            if (slot_live(c, l) && slot_match(f, c, l))
-                k++;
+        for (size_t i = 0; i < np; i++)
+            for (uint32_t l = 0; l < v[i].c->n_slots; l++)
+                if (slot_live(&v[i], l) && slot_match(f, &v[i], l))
+                    k++;
         *count = k;
     }
     pthread_rwlock_unlock(&c->rw);
+    ak_free(v);
     ak_coll_unref(c);
     ak_filter_free(f);
-    return AKIDB_OK;
+    return st;
 }
 
 /* True for an id that is an unsigned decimal integer as written canonically
@@ -164,45 +207,74 @@ static int id_cmp(const pslot *a, const pslot *b)
     return r ? r : (a->id_len > b->id_len) - (a->id_len < b->id_len);
 }
 
-/* Max-heap of labels by id (largest on top) for scroll. */
-static void heap_sift_down(const ak_coll *c, uint32_t *h, size_t n, size_t i)
+/* A scroll entry: part << 32 | label. */
+#define ENT_SLOT(v, e) (&(v)[(e) >> 32].c->slots[(uint32_t)(e)])
+
+/* Max-heap of entries by id (largest on top) for scroll. */
+static void heap_sift_down(const rpart *v, uint64_t *h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && id_cmp(&c->slots[h[l]], &c->slots[h[m]]) > 0)
+        if (l < n && id_cmp(ENT_SLOT(v, h[l]), ENT_SLOT(v, h[m])) > 0)
             m = l;
-        if (r < n && id_cmp(&c->slots[h[r]], &c->slots[h[m]]) > 0)
+        if (r < n && id_cmp(ENT_SLOT(v, h[r]), ENT_SLOT(v, h[m])) > 0)
             m = r;
         if (m == i)
             return;
-        uint32_t t = h[i];
+        uint64_t t = h[i];
         h[i] = h[m];
         h[m] = t;
         i = m;
     }
 }
 
-static void heap_sift_up(const ak_coll *c, uint32_t *h, size_t i)
+static void heap_sift_up(const rpart *v, uint64_t *h, size_t i)
 {
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (id_cmp(&c->slots[h[i]], &c->slots[h[p]]) <= 0)
+        if (id_cmp(ENT_SLOT(v, h[i]), ENT_SLOT(v, h[p])) <= 0)
             return;
-        uint32_t t = h[i];
+        uint64_t t = h[i];
         h[i] = h[p];
         h[p] = t;
         i = p;
     }
 }
 
-static void sort_labels_by_id(const ak_coll *c, uint32_t *h, size_t n)
+static void sort_entries_by_id(const rpart *v, uint64_t *h, size_t n)
 {
     /* Heap sort in place (ascending), avoiding qsort's global context. */
     for (size_t end = n; end > 1; end--) {
-        uint32_t t = h[0];
+        uint64_t t = h[0];
         h[0] = h[end - 1];
         h[end - 1] = t;
-        heap_sift_down(c, h, end - 1, 0);
+        heap_sift_down(v, h, end - 1, 0);
+    }
+}
+
+/* Keeps the limit smallest ids after the cursor of part pi in the heap. */
+static void scroll_part(const rpart *v, size_t pi, const pslot *cur, const ak_filter *f,
+                        uint64_t *h, size_t *n, size_t limit, bool *more)
+{
+    const rpart *P = &v[pi];
+    for (uint32_t l = 0; l < P->c->n_slots; l++) {
+        if (!slot_live(P, l))
+            continue;
+        if (cur && id_cmp(&P->c->slots[l], cur) <= 0)
+            continue;
+        if (f && !slot_match(f, P, l))
+            continue;
+        uint64_t e = (uint64_t)pi << 32 | l;
+        if (*n < limit) {
+            h[(*n)++] = e;
+            heap_sift_up(v, h, *n - 1);
+        } else {
+            *more = true;
+            if (id_cmp(&P->c->slots[l], ENT_SLOT(v, h[0])) < 0) {
+                h[0] = e;
+                heap_sift_down(v, h, *n, 0);
+            }
+        }
     }
 }
 
@@ -230,43 +302,34 @@ akidb_status akidb_points_scroll(akidb_store *s, const char *tenant, const char 
         return st;
     }
     ak_json_init();
-    uint32_t *h = ak_malloc((limit + 1) * sizeof *h);
+    uint64_t *h = ak_malloc((limit + 1) * sizeof *h);
+    rpart *v = NULL;
     if (!h) {
         st = ak_coll_oom(c);
         goto done;
     }
     pthread_rwlock_rdlock(&c->rw);
-    size_t n = 0;
-    bool more = false;
-    for (uint32_t l = 0; l < c->n_slots; l++) {
-        if (!slot_live(c, l))
-            continue;
-        if (cursor && id_cmp(&c->slots[l], &cur) <= 0)
-            continue;
-        if (f && !slot_match(f, c, l))
-            continue;
-        if (n < limit) {
-            h[n++] = l;
-            heap_sift_up(c, h, n - 1);
-        } else {
-            more = true;
-            if (id_cmp(&c->slots[l], &c->slots[h[0]]) < 0) {
-                h[0] = l;
-                heap_sift_down(c, h, n, 0);
-            }
-        }
+    if (!(v = parts_alloc(c))) {
+        pthread_rwlock_unlock(&c->rw);
+        st = ak_coll_oom(c);
+        goto done;
     }
-    sort_labels_by_id(c, h, n);
+    size_t np = parts_of(c, v), n = 0;
+    bool more = false;
+    for (size_t i = 0; i < np; i++)
+        scroll_part(v, i, cursor ? &cur : NULL, f, h, &n, limit, &more);
+    sort_entries_by_id(v, h, n);
     st = out_alloc(c, out, n);
     for (size_t i = 0; st == AKIDB_OK && i < n; i++)
-        st = fill_point(c, h[i], with, 0, &out->items[out->n++]);
+        st = fill_point(v[h[i] >> 32].c, (uint32_t)h[i], with, 0, &out->items[out->n++]);
     if (st == AKIDB_OK && more && n) {
-        const pslot *last = &c->slots[h[n - 1]];
+        const pslot *last = ENT_SLOT(v, h[n - 1]);
         if (!(out->next_cursor = ak_strndup(last->id, last->id_len)))
             st = ak_coll_oom(c);
     }
     pthread_rwlock_unlock(&c->rw);
 done:
+    ak_free(v);
     ak_free(h);
     ak_coll_unref(c);
     ak_filter_free(f);
@@ -278,16 +341,16 @@ done:
 /* ---- search ---------------------------------------------------------------------------------- */
 
 typedef struct accept_ctx {
-    const ak_coll *c;
+    const rpart *P;
     const ak_filter *f;
 } accept_ctx;
 
 static bool accept_live(uint32_t label, void *ctx)
 {
     const accept_ctx *a = ctx;
-    if (!slot_live(a->c, label))
+    if (!slot_live(a->P, label))
         return false;
-    return !a->f || slot_match(a->f, a->c, label);
+    return !a->f || slot_match(a->f, a->P, label);
 }
 
 #define FULL_EVAL_MAX 50000u     /* evaluate filters on every point below this */
@@ -296,7 +359,8 @@ static bool accept_live(uint32_t label, void *ctx)
 /* One search and its work so far against the budget (points examined:
  * vectors compared with the query, points a scan passes or tests). */
 typedef struct plan {
-    ak_coll *c;
+    ak_coll *c;              /* the collection (messages)                       */
+    const rpart *P;          /* the part being searched                         */
     const akidb_search_req *req;
     accept_ctx ac;
     size_t k, ef, budget, spent;
@@ -327,7 +391,7 @@ static akidb_status run_index(plan *p, ak_search_opts *so, size_t cap)
     so->max_visits = cap && cap < left ? cap : left;
     so->visits = &visits;
     p->nh = 0;
-    akidb_status st = ak_index_search(&p->c->index, p->req->vector, p->k, so, p->hits, &p->nh);
+    akidb_status st = ak_index_search(&p->P->c->index, p->req->vector, p->k, so, p->hits, &p->nh);
     p->spent += visits;
     return st;
 }
@@ -335,7 +399,7 @@ static akidb_status run_index(plan *p, ak_search_opts *so, size_t cap)
 /* An exact scan of every live point (the filter tested on each). */
 static akidb_status scan_all(plan *p)
 {
-    size_t live = p->c->n_live;
+    size_t live = p->P->live;
     if (live > left_of(p))
         return over_budget(p, live, p->ac.f ? "an exact scan testing the filter on every point"
                                             : "an exact scan");
@@ -350,16 +414,17 @@ static akidb_status scan_all(plan *p)
  * tested once) into *labels (ak_free), their number into *m. */
 static akidb_status filter_labels(plan *p, uint32_t **labels, size_t *m)
 {
-    const ak_coll *c = p->c;
+    const rpart *P = p->P;
     *m = 0;
-    if (c->n_live > left_of(p))
-        return over_budget(p, c->n_live, "testing the filter on every point");
-    if (!*labels && !(*labels = ak_malloc(((size_t)c->n_slots + 1) * sizeof **labels)))
-        return ak_coll_oom(c);
-    for (uint32_t l = 0; l < c->n_slots; l++)
-        if (slot_live(c, l) && slot_match(p->ac.f, c, l))
+    if (P->live > left_of(p))
+        return over_budget(p, P->live, "testing the filter on every point");
+    ak_free(*labels);
+    if (!(*labels = ak_malloc(((size_t)P->c->n_slots + 1) * sizeof **labels)))
+        return ak_coll_oom(p->c);
+    for (uint32_t l = 0; l < P->c->n_slots; l++)
+        if (slot_live(P, l) && slot_match(p->ac.f, P, l))
             (*labels)[(*m)++] = l;
-    p->spent += c->n_live;
+    p->spent += P->live;
     return AKIDB_OK;
 }
 
@@ -378,16 +443,16 @@ static akidb_status scan_labels(plan *p, const uint32_t *labels, size_t m)
  * (each point sampled counts as examined). */
 static double sample_selectivity(plan *p)
 {
-    const ak_coll *c = p->c;
-    uint64_t x = 0x9E3779B97F4A7C15ull ^ c->n_live;
+    const rpart *P = p->P;
+    uint64_t x = 0x9E3779B97F4A7C15ull ^ P->live;
     size_t seen = 0, hit = 0;
     for (size_t i = 0; i < SAMPLE_N * 4 && seen < SAMPLE_N; i++) {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-        uint32_t l = (uint32_t)(x % c->n_slots);
-        if (!slot_live(c, l))
+        uint32_t l = (uint32_t)(x % P->c->n_slots);
+        if (!slot_live(P, l))
             continue;
         seen++;
-        hit += slot_match(p->ac.f, c, l);
+        hit += slot_match(p->ac.f, P, l);
     }
     p->spent += seen;
     return seen ? (double)hit / (double)seen : 1.0;
@@ -400,9 +465,9 @@ static double sample_selectivity(plan *p)
  * needs, and then finishes as that scan. */
 static akidb_status search_filtered(plan *p, size_t exact_thr, uint32_t **labels)
 {
-    const ak_coll *c = p->c;
-    size_t live = c->n_live, m = 0;
-    bool known = c->n_slots <= FULL_EVAL_MAX && live <= left_of(p);
+    const rpart *P = p->P;
+    size_t live = P->live, m = 0;
+    bool known = P->c->n_slots <= FULL_EVAL_MAX && live <= left_of(p);
     double sel = 1.0;
     if (!known) {
         sel = sample_selectivity(p);
@@ -436,6 +501,72 @@ static akidb_status search_filtered(plan *p, size_t exact_thr, uint32_t **labels
     return scan_labels(p, *labels, m);
 }
 
+/* Searches one part: an exact scan when asked or when the part is small,
+ * else its index (filter-aware), within what is left of the budget. */
+static akidb_status search_part(plan *p, size_t exact_thr, uint32_t **labels)
+{
+    size_t live = p->P->live;
+    if (live == 0)
+        return AKIDB_OK;
+    if (p->req->exact || (live < exact_thr && live <= p->budget))
+        return scan_all(p);   /* (a budget below the threshold: HNSW instead) */
+    if (p->ac.f)
+        return search_filtered(p, exact_thr, labels);
+    ak_search_opts so = { 0 };
+    so.ef = p->ef;
+    so.accept = accept_live;
+    so.ctx = &p->ac;
+    so.strategy = AK_SEARCH_GRAPH;
+    akidb_status st = run_index(p, &so, 0);
+    return st == AKIDB_ERANGE ? scan_all(p) : st;
+}
+
+/* A hit of one part, its score as the API gives it (higher is better). */
+typedef struct mhit {
+    float score;
+    uint32_t part, label;
+} mhit;
+
+/* Best first; equal scores by id, so the order does not depend on where
+ * the points are. */
+static int mhit_cmp(const mhit *a, const mhit *b, const rpart *v)
+{
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    const pslot *x = &v[a->part].c->slots[a->label], *y = &v[b->part].c->slots[b->label];
+    return id_cmp(x, y);
+}
+
+/* Sorts the merged hits (insertion into runs merged bottom-up; n is at
+ * most parts x top_k). */
+static void merge_sort(mhit *h, size_t n, const rpart *v)
+{
+    mhit *tmp = ak_malloc((n ? n : 1) * sizeof *tmp);
+    if (!tmp) {   /* fall back to insertion sort */
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0 && mhit_cmp(&h[j], &h[j - 1], v) < 0; j--) {
+                mhit t = h[j];
+                h[j] = h[j - 1];
+                h[j - 1] = t;
+            }
+        return;
+    }
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                tmp[k++] = mhit_cmp(&h[b], &h[a], v) < 0 ? h[b++] : h[a++];
+            while (a < mid)
+                tmp[k++] = h[a++];
+            while (b < hi)
+                tmp[k++] = h[b++];
+        }
+        memcpy(h, tmp, n * sizeof *h);
+    }
+    ak_free(tmp);
+}
+
 akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collection,
                           const akidb_search_req *req, akidb_points *out)
 {
@@ -447,6 +578,8 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
         return st;
     ak_filter *f = NULL;
     uint32_t *labels = NULL;
+    rpart *v = NULL;
+    mhit *mh = NULL;
     plan p = { 0 };
     if (req->top_k < 1 || req->top_k > AKIDB_SEARCH_TOPK_MAX) {
         st = ak_fail(AKIDB_EINVAL, "search in '%s/%s': top_k %zu is outside 1..%u (the limit)",
@@ -465,7 +598,7 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
     ak_json_init();
     p.c = c;
     p.req = req;
-    p.ac = (accept_ctx){ c, f };
+    p.ac = (accept_ctx){ NULL, f };
     p.k = req->top_k;
     p.ef = req->ef ? req->ef : (4 * p.k > 128 ? 4 * p.k : 128);
     if (p.ef < p.k)
@@ -477,30 +610,33 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
     }
     size_t exact_thr = s->opts.exact_threshold ? s->opts.exact_threshold : 2048;
     pthread_rwlock_rdlock(&c->rw);
-    size_t live = c->n_live;
-    if (live == 0) {
-        /* nothing */
-    } else if (req->exact || (live < exact_thr && live <= p.budget)) {
-        st = scan_all(&p);   /* (a budget below the threshold: HNSW instead) */
-    } else if (!f) {
-        ak_search_opts so = { 0 };
-        so.ef = p.ef;
-        so.accept = accept_live;
-        so.ctx = &p.ac;
-        so.strategy = AK_SEARCH_GRAPH;
-        if ((st = run_index(&p, &so, 0)) == AKIDB_ERANGE)
-            st = scan_all(&p);
-    } else {
-        st = search_filtered(&p, exact_thr, &labels);
+    size_t np = 0, nm = 0;
+    if (!(v = parts_alloc(c)) || !(mh = ak_malloc((c->n_segs + 1) * p.k * sizeof *mh)))
+        st = ak_coll_oom(c);
+    else
+        np = parts_of(c, v);
+    for (size_t i = 0; st == AKIDB_OK && i < np; i++) {
+        p.P = &v[i];
+        p.ac.P = &v[i];
+        p.nh = 0;
+        st = search_part(&p, exact_thr, &labels);
+        for (size_t j = 0; st == AKIDB_OK && j < p.nh; j++) {
+            if (!slot_live(&v[i], p.hits[j].label))
+                continue;    /* cannot happen: accept filtered it */
+            float score = c->metric == AKIDB_METRIC_L2 ? -p.hits[j].score : p.hits[j].score;
+            mh[nm++] = (mhit){ score, (uint32_t)i, p.hits[j].label };
+        }
     }
+    /* the parts' hits merged by score: the top k of their union */
+    if (st == AKIDB_OK && np > 1)
+        merge_sort(mh, nm, v);
+    if (nm > p.k)
+        nm = p.k;
     if (st == AKIDB_OK)
-        st = out_alloc(c, out, p.nh);
-    for (size_t i = 0; st == AKIDB_OK && i < p.nh; i++) {
-        if (!slot_live(c, p.hits[i].label))
-            continue;    /* cannot happen: accept filtered it */
-        float score = c->metric == AKIDB_METRIC_L2 ? -p.hits[i].score : p.hits[i].score;
-        st = fill_point(c, p.hits[i].label, req->with, score, &out->items[out->n++]);
-    }
+        st = out_alloc(c, out, nm);
+    for (size_t i = 0; st == AKIDB_OK && i < nm; i++)
+        st = fill_point(v[mh[i].part].c, mh[i].label, req->with, mh[i].score,
+                        &out->items[out->n++]);
     out->examined = p.spent;
     pthread_rwlock_unlock(&c->rw);
     if (st != AKIDB_OK) {
@@ -508,6 +644,8 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
         ak_fail_prefix(st, "search in '%s/%s'", tenant, collection);
     }
 done:
+    ak_free(v);
+    ak_free(mh);
     ak_free(labels);
     ak_free(p.hits);
     ak_filter_free(f);
