@@ -749,6 +749,7 @@ AKT_TEST(segments_shipped_once)
     AKT_LE_INT(st.backup_uploads - up0,
                2 + (st.segments_sealed + st.segments_compacted - made0));
     AKT_GE(st.backup_uploads - up0, 1);
+    nseg = st.segments;
     /* the restore */
     AKT_OK(open_with(db, &bo, &b));
     AKT_EQ_INT(count(b), 418);
