@@ -103,18 +103,6 @@ static int64_t try_wait(const ak_jlog *l, double t0, int64_t cap_ms)
     return left_ms < (double)cap_ms ? (int64_t)left_ms : cap_ms;
 }
 
-static bool name_ok(const char *n)
-{
-    size_t len = n ? strlen(n) : 0;
-    if (len == 0 || len > NAME_MAX_)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
-              (n[i] >= '0' && n[i] <= '9') || n[i] == '_' || n[i] == '-'))
-            return false;
-    return true;
-}
-
 static void stream_of(const ak_jlog *l, unsigned shard, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s_%u", l->name, shard);
@@ -248,7 +236,7 @@ akidb_status ak_jlog_open(const ak_jlog_opts *o, ak_jlog **out)
 {
     AK_ASSERT(o && out);
     *out = NULL;
-    if (!name_ok(o->name))
+    if (!ak_nats_name_ok(o->name, NAME_MAX_))
         return ak_fail(AKIDB_EINVAL, "log name '%s' must be 1..%d of [A-Za-z0-9_-]",
                        o->name ? o->name : "", NAME_MAX_);
     if (o->shards < 1 || o->shards > 1024)

@@ -113,18 +113,6 @@ static akidb_status kfail(const ak_members *m, natsStatus s, const char *op, con
 
 /* ---- validation --------------------------------------------------------------------- */
 
-static bool word_ok(const char *n, size_t max)
-{
-    size_t len = n ? strlen(n) : 0;
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
-              (n[i] >= '0' && n[i] <= '9') || n[i] == '_' || n[i] == '-'))
-            return false;
-    return true;
-}
-
 /* http(s)://host..., printable ASCII without spaces, quotes or backslashes */
 static bool url_ok(const char *u)
 {
@@ -142,10 +130,10 @@ static bool url_ok(const char *u)
 
 static akidb_status check_opts(const ak_members_opts *o)
 {
-    if (!word_ok(o->name, NAME_MAX_))
+    if (!ak_nats_name_ok(o->name, NAME_MAX_))
         return ak_fail(AKIDB_EINVAL, "cluster name '%s' must be 1..%d of [A-Za-z0-9_-]",
                        o->name ? o->name : "", NAME_MAX_);
-    if (!word_ok(o->node_id, AK_MEMBERS_ID_MAX))
+    if (!ak_nats_name_ok(o->node_id, AK_MEMBERS_ID_MAX))
         return ak_fail(AKIDB_EINVAL, "node id '%s' must be 1..%d of [A-Za-z0-9_-]",
                        o->node_id ? o->node_id : "", AK_MEMBERS_ID_MAX);
     if (!url_ok(o->url))
@@ -316,7 +304,7 @@ static void apply_entry(ak_members *m, kvEntry *e)
     const char *id = key + 5;
     kvOperation op = kvEntry_Operation(e);
     mnode n;
-    if (op == kvOp_Put && word_ok(id, AK_MEMBERS_ID_MAX) &&
+    if (op == kvOp_Put && ak_nats_name_ok(id, AK_MEMBERS_ID_MAX) &&
         mnode_parse(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), id, &n))
         map_put(m, &n);
     else

@@ -59,3 +59,15 @@ akidb_status ak_nats_connect(const char *servers, const char *client_name, int64
     *ns = s;
     return s == NATS_OK ? AKIDB_OK : AKIDB_EIO;
 }
+
+bool ak_nats_name_ok(const char *n, size_t max)
+{
+    size_t len = n ? strlen(n) : 0;
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+              (n[i] >= '0' && n[i] <= '9') || n[i] == '_' || n[i] == '-'))
+            return false;
+    return true;
+}

@@ -16,6 +16,7 @@
 #include "cluster/members.h"
 #include "common/fileio.h"
 #include "objstore/objstore.h"
+#include "store/backup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,14 +45,8 @@ static char *prefix_of(const char *base, const char *id)
 
 static akidb_status s3_of(const akidb_backup_opts *o, ak_s3 **out)
 {
-    ak_s3_config c = AK_S3_CONFIG_INIT;
-    c.bucket = o->bucket;
-    c.endpoint = o->endpoint;
-    c.region = o->region;
-    c.profile = o->profile;
-    c.access_key = o->access_key;
-    c.secret_key = o->secret_key;
-    c.max_attempts = 3;
+    ak_s3_config c;
+    ak_backup_s3_config(o, &c);
     return ak_s3_open(&c, out);
 }
 

@@ -75,6 +75,18 @@ static akidb_status manifest_get(ak_backup *b, bk_manifest *m)
 
 /* ---- opening -------------------------------------------------------------------- */
 
+void ak_backup_s3_config(const akidb_backup_opts *o, ak_s3_config *c)
+{
+    *c = (ak_s3_config)AK_S3_CONFIG_INIT;
+    c->bucket = o->bucket;
+    c->endpoint = o->endpoint;
+    c->region = o->region;
+    c->profile = o->profile;
+    c->access_key = o->access_key;
+    c->secret_key = o->secret_key;
+    c->max_attempts = 3;
+}
+
 akidb_status ak_backup_open(akidb_store *s)
 {
     const akidb_backup_opts *o = s->opts.backup;
@@ -117,14 +129,8 @@ akidb_status ak_backup_open(akidb_store *s)
             return ak_fail(AKIDB_ENOMEM, "backup: out of memory");
         snprintf(b->rprefix, rl + 2, "%s%s", r, rl && r[rl - 1] != '/' ? "/" : "");
     }
-    ak_s3_config c = AK_S3_CONFIG_INIT;
-    c.bucket = o->bucket;
-    c.endpoint = o->endpoint;
-    c.region = o->region;
-    c.profile = o->profile;
-    c.access_key = o->access_key;
-    c.secret_key = o->secret_key;
-    c.max_attempts = 3;
+    ak_s3_config c;
+    ak_backup_s3_config(o, &c);
     akidb_status st = ak_s3_open(&c, &b->s3);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "backup to bucket %s", o->bucket);

@@ -10,6 +10,7 @@
 
 #include "akidb_store.h"
 #include "common/common.h"
+#include "objstore/objstore.h"
 
 typedef struct ak_backup ak_backup;
 
@@ -17,6 +18,10 @@ typedef struct ak_backup ak_backup;
  * s->backup; nothing when neither is set.  EINVAL names a missing bucket or
  * credentials.  Called by open before anything is read from the folder. */
 akidb_status ak_backup_open(akidb_store *s);
+/* The S3 client settings of backup options o (bucket, endpoint, region,
+ * credentials; 3 attempts a request): the backup tier's, also for the
+ * cluster's objects beside a node's copy. */
+void ak_backup_s3_config(const akidb_backup_opts *o, ak_s3_config *c);
 /* Restores the folder from the bucket when it holds no snapshot and no WAL
  * segment (or a restore was interrupted); a no-op otherwise. */
 akidb_status ak_backup_restore(akidb_store *s);
