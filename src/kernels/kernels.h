@@ -221,13 +221,42 @@ ak_pool *ak_pool_new(int n_threads);
 void ak_pool_free(ak_pool *p);
 /* Threads a run can use (1 for NULL). */
 int ak_pool_size(const ak_pool *p);
-/* Runs fn(arg, tid, nt) on nt = min(n, size) threads (tid 0 is the caller)
- * and returns when every thread has returned.  p may be NULL (nt = 1).  One
+/* Runs fn(arg, tid, nt) on nt = min(n, size) threads (tid 0 is the caller,
+ * workers take tids 1 .. nt - 1 in the order they start) and returns when
+ * every thread has returned.  p may be NULL (nt = 1).  One
  * run at a time per pool: the caller serialises. */
 void ak_pool_run(ak_pool *p, int n, ak_pool_fn fn, void *arg);
+/* The same with workers optional: fn runs on the caller (tid 0) and on those
+ * of nt - 1 workers that are free to start it before the caller's fn
+ * returns; the call returns when they have returned.  For an fn that shares
+ * its work through ak_task lists and never calls ak_pool_barrier. */
+void ak_pool_run_any(ak_pool *p, int n, ak_pool_fn fn, void *arg);
 /* Inside a run: waits until all nt threads of the run have arrived.  No-op
- * for p NULL or nt 1. */
+ * for p NULL or nt 1.  A run whose fn calls it waits for every worker. */
 void ak_pool_barrier(ak_pool *p, int nt);
+
+/* A shared list of n work items (0 .. n-1) inside a run, zeroed before the
+ * run: each thread takes the next item until none is left, then waits until
+ * every item is done.  Under ak_pool_run_any a worker that is asleep or
+ * preempted when the run starts may never join it and the caller does its
+ * share: a busy machine slows the run down by the items a preempted worker
+ * holds, not by all of that worker's share as with barriers and a static
+ * split.
+ *
+ *   for (size_t i = ak_task_next(t); i < n; i = ak_task_next(t)) {
+ *       work(i);
+ *       ak_task_done(t);
+ *   }
+ *   ak_task_wait(t, n);
+ */
+typedef struct ak_task {
+    _Atomic size_t next;   /* the next item to take */
+    _Atomic size_t done;   /* items finished */
+} ak_task;
+size_t ak_task_next(ak_task *t);
+void ak_task_done(ak_task *t);
+/* Returns when n items are done (their writes visible to the caller). */
+void ak_task_wait(ak_task *t, size_t n);
 
 /* ---- reduced precision: bf16 linear layers (bf16.c) -------------------------
  * Weights packed as bf16 in panels of AK_PANEL columns with k padded to even

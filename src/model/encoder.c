@@ -191,6 +191,10 @@ fail:
 
 /* ---- forward ------------------------------------------------------------------ */
 
+/* The shared work lists of a forward: the embeddings, then per layer the
+ * steps below, each finished before the next begins. */
+enum { T_QKV, T_ATT, T_O, T_LN1, T_I, T_OUT, T_LN2, T_STEPS };
+
 /* Activation floats per token row: x, qkv (3H), ctx, h1, intermediate. */
 static size_t row_floats(const ak_hparams *hp)
 {
@@ -216,6 +220,7 @@ size_t ak_enc_scratch_bytes(const void *impl, size_t rows, size_t max_len, int n
     const ak_enc *e = impl;
     const ak_hparams *hp = &e->hp;
     return rows * (row_floats(hp) * sizeof(float) + 12) + hp->n_layers * 8 + 16 * 64 +
+           (1 + T_STEPS * hp->n_layers) * sizeof(ak_task) +
            ak_fwd_scratch_bytes(e->prec, rows, max_len, hp->hidden / hp->n_heads,
                                 kmax_of(hp), nt);
 }
@@ -226,6 +231,7 @@ typedef struct enc_ctx {
     const ak_seqs *s;
     const int32_t *pos;        /* position id per row; NULL: row - row0 */
     float *x, *qkv, *ctx, *h1, *inter;
+    ak_task *tasks;            /* [n_tasks] work lists, zeroed */
 } enc_ctx;
 
 /* Embeddings of rows [r0, r1): (word + type) + position, then LayerNorm. */
@@ -254,69 +260,114 @@ static void embed_rows(const enc_ctx *c, size_t r0, size_t r1)
                             e->hp.ln_eps);
 }
 
-/* Layer l on x, by thread tid: the steps separated by barriers. */
-static void layer_run(enc_ctx *c, size_t l, int tid)
+
+static size_t n_tasks(const ak_hparams *hp)
+{
+    return 1 + T_STEPS * hp->n_layers;
+}
+
+/* Columns per GEMM item: one micro-tile width in whole panels (the bf16 and
+ * int8 GEMMs start a column range on a panel; the scalar tile is 8 wide). */
+static size_t col_unit(const ak_fwd *f)
+{
+    return (f->ops->nr + AK_PANEL - 1) / AK_PANEL * AK_PANEL;
+}
+
+/* Rows per row-operation item: a few items per thread, at least 8 rows. */
+static size_t row_unit(const ak_fwd *f)
+{
+    size_t u = (f->rows + 8 * (size_t)f->nt - 1) / (8 * (size_t)f->nt);
+    return u < 8 ? 8 : u;
+}
+
+static size_t items(size_t n, size_t unit)
+{
+    return (n + unit - 1) / unit;
+}
+
+/* Y = act(X W^T + b) (act < 0: none) in items of whole column units. */
+static void lin_step(const enc_ctx *c, ak_task *t, int tid, const ak_lin *l, const float *x,
+                     float *y, int act)
+{
+    const ak_fwd *f = &c->f;
+    const size_t u = col_unit(f), n = items(l->n, u);
+    for (size_t i = ak_task_next(t); i < n; i = ak_task_next(t)) {
+        size_t n0 = i * u, n1 = n0 + u < l->n ? n0 + u : l->n;
+        ak_lin_cols(f, tid, l, x, y, n0, n1);
+        if (act >= 0)
+            for (size_t r = 0; r < f->rows; r++)
+                f->ops->act(y + r * l->n + n0, n1 - n0, (ak_act)act);
+        ak_task_done(t);
+    }
+    ak_task_wait(t, n);
+}
+
+/* x = LayerNorm(x + res) row by row, in items of rows. */
+static void ln_step(const enc_ctx *c, ak_task *t, float *x, const float *res, const float *g,
+                    const float *b)
+{
+    const ak_fwd *f = &c->f;
+    const size_t H = c->e->hp.hidden, u = row_unit(f), n = items(f->rows, u);
+    for (size_t i = ak_task_next(t); i < n; i = ak_task_next(t)) {
+        size_t r0 = i * u, r1 = r0 + u < f->rows ? r0 + u : f->rows;
+        f->ops->layernorm(x + r0 * H, res + r0 * H, r1 - r0, H, H, g, b, c->e->hp.ln_eps);
+        ak_task_done(t);
+    }
+    ak_task_wait(t, n);
+}
+
+/* Attention of every (sequence, head) pair, one pair an item. */
+static void att_step(const enc_ctx *c, ak_task *t, int tid)
 {
     const ak_hparams *hp = &c->e->hp;
-    const enc_layer *y = &c->e->layers[l];
     const ak_fwd *f = &c->f;
-    const size_t H = hp->hidden, I = hp->intermediate, nh = hp->n_heads, hd = H / nh;
+    const size_t H = hp->hidden, nh = hp->n_heads, hd = H / nh, M = hp->max_tokens;
     const float scale = (float)(1.0 / sqrt((double)hd));
-    size_t n0, n1, r0, r1;
-    ak_split_rows(f, f->rows, tid, &r0, &r1);
-
-    ak_split_cols(f, 3 * H, tid, &n0, &n1);
-    ak_lin_cols(f, tid, &y->qkv, c->x, c->qkv, n0, n1);
-    ak_pool_barrier(f->pool, f->nt);
-
-    const size_t tasks = c->s->n * nh, M = hp->max_tokens;
-    for (size_t k = atomic_fetch_add(&c->f.next[l], 1); k < tasks;
-         k = atomic_fetch_add(&c->f.next[l], 1)) {
+    const size_t n = c->s->n * nh;
+    for (size_t k = ak_task_next(t); k < n; k = ak_task_next(t)) {
         size_t tx = k / nh, h = k % nh;
-        const float *q = c->qkv + c->f.row0[tx] * 3 * H + h * hd;
-        float *ctx = c->ctx + c->f.row0[tx] * H + h * hd;
+        const float *q = c->qkv + f->row0[tx] * 3 * H + h * hd;
+        float *ctx = c->ctx + f->row0[tx] * H + h * hd;
         if (c->e->rel)   /* relative position 0 of head h's bias */
             ak_attention_biased(f->ops, f->att_h, NULL, c->e->rel + h * (2 * M - 1) + M - 1,
                                 c->s->lens[tx], hd, scale, q, q + H, q + 2 * H, 3 * H, ctx, H,
                                 f->att[tid]);
         else
             ak_attend(f, tid, c->s->lens[tx], hd, scale, q, q + H, q + 2 * H, 3 * H, ctx, H);
+        ak_task_done(t);
     }
-    ak_pool_barrier(f->pool, f->nt);
-
-    ak_split_cols(f, H, tid, &n0, &n1);
-    ak_lin_cols(f, tid, &y->o, c->ctx, c->h1, n0, n1);
-    ak_pool_barrier(f->pool, f->nt);
-    if (r1 > r0)
-        f->ops->layernorm(c->h1 + r0 * H, c->x + r0 * H, r1 - r0, H, H, y->ln1_g, y->ln1_b,
-                          hp->ln_eps);
-    ak_pool_barrier(f->pool, f->nt);
-
-    ak_split_cols(f, I, tid, &n0, &n1);
-    ak_lin_cols(f, tid, &y->i, c->h1, c->inter, n0, n1);
-    if (n1 > n0)
-        for (size_t r = 0; r < f->rows; r++)
-            f->ops->act(c->inter + r * I + n0, n1 - n0, hp->act);
-    ak_pool_barrier(f->pool, f->nt);
-
-    ak_split_cols(f, H, tid, &n0, &n1);
-    ak_lin_cols(f, tid, &y->out, c->inter, c->x, n0, n1);
-    ak_pool_barrier(f->pool, f->nt);
-    if (r1 > r0)
-        f->ops->layernorm(c->x + r0 * H, c->h1 + r0 * H, r1 - r0, H, H, y->ln2_g, y->ln2_b,
-                          hp->ln_eps);
-    ak_pool_barrier(f->pool, f->nt);
+    ak_task_wait(t, n);
 }
 
-/* The whole forward, run by each of nt threads (SPMD). */
+/* Layer l on x, by thread tid: each step a shared work list (see ak_task),
+ * so a thread that is late (preempted, or not yet woken) finds the work
+ * done by the others instead of holding them up. */
+static void layer_run(enc_ctx *c, size_t l, int tid)
+{
+    const ak_hparams *hp = &c->e->hp;
+    const enc_layer *y = &c->e->layers[l];
+    ak_task *t = c->tasks + 1 + l * T_STEPS;
+    lin_step(c, &t[T_QKV], tid, &y->qkv, c->x, c->qkv, -1);
+    att_step(c, &t[T_ATT], tid);
+    lin_step(c, &t[T_O], tid, &y->o, c->ctx, c->h1, -1);
+    ln_step(c, &t[T_LN1], c->h1, c->x, y->ln1_g, y->ln1_b);
+    lin_step(c, &t[T_I], tid, &y->i, c->h1, c->inter, (int)hp->act);
+    lin_step(c, &t[T_OUT], tid, &y->out, c->inter, c->x, -1);
+    ln_step(c, &t[T_LN2], c->x, c->h1, y->ln2_g, y->ln2_b);
+}
+
+/* The whole forward, run by each thread that joins (SPMD). */
 static void enc_run(void *arg, int tid, int nt)
 {
     enc_ctx *c = arg;
     (void)nt;
-    size_t r0, r1;
-    ak_split_rows(&c->f, c->f.rows, tid, &r0, &r1);
-    embed_rows(c, r0, r1);
-    ak_pool_barrier(c->f.pool, c->f.nt);
+    const size_t u = row_unit(&c->f), n = items(c->f.rows, u);
+    for (size_t i = ak_task_next(&c->tasks[0]); i < n; i = ak_task_next(&c->tasks[0])) {
+        size_t r0 = i * u, r1 = r0 + u < c->f.rows ? r0 + u : c->f.rows;
+        embed_rows(c, r0, r1);
+        ak_task_done(&c->tasks[0]);
+    }
+    ak_task_wait(&c->tasks[0], n);
     for (size_t l = 0; l < c->e->hp.n_layers; l++)
         layer_run(c, l, tid);
 }
@@ -339,8 +390,9 @@ akidb_status ak_enc_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
     c.ctx = ARENA_FLOATS(ar, rows * H);
     c.h1 = ARENA_FLOATS(ar, rows * H);
     c.inter = ARENA_FLOATS(ar, rows * I);
+    c.tasks = ak_arena_alloc(ar, n_tasks(hp) * sizeof *c.tasks);
     if ((e->spec->positions && !pos) || !c.x || !c.qkv || !c.ctx ||
-        !c.h1 || !c.inter)
+        !c.h1 || !c.inter || !c.tasks)
         return ak_fail(AKIDB_ENOMEM, "out of memory for the activations of %zu tokens", rows);
     akidb_status st = ak_fwd_begin(&c.f, e->prec, s, hp->n_layers, H / hp->n_heads, kmax_of(hp),
                                    pool, nt, ar);
@@ -358,7 +410,11 @@ akidb_status ak_enc_forward(const void *impl, const ak_seqs *s, ak_pool *pool, i
             AK_ASSERT(s->types[i][k] < hp->type_vocab);
     }
     c.pos = pos;
-    ak_pool_run(c.f.pool, c.f.nt, enc_run, &c);
+    for (size_t i = 0; i < n_tasks(hp); i++) {
+        atomic_init(&c.tasks[i].next, 0);
+        atomic_init(&c.tasks[i].done, 0);
+    }
+    ak_pool_run_any(c.f.pool, c.f.nt, enc_run, &c);
     *hidden = c.x;
     return AKIDB_OK;
 }
