@@ -717,6 +717,57 @@ static const char *id_at(const void *items, size_t i)
     return ((const char *const *)items)[i];
 }
 
+/* Appends one log record per shard holding some of the n items (see group)
+ * and waits until this node has applied what it holds of them.  part builds
+ * and appends shard k's record from the indexes idx[0 .. m). */
+typedef akidb_status (*part_fn)(dpc *d, unsigned k, const size_t *idx, size_t m, void *ctx,
+                                uint64_t *seq);
+
+static akidb_status route(dpc *d, const char *(*id_of)(const void *, size_t), const void *items,
+                          size_t n, part_fn part, void *ctx)
+{
+    akidb_status st = AKIDB_OK;
+    size_t *order = ak_malloc(n * sizeof *order);
+    size_t *start = ak_malloc((2 * (size_t)d->shards + 1) * sizeof *start);
+    uint64_t *seq = ak_calloc(d->shards, sizeof *seq);
+    if (!order || !start || !seq)
+        st = ak_fail(AKIDB_ENOMEM, "out of memory");
+    if (st == AKIDB_OK)
+        group(d, id_of, items, n, order, start);
+    for (unsigned k = 0; st == AKIDB_OK && k < d->shards; k++) {
+        size_t m = start[k + 1] - start[k];
+        if (m)
+            st = part(d, k, order + start[k], m, ctx, &seq[k]);
+    }
+    if (st == AKIDB_OK)
+        wait_applied(d, seq);
+    ak_free(order);
+    ak_free(start);
+    ak_free(seq);
+    return st;
+}
+
+typedef struct {
+    const char *tenant, *coll;
+    const akidb_point_in *pts;
+    uint32_t dim;
+    akidb_point_in *part;   /* room for every point */
+    uint32_t *dims;
+} upsert_parts;
+
+static akidb_status upsert_part(dpc *d, unsigned k, const size_t *idx, size_t m, void *ctx,
+                                uint64_t *seq)
+{
+    upsert_parts *u = ctx;
+    for (size_t j = 0; j < m; j++) {
+        u->part[j] = u->pts[idx[j]];
+        u->dims[j] = u->dim;
+    }
+    ak_crec r = {.kind = AK_CREC_UPSERT, .tenant = u->tenant, .collection = u->coll,
+                 .points = u->part, .dims = u->dims, .n = m};
+    return append_rec(d, k, &r, seq);
+}
+
 static akidb_status c_upsert(void *dp, const char *tenant, const char *coll,
                              const akidb_point_in *pts, const uint32_t *dims, size_t n)
 {
@@ -735,34 +786,14 @@ static akidb_status c_upsert(void *dp, const char *tenant, const char *coll,
         st = check_dups(&in, pts, n);
     if (st != AKIDB_OK)
         return st;
-    size_t *order = ak_malloc(n * sizeof *order);
-    size_t *start = ak_malloc((2 * (size_t)d->shards + 1) * sizeof *start);
-    uint64_t *seq = ak_calloc(d->shards, sizeof *seq);
-    akidb_point_in *part = ak_malloc(n * sizeof *part);
-    uint32_t *pdims = ak_malloc(n * sizeof *pdims);
-    if (!order || !start || !seq || !part || !pdims)
+    upsert_parts u = {.tenant = tenant, .coll = coll, .pts = pts, .dim = in.dim,
+                      .part = ak_malloc(n * sizeof *u.part), .dims = ak_malloc(n * sizeof *u.dims)};
+    if (!u.part || !u.dims)
         st = ak_fail(AKIDB_ENOMEM, "out of memory");
-    if (st == AKIDB_OK)
-        group(d, point_id, pts, n, order, start);
-    for (unsigned k = 0; st == AKIDB_OK && k < d->shards; k++) {
-        size_t m = start[k + 1] - start[k];
-        if (!m)
-            continue;
-        for (size_t j = 0; j < m; j++) {
-            part[j] = pts[order[start[k] + j]];
-            pdims[j] = in.dim;
-        }
-        ak_crec r = {.kind = AK_CREC_UPSERT, .tenant = tenant, .collection = coll,
-                     .points = part, .dims = pdims, .n = m};
-        st = append_rec(d, k, &r, &seq[k]);
-    }
-    if (st == AKIDB_OK)
-        wait_applied(d, seq);
-    ak_free(order);
-    ak_free(start);
-    ak_free(seq);
-    ak_free(part);
-    ak_free(pdims);
+    else
+        st = route(d, point_id, pts, n, upsert_part, &u);
+    ak_free(u.part);
+    ak_free(u.dims);
     return st;
 }
 
@@ -790,6 +821,23 @@ static size_t count_existing(dpc *d, const char *tenant, const char *coll, const
     return found + other;
 }
 
+typedef struct {
+    const char *tenant, *coll;
+    const char *const *ids;
+    const char **part;   /* room for every id */
+} delete_parts;
+
+static akidb_status delete_part(dpc *d, unsigned k, const size_t *idx, size_t m, void *ctx,
+                                uint64_t *seq)
+{
+    delete_parts *x = ctx;
+    for (size_t j = 0; j < m; j++)
+        x->part[j] = x->ids[idx[j]];
+    ak_crec r = {.kind = AK_CREC_DELETE, .tenant = x->tenant, .collection = x->coll,
+                 .ids = x->part, .n = m};
+    return append_rec(d, k, &r, seq);
+}
+
 static akidb_status c_del(void *dp, const char *tenant, const char *coll, const char *const *ids,
                           size_t n, size_t *n_deleted)
 {
@@ -802,30 +850,13 @@ static akidb_status c_del(void *dp, const char *tenant, const char *coll, const 
         *n_deleted = count_existing(d, tenant, coll, ids, n);
     if (n == 0)
         return AKIDB_OK;
-    size_t *order = ak_malloc(n * sizeof *order);
-    size_t *start = ak_malloc((2 * (size_t)d->shards + 1) * sizeof *start);
-    uint64_t *seq = ak_calloc(d->shards, sizeof *seq);
-    const char **part = ak_malloc(n * sizeof *part);
-    if (!order || !start || !seq || !part)
+    delete_parts x = {.tenant = tenant, .coll = coll, .ids = ids,
+                      .part = ak_malloc(n * sizeof *x.part)};
+    if (!x.part)
         st = ak_fail(AKIDB_ENOMEM, "out of memory");
-    if (st == AKIDB_OK)
-        group(d, id_at, ids, n, order, start);
-    for (unsigned k = 0; st == AKIDB_OK && k < d->shards; k++) {
-        size_t m = start[k + 1] - start[k];
-        if (!m)
-            continue;
-        for (size_t j = 0; j < m; j++)
-            part[j] = ids[order[start[k] + j]];
-        ak_crec r = {.kind = AK_CREC_DELETE, .tenant = tenant, .collection = coll,
-                     .ids = part, .n = m};
-        st = append_rec(d, k, &r, &seq[k]);
-    }
-    if (st == AKIDB_OK)
-        wait_applied(d, seq);
-    ak_free(order);
-    ak_free(start);
-    ak_free(seq);
-    ak_free(part);
+    else
+        st = route(d, id_at, ids, n, delete_part, &x);
+    ak_free(x.part);
     return st;
 }
 
