@@ -27,6 +27,11 @@ if [[ -z "${AKIDB_TOKREF_DIR+set}" ]]; then
 fi
 export AKIDB_TOKREF_DIR
 
+# The reference models of the PyTorch peer (tests/ref/make_*.py, ctest
+# fixtures *_ref_models_gen) are the same for every stage: made once into
+# this cache, copied into each stage's build folder (make_models.up_to_date).
+export AKIDB_REF_CACHE="${AKIDB_REF_CACHE:-$root/build/refcache}"
+
 passed=0
 failed=0
 

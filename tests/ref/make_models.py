@@ -34,7 +34,12 @@ Usage:
   make_models.py --tiny [--out DIR]     the committed tiny golden
                                         (default tests/golden/tiny)
 A model folder whose .stamp matches (hash of this script, the ids, the
-tokenizer files and the model's spec) is kept as it is.
+tokenizer files and the model's spec) is kept as it is.  With AKIDB_REF_CACHE
+set (scripts/test.sh sets it, so that its release, sanitizer and aarch64
+stages make each model once), a folder missing or stale in OUT is copied
+from AKIDB_REF_CACHE/<basename of OUT>/<name> when that copy has the same
+.stamp, and every folder built is copied there (see up_to_date, cache_put;
+every generator of tests/ref goes through them).
 """
 
 import argparse
@@ -526,6 +531,54 @@ def file_hash(h, path):
         h.update(f.read())
 
 
+def _cache_dir(out, name):
+    root = os.environ.get("AKIDB_REF_CACHE")
+    if not root:
+        return None
+    return os.path.join(root, os.path.basename(os.path.normpath(out)), name)
+
+
+def _stamp_at(d):
+    sp = os.path.join(d, ".stamp")
+    if not os.path.isfile(sp):
+        return None
+    with open(sp) as f:
+        return f.read().strip()
+
+
+def up_to_date(out, name, stamp):
+    """True when OUT/name's .stamp is stamp, or when the cache (module
+    docstring) holds a folder with that stamp, which is then copied into
+    OUT/name (a real copy: tests may write next to a model's files)."""
+    d = os.path.join(out, name)
+    if _stamp_at(d) == stamp:
+        return True
+    c = _cache_dir(out, name)
+    if c is None or _stamp_at(c) != stamp:
+        return False
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    tmp = "%s.tmp%d" % (d, os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(c, tmp)
+    os.rename(tmp, d)
+    return True
+
+
+def cache_put(d):
+    """Copies the folder d (OUT/name, its .stamp written) into the cache,
+    replacing an older copy; a no-op without AKIDB_REF_CACHE."""
+    c = _cache_dir(os.path.dirname(os.path.normpath(d)), os.path.basename(os.path.normpath(d)))
+    if c is None:
+        return
+    os.makedirs(os.path.dirname(c), exist_ok=True)
+    tmp = "%s.tmp%d" % (c, os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(d, tmp)
+    shutil.rmtree(c, ignore_errors=True)
+    os.rename(tmp, c)
+
+
 def stamp_of(name, s, tokdir):
     h = hashlib.sha256()
     file_hash(h, os.path.abspath(__file__))
@@ -639,7 +692,7 @@ def build_model(out, name, s, corpus, tokdir):
     sp = os.path.join(d, ".stamp")
     if s.get("no_tokenizer"):      # the committed golden: always rebuilt, no stamp
         sp = None
-    elif os.path.isfile(sp) and open(sp).read().strip() == stamp:
+    elif up_to_date(out, name, stamp):
         print("%-20s up to date" % name)
         return
     t0 = time.time()
@@ -680,6 +733,7 @@ def build_model(out, name, s, corpus, tokdir):
     if sp:
         with open(sp, "w") as f:
             f.write(stamp + "\n")
+        cache_put(d)
     print("%-20s built in %.1f s (max cosine between different texts %.4f)"
           % (name, time.time() - t0, worst))
     sys.stdout.flush()

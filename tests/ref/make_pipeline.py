@@ -216,7 +216,7 @@ def build(out, name, s, corpus, tokdir):
                         normalize, truncate, prompt or "-"))
     for i, ids in enumerate(withp):
         lines.append("ids %s query %d %s" % (name, i, ",".join(str(x) for x in ids)))
-    if os.path.isfile(sp) and open(sp).read().strip() == stamp:
+    if mm.up_to_date(out, name, stamp):
         print("%-16s up to date" % name)
         return lines
     t0 = time.time()
@@ -241,6 +241,7 @@ def build(out, name, s, corpus, tokdir):
                      list(range(len(corpus))), torch.stack(rows))
     with open(sp, "w") as f:
         f.write(stamp + "\n")
+    mm.cache_put(d)
     print("%-16s built in %.1f s" % (name, time.time() - t0))
     return lines
 

@@ -191,7 +191,7 @@ def build(out, name, s, tokjson, prompts, yes, no):
     h.update(json.dumps([name, s], sort_keys=True).encode())
     stamp, sp = h.hexdigest(), os.path.join(d, ".stamp")
     rp = os.path.join(d, "ref.json")
-    if os.path.isfile(sp) and open(sp).read().strip() == stamp and os.path.isfile(rp):
+    if mm.up_to_date(out, name, stamp) and os.path.isfile(rp):
         print("%-16s up to date" % name)
         with open(rp) as f:
             return json.load(f)
@@ -213,6 +213,7 @@ def build(out, name, s, tokjson, prompts, yes, no):
     mm.write_json(rp, ref)
     with open(sp, "w") as f:
         f.write(stamp + "\n")
+    mm.cache_put(d)
     print("%-16s built in %.1f s (raw %s)" % (name, time.time() - t0,
                                               " ".join("%.3f" % x for x in raw)))
     sys.stdout.flush()

@@ -9,7 +9,8 @@ writer, seeds and reference files they use):
     family: rotate_half / RoPE cos-sin tables, repeat_kv, the
     sentence-transformers Pooling of one text's own tokens and Normalize;
   * the ids: the corpus's size, cutting a text as its tokenizer cuts it;
-  * the model folders: the .stamp that keeps an unchanged folder, ids.txt,
+  * the model folders: the .stamp that keeps an unchanged folder (and the
+    copy in AKIDB_REF_CACHE, make_models.up_to_date), ids.txt,
     the ref/*.f32 of each (pooling, normalize) of a spec, the build line;
   * manifest.txt's lines (the format of make_families.py) and the command
     line every generator takes (--out, --only, --threads).
@@ -110,8 +111,8 @@ def start_build(script, out, name, s, width, extra=(), refs=True):
               os.path.abspath(__file__), mm.IDS_PATH) + tuple(extra):
         mm.file_hash(h, p)
     h.update(json.dumps([name, s], sort_keys=True).encode())
-    stamp, sp = h.hexdigest(), os.path.join(d, ".stamp")
-    if os.path.isfile(sp) and open(sp).read().strip() == stamp:
+    stamp = h.hexdigest()
+    if mm.up_to_date(out, name, stamp):
         print("%-*s up to date" % (width, name))
         return None, None
     if os.path.isdir(d):
@@ -124,6 +125,7 @@ def finish_build(d, stamp, name, width, t0, what):
     """Writes the .stamp and says what was built."""
     with open(os.path.join(d, ".stamp"), "w") as f:
         f.write(stamp + "\n")
+    mm.cache_put(d)
     print("%-*s built in %.1f s (%s)" % (width, name, time.time() - t0, what))
     sys.stdout.flush()
 
