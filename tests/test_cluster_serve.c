@@ -15,8 +15,9 @@
  *                  node on an empty folder answers /ready 503 trimmed
  *   three_partial  3 nodes, 3 shards, one shard each: a search on any node
  *                  equals an exact search of one local store holding the
- *                  same points (ids and scores); get / scroll / count answer
- *                  409 naming the held shards; a stopped node's shard is
+ *                  same points (ids and scores); get by id answers every
+ *                  id from any node, in request order; scroll / count
+ *                  answer 409 naming the held shards; a stopped node's shard is
  *                  searched on another holder, and with none left searches
  *                  fail with a 503 naming it
  *   auth_fanout    with API keys: a search sent on carries the caller's
@@ -523,8 +524,45 @@ AKT_TEST(three_partial)
                          "\"top_k\":1}",
                          403),
                403);
-    /* get / scroll / count: 409 naming the shards held */
-    r = req(&n[2], "GET", "/api/v1/collections/c/points/p1", NULL);
+    /* get by id on any node: the ids of other shards come from their
+     * holders, in the order asked, missing ids left out */
+    for (int i = 0; i < 3; i++) {
+        for (unsigned p = 0; p < 6; p++) {
+            char path[64];
+            snprintf(path, sizeof path, "/api/v1/collections/c/points/p%u", p);
+            r = req(&n[i], "GET", path, NULL);
+            AKT_EQ_INT(r.status, 200);
+            AKT_EQ_INT(json_integer_value(json_object_get(json_object_get(r.json, "payload"),
+                                                          "i")),
+                       p);
+            st_resp_free(&r);
+        }
+        r = req(&n[i], "POST", "/api/v1/collections/c/points/get",
+                "{\"ids\":[\"p7\",\"p3\",\"nope\",\"p88\",\"p0\",\"p3\",\"p41\"]}");
+        AKT_EQ_INT(r.status, 200);
+        json_t *pts = json_object_get(r.json, "points");
+        const char *want[] = {"p7", "p3", "p88", "p0", "p41"};
+        AKT_EQ_INT(json_array_size(pts), 5);
+        for (size_t k = 0; k < 5 && k < json_array_size(pts); k++)
+            AKT_EQ_STR(json_string_value(json_object_get(json_array_get(pts, k), "id")),
+                       want[k]);
+        st_resp_free(&r);
+        AKT_EQ_INT(status_of(&n[i], "GET", "/api/v1/collections/c/points/nope", NULL, 404),
+                   404);
+    }
+    /* the internal get answers from the node's own shard alone */
+    r = req(&n[0], "POST", "/cluster/v1/get",
+            "{\"tenant\":\"default\",\"collection\":\"c\",\"ids\":[\"p0\",\"p1\",\"p2\","
+            "\"p3\",\"p4\",\"p5\",\"p6\",\"p7\"],\"with\":0}");
+    AKT_EQ_INT(r.status, 200);
+    own = json_array_size(json_object_get(r.json, "hits"));
+    AKT_TRUE(own < 8);
+    st_resp_free(&r);
+    AKT_EQ_INT(status_of(&n[0], "POST", "/cluster/v1/get",
+                         "{\"tenant\":\"default\",\"collection\":\"c\",\"ids\":[]}", 400),
+               400);
+    /* scroll / count: 409 naming the shards held */
+    r = req(&n[2], "POST", "/api/v1/collections/c/count", "{}");
     AKT_EQ_INT(r.status, 409);
     AKT_EQ_STR(st_err_code(&r), "partial_node");
     AKT_CONTAINS(r.body, "holds shards 2 of 3");

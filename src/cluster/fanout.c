@@ -1,6 +1,6 @@
 /*
- * fanout.c - the cluster's internal search: both ends of its JSON wire
- * format, the parallel POSTs to the other nodes (libcurl multi) and the
+ * fanout.c - the cluster's internal search and get: both ends of their JSON
+ * wire format, the parallel POSTs to the other nodes (libcurl multi) and the
  * merge of their top-k lists (fanout.h says what each call promises).
  *
  * Floats (scores, vector components) are written with "%.9g": nine
@@ -22,6 +22,7 @@
 
 #define REPLY_MAX ((size_t)1 << 30)   /* largest reply body read from a node */
 #define WITH_ALL (AKIDB_WITH_PAYLOAD | AKIDB_WITH_TEXT | AKIDB_WITH_VECTOR)
+#define SEARCH_REQ "cluster search request"
 
 /* ---- a growing text buffer ---------------------------------------------------------- */
 
@@ -157,8 +158,8 @@ akidb_status ak_fanout_req_json(const char *tenant, const char *collection,
 }
 
 /* A non-negative integer field of at most max; absent: dflt. */
-static akidb_status get_count(json_t *j, const char *name, bool required, size_t dflt,
-                              size_t min, size_t max, size_t *out)
+static akidb_status get_count(json_t *j, const char *what, const char *name, bool required,
+                              size_t dflt, size_t min, size_t max, size_t *out)
 {
     json_t *v = json_object_get(j, name);
     if (!v && !required) {
@@ -167,8 +168,8 @@ static akidb_status get_count(json_t *j, const char *name, bool required, size_t
     }
     if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
         json_integer_value(v) > (json_int_t)max)
-        return ak_fail(AKIDB_EINVAL, "cluster search request: \"%s\" must be an integer "
-                       "%zu..%zu", name, min, max);
+        return ak_fail(AKIDB_EINVAL, "%s: \"%s\" must be an integer %zu..%zu", what, name,
+                       min, max);
     *out = (size_t)json_integer_value(v);
     return AKIDB_OK;
 }
@@ -212,11 +213,11 @@ static akidb_status req_fields(json_t *j, ak_fanout_req *r)
                                  "\"vector\"", AKIDB_DIM_MAX, &r->vector_buf, &r->req.dim);
     size_t with = 0;
     if (st == AKIDB_OK)
-        st = get_count(j, "top_k", true, 0, 1, AKIDB_SEARCH_TOPK_MAX, &r->req.top_k);
+        st = get_count(j, SEARCH_REQ, "top_k", true, 0, 1, AKIDB_SEARCH_TOPK_MAX, &r->req.top_k);
     if (st == AKIDB_OK)
-        st = get_count(j, "ef", false, 0, 0, AKIDB_SEARCH_EF_MAX, &r->req.ef);
+        st = get_count(j, SEARCH_REQ, "ef", false, 0, 0, AKIDB_SEARCH_EF_MAX, &r->req.ef);
     if (st == AKIDB_OK)
-        st = get_count(j, "with", false, 0, 0, WITH_ALL, &with);
+        st = get_count(j, SEARCH_REQ, "with", false, 0, 0, WITH_ALL, &with);
     if (st != AKIDB_OK)
         return st;
     r->req.vector = r->vector_buf;
@@ -263,6 +264,97 @@ void ak_fanout_req_free(ak_fanout_req *r)
     ak_free(r->vector_buf);
     ak_free(r->filter_buf);
     memset(r, 0, sizeof *r);
+}
+
+/* ---- the get request ---------------------------------------------------------------- */
+
+akidb_status ak_fanout_get_json(const char *tenant, const char *collection,
+                                const char *const *ids, size_t n, unsigned with, char **out)
+{
+    AK_ASSERT(tenant && collection && (ids || !n) && out);
+    *out = NULL;
+    if (n == 0 || n > AK_FANOUT_GET_MAX)
+        return ak_fail(AKIDB_EINVAL, "cluster get: 1 to %d ids, not %zu", AK_FANOUT_GET_MAX, n);
+    sbuf b = { 0 };
+    sb_puts(&b, "{\"tenant\":");
+    sb_jstr(&b, tenant);
+    sb_puts(&b, ",\"collection\":");
+    sb_jstr(&b, collection);
+    sb_puts(&b, ",\"ids\":[");
+    for (size_t i = 0; i < n; i++) {
+        AK_ASSERT(ids[i]);
+        if (i)
+            sb_putn(&b, ",", 1);
+        sb_jstr(&b, ids[i]);
+    }
+    char t[64];
+    snprintf(t, sizeof t, "],\"with\":%u}", with & WITH_ALL);
+    sb_puts(&b, t);
+    return sb_finish(&b, out);
+}
+
+static akidb_status get_fields(json_t *j, ak_fanout_get *g)
+{
+    const char *names[2] = { "tenant", "collection" };
+    char **dst[2] = { &g->tenant, &g->collection };
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(j, names[i]);
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return ak_fail(AKIDB_EINVAL, "cluster get request: \"%s\" must be a non-empty "
+                           "string", names[i]);
+        if (!(*dst[i] = ak_strdup(json_string_value(v))))
+            return ak_fail(AKIDB_ENOMEM, "out of memory");
+    }
+    json_t *ids = json_object_get(j, "ids");
+    size_t n = json_array_size(ids), with = 0;
+    if (!json_is_array(ids) || n == 0 || n > AK_FANOUT_GET_MAX)
+        return ak_fail(AKIDB_EINVAL, "cluster get request: \"ids\" must be an array of 1 to "
+                       "%d strings", AK_FANOUT_GET_MAX);
+    akidb_status st = get_count(j, "cluster get request", "with", false, 0, 0, WITH_ALL, &with);
+    if (st != AKIDB_OK)
+        return st;
+    g->with = (unsigned)with;
+    if (!(g->ids = ak_calloc(n, sizeof *g->ids)))
+        return ak_fail(AKIDB_ENOMEM, "out of memory reading %zu ids", n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(ids, i);
+        if (!json_is_string(v))
+            return ak_fail(AKIDB_EINVAL, "cluster get request: id %zu is not a string", i);
+        if (!(g->ids[i] = ak_strdup(json_string_value(v))))
+            return ak_fail(AKIDB_ENOMEM, "out of memory");
+        g->n = i + 1;
+    }
+    return AKIDB_OK;
+}
+
+akidb_status ak_fanout_get_parse(const char *body, size_t len, ak_fanout_get *out)
+{
+    AK_ASSERT(out && (body || !len));
+    memset(out, 0, sizeof *out);
+    json_t *j = NULL;
+    akidb_status st = ak_json_parse(body, len, 0, "cluster get request", &j);
+    if (st == AKIDB_EFORMAT)
+        st = AKIDB_EINVAL;
+    if (st == AKIDB_OK && !json_is_object(j))
+        st = ak_fail(AKIDB_EINVAL, "cluster get request: not a JSON object");
+    if (st == AKIDB_OK)
+        st = get_fields(j, out);
+    json_decref(j);
+    if (st != AKIDB_OK)
+        ak_fanout_get_free(out);
+    return st;
+}
+
+void ak_fanout_get_free(ak_fanout_get *g)
+{
+    if (!g)
+        return;
+    ak_free(g->tenant);
+    ak_free(g->collection);
+    for (size_t i = 0; g->ids && i < g->n; i++)
+        ak_free(g->ids[i]);
+    ak_free(g->ids);
+    memset(g, 0, sizeof *g);
 }
 
 /* ---- the reply ---------------------------------------------------------------------- */
@@ -459,19 +551,20 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
 
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-/* The node's request: url + AK_FANOUT_PATH, POST of body with hdrs. */
-static bool node_setup(fnode *f, const char *body, struct curl_slist *hdrs, long timeout_ms)
+/* The node's request: url + path, POST of body with hdrs. */
+static bool node_setup(fnode *f, const char *path, const char *body, struct curl_slist *hdrs,
+                       long timeout_ms)
 {
-    size_t ul = strlen(f->url);
+    size_t ul = strlen(f->url), pl = strlen(path);
     while (ul && f->url[ul - 1] == '/')
         ul--;
-    char *full = ak_malloc(ul + sizeof AK_FANOUT_PATH);
+    char *full = ak_malloc(ul + pl + 1);
     if (!full || !(f->h = curl_easy_init())) {
         ak_free(full);
         return false;
     }
     memcpy(full, f->url, ul);
-    memcpy(full + ul, AK_FANOUT_PATH, sizeof AK_FANOUT_PATH);
+    memcpy(full + ul, path, pl + 1);
     CURLcode c = curl_easy_setopt(f->h, CURLOPT_URL, full);   /* libcurl copies it */
     ak_free(full);
     curl_easy_setopt(f->h, CURLOPT_POST, 1L);
@@ -503,16 +596,17 @@ static akidb_status http_status(long code, const char *ecode)
 }
 
 /* What node f answered: its hits merged into merged, or a failure. */
-static akidb_status node_result(fnode *f, size_t top_k, akidb_points *merged)
+static akidb_status node_result(fnode *f, const char *what, size_t top_k,
+                                akidb_points *merged)
 {
     if (f->body.oom)
-        return ak_fail(AKIDB_ENOMEM, "cluster search on node %s: out of memory for its reply",
+        return ak_fail(AKIDB_ENOMEM, "%s on node %s: out of memory for its reply", what,
                        f->url);
     if (f->too_big)
-        return ak_fail(AKIDB_EIO, "cluster search on node %s: its reply is over %zu bytes",
+        return ak_fail(AKIDB_EIO, "%s on node %s: its reply is over %zu bytes", what,
                        f->url, REPLY_MAX);
     if (!f->done || f->code != CURLE_OK)
-        return ak_fail(AKIDB_EIO, "cluster search on node %s: %s", f->url,
+        return ak_fail(AKIDB_EIO, "%s on node %s: %s", what, f->url,
                        !f->done ? "no answer in time"
                        : f->err[0] ? f->err
                                    : curl_easy_strerror(f->code));
@@ -524,7 +618,7 @@ static akidb_status node_result(fnode *f, size_t top_k, akidb_points *merged)
         const char *msg = json_string_value(json_object_get(e, "message"));
         const char *code = json_string_value(json_object_get(e, "code"));
         akidb_status st = ak_fail(http_status(http, code ? code : ""),
-                                  "cluster search on node %s: HTTP %ld: %s", f->url, http,
+                                  "%s on node %s: HTTP %ld: %s", what, f->url, http,
                                   msg ? msg : "(no error message)");
         json_decref(j);
         return st;
@@ -532,7 +626,7 @@ static akidb_status node_result(fnode *f, size_t top_k, akidb_points *merged)
     akidb_points got;
     akidb_status st = reply_parse(f->body.p, f->body.n, &got);
     if (st != AKIDB_OK)
-        return ak_fail_prefix(st, "cluster search on node %s", f->url);
+        return ak_fail_prefix(st, "%s on node %s", what, f->url);
     return ak_fanout_merge(merged, &got, top_k);
 }
 
@@ -561,7 +655,16 @@ akidb_status ak_fanout_search(const char *const *urls, size_t n, const char *con
                               const char *req_json, double timeout_s, size_t top_k,
                               akidb_points *merged, int *failed)
 {
-    AK_ASSERT((urls || !n) && req_json && merged && top_k > 0);
+    return ak_fanout_post(AK_FANOUT_PATH, urls, n, headers, req_json, timeout_s, top_k, merged,
+                          failed);
+}
+
+akidb_status ak_fanout_post(const char *path, const char *const *urls, size_t n,
+                            const char *const *headers, const char *req_json, double timeout_s,
+                            size_t top_k, akidb_points *merged, int *failed)
+{
+    AK_ASSERT(path && (urls || !n) && req_json && merged && top_k > 0);
+    const char *what = strcmp(path, AK_FANOUT_GET_PATH) == 0 ? "cluster get" : "cluster search";
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, curl_init_once);
     ak_json_init();
@@ -579,7 +682,7 @@ akidb_status ak_fanout_search(const char *const *urls, size_t n, const char *con
     for (size_t i = 0; ok && i < n; i++) {
         AK_ASSERT(urls[i]);
         nodes[i].url = urls[i];
-        ok = node_setup(&nodes[i], req_json, hdrs, timeout_ms) &&
+        ok = node_setup(&nodes[i], path, req_json, hdrs, timeout_ms) &&
              curl_multi_add_handle(multi, nodes[i].h) == CURLM_OK;
     }
     akidb_status first = AKIDB_OK;
@@ -588,10 +691,9 @@ akidb_status ak_fanout_search(const char *const *urls, size_t n, const char *con
     if (ok)
         run_all(multi, ak_now() + (double)timeout_ms / 1000.0 + 1.0);
     else
-        first = ak_fail(AKIDB_ENOMEM, "out of memory starting a cluster search of %zu nodes",
-                        n);
+        first = ak_fail(AKIDB_ENOMEM, "out of memory starting a %s of %zu nodes", what, n);
     for (size_t i = 0; i < n; i++) {
-        akidb_status st = ok ? node_result(&nodes[i], top_k, merged) : first;
+        akidb_status st = ok ? node_result(&nodes[i], what, top_k, merged) : first;
         if (failed)
             failed[i] = st != AKIDB_OK;
         if (st != AKIDB_OK && n_failed++ == 0 && ok) {

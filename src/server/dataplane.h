@@ -13,9 +13,9 @@
  *
  * Every method returns an akidb_status with the message set through
  * ak_fail, as the store does, so the routes map failures to answers as
- * before (ak_reply_status, ak_coll_store_err).  Reads other than search
- * (get, scroll, count) stay on the local store; `reads` says whether the
- * local store can answer them in full.
+ * before (ak_reply_status, ak_coll_store_err).  Search and get by id
+ * reach every shard; scroll and count stay on the local store, and `reads`
+ * says whether the local store can answer them in full.
  */
 #ifndef AKIDB_SERVER_DATAPLANE_H
 #define AKIDB_SERVER_DATAPLANE_H
@@ -42,9 +42,13 @@ typedef struct ak_dataplane {
      * NULL. */
     akidb_status (*search)(void *dp, const char *auth, const char *tenant, const char *coll,
                            const akidb_search_req *req, akidb_points *out);
-    /* AKIDB_OK when the local store holds every point (get, scroll and
-     * count may read it); otherwise a failure whose message says what this
-     * node holds. */
+    /* As akidb_points_get (auth as for search): the points of ids this node
+     * does not hold are asked of nodes that do. */
+    akidb_status (*get)(void *dp, const char *auth, const char *tenant, const char *coll,
+                        const char *const *ids, size_t n, unsigned with, akidb_points *out);
+    /* AKIDB_OK when the local store holds every point (scroll and count may
+     * read it); otherwise a failure whose message says what this node
+     * holds. */
     akidb_status (*reads)(void *dp);
 } ak_dataplane;
 
@@ -55,7 +59,11 @@ extern const ak_dataplane ak_dp_local;
 akidb_status ak_dp_search(ak_ctx *c, const char *coll, const akidb_search_req *req,
                           akidb_points *out);
 
-/* True when get / scroll / count may be answered from the local store;
+/* Gets points by id through c->srv's data plane with c's credentials. */
+akidb_status ak_dp_get(ak_ctx *c, const char *coll, const char *const *ids, size_t n,
+                       unsigned with, akidb_points *out);
+
+/* True when scroll / count may be answered from the local store;
  * otherwise answers 409 ("partial_node") saying what this node holds and
  * returns false. */
 bool ak_dp_reads_ok(ak_ctx *c);

@@ -890,32 +890,34 @@ static void cover(const ak_member_list *ml, const bool *excluded, bool *need, un
 }
 
 /* The first shard with need[k] as an error naming it (AKIDB_EBUSY: 503). */
-static akidb_status missing_shard(dpc *d, const bool *need, const char *why)
+static akidb_status missing_shard(dpc *d, const bool *need, const char *what, const char *why)
 {
     for (unsigned k = 0; k < d->shards; k++) {
         if (!need[k])
             continue;
         if (why[0])
-            return ak_fail(AKIDB_EBUSY, "cluster search: no node answered for shard %u (this "
-                                        "node, '%s', does not hold it): %s",
-                           k, d->id, why);
-        return ak_fail(AKIDB_EBUSY, "cluster search: shard %u has no live node (this node, '%s', "
-                                    "does not hold it)",
-                       k, d->id);
+            return ak_fail(AKIDB_EBUSY, "%s: no node answered for shard %u (this node, '%s', "
+                                        "does not hold it): %s",
+                           what, k, d->id, why);
+        return ak_fail(AKIDB_EBUSY, "%s: shard %u has no live node (this node, '%s', does not "
+                                    "hold it)",
+                       what, k, d->id);
     }
     return AKIDB_OK;
 }
 
-/* Sends the search to members covering the shards this node lacks and
- * merges their hits into out, replacing a member that fails by another
- * holder of its shards while there is one. */
-static akidb_status fan_out(dpc *d, const char *auth, const char *req_json, size_t top_k,
-                            akidb_points *out)
+/* Sends req_json to path (fanout.h) of members covering the shards this
+ * node lacks (those with want[k], every one when want is NULL) and merges
+ * their answers into out, replacing a member that fails by another holder
+ * of its shards while there is one. */
+static akidb_status fan_out(dpc *d, const char *path, const bool *want, const char *auth,
+                            const char *req_json, size_t top_k, akidb_points *out)
 {
+    const char *what = strcmp(path, AK_FANOUT_GET_PATH) == 0 ? "cluster get" : "cluster search";
     ak_member_list ml = {0};
     akidb_status st = ak_members_list(d->mem, &ml);
     if (st != AKIDB_OK)
-        return ak_fail_prefix(st, "cluster search: the member list");
+        return ak_fail_prefix(st, "%s: the member list", what);
     bool *excluded = ak_calloc(ml.n + 1, sizeof *excluded);
     bool *need = ak_calloc(d->shards, sizeof *need);
     size_t *pick = ak_calloc(ml.n + 1, sizeof *pick);
@@ -924,13 +926,13 @@ static akidb_status fan_out(dpc *d, const char *auth, const char *req_json, size
     if (!excluded || !need || !pick || !urls || !failed)
         st = ak_fail(AKIDB_ENOMEM, "out of memory");
     for (unsigned k = 0; st == AKIDB_OK && k < d->shards; k++)
-        need[k] = !d->holds[k];
+        need[k] = !d->holds[k] && (!want || want[k]);
     char why[512] = "";
     const char *headers[2] = {auth, NULL};
     while (st == AKIDB_OK) {
         size_t np = 0;
         cover(&ml, excluded, need, d->shards, pick, &np);
-        st = missing_shard(d, need, why);
+        st = missing_shard(d, need, what, why);
         if (st != AKIDB_OK || np == 0)
             break;
         for (size_t i = 0; i < np; i++) {
@@ -938,8 +940,8 @@ static akidb_status fan_out(dpc *d, const char *auth, const char *req_json, size
             failed[i] = 0;
         }
         akidb_points got = {0};
-        akidb_status fs = ak_fanout_search(urls, np, auth ? headers : NULL, req_json,
-                                           FANOUT_TIMEOUT_S, top_k, &got, failed);
+        akidb_status fs = ak_fanout_post(path, urls, np, auth ? headers : NULL, req_json,
+                                         FANOUT_TIMEOUT_S, top_k, &got, failed);
         st = ak_fanout_merge(out, &got, top_k);
         akidb_points_free(&got);
         if (fs == AKIDB_OK || st != AKIDB_OK)
@@ -959,7 +961,8 @@ static akidb_status fan_out(dpc *d, const char *auth, const char *req_json, size
             const ak_member *m = &ml.items[pick[i]];
             excluded[pick[i]] = true;
             for (size_t j = 0; j < m->n_shards; j++)
-                if (m->shards[j] < d->shards && !d->holds[m->shards[j]])
+                if (m->shards[j] < d->shards && !d->holds[m->shards[j]] &&
+                    (!want || want[m->shards[j]]))
                     need[m->shards[j]] = true;
         }
     }
@@ -982,8 +985,115 @@ static akidb_status c_search(void *dp, const char *auth, const char *tenant, con
     char *json = NULL;
     st = ak_fanout_req_json(tenant, coll, req, &json);
     if (st == AKIDB_OK)
-        st = fan_out(d, auth, json, req->top_k, out);
+        st = fan_out(d, AK_FANOUT_PATH, NULL, auth, json, req->top_k, out);
     ak_free(json);
+    if (st != AKIDB_OK)
+        akidb_points_free(out);
+    return st;
+}
+
+/* Where each id stands in the request, to put the merged points back in
+ * the request's order. */
+typedef struct {
+    const char *id;
+    size_t at;
+} id_pos;
+
+static int by_id_pos(const void *a, const void *b)
+{
+    return strcmp(((const id_pos *)a)->id, ((const id_pos *)b)->id);
+}
+
+static size_t pos_of(const id_pos *pos, size_t n, const char *id)
+{
+    id_pos key = {id, 0};
+    const id_pos *p = bsearch(&key, pos, n, sizeof *pos, by_id_pos);
+    return p ? p->at : SIZE_MAX;
+}
+
+typedef struct {
+    size_t at;
+    akidb_point p;
+} placed;
+
+static int by_at(const void *a, const void *b)
+{
+    size_t x = ((const placed *)a)->at, y = ((const placed *)b)->at;
+    return x < y ? -1 : x > y;
+}
+
+/* Puts pts in the order of ids (the first place an id stands). */
+static akidb_status request_order(const char *const *ids, size_t n, akidb_points *pts)
+{
+    id_pos *pos = ak_malloc((n ? n : 1) * sizeof *pos);
+    placed *pl = ak_malloc((pts->n ? pts->n : 1) * sizeof *pl);
+    if (!pos || !pl) {
+        ak_free(pos);
+        ak_free(pl);
+        return ak_fail(AKIDB_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        pos[i] = (id_pos){ids[i], i};
+    qsort(pos, n, sizeof *pos, by_id_pos);
+    size_t k = 0;   /* one entry per id: the smallest place */
+    for (size_t i = 0; i < n; i++) {
+        if (k && strcmp(pos[k - 1].id, pos[i].id) == 0) {
+            if (pos[i].at < pos[k - 1].at)
+                pos[k - 1].at = pos[i].at;
+        } else {
+            pos[k++] = pos[i];
+        }
+    }
+    for (size_t i = 0; i < pts->n; i++)
+        pl[i] = (placed){pos_of(pos, k, pts->items[i].id), pts->items[i]};
+    qsort(pl, pts->n, sizeof *pl, by_at);
+    for (size_t i = 0; i < pts->n; i++)
+        pts->items[i] = pl[i].p;
+    ak_free(pos);
+    ak_free(pl);
+    return AKIDB_OK;
+}
+
+/* Gets the ids of held shards from the local store and asks members
+ * holding the others for theirs, then puts the points in request order. */
+static akidb_status c_get(void *dp, const char *auth, const char *tenant, const char *coll,
+                          const char *const *ids, size_t n, unsigned with, akidb_points *out)
+{
+    dpc *d = dp;
+    memset(out, 0, sizeof *out);
+    if (d->n_held == d->shards || n == 0)
+        return akidb_points_get(d->store, tenant, coll, ids, n, with, out);
+    akidb_collection_info in;   /* an unknown collection: 404 here, not from a peer */
+    akidb_status st = akidb_collection_get_info(d->store, tenant, coll, &in);
+    if (st != AKIDB_OK)
+        return st;
+    const char **mine = ak_malloc(n * sizeof *mine), **theirs = ak_malloc(n * sizeof *theirs);
+    bool *want = ak_calloc(d->shards, sizeof *want);
+    size_t nm = 0, nt = 0;
+    if (!mine || !theirs || !want)
+        st = ak_fail(AKIDB_ENOMEM, "out of memory");
+    for (size_t i = 0; st == AKIDB_OK && i < n; i++) {
+        unsigned k = ak_crec_shard_of(ids[i], d->shards);
+        if (d->holds[k]) {
+            mine[nm++] = ids[i];
+        } else {
+            theirs[nt++] = ids[i];
+            want[k] = true;
+        }
+    }
+    if (st == AKIDB_OK && nm)
+        st = akidb_points_get(d->store, tenant, coll, mine, nm, with, out);
+    char *json = NULL;
+    if (st == AKIDB_OK && nt)
+        st = ak_fanout_get_json(tenant, coll, theirs, nt, with, &json);
+    if (st == AKIDB_OK && nt)
+        st = fan_out(d, AK_FANOUT_GET_PATH, want, auth, json, n, out);
+    if (st == AKIDB_OK)
+        st = request_order(ids, n, out);
+    ak_free(json);
+    ak_free(mine);
+    ak_free(theirs);
+    ak_free(want);
     if (st != AKIDB_OK)
         akidb_points_free(out);
     return st;
@@ -1007,15 +1117,15 @@ static akidb_status c_reads(void *dp)
                                         ml.items[i].url);
     ak_member_list_free(&ml);
     return ak_fail(AKIDB_EUNSUPPORTED,
-                   "node '%s' holds shards %s of %u: get, scroll and count are answered only by "
-                   "a node holding every shard (%s%s); search works on any node",
+                   "node '%s' holds shards %s of %u: scroll and count are answered only by a "
+                   "node holding every shard (%s%s); search and get by id work on any node",
                    d->id, held, d->shards, full[0] ? "live ones: " : "none is live",
                    full);
 }
 
 static const ak_dataplane dp_cluster = {
     "cluster",     c_tenant_create, c_tenant_delete, c_coll_create, c_coll_delete,
-    c_upsert,      c_del,           c_search,        c_reads,
+    c_upsert,      c_del,           c_search,        c_get,           c_reads,
 };
 
 #endif /* AK_HAVE_STORE && AKIDB_HAVE_CLUSTER */

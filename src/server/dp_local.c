@@ -52,6 +52,14 @@ static akidb_status local_search(void *dp, const char *auth, const char *tenant,
     return akidb_search(dp, tenant, coll, req, out);
 }
 
+static akidb_status local_get(void *dp, const char *auth, const char *tenant, const char *coll,
+                              const char *const *ids, size_t n, unsigned with,
+                              akidb_points *out)
+{
+    (void)auth;
+    return akidb_points_get(dp, tenant, coll, ids, n, with, out);
+}
+
 static akidb_status local_reads(void *dp)
 {
     (void)dp;
@@ -61,22 +69,38 @@ static akidb_status local_reads(void *dp)
 const ak_dataplane ak_dp_local = {
     "local",         local_tenant_create, local_tenant_delete, local_coll_create,
     local_coll_delete, local_upsert,      local_del,           local_search,
-    local_reads,
+    local_get,         local_reads,
 };
+
+/* The caller's credentials as one header line for the nodes a request is
+ * sent on to (NULL when it has none). */
+static const char *auth_line(ak_ctx *c, char *buf, size_t cap)
+{
+    if (c->req && c->req->authorization) {
+        snprintf(buf, cap, "Authorization: %s", c->req->authorization);
+        return buf;
+    }
+    if (c->req && c->req->api_key) {
+        snprintf(buf, cap, "X-API-Key: %s", c->req->api_key);
+        return buf;
+    }
+    return NULL;
+}
 
 akidb_status ak_dp_search(ak_ctx *c, const char *coll, const akidb_search_req *req,
                           akidb_points *out)
 {
     char auth[320];
-    const char *a = NULL;
-    if (c->req && c->req->authorization) {
-        snprintf(auth, sizeof auth, "Authorization: %s", c->req->authorization);
-        a = auth;
-    } else if (c->req && c->req->api_key) {
-        snprintf(auth, sizeof auth, "X-API-Key: %s", c->req->api_key);
-        a = auth;
-    }
-    return c->srv->dp->search(c->srv->dp_ctx, a, c->id.tenant, coll, req, out);
+    return c->srv->dp->search(c->srv->dp_ctx, auth_line(c, auth, sizeof auth), c->id.tenant,
+                              coll, req, out);
+}
+
+akidb_status ak_dp_get(ak_ctx *c, const char *coll, const char *const *ids, size_t n,
+                       unsigned with, akidb_points *out)
+{
+    char auth[320];
+    return c->srv->dp->get(c->srv->dp_ctx, auth_line(c, auth, sizeof auth), c->id.tenant, coll,
+                           ids, n, with, out);
 }
 
 bool ak_dp_reads_ok(ak_ctx *c)

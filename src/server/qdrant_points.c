@@ -260,8 +260,6 @@ static bool get_id_list(ak_ctx *c, const json_t *arr, const char *what, char (**
 /* POST .../points: {"ids", "with_payload" (true), "with_vector" (false)}. */
 void qd_retrieve(ak_ctx *c)
 {
-    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
-        return;
     akidb_collection_info in;
     qd_payload_sel ps;
     bool wv;
@@ -272,8 +270,7 @@ void qd_retrieve(ak_ctx *c)
     size_t n;
     if (get_id_list(c, json_object_get(c->body, "ids"), "ids", &buf, &ids, &n)) {
         akidb_points pts = {0};
-        akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, qd_coll(c), ids, n,
-                                           qd_with(&ps, wv), &pts);
+        akidb_status st = ak_dp_get(c, qd_coll(c), ids, n, qd_with(&ps, wv), &pts);
         if (st != AKIDB_OK) {
             qd_store_fail(c, st);
         } else {
@@ -295,8 +292,6 @@ void qd_retrieve(ak_ctx *c)
 /* GET .../points/{id}. */
 void qd_point(ak_ctx *c)
 {
-    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
-        return;
     akidb_collection_info in;
     if (!qd_info(c, &in))
         return;
@@ -307,8 +302,8 @@ void qd_point(ak_ctx *c)
     }
     const char *ids[1] = {id};
     akidb_points pts = {0};
-    akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, qd_coll(c), ids, 1,
-                                       AKIDB_WITH_PAYLOAD | AKIDB_WITH_VECTOR, &pts);
+    akidb_status st = ak_dp_get(c, qd_coll(c), ids, 1, AKIDB_WITH_PAYLOAD | AKIDB_WITH_VECTOR,
+                                &pts);
     qd_payload_sel ps = {true, NULL, false};
     if (st != AKIDB_OK)
         qd_store_fail(c, st);

@@ -137,12 +137,9 @@ static json_t *search_body(ak_ctx *c, const akidb_collection_info *in, json_t *b
 /* The vector of the point id into vec: a query by point id. */
 static bool point_vector(ak_ctx *c, const akidb_collection_info *in, const char *id, float *vec)
 {
-    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
-        return false;
     akidb_points pts = {0};
     const char *ids[1] = {id};
-    akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, in->name, ids, 1,
-                                       AKIDB_WITH_VECTOR, &pts);
+    akidb_status st = ak_dp_get(c, in->name, ids, 1, AKIDB_WITH_VECTOR, &pts);
     bool ok = st == AKIDB_OK && pts.n == 1 && pts.items[0].vector;
     if (ok)
         memcpy(vec, pts.items[0].vector, in->dim * sizeof *vec);

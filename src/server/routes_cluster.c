@@ -7,6 +7,8 @@
  *                             the other end of fanout.h's wire format.
  *                             Same role as a search (reader); the body's
  *                             tenant must be the key's.
+ *   POST /cluster/v1/get      points by id from this node's store alone,
+ *                             the same way (fanout.h's get request)
  *   GET  /cluster/v1/status   this node: id, URL, shards held, how far
  *                             each is applied, the live members (404 when
  *                             the server runs on its own).
@@ -48,6 +50,35 @@ static void cluster_search(ak_ctx *c)
     ak_reply_raw(c->resp, 200, json, strlen(json), "application/json");
 }
 
+static void cluster_get(ak_ctx *c)
+{
+    ak_fanout_get g;
+    akidb_status st = ak_fanout_get_parse(c->req->body ? c->req->body : "", c->req->body_len, &g);
+    if (st != AKIDB_OK) {
+        ak_reply_status(c, st);
+        return;
+    }
+    if (strcmp(g.tenant, c->id.tenant) != 0) {
+        ak_reply_error(c, 403, "forbidden", "the key belongs to tenant '%s', not '%s'",
+                       c->id.tenant, g.tenant);
+        ak_fanout_get_free(&g);
+        return;
+    }
+    akidb_points pts = {0};
+    st = akidb_points_get(c->srv->store, g.tenant, g.collection, (const char *const *)g.ids, g.n,
+                          g.with, &pts);
+    ak_fanout_get_free(&g);
+    char *json = NULL;
+    if (st == AKIDB_OK)
+        st = ak_fanout_reply_json(&pts, &json);
+    akidb_points_free(&pts);
+    if (st != AKIDB_OK) {
+        ak_reply_status(c, st);
+        return;
+    }
+    ak_reply_raw(c->resp, 200, json, strlen(json), "application/json");
+}
+
 static void cluster_status(ak_ctx *c)
 {
     if (c->srv->dp == &ak_dp_local) {
@@ -60,6 +91,7 @@ static void cluster_status(ak_ctx *c)
 
 static const ak_route routes[] = {
     { "POST", AK_FANOUT_PATH, AK_ROLE_READER, cluster_search, 0 },
+    { "POST", AK_FANOUT_GET_PATH, AK_ROLE_READER, cluster_get, 0 },
     { "GET", "/cluster/v1/status", AK_ROLE_READER, cluster_status, 0 },
 };
 

@@ -1,6 +1,6 @@
 /*
- * routes_coll.c - collection routes (writes and searches through the data
- * plane, dataplane.h; other reads on the local store), always inside the
+ * routes_coll.c - collection routes (writes, searches and gets by id
+ * through the data plane, dataplane.h), always inside the
  * tenant of the caller's key (the tenant never comes from the request, so a
  * key cannot reach another tenant's data):
  *
@@ -263,14 +263,10 @@ static void query_docs(ak_ctx *c, const char *coll)
 /* GET .../docs/{doc_id} */
 static void doc_get(ak_ctx *c)
 {
-    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
-        return;
     const char *coll = c->param[0], *id = c->param[1];
     akidb_points pts = {0};
-    akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, coll, &id, 1,
-                                       AKIDB_WITH_PAYLOAD | AKIDB_WITH_VECTOR |
-                                           AKIDB_WITH_TEXT,
-                                       &pts);
+    akidb_status st = ak_dp_get(c, coll, &id, 1,
+                                AKIDB_WITH_PAYLOAD | AKIDB_WITH_VECTOR | AKIDB_WITH_TEXT, &pts);
     if (st != AKIDB_OK) {
         ak_coll_store_err(c, st, coll);
         return;

@@ -6,8 +6,8 @@
  * .../points/delete (by ids), GET/DELETE .../points/{point_id}.
  * Collections themselves and the compatibility document shape are
  * routes_coll.c's; the request readers both use are coll_req.c's.  Writes
- * and searches go through the data plane (dataplane.h); get, scroll and
- * count read the local store where the data plane allows it.
+ * searches and gets by id go through the data plane (dataplane.h); scroll
+ * and count read the local store where the data plane allows it.
  */
 #include "server/coll_req.h"
 #include "server/dataplane.h"
@@ -399,10 +399,8 @@ static bool get_ids(ak_ctx *c, json_t *b, const char ***ids, size_t *n)
 static void get_points(ak_ctx *c, const char *coll, const char *const *ids, size_t n,
                        unsigned with, bool single)
 {
-    if (!ak_dp_reads_ok(c))   /* a node holding only some shards */
-        return;
     akidb_points pts = {0};
-    akidb_status st = akidb_points_get(c->srv->store, c->id.tenant, coll, ids, n, with, &pts);
+    akidb_status st = ak_dp_get(c, coll, ids, n, with, &pts);
     if (st != AKIDB_OK) {
         ak_coll_store_err(c, st, coll);
         return;
