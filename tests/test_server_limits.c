@@ -13,6 +13,10 @@
  *   ready_snapshot     /ready is 503 "snapshot_failing" with the reason
  *                      while the store's background snapshot fails (an
  *                      injected ENOSPC), and 200 again once one succeeds
+ *   store_options      the server's sealed-segment settings (akidb serve
+ *                      --seal-points, --seal-bytes, --compact-*) reach the
+ *                      store: with seal_points 50, points written over HTTP
+ *                      are sealed into segments at a snapshot
  */
 #include "akt.h"
 #include "akidb.h"
@@ -41,6 +45,8 @@ static FILE *quiet_log(void)
     return f;
 }
 
+static void (*srv_adjust)(ak_server_config *c);   /* more settings, or NULL */
+
 static bool srv_up(srv *f, size_t budget)
 {
     memset(f, 0, sizeof *f);
@@ -54,6 +60,8 @@ static bool srv_up(srv *f, size_t budget)
     c.log = quiet_log();
     c.drain_timeout_s = 5;
     c.search_budget = budget;
+    if (srv_adjust)
+        srv_adjust(&c);
     if (ak_server_start(&c, &f->s) != AKIDB_OK) {
         fprintf(stderr, "  server start: %s\n", akidb_last_error());
         return false;
@@ -223,4 +231,37 @@ AKT_TEST(ready_snapshot)
     srv_down(&f);
 }
 
-AKT_MAIN(AKT_REG(search_limits), AKT_REG(search_budget), AKT_REG(ready_snapshot))
+/* ---- the store's segment settings ---------------------------------------------- */
+
+static void seal_small(ak_server_config *c)
+{
+    c->seal_points = 50;
+    c->seal_bytes = 1u << 20;
+    c->compact_max_segments = 100;
+    c->compact_tomb_share = 0.9;
+}
+
+AKT_TEST(store_options)
+{
+    srv f;
+    srv_adjust = seal_small;
+    bool up = srv_up(&f, 0);
+    srv_adjust = NULL;
+    AKT_TRUE(up);
+    akidb_store *st = f.s->store;
+    AKT_EQ_INT(st->opts.seal_points, 50);
+    AKT_EQ_INT(st->opts.seal_bytes, 1u << 20);
+    AKT_EQ_INT(st->opts.compact_max_segments, 100);
+    AKT_NEAR(st->opts.compact_tomb_share, 0.9, 1e-12);
+    fill(&f, 120);   /* 120 points in each of two collections */
+    AKT_OK(akidb_store_snapshot(st));
+    akidb_store_stats ss;
+    akidb_store_get_stats(st, &ss);
+    AKT_GE(ss.segments, 2);
+    expect(&f, "POST", "/api/v1/collections/a/search", "{\"vector\":[1,2],\"top_k\":2}", 200,
+           "\"hits\"");
+    srv_down(&f);
+}
+
+AKT_MAIN(AKT_REG(search_limits), AKT_REG(search_budget), AKT_REG(ready_snapshot),
+         AKT_REG(store_options))

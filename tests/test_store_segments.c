@@ -803,7 +803,48 @@ AKT_TEST(fully_deleted_segment_dropped)
     free(d);
 }
 
+/* seal_bytes alone (seal_points far off) seals a tail once it holds that
+ * many ingested bytes (~93 per point here: 16 KiB is about 180 points);
+ * with the default (256 MiB) the same writes seal nothing. */
+AKT_TEST(seal_bytes_option)
+{
+    for (int k = 0; k < 2; k++) {
+        char *d = tsu_tmpdir("segB");
+        akidb_store_opts o = tsu_fast_opts();
+        o.seal_points = 1u << 30;
+        o.seal_bytes = k ? 16u << 10 : 0;
+        o.snapshot_wal_bytes = UINT64_MAX;
+        o.log = tsu_quiet_log;
+        akidb_store *s;
+        AKT_OK(akidb_store_open(d, &o, &s));
+        make_coll(s, AKIDB_METRIC_L2);
+        for (uint32_t x = 0; x < 1000; x += 100) {
+            put_range(s, x, x + 100, 0, 100);
+            AKT_OK(akidb_store_snapshot(s));
+        }
+        akidb_store_stats st;
+        akidb_store_get_stats(s, &st);
+        fprintf(stderr, "  seal_bytes %llu: %llu tails sealed, %llu segments\n",
+                (unsigned long long)o.seal_bytes, (unsigned long long)st.segments_sealed,
+                (unsigned long long)st.segments);
+        if (k) {
+            AKT_GE(st.segments_sealed, 3);
+            AKT_GE(count_files(d, "seg-"), 1);
+        } else {
+            AKT_EQ_INT(st.segments_sealed, 0);
+            AKT_EQ_INT(count_files(d, "seg-"), 0);
+        }
+        uint64_t cnt;
+        AKT_OK(akidb_points_count(s, "t", "c", NULL, &cnt));
+        AKT_EQ_INT(cnt, 1000);
+        AKT_OK(akidb_store_close(s));
+        tsu_rmrf(d);
+        free(d);
+    }
+}
+
 AKT_MAIN(AKT_REG(same_answers_as_one_table), AKT_REG(compaction_merges_and_drops),
          AKT_REG(hnsw_recall_over_segments), AKT_REG(damaged_segment_is_corrupt),
          AKT_REG(kill_during_sealing_loses_nothing), AKT_REG(writes_do_not_wait_for_sealing),
-         AKT_REG(writes_do_not_wait_for_compaction), AKT_REG(fully_deleted_segment_dropped))
+         AKT_REG(writes_do_not_wait_for_compaction), AKT_REG(fully_deleted_segment_dropped),
+         AKT_REG(seal_bytes_option))

@@ -32,7 +32,10 @@
 #   8. a crowd of $CROWD connections (hold.c: half idle, half sending a
 #      header one byte per second and never finishing it) held open while
 #      text search runs at $SEARCH_RATE/s again: its latency against the
-#      same run without the crowd, just before and just after;
+#      same run without the crowd, just before and just after.  The server
+#      cuts each crowd connection at its header deadline (--header-timeout,
+#      10 s); hold.c opens it again at once (--reconnect 1), so the crowd
+#      stays at $CROWD and the server also pays for the churn;
 #   9. server stopped; `akidb bench embed` on short.txt (batch 32) and on the
 #      query texts (single-text latency);
 #  10. summary: $OUT/summary.json and $OUT/summary.md (summarize.py).
@@ -254,7 +257,7 @@ if has crowd; then
 rate_run crowd-quiet "$SEARCH" "$BODIES/q_text.jsonl" "$SEARCH_RATE" "$CROWD_SECONDS"
 log "crowd: $CROWD connections (half idle, half 1 byte/s), then text search again"
 "$HOLD" --port "$PORT" --conns "$CROWD" --slow 0.5 --seconds $((CROWD_SECONDS + 25)) \
-    > "$OUT/crowd-hold.json" &
+    --reconnect 1 > "$OUT/crowd-hold.json" &
 HOLD_PID=$!
 sleep 12   # connect them all (and a few slow bytes) before measuring
 curl -fsS "$URL/metrics" | grep -E '^akidb_http_(open_)?connections' > "$OUT/crowd-conns.txt" || true

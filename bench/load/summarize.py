@@ -290,6 +290,11 @@ def main():
                  "same run without them just before and just after:" % (
                      c["rate"], h.get("conns", "?"), h.get("conns", 0) - h.get("slow", 0),
                      h.get("slow", "?"), h.get("connected", "?"), h.get("open_at_end", "?")))
+        if h.get("closed_by_server"):
+            L.append("The server's header deadline closed %s crowd connections (after %s s "
+                     "each, median; %s s at most); hold.c opened %s again at once." % (
+                         h["closed_by_server"], h.get("closed_median_s", "?"),
+                         h.get("closed_max_s", "?"), h.get("reopened", "?")))
         L.append("")
         L.append("| | P50 ms | P95 ms | P99 ms | failed |")
         L.append("|---|---:|---:|---:|---:|")

@@ -46,6 +46,13 @@ static void serve_usage(FILE *f)
         "  --max-connections-per-ip N  connections per client address, 0 = no cap\n"
         "                          [AKIDB_MAX_CONNECTIONS_PER_IP, 0]\n"
         "  --idle-timeout SEC      close a connection silent this long [AKIDB_IDLE_TIMEOUT, 30]\n"
+        "  --header-timeout SEC    close a connection whose request headers are not all in\n"
+        "                          this long after it opened (a keep-alive connection:\n"
+        "                          after its last answer, at least the idle timeout),\n"
+        "                          however slowly bytes trickle in; 0 = none\n"
+        "                          [AKIDB_HEADER_TIMEOUT, 10]\n"
+        "  --body-timeout SEC      ... whose request body is not all in this long after\n"
+        "                          its headers; 0 = none        [AKIDB_BODY_TIMEOUT, 60]\n"
         "  --request-workers N     requests handled at once      [AKIDB_REQUEST_WORKERS, 64]\n"
         "  --max-pending N         requests waiting for a worker before 503 [AKIDB_MAX_PENDING, 1024]\n"
         "  --http-threads N        HTTP event threads, 0 = one per core up to 4 [AKIDB_HTTP_THREADS, 0]\n"
@@ -55,6 +62,15 @@ static void serve_usage(FILE *f)
         "  --search-budget N       points one search may examine (vectors compared,\n"
         "                          payloads tested); past it a search finishes\n"
         "                          exactly or answers 400     [AKIDB_SEARCH_BUDGET, 1000000]\n"
+        "  --seal-points N|off     seal a collection's mutable tail into an immutable\n"
+        "                          segment at this many points; off = never\n"
+        "                          [AKIDB_SEAL_POINTS, 262144]\n"
+        "  --seal-bytes BYTES      ... or at this many ingested bytes (k/m/g suffix)\n"
+        "                          [AKIDB_SEAL_BYTES, 256m]\n"
+        "  --compact-max-segments N  merge the smallest segments of a collection while\n"
+        "                          it has more than N          [AKIDB_COMPACT_MAX_SEGMENTS, 8]\n"
+        "  --compact-tomb-share F  rewrite a segment once this share (0-1] of its points\n"
+        "                          is replaced or deleted      [AKIDB_COMPACT_TOMB_SHARE, 0.3]\n"
         "  --s3-bucket NAME        copy the store's snapshots and WAL to this S3 bucket,\n"
         "                          and restore an empty store from it [AKIDB_S3_BUCKET]\n"
         "  --s3-prefix P           key prefix in the bucket, e.g. node1; in a cluster\n"
@@ -122,6 +138,20 @@ static bool parse_int(const char *s, long lo, long hi, long *out)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Parses a number in (lo, hi]. */
+static bool parse_share(const char *s, double lo, double hi, double *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v > lo && v <= hi))
         return false;
     *out = v;
     return true;
@@ -281,6 +311,14 @@ static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *v
         if (!parse_int(val, 1, 86400, &l))
             goto bad;
         c->idle_timeout_s = (unsigned)l;
+    } else if (strcmp(opt, "header-timeout") == 0) {
+        if (!parse_int(val, 0, 86400, &l))
+            goto bad;
+        c->header_timeout_s = (unsigned)l;
+    } else if (strcmp(opt, "body-timeout") == 0) {
+        if (!parse_int(val, 0, 86400, &l))
+            goto bad;
+        c->body_timeout_s = (unsigned)l;
     } else if (strcmp(opt, "request-workers") == 0) {
         if (!parse_int(val, 1, 4096, &l))
             goto bad;
@@ -309,6 +347,24 @@ static bool apply(ak_server_config *c, specs *sp, const char *opt, const char *v
         if (!parse_int(val, 1000, 1L << 40, &l))
             goto bad;
         c->search_budget = (size_t)l;
+    } else if (strcmp(opt, "seal-points") == 0) {
+        if (strcmp(val, "off") == 0)
+            c->seal_points = UINT64_MAX;
+        else if (parse_int(val, 1, 1L << 40, &l))
+            c->seal_points = (uint64_t)l;
+        else
+            goto bad;
+    } else if (strcmp(opt, "seal-bytes") == 0) {
+        if (!parse_size(val, &z) || z < 1024)
+            goto bad;
+        c->seal_bytes = z;
+    } else if (strcmp(opt, "compact-max-segments") == 0) {
+        if (!parse_int(val, 1, 1L << 20, &l))
+            goto bad;
+        c->compact_max_segments = (size_t)l;
+    } else if (strcmp(opt, "compact-tomb-share") == 0) {
+        if (!parse_share(val, 0, 1, &c->compact_tomb_share))
+            goto bad;
     } else {
         fprintf(stderr, "akidb serve: unknown option --%s (see --help)\n", opt);
         return false;
@@ -336,11 +392,14 @@ int akidb_cmd_serve(int argc, char **argv)
         {"AKIDB_MAX_REQUEST_TEXTS", "max-request-texts"}, {"AKIDB_MAX_QUEUE", "max-queue"},
         {"AKIDB_MAX_CONNECTIONS", "max-connections"},
         {"AKIDB_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip"},
-        {"AKIDB_IDLE_TIMEOUT", "idle-timeout"}, {"AKIDB_REQUEST_WORKERS", "request-workers"},
+        {"AKIDB_IDLE_TIMEOUT", "idle-timeout"}, {"AKIDB_HEADER_TIMEOUT", "header-timeout"},
+        {"AKIDB_BODY_TIMEOUT", "body-timeout"}, {"AKIDB_REQUEST_WORKERS", "request-workers"},
         {"AKIDB_MAX_PENDING", "max-pending"}, {"AKIDB_HTTP_THREADS", "http-threads"},
         {"AKIDB_THREADS", "threads"},
         {"AKIDB_WORKERS", "workers"}, {"AKIDB_DRAIN_TIMEOUT", "drain-timeout"},
-        {"AKIDB_SEARCH_BUDGET", "search-budget"},
+        {"AKIDB_SEARCH_BUDGET", "search-budget"}, {"AKIDB_SEAL_POINTS", "seal-points"},
+        {"AKIDB_SEAL_BYTES", "seal-bytes"}, {"AKIDB_COMPACT_MAX_SEGMENTS", "compact-max-segments"},
+        {"AKIDB_COMPACT_TOMB_SHARE", "compact-tomb-share"},
         {"AKIDB_S3_BUCKET", "s3-bucket"}, {"AKIDB_S3_PREFIX", "s3-prefix"},
         {"AKIDB_S3_ENDPOINT", "s3-endpoint"}, {"AKIDB_S3_REGION", "s3-region"},
         {"AKIDB_S3_TAIL_INTERVAL", "s3-tail-interval"},

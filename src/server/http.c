@@ -12,7 +12,10 @@
  * answered 503 with Retry-After at once, never queued without bound.
  *
  * Limits a client cannot stretch: the connection count (and optionally the
- * count per client address), an idle timeout, the body size per route (a
+ * count per client address), an idle timeout, deadlines for a request's
+ * headers and for its body that trickling bytes do not reset (deadline.c:
+ * the phases are marked below, in on_request, on_completed and
+ * on_connection), the body size per route (a
  * Content-Length above it is refused with 413 before the body is read; a
  * chunked body that grows past it is answered 413 at once, see take_body;
  * routes
@@ -22,6 +25,7 @@
  * Content-Length with Transfer-Encoding, a transfer coding other than
  * chunked - refused with 400 before the body is read.
  */
+#include "server/deadline.h"
 #include "server/internal.h"
 #include "server/workq.h"
 
@@ -51,7 +55,16 @@ typedef struct conn_req {
     ak_http_req req;             /* what the worker dispatches               */
     atomic_int state;            /* REQ_*                                    */
     ak_http_resp resp;           /* the worker's answer                      */
+    ak_dl_conn *dl;              /* the connection's deadlines, or NULL      */
 } conn_req;
+
+/* The connection's deadline record (on_connection), or NULL. */
+static ak_dl_conn *dl_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
 
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -269,6 +282,8 @@ static bool framing_ok(ak_server *s, struct MHD_Connection *conn, const char *me
 
 /* ---- requests ------------------------------------------------------------------ */
 
+void (*ak_http_dispatch_hook)(const ak_http_req *req);
+
 /* A request worker: dispatches, then wakes the connection, whose event
  * thread sends the answer (on_request, state REQ_DONE). */
 static void run_request(void *job, void *ctx)
@@ -276,6 +291,8 @@ static void run_request(void *job, void *ctx)
     (void)ctx;
     conn_req *r = job;
     ak_server *s = r->srv;
+    if (ak_http_dispatch_hook)
+        ak_http_dispatch_hook(&r->req);
     ak_server_dispatch(s, &r->req, &r->resp);
     if (r->resp.status >= 500 && r->resp.status != 503)
         fprintf(s->log, "akidb serve: %s %s -> %d %.*s\n", r->req.method, r->req.path,
@@ -374,8 +391,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         atomic_fetch_add(&s->in_flight, 1);
         r->limit = route_body_limit(s, method, url);
-        if (!framing_ok(s, conn, method, r))
+        /* the headers are in: the body's clock starts */
+        r->dl = dl_of(conn);
+        if (framing_ok(s, conn, method, r)) {
+            ak_dl_body(s->deadlines, r->dl);
+        } else {
             r->responded = r->too_large = true;   /* the body is not read */
+            ak_dl_handled(s->deadlines, r->dl);
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -383,6 +406,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return take_body(s, r, method, upload_data, n);
     }
+    /* The body is in: no deadline while the request runs and its answer
+     * goes out (a long search is not cut). */
+    ak_dl_handled(s->deadlines, r->dl);
     if (r->answered_raw)
         return MHD_NO;   /* the body ended after its 413: close */
     if (r->responded)
@@ -434,9 +460,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     ak_server *s = cls;
+    /* a keep-alive connection's next request has its own header clock */
+    ak_dl_next(s->deadlines, dl_of(conn));
     conn_req *r = *con_cls;
     if (!r)
         return;
@@ -446,6 +473,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     ak_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* A connection starts or ends.  libmicrohttpd reports the end
+ * (MHD_CONNECTION_NOTIFY_CLOSED) before it closes the socket, so the
+ * deadline sweeper, which shuts sockets down only while their record
+ * exists, never reaches a closed or reused descriptor. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    ak_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? ak_dl_open(s->deadlines, ci->connect_fd) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        ak_dl_close(s->deadlines, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* ---- listener ------------------------------------------------------------------ */
@@ -481,6 +526,17 @@ akidb_status ak_http_listen(ak_server *s, const struct sockaddr *sa)
                                      &s->workq);
     if (st != AKIDB_OK)
         return st;
+    /* a keep-alive connection may idle between requests as long as the
+     * idle timeout allows */
+    double next_s = cfg->idle_timeout_s > cfg->header_timeout_s ? cfg->idle_timeout_s
+                                                                 : cfg->header_timeout_s;
+    st = ak_deadlines_start(cfg->header_timeout_s, cfg->body_timeout_s, next_s, s->metrics,
+                            &s->deadlines);
+    if (st != AKIDB_OK) {
+        ak_workq_stop(s->workq);
+        s->workq = NULL;
+        return st;
+    }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned evthreads = cfg->http_threads > 0 ? (unsigned)cfg->http_threads
                          : cores > 4           ? 4u
@@ -500,12 +556,15 @@ akidb_status ak_http_listen(ak_server *s, const struct sockaddr *sa)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_END);
     if (!d) {
         ak_workq_stop(s->workq);
         s->workq = NULL;
+        ak_deadlines_stop(s->deadlines);
+        s->deadlines = NULL;
         return ak_fail(AKIDB_EIO, "cannot listen on %s port %d (in use, or not allowed)",
                        s->host, cfg->port);
     }
@@ -521,6 +580,8 @@ void ak_http_close(ak_server *s)
     if (!d) {
         ak_workq_stop(s->workq);
         s->workq = NULL;
+        ak_deadlines_stop(s->deadlines);
+        s->deadlines = NULL;
         return;
     }
     MHD_socket lfd = MHD_quiesce_daemon(d);
@@ -532,6 +593,9 @@ void ak_http_close(ak_server *s)
     ak_workq_stop(s->workq);
     s->workq = NULL;
     MHD_stop_daemon(d);
+    /* every connection is closed now, its record freed */
+    ak_deadlines_stop(s->deadlines);
+    s->deadlines = NULL;
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     s->daemon = NULL;

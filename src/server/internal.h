@@ -102,6 +102,9 @@ void ak_metrics_free(ak_metrics *m);
 /* Records one finished HTTP request. */
 void ak_metrics_request(ak_metrics *m, const char *route, const char *method,
                         int status, double seconds);
+/* Counts connections closed by the HTTP deadlines (deadline.c): header
+ * covers the first request's headers and a keep-alive connection's next. */
+void ak_metrics_deadline_drops(ak_metrics *m, uint64_t header, uint64_t body);
 /* A histogram with the given upper bounds (copied); owned by m. */
 ak_hist *ak_metrics_hist(ak_metrics *m, const char *name, const char *help,
                          const char *labels, const double *bounds, size_t n);
@@ -186,6 +189,7 @@ struct ak_server {
     void *dp_ctx;
     void *daemon;                 /* struct MHD_Daemon * (http.c)              */
     struct ak_workq *workq;       /* request workers (http.c)                  */
+    struct ak_deadlines *deadlines; /* header / body deadlines (deadline.c)   */
     atomic_int draining;
     atomic_int phase;             /* AK_PHASE_*; routes other than health,
                                      ready, info and metrics need READY       */
@@ -207,6 +211,9 @@ akidb_status ak_http_listen(ak_server *s, const struct sockaddr *sa);
 /* Stops accepting, waits up to drain_timeout_s for requests in flight,
  * finishes the queued ones and closes every connection. */
 void ak_http_close(ak_server *s);
+/* Tests only: called by the request worker before each dispatch (e.g. to
+ * make a request slow); NULL otherwise. */
+extern void (*ak_http_dispatch_hook)(const ak_http_req *req);
 
 /* ---- per-request context for route handlers ---------------------------- */
 

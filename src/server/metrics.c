@@ -1,7 +1,8 @@
 /*
  * metrics.c - Prometheus metrics of the server: a request counter and
- * latency histogram per (route, method, status), plus named histograms that
- * other parts register (embedding batch sizes and tokens).  One mutex guards
+ * latency histogram per (route, method, status), the connections the HTTP
+ * deadlines dropped (deadline.c), plus named histograms that other parts
+ * register (embedding batch sizes and tokens).  One mutex guards
  * everything: updates are a few additions, far cheaper than the requests
  * they describe.  Rendering follows the Prometheus text format 0.0.4.
  */
@@ -43,6 +44,7 @@ struct ak_metrics {
     req_series *series;
     size_t n_series;
     uint64_t dropped;
+    uint64_t deadline_header, deadline_body;   /* connections cut, by phase */
     ak_hist hists[AK_HIST_MAX];
     size_t n_hists;
 };
@@ -155,6 +157,16 @@ void ak_metrics_request(ak_metrics *m, const char *route, const char *method,
     pthread_mutex_unlock(&m->mu);
 }
 
+void ak_metrics_deadline_drops(ak_metrics *m, uint64_t header, uint64_t body)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->deadline_header += header;
+    m->deadline_body += body;
+    pthread_mutex_unlock(&m->mu);
+}
+
 ak_hist *ak_metrics_hist(ak_metrics *m, const char *name, const char *help,
                          const char *labels, const double *bounds, size_t n)
 {
@@ -245,6 +257,11 @@ void ak_metrics_render(ak_metrics *m, ak_tbuf *out)
                        "# TYPE akidb_http_series_dropped_total counter\n"
                        "akidb_http_series_dropped_total %llu\n",
                   (unsigned long long)m->dropped);
+    ak_tbuf_printf(out, "# HELP akidb_http_deadline_drops_total Connections closed because a request's headers or body did not arrive within --header-timeout / --body-timeout.\n"
+                       "# TYPE akidb_http_deadline_drops_total counter\n"
+                       "akidb_http_deadline_drops_total{phase=\"header\"} %llu\n"
+                       "akidb_http_deadline_drops_total{phase=\"body\"} %llu\n",
+                  (unsigned long long)m->deadline_header, (unsigned long long)m->deadline_body);
     /* Histograms registered under one name share HELP/TYPE lines. */
     for (size_t i = 0; i < m->n_hists; i++) {
         ak_hist *h = &m->hists[i];

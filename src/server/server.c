@@ -39,6 +39,8 @@ void ak_server_config_defaults(ak_server_config *c)
     c->max_connections = 10000;
     c->max_connections_per_ip = 0;
     c->idle_timeout_s = 30;
+    c->header_timeout_s = 10;
+    c->body_timeout_s = 60;
     c->handler_threads = 64;
     c->max_pending = 1024;
     c->http_threads = 0;
@@ -150,6 +152,10 @@ static akidb_status open_store(ak_server *s, const ak_server_config *cfg)
         so.progress = store_progress;
         so.progress_ctx = s;
         so.search_budget = cfg->search_budget;
+        so.seal_points = cfg->seal_points;
+        so.seal_bytes = cfg->seal_bytes;
+        so.compact_max_segments = cfg->compact_max_segments;
+        so.compact_tomb_share = cfg->compact_tomb_share;
         so.backup = cfg->store_backup;
 #ifdef AKIDB_HAVE_CLUSTER
         /* a cluster node's copy lives under <prefix>/<node id>/ */

@@ -41,12 +41,26 @@ typedef struct ak_server_config {
     size_t max_connections;      /* concurrent HTTP connections                */
     size_t max_connections_per_ip; /* per client address; 0: no cap          */
     unsigned idle_timeout_s;     /* a connection silent this long is closed   */
+    unsigned header_timeout_s;   /* a request's headers must be complete this
+                                    long after the connection opened (on a
+                                    keep-alive connection: after the previous
+                                    request, at least idle_timeout_s); bytes
+                                    trickling in do not extend it; 0: none    */
+    unsigned body_timeout_s;     /* its body must be complete this long after
+                                    its headers; 0: none (http.c, deadline.c) */
     size_t handler_threads;      /* request workers (a blocked request holds
                                     one; connections hold none)               */
     size_t max_pending;          /* requests waiting for a worker (more: 503) */
     size_t search_budget;        /* points one search may examine (the
                                     store's opts.search_budget); 0: its
                                     default                                  */
+    /* Sealed segments, the store's options of the same names
+     * (akidb_store.h); 0: the store's defaults (262144 points, 256 MiB, 8
+     * segments, 0.3); seal_points UINT64_MAX: never seal. */
+    uint64_t seal_points;
+    uint64_t seal_bytes;
+    size_t compact_max_segments;
+    double compact_tomb_share;
     int http_threads;            /* event threads; 0: one per core, up to 4   */
     int embed_workers;           /* batch workers per model                    */
     const struct akidb_backup_opts *store_backup;   /* the store's copy in an
@@ -76,8 +90,10 @@ typedef struct ak_server_config {
 /* Fills c with the defaults: host 127.0.0.1, port 8080, auth auto, body limit
  * 16 MiB, batch 16384 tokens / 256 texts, 2048 texts per request, 100000
  * queued texts, 10000 connections (no per-address cap), idle timeout 30 s,
- * 64 request workers with 1024 waiting requests, event threads 0, 1 embedding
- * worker, threads 0, drain 30 s, listen 1, scan_models_dir 1. */
+ * header deadline 10 s, body deadline 60 s, 64 request workers with 1024
+ * waiting requests, event threads 0, 1 embedding worker, threads 0, drain
+ * 30 s, listen 1, scan_models_dir 1; the store's segment settings 0 (its
+ * defaults). */
 void ak_server_config_defaults(ak_server_config *c);
 
 /* Opens the store and the key file under cfg->data_dir, loads the models,
