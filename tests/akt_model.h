@@ -56,6 +56,38 @@ typedef struct akt_tensor {
         (n)++;                                                                     \
     } while (0)
 
+/* The shape of a small Qwen3 model (the tensors test_qwen3.c and
+ * test_bf16_w16.c write). */
+typedef struct akt_qwen3_shape {
+    int hidden, n_q, n_kv, head_dim, inter, layers, vocab;
+} akt_qwen3_shape;
+
+/* Qwen3's tensor names (without the "model." prefix) and shapes into t:
+ * 2 + 11 per layer entries. */
+static inline size_t akt_qwen3_tensors(akt_tensor *t, const akt_qwen3_shape *q)
+{
+    size_t n = 0;
+    size_t h = (size_t)q->hidden, qd = (size_t)(q->n_q * q->head_dim);
+    size_t kvd = (size_t)(q->n_kv * q->head_dim), hd = (size_t)q->head_dim;
+    size_t in = (size_t)q->inter;
+    AKT_TENSOR(t, n, (size_t)q->vocab, h, "embed_tokens.weight");
+    AKT_TENSOR(t, n, h, 0, "norm.weight");
+    for (int l = 0; l < q->layers; l++) {
+        AKT_TENSOR(t, n, qd, h, "layers.%d.self_attn.q_proj.weight", l);
+        AKT_TENSOR(t, n, kvd, h, "layers.%d.self_attn.k_proj.weight", l);
+        AKT_TENSOR(t, n, kvd, h, "layers.%d.self_attn.v_proj.weight", l);
+        AKT_TENSOR(t, n, h, qd, "layers.%d.self_attn.o_proj.weight", l);
+        AKT_TENSOR(t, n, hd, 0, "layers.%d.self_attn.q_norm.weight", l);
+        AKT_TENSOR(t, n, hd, 0, "layers.%d.self_attn.k_norm.weight", l);
+        AKT_TENSOR(t, n, h, 0, "layers.%d.input_layernorm.weight", l);
+        AKT_TENSOR(t, n, h, 0, "layers.%d.post_attention_layernorm.weight", l);
+        AKT_TENSOR(t, n, in, h, "layers.%d.mlp.gate_proj.weight", l);
+        AKT_TENSOR(t, n, in, h, "layers.%d.mlp.up_proj.weight", l);
+        AKT_TENSOR(t, n, h, in, "layers.%d.mlp.down_proj.weight", l);
+    }
+    return n;
+}
+
 /* A uniform number in [-1, 1) from the mixed 64-bit x. */
 static inline float akt_mix_unit(uint64_t x)
 {

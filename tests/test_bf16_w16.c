@@ -212,29 +212,6 @@ AKT_TEST(w16r_gemm)
 
 enum { H_ = 256, NQ_ = 4, NKV_ = 2, HD_ = 64, I_ = 1024, MAX_L_ = 16, V_ = 1000 };
 
-static size_t list_tensors(akt_tensor *t, int layers)
-{
-    size_t n = 0;
-#define T_(a, b, ...) AKT_TENSOR(t, n, a, b, __VA_ARGS__)
-    T_(V_, H_, "embed_tokens.weight");
-    T_(H_, 0, "norm.weight");
-    for (int l = 0; l < layers; l++) {
-        T_(NQ_ * HD_, H_, "layers.%d.self_attn.q_proj.weight", l);
-        T_(NKV_ * HD_, H_, "layers.%d.self_attn.k_proj.weight", l);
-        T_(NKV_ * HD_, H_, "layers.%d.self_attn.v_proj.weight", l);
-        T_(H_, NQ_ * HD_, "layers.%d.self_attn.o_proj.weight", l);
-        T_(HD_, 0, "layers.%d.self_attn.q_norm.weight", l);
-        T_(HD_, 0, "layers.%d.self_attn.k_norm.weight", l);
-        T_(H_, 0, "layers.%d.input_layernorm.weight", l);
-        T_(H_, 0, "layers.%d.post_attention_layernorm.weight", l);
-        T_(I_, H_, "layers.%d.mlp.gate_proj.weight", l);
-        T_(I_, H_, "layers.%d.mlp.up_proj.weight", l);
-        T_(H_, I_, "layers.%d.mlp.down_proj.weight", l);
-    }
-#undef T_
-    return n;
-}
-
 /* Value k of tensor t, exact in bf16. */
 static float value(const akt_tensor *t, size_t ti, size_t k, const void *ctx)
 {
@@ -265,7 +242,8 @@ static const char *make_model(const char *name, int layers, int dt)
     const char *d = akt_model_dir("akidb_bf16_", name, cfg);
     akt_wopts o = { 0 };
     o.dt = dt;
-    akt_write_weights(d, t, list_tensors(t, layers), &o, value, NULL);
+    akt_qwen3_shape q = {H_, NQ_, NKV_, HD_, I_, layers, V_};
+    akt_write_weights(d, t, akt_qwen3_tensors(t, &q), &o, value, NULL);
     return d;
 }
 

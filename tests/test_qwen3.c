@@ -37,29 +37,6 @@ enum { H_ = 32, NQ_ = 4, NKV_ = 2, HD_ = 24, I_ = 48, L_ = 2, V_ = 30522 };
 
 /* ---- small models written here ---------------------------------------------- */
 
-static size_t list_tensors(akt_tensor *t)
-{
-    size_t n = 0;
-#define T_(a, b, ...) AKT_TENSOR(t, n, a, b, __VA_ARGS__)
-    T_(V_, H_, "embed_tokens.weight");
-    T_(H_, 0, "norm.weight");
-    for (int l = 0; l < L_; l++) {
-        T_(NQ_ * HD_, H_, "layers.%d.self_attn.q_proj.weight", l);
-        T_(NKV_ * HD_, H_, "layers.%d.self_attn.k_proj.weight", l);
-        T_(NKV_ * HD_, H_, "layers.%d.self_attn.v_proj.weight", l);
-        T_(H_, NQ_ * HD_, "layers.%d.self_attn.o_proj.weight", l);
-        T_(HD_, 0, "layers.%d.self_attn.q_norm.weight", l);
-        T_(HD_, 0, "layers.%d.self_attn.k_norm.weight", l);
-        T_(H_, 0, "layers.%d.input_layernorm.weight", l);
-        T_(H_, 0, "layers.%d.post_attention_layernorm.weight", l);
-        T_(I_, H_, "layers.%d.mlp.gate_proj.weight", l);
-        T_(I_, H_, "layers.%d.mlp.up_proj.weight", l);
-        T_(H_, I_, "layers.%d.mlp.down_proj.weight", l);
-    }
-#undef T_
-    return n;
-}
-
 /* Deterministic value k of tensor t, exact in bf16 and in f16. */
 static float value(const akt_tensor *t, size_t ti, size_t k, const void *ctx)
 {
@@ -79,7 +56,8 @@ typedef akt_wopts wopts;
 static void write_weights(const char *dir, const wopts *o)
 {
     static akt_tensor t[64];
-    akt_write_weights(dir, t, list_tensors(t), o, value, NULL);
+    static const akt_qwen3_shape q = {H_, NQ_, NKV_, HD_, I_, L_, V_};
+    akt_write_weights(dir, t, akt_qwen3_tensors(t, &q), o, value, NULL);
 }
 
 #define QCFG_HEAD "{\"model_type\":\"qwen3\",\"hidden_size\":32,\"num_hidden_layers\":2,"
