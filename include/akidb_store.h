@@ -296,12 +296,34 @@ const char *akidb_metric_name(akidb_metric m);
 /* Parses a metric name (also "euclid"/"ip" aliases); AKIDB_EINVAL otherwise. */
 akidb_status akidb_metric_parse(const char *name, akidb_metric *out);
 
+/* Quantisation of a collection's vectors for its HNSW search. */
+typedef enum akidb_quantization {
+    AKIDB_QUANT_NONE = 0,
+    AKIDB_QUANT_SQ8 = 1    /* int8 scalar quantisation (Qdrant's "scalar",
+                              "type": "int8"): the graph is walked on one
+                              byte per component and the candidates are
+                              rescored with the float vectors, which stay
+                              in memory; see akidb_search_req            */
+} akidb_quantization;
+
+/* "none", "sq8"; NULL for an unknown value. */
+const char *akidb_quantization_name(akidb_quantization q);
+
 typedef struct akidb_collection_opts {
     uint32_t dim;              /* 1..4096, required                         */
     akidb_metric metric;       /* default cosine                            */
     const char *model;         /* bound embedding model name, or NULL       */
     uint32_t hnsw_m;           /* 0: 16 (range 2..128)                      */
     uint32_t hnsw_ef_construction; /* 0: 200 (range 4..4096)                */
+    akidb_quantization quantization; /* default none                        */
+    float quantile;            /* SQ8: share of the values the codes cover
+                                  exactly, 0.5..1 (the rest are clamped);
+                                  0: 1, the whole range (as Qdrant
+                                  without a quantile).  The bounds are
+                                  fixed from the
+                                  first 1024 vectors of each index (the
+                                  mutable tail, each sealed or merged
+                                  segment) and never change after        */
 } akidb_collection_opts;
 
 typedef struct akidb_collection_info {
@@ -312,6 +334,8 @@ typedef struct akidb_collection_info {
     char model[AKIDB_MODEL_NAME_MAX + 1];   /* "" when none is bound       */
     uint32_t hnsw_m, hnsw_ef_construction;
     uint64_t n_points;                       /* live points                 */
+    akidb_quantization quantization;
+    float quantile;                          /* SQ8: the one in force       */
 } akidb_collection_info;
 
 /* Creates a collection.  AKIDB_ENOENT if the tenant is absent, AKIDB_EEXIST
@@ -422,6 +446,18 @@ typedef struct akidb_search_req {
     const char *filter_json; /* NULL: no filter                              */
     bool exact;              /* true: exact scan instead of HNSW             */
     unsigned with;           /* AKIDB_WITH_* mask                            */
+    /* An SQ8 collection (other collections ignore these).  By default an
+     * HNSW search walks the graph on the int8 codes and rescores all ef
+     * candidates it ends with using the float vectors, so the scores are
+     * exact float scores.  Exact scans never use the codes. */
+    bool quant_ignore;       /* walk on the float vectors                   */
+    bool quant_no_rescore;   /* no rescoring: the scores are the int8
+                                approximations (not exact)                 */
+    double quant_oversampling; /* 0, or 1..100: rescore the best
+                                ceil(oversampling x top_k) candidates (ef
+                                raised to that, at most
+                                max(AKIDB_SEARCH_EF_MAX, top_k)) instead of
+                                all ef                                      */
 } akidb_search_req;
 
 /* Searches a collection.  Small collections (fewer than

@@ -11,3 +11,9 @@ endif()
 if(TARGET akidb_store)
   akidb_test(test_store_snapshot SOURCES test_store_snapshot.c LIBS akidb_store TIMEOUT 300)
 endif()
+# int8 quantisation of a collection (SQ8): the setting through the WAL and
+# snapshots, every index quantised (tail, sealed and merged segments), exact
+# rescored scores.
+if(TARGET akidb_store)
+  akidb_test(test_store_sq8 SOURCES test_store_sq8.c LIBS akidb_store TIMEOUT 300)
+endif()

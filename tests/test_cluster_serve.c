@@ -432,7 +432,7 @@ static void reference(const char *dir, unsigned n, const float *q, size_t k, aki
     o.sync = AKIDB_SYNC_NONE;
     AKT_OK(akidb_store_open(dir, &o, &st));
     AKT_OK(akidb_tenant_create(st, "default"));
-    akidb_collection_opts co = {DIM, AKIDB_METRIC_L2, NULL, 0, 0};
+    akidb_collection_opts co = {.dim = DIM, .metric = AKIDB_METRIC_L2};
     AKT_OK(akidb_collection_create(st, "default", "c", &co));
     float *v = malloc(n * DIM * sizeof *v);
     char (*ids)[16] = malloc(n * sizeof *ids);
@@ -444,7 +444,7 @@ static void reference(const char *dir, unsigned n, const float *q, size_t k, aki
         in[i].vector = v + i * DIM;
     }
     AKT_OK(akidb_points_upsert(st, "default", "c", in, NULL, n));
-    akidb_search_req sr = {q, DIM, k, 0, NULL, true, 0};
+    akidb_search_req sr = {.vector = q, .dim = DIM, .top_k = k, .exact = true};
     AKT_OK(akidb_search(st, "default", "c", &sr, out));
     akidb_store_close(st);
     free(v);

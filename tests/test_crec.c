@@ -38,9 +38,13 @@ static void records(ak_crec r[7])
     r[0] = (ak_crec){ .kind = AK_CREC_TENANT_CREATE, .tenant = "acme" };
     r[1] = (ak_crec){ .kind = AK_CREC_TENANT_DELETE, .tenant = "acme" };
     r[2] = (ak_crec){ .kind = AK_CREC_COLL_CREATE, .tenant = "acme", .collection = "docs" };
-    r[2].copts = (akidb_collection_opts){ 384, AKIDB_METRIC_DOT, "intfloat/e5-small", 24, 300 };
+    r[2].copts = (akidb_collection_opts){.dim = 384,
+                                         .metric = AKIDB_METRIC_DOT,
+                                         .model = "intfloat/e5-small",
+                                         .hnsw_m = 24,
+                                         .hnsw_ef_construction = 300};
     r[3] = (ak_crec){ .kind = AK_CREC_COLL_CREATE, .tenant = "acme", .collection = "raw" };
-    r[3].copts = (akidb_collection_opts){ 3, AKIDB_METRIC_COSINE, NULL, 0, 0 };
+    r[3].copts = (akidb_collection_opts){.dim = 3, .metric = AKIDB_METRIC_COSINE};
     r[4] = (ak_crec){ .kind = AK_CREC_COLL_DELETE, .tenant = "acme", .collection = "docs" };
     r[5] = (ak_crec){ .kind = AK_CREC_UPSERT, .tenant = "acme", .collection = "docs",
                       .points = pts, .dims = dims, .n = 3 };

@@ -426,7 +426,7 @@ AKT_TEST(store_count_and_search_vs_oracle)
         AKT_OK(akidb_points_count(s, "t", "c", fs, &got));
         AKT_EQ_INT(got, want);
         float q[4] = { 0, 0, 0, 0 };
-        akidb_search_req req = { q, 4, 1000, 0, fs, false, 0 };
+        akidb_search_req req = {.vector = q, .dim = 4, .top_k = 1000, .filter_json = fs};
         akidb_points res;
         AKT_OK(akidb_search(s, "t", "c", &req, &res));
         AKT_EQ_INT(res.n, want);

@@ -211,7 +211,7 @@ AKT_TEST(scores_per_metric)
     akidb_point_in p[3] = { { "a", a, NULL, NULL }, { "b", b, NULL, NULL }, { "z", z, NULL, NULL } };
     AKT_OK(akidb_points_upsert(s, "t", "l2", p, NULL, 3));   /* zero vector fine for l2 */
     AKT_OK(akidb_points_upsert(s, "t", "dot", p, NULL, 3));
-    akidb_search_req r = { q, 2, 3, 0, NULL, false, 0 };
+    akidb_search_req r = {.vector = q, .dim = 2, .top_k = 3};
     akidb_points res;
     AKT_OK(akidb_search(s, "t", "l2", &r, &res));
     AKT_EQ_INT(res.n, 3);
@@ -320,7 +320,7 @@ static void check_model(akidb_store *s, const model_pt *m)
     float q[PM_DIM];
     tsu_rng r = { 99 };
     tsu_vec(&r, q, PM_DIM);
-    akidb_search_req req = { q, PM_DIM, 10, 0, NULL, false, 0 };
+    akidb_search_req req = {.vector = q, .dim = PM_DIM, .top_k = 10};
     akidb_points res;
     AKT_OK(akidb_search(s, "t", "c", &req, &res));
     AKT_EQ_INT(res.n, live < 10 ? live : 10);
@@ -422,7 +422,8 @@ static double recall_run(akidb_store *s, const char *coll, uint32_t dim, const c
             for (uint32_t d = 0; d < dim; d++)
                 q[d] = c[d] + 0.3f * q[d];
         }
-        akidb_search_req r = { q, dim, 10, 0, filter, true, 0 };
+        akidb_search_req r = {
+            .vector = q, .dim = dim, .top_k = 10, .filter_json = filter, .exact = true};
         akidb_points ex, ap;
         if (akidb_search(s, "t", coll, &r, &ex) != AKIDB_OK)
             abort();
@@ -610,8 +611,12 @@ AKT_TEST(oom_open_upsert_search)
     float q[8];
     tsu_vec(&rng, q, 8);
     for (long k = 0; k < 100000; k++) {
-        akidb_search_req r = { q, 8, 5, 0, "{\"g\": {\"lt\": 50}}", k % 2 == 0,
-                               AKIDB_WITH_PAYLOAD | AKIDB_WITH_TEXT | AKIDB_WITH_VECTOR };
+        akidb_search_req r = {.vector = q,
+                              .dim = 8,
+                              .top_k = 5,
+                              .filter_json = "{\"g\": {\"lt\": 50}}",
+                              .exact = k % 2 == 0,
+                              .with = AKIDB_WITH_PAYLOAD | AKIDB_WITH_TEXT | AKIDB_WITH_VECTOR};
         akidb_points res;
         ak_alloc_fail_after(k);
         akidb_status st = akidb_search(s, "t", "c", &r, &res);

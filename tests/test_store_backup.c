@@ -223,8 +223,11 @@ static void same_content(akidb_store *a, akidb_store *b)
     for (int q = 0; q < 5; q++) {
         float v[DIM];
         tsu_vec(&r, v, DIM);
-        akidb_search_req req = { v, DIM, 10, 0, q % 2 ? "{\"tag\": \"odd\"}" : NULL, false,
-                                 AKIDB_WITH_PAYLOAD };
+        akidb_search_req req = {.vector = v,
+                                .dim = DIM,
+                                .top_k = 10,
+                                .filter_json = q % 2 ? "{\"tag\": \"odd\"}" : NULL,
+                                .with = AKIDB_WITH_PAYLOAD};
         AKT_OK(akidb_search(a, "t", "c", &req, &pa));
         AKT_OK(akidb_search(b, "t", "c", &req, &pb));
         AKT_EQ_INT(pa.n, pb.n);

@@ -100,7 +100,7 @@ AKT_TEST(selective_filter_exact)
         float q[DIM];
         tsu_vec(&r, q, DIM);
         size_t k = ks[qi % 2];
-        akidb_search_req req = { q, DIM, k, 0, "{\"g\":0}", false, 0 };
+        akidb_search_req req = {.vector = q, .dim = DIM, .top_k = k, .filter_json = "{\"g\":0}"};
         akidb_points out;
         AKT_OK(akidb_search(s, "t", "c", &req, &out));
         size_t want[300];
@@ -134,18 +134,18 @@ AKT_TEST(budget_refuses)
     akidb_store *s = make_store(dir, 3000);
     float q[DIM] = { 0 };
     akidb_points out;
-    akidb_search_req ex = { q, DIM, 10, 0, NULL, true, 0 };
+    akidb_search_req ex = {.vector = q, .dim = DIM, .top_k = 10, .exact = true};
     AKT_STATUS(akidb_search(s, "t", "c", &ex, &out), AKIDB_ERANGE);
     AKT_CONTAINS(akidb_last_error(), "search budget of 3000 points");
     AKT_CONTAINS(akidb_last_error(), "t/c");
     AKT_EQ_INT(out.n, 0);
     /* a selective filter with a large top_k: the walk cannot fill it within
      * the budget, and an exact scan needs the whole collection tested */
-    akidb_search_req fr = { q, DIM, 300, 0, "{\"g\":0}", false, 0 };
+    akidb_search_req fr = {.vector = q, .dim = DIM, .top_k = 300, .filter_json = "{\"g\":0}"};
     AKT_STATUS(akidb_search(s, "t", "c", &fr, &out), AKIDB_ERANGE);
     AKT_CONTAINS(akidb_last_error(), "search budget of 3000 points");
     /* an unfiltered search fits */
-    akidb_search_req ok = { q, DIM, 5, 32, NULL, false, 0 };
+    akidb_search_req ok = {.vector = q, .dim = DIM, .top_k = 5, .ef = 32};
     AKT_OK(akidb_search(s, "t", "c", &ok, &out));
     AKT_EQ_INT(out.n, 5);
     AKT_LE(out.examined, 3000);
@@ -161,13 +161,14 @@ AKT_TEST(limits)
     akidb_store *s = make_store(dir, 0);
     float q[DIM] = { 0 };
     akidb_points out;
-    akidb_search_req a = { q, DIM, AKIDB_SEARCH_TOPK_MAX + 1, 0, NULL, false, 0 };
+    akidb_search_req a = {.vector = q, .dim = DIM, .top_k = AKIDB_SEARCH_TOPK_MAX + 1};
     AKT_STATUS(akidb_search(s, "t", "c", &a, &out), AKIDB_EINVAL);
     AKT_CONTAINS(akidb_last_error(), "top_k 10001 is outside 1..10000 (the limit)");
-    akidb_search_req b = { q, DIM, 10, AKIDB_SEARCH_EF_MAX + 1, NULL, false, 0 };
+    akidb_search_req b = {.vector = q, .dim = DIM, .top_k = 10, .ef = AKIDB_SEARCH_EF_MAX + 1};
     AKT_STATUS(akidb_search(s, "t", "c", &b, &out), AKIDB_EINVAL);
     AKT_CONTAINS(akidb_last_error(), "ef 10001 is over the limit of 10000");
-    akidb_search_req c = { q, DIM, AKIDB_SEARCH_TOPK_MAX, AKIDB_SEARCH_EF_MAX, NULL, false, 0 };
+    akidb_search_req c = {
+        .vector = q, .dim = DIM, .top_k = AKIDB_SEARCH_TOPK_MAX, .ef = AKIDB_SEARCH_EF_MAX};
     AKT_OK(akidb_search(s, "t", "c", &c, &out));
     AKT_TRUE(out.n > N / 2);
     akidb_points_free(&out);

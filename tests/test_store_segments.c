@@ -78,7 +78,7 @@ static akidb_store *open_store(const char *dir, uint64_t seal, size_t max_segs)
 static void make_coll(akidb_store *s, akidb_metric m)
 {
     AKT_OK(akidb_tenant_create(s, "t"));
-    akidb_collection_opts co = { DIM, m, NULL, 16, 100 };
+    akidb_collection_opts co = {.dim = DIM, .metric = m, .hnsw_m = 16, .hnsw_ef_construction = 100};
     AKT_OK(akidb_collection_create(s, "t", "c", &co));
 }
 
@@ -153,7 +153,12 @@ static void compare_stores(akidb_store *a, akidb_store *b)
         for (uint32_t q = 0; q < 10; q++) {
             float v[DIM];
             point_vec(5000 + q, 9, v);
-            akidb_search_req r = { v, DIM, 10, 0, flt[fi], true, AKIDB_WITH_PAYLOAD };
+            akidb_search_req r = {.vector = v,
+                                  .dim = DIM,
+                                  .top_k = 10,
+                                  .filter_json = flt[fi],
+                                  .exact = true,
+                                  .with = AKIDB_WITH_PAYLOAD};
             akidb_points ha, hb;
             AKT_OK(akidb_search(a, "t", "c", &r, &ha));
             AKT_OK(akidb_search(b, "t", "c", &r, &hb));
@@ -354,7 +359,7 @@ static double recall_at(akidb_store *s, const float *q, size_t nq, uint32_t dim,
 {
     size_t hit = 0;
     for (size_t i = 0; i < nq; i++) {
-        akidb_search_req r = { q + i * dim, dim, 10, ef, NULL, false, 0 };
+        akidb_search_req r = {.vector = q + i * dim, .dim = dim, .top_k = 10, .ef = ef};
         akidb_points h;
         AKT_OK(akidb_search(s, "t", "c", &r, &h));
         for (size_t a = 0; a < h.n; a++)
@@ -385,7 +390,8 @@ AKT_TEST(hnsw_recall_over_segments)
         o.log = tsu_quiet_log;
         AKT_OK(akidb_store_open(k ? db : da, &o, &st[k]));
         AKT_OK(akidb_tenant_create(st[k], "t"));
-        akidb_collection_opts co = { dim, metric, NULL, 16, 100 };
+        akidb_collection_opts co = {
+            .dim = dim, .metric = metric, .hnsw_m = 16, .hnsw_ef_construction = 100};
         AKT_OK(akidb_collection_create(st[k], "t", "c", &co));
         load_vectors(st[k], v, n, dim, n / 10, k == 1);
     }
@@ -394,7 +400,7 @@ AKT_TEST(hnsw_recall_over_segments)
     AKT_GE(sb.segments, 4);
     akidb_points *truth = calloc(nq, sizeof *truth);
     for (size_t i = 0; i < nq; i++) {
-        akidb_search_req r = { q + i * dim, dim, 10, 0, NULL, true, 0 };
+        akidb_search_req r = {.vector = q + i * dim, .dim = dim, .top_k = 10, .exact = true};
         AKT_OK(akidb_search(st[0], "t", "c", &r, &truth[i]));
     }
     size_t efs[] = { 10, 20, 64 };
@@ -538,7 +544,8 @@ static void crash_case(const char *stage, long fail_at)
         if (akidb_store_open(d, &o, &s) != AKIDB_OK)
             _exit(3);
         akidb_tenant_create(s, "t");
-        akidb_collection_opts co = { DIM, AKIDB_METRIC_COSINE, NULL, 16, 100 };
+        akidb_collection_opts co = {
+            .dim = DIM, .metric = AKIDB_METRIC_COSINE, .hnsw_m = 16, .hnsw_ef_construction = 100};
         akidb_collection_create(s, "t", "c", &co);
         kill_stage = stage;
         ak_store_segment_hook = kill_hook;

@@ -92,7 +92,10 @@ int main(int argc, char **argv)
     akidb_store *s;
     if (akidb_store_open(dir, &o, &s) != AKIDB_OK)
         die("open");
-    akidb_collection_opts co = { (uint32_t)dim, AKIDB_METRIC_COSINE, NULL, 16, 100 };
+    akidb_collection_opts co = {.dim = (uint32_t)dim,
+                                .metric = AKIDB_METRIC_COSINE,
+                                .hnsw_m = 16,
+                                .hnsw_ef_construction = 100};
     if (akidb_tenant_create(s, "t") != AKIDB_OK || akidb_collection_create(s, "t", "c", &co))
         die("create");
     float *v = malloc(batch * dim * sizeof *v);

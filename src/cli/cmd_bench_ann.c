@@ -23,10 +23,20 @@
  * jobs (it still sees their cache pressure).  A loaded index reports "loaded":true and
  * "build_s":0.
  *
+ * --quant sq8 builds the index with int8 scalar quantisation (src/index/
+ * sq8.c).  Its graph is built on the float vectors, so walking it with
+ * float distances (quant_ignore) is the float index's search; the sweep
+ * then measures, for each ef in the same round-robin, three modes on the
+ * one graph: "float" (that float walk), "sq8" (walk on the int8 codes,
+ * rescore the ef candidates with the floats: exact scores) and
+ * "sq8_norescore" (the int8 walk's own top k).  Each sweep entry names its
+ * "mode"; "quant_bytes" is what the codes add to "memory_bytes".
+ *
  * Usage: akidb bench ann --base F.fvecs --query F.fvecs [--gt F.ivecs]
  *        [--write-gt F.ivecs] [--M 16] [--efc 200] [--threads 2]
  *        [--metric l2|cosine|dot] [--ef 10,20,40,...] [--k 10] [--nq N]
  *        [--seed S] [--rounds R] [--save-index F] [--load-index F]
+ *        [--quant sq8] [--quantile Q]
  */
 #include "cli/cli.h"
 #include "common/common.h"
@@ -186,7 +196,8 @@ static int usage(void)
             "usage: akidb bench ann --base F.fvecs --query F.fvecs [--gt F.ivecs]\n"
             "       [--write-gt F.ivecs] [--M 16] [--efc 200] [--threads 2]\n"
             "       [--metric l2|cosine|dot] [--ef 10,20,40,80,160] [--k 10] [--nq N]\n"
-            "       [--seed S] [--rounds R] [--save-index F] [--load-index F]\n");
+            "       [--seed S] [--rounds R] [--save-index F] [--load-index F]\n"
+            "       [--quant sq8] [--quantile 0.99]\n");
     return 2;
 }
 
@@ -197,6 +208,8 @@ typedef struct ann_args {
     long rounds, M, efc, threads, k, nq_limit;
     unsigned long long seed;
     ak_metric metric;
+    ak_quant quant;
+    float quantile;
 } ann_args;
 
 /* Reads argv into *a; returns -1 to go on, else the exit code. */
@@ -223,6 +236,14 @@ static int ann_parse(int argc, char **argv, ann_args *a)
         else if (strcmp(o, "--rounds") == 0) a->rounds = strtol(v, NULL, 10);
         else if (strcmp(o, "--save-index") == 0) a->save_index = v;
         else if (strcmp(o, "--load-index") == 0) a->load_index = v;
+        else if (strcmp(o, "--quantile") == 0) a->quantile = strtof(v, NULL);
+        else if (strcmp(o, "--quant") == 0) {
+            if (strcmp(v, "sq8") != 0 && strcmp(v, "none") != 0) {
+                fprintf(stderr, "bench ann: unknown --quant '%s' (sq8, none)\n", v);
+                return 2;
+            }
+            a->quant = strcmp(v, "sq8") == 0 ? AK_QUANT_SQ8 : AK_QUANT_NONE;
+        }
         else if (strcmp(o, "--metric") == 0) {
             if (!ak_metric_parse(v, &a->metric)) {
                 fprintf(stderr, "bench ann: unknown metric '%s'\n", v);
@@ -321,15 +342,16 @@ static akidb_status ann_graph(const ann_args *a, ann_data *d)
         close(fd);
         if (st)
             return st;
-        if (ak_hnsw_count(d->h) != d->n || ak_hnsw_get_params(d->h).M != (uint32_t)a->M)
-            return ak_fail(AKIDB_EFORMAT, "%s: saved index does not match the base set / M",
-                           a->load_index);
+        if (ak_hnsw_count(d->h) != d->n || ak_hnsw_get_params(d->h).M != (uint32_t)a->M ||
+            ak_hnsw_get_params(d->h).quant != a->quant)
+            return ak_fail(AKIDB_EFORMAT, "%s: saved index does not match the base set / M / "
+                           "quantisation", a->load_index);
         d->loaded = true;
         return AKIDB_OK;
     }
     ak_hnsw_params p = { .dim = (uint32_t)d->dim, .metric = a->metric, .M = (uint32_t)a->M,
                          .ef_construction = (uint32_t)a->efc, .seed = a->seed,
-                         .capacity = d->n };
+                         .capacity = d->n, .quant = a->quant, .quantile = a->quantile };
     if ((st = ak_hnsw_create(&p, &d->h)))
         return st;
     build_job bj = { d->h, d->base, d->n, d->dim, 0, AKIDB_OK };
@@ -350,12 +372,45 @@ static akidb_status ann_graph(const ann_args *a, ann_data *d)
     return st;
 }
 
+/* The modes of an SQ8 index's sweep (see the file comment); an index
+ * without quantisation runs the first only. */
+static const char *const mode_name[3] = { "float", "sq8", "sq8_norescore" };
+
+/* One sweep point: every query at ef in mode m; returns recall, QPS and
+ * CPU QPS. */
+static akidb_status sweep_point(const ann_args *a, const ann_data *d, long ef, int m,
+                                ak_hit *hits, double *recall, double *qps, double *cqps)
+{
+    const size_t nq = d->nq, dim = d->dim, k = (size_t)a->k;
+    ak_search_opts o = { .ef = (size_t)ef, .strategy = AK_SEARCH_GRAPH,
+                         .quant_ignore = m == 0, .quant_no_rescore = m == 2 };
+    double hit = 0, t1 = ak_now(), c1 = thread_cpu_now();
+    size_t nh;
+    for (size_t i = 0; i < nq; i++) {
+        akidb_status st = ak_hnsw_search_ex(d->h, d->query + i * dim, k, &o, hits, &nh);
+        if (st)
+            return st;
+        const int32_t *g = d->gt + i * d->gt_k;
+        for (size_t x = 0; x < nh; x++)
+            for (size_t y = 0; y < k; y++)
+                if ((int32_t)hits[x].label == g[y]) {
+                    hit++;
+                    break;
+                }
+    }
+    *qps = nq / (ak_now() - t1);
+    *cqps = nq / (thread_cpu_now() - c1);
+    *recall = hit / ((double)nq * (double)k);
+    return AKIDB_OK;
+}
+
 /* The sweep, printed as the "sweep" array: single thread, all queries in
- * order after one warm-up pass, the ef list `rounds` times round-robin (so
- * slow phases of a shared machine hit every ef alike). */
+ * order after one warm-up pass, the (ef, mode) points `rounds` times
+ * round-robin (so slow phases of a shared machine hit every point alike). */
 static akidb_status ann_sweep(const ann_args *a, const ann_data *d)
 {
     const size_t nq = d->nq, dim = d->dim, k = (size_t)a->k, rounds = (size_t)a->rounds;
+    const int nm = a->quant == AK_QUANT_SQ8 ? 3 : 1;
     akidb_status st = AKIDB_OK;
     long efs[64];
     size_t nef = 0;
@@ -367,10 +422,11 @@ static akidb_status ann_sweep(const ann_args *a, const ann_data *d)
         efs[nef++] = ef;
         e = *end == ',' ? end + 1 : end;
     }
+    size_t np = nef * (size_t)nm;   /* point p: ef efs[p / nm], mode p % nm */
     ak_hit *hits = ak_malloc(k * sizeof *hits);
-    double *qps = ak_malloc((nef ? nef : 1) * rounds * sizeof *qps);
-    double *cqps = ak_malloc((nef ? nef : 1) * rounds * sizeof *cqps);
-    double *recall = ak_malloc((nef ? nef : 1) * sizeof *recall);
+    double *qps = ak_malloc((np ? np : 1) * rounds * sizeof *qps);
+    double *cqps = ak_malloc((np ? np : 1) * rounds * sizeof *cqps);
+    double *recall = ak_malloc((np ? np : 1) * sizeof *recall);
     if (!hits || !qps || !cqps || !recall) {
         st = ak_fail(AKIDB_ENOMEM, "out of memory");
         goto done;
@@ -378,35 +434,22 @@ static akidb_status ann_sweep(const ann_args *a, const ann_data *d)
     size_t nh;
     for (size_t i = 0; i < nq && i < 1000; i++)
         ak_hnsw_search(d->h, d->query + i * dim, k, 10, NULL, NULL, hits, &nh);
-    for (size_t r = 0; r < rounds; r++) {
-        for (size_t e = 0; e < nef; e++) {
-            double hit = 0;
-            double t1 = ak_now(), c1 = thread_cpu_now();
-            for (size_t i = 0; i < nq; i++) {
-                if ((st = ak_hnsw_search(d->h, d->query + i * dim, k, (size_t)efs[e], NULL,
-                                         NULL, hits, &nh)))
-                    goto done;
-                const int32_t *g = d->gt + i * d->gt_k;
-                for (size_t x = 0; x < nh; x++)
-                    for (size_t y = 0; y < k; y++)
-                        if ((int32_t)hits[x].label == g[y]) {
-                            hit++;
-                            break;
-                        }
-            }
-            qps[e * rounds + r] = nq / (ak_now() - t1);
-            cqps[e * rounds + r] = nq / (thread_cpu_now() - c1);
-            recall[e] = hit / ((double)nq * (double)k);
-        }
-    }
-    for (size_t e = 0; e < nef; e++) {
-        double *v = qps + e * rounds;
-        printf("%s{\"ef\":%ld,\"recall\":%.4f,\"qps_all\":[", e ? "," : "", efs[e], recall[e]);
+    for (size_t r = 0; r < rounds; r++)
+        for (size_t p = 0; p < np; p++)
+            if ((st = sweep_point(a, d, efs[p / nm], (int)(p % nm), hits, &recall[p],
+                                  &qps[p * rounds + r], &cqps[p * rounds + r])))
+                goto done;
+    for (size_t p = 0; p < np; p++) {
+        double *v = qps + p * rounds;
+        printf("%s{\"ef\":%ld,", p ? "," : "", efs[p / nm]);
+        if (nm > 1)
+            printf("\"mode\":\"%s\",", mode_name[p % nm]);
+        printf("\"recall\":%.4f,\"qps_all\":[", recall[p]);
         for (size_t r = 0; r < rounds; r++)
             printf("%s%.1f", r ? "," : "", v[r]);
         printf("],\"cpu_qps_all\":[");
         for (size_t r = 0; r < rounds; r++)
-            printf("%s%.1f", r ? "," : "", cqps[e * rounds + r]);
+            printf("%s%.1f", r ? "," : "", cqps[p * rounds + r]);
         printf("],\"qps\":%.1f}", median(v, rounds));
     }
 done:
@@ -442,10 +485,17 @@ int akidb_cmd_bench_ann(int argc, char **argv)
     printf("{\"engine\":\"akidb\",\"simd\":\"%s\",\"metric\":\"%s\",\"n\":%zu,\"dim\":%zu,"
            "\"nq\":%zu,\"k\":%ld,\"M\":%ld,\"efc\":%ld,\"threads\":%ld,"
            "\"loaded\":%s,\"build_s\":%.3f,\"memory_bytes\":%zu,\"raw_bytes\":%zu,"
-           "\"vectors_bytes\":%zu,\"rounds\":%ld,\"sweep\":[",
+           "\"vectors_bytes\":%zu,\"rounds\":%ld,",
            akidb_kernels_name(ak_dist_path()), ak_metric_name(a.metric), d.n, d.dim, d.nq, a.k,
            a.M, a.efc, a.threads, d.loaded ? "true" : "false", d.build_s, mem, raw,
            d.n * d.dim * sizeof(float), a.rounds);
+    if (a.quant == AK_QUANT_SQ8) {
+        ak_hnsw_params hp = ak_hnsw_get_params(d.h);
+        printf("\"quant\":\"sq8\",\"quantile\":%.4g,\"sq8_kernel\":\"%s\",\"quant_bytes\":%zu,",
+               (double)hp.quantile, ak_sq8_isa_name(ak_sq8_isa_for(ak_dist_path())),
+               ak_hnsw_quant_memory(d.h));
+    }
+    printf("\"sweep\":[");
     if ((st = ann_sweep(&a, &d)))
         goto fail;
     printf("]}\n");

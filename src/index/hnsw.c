@@ -200,7 +200,7 @@ void ak_emit_hits(const ak_hnsw *h, ak_pair *p, size_t n, ak_hit *out)
  * by the ones before it, which is exactly what one-by-one evaluation
  * decides (the bound only falls, so a distance cut short at the old bound
  * is also rejected at the new one). */
-static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, float *curd,
+static void greedy(const ak_hnsw *h, const ak_query *q, int level, uint32_t *cur, float *curd,
                    size_t *nd)
 {
     bool changed = true;
@@ -214,13 +214,13 @@ static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, f
             uint32_t x = ld32(lk + 1 + i);
             if (x >= h->cap) continue;
             ids[nn++] = x;
-            AK_PREFETCH(ak_vec(h, x));
+            AK_PREFETCH(ak_query_row(h, q, x));
         }
         *nd += nn;
         for (uint32_t i = 0; i < nn;) {
             uint32_t nb = nn - i < AK_GROUP ? nn - i : AK_GROUP;
             float dd[AK_GROUP];
-            ak_distance_group_below(h, q, ids + i, nb, *curd, dd);
+            ak_query_group_below(h, q, ids + i, nb, *curd, dd);
             for (uint32_t j = 0; j < nb; j++) {
                 if (dd[j] < *curd) {
                     *curd = dd[j];
@@ -240,7 +240,7 @@ static void greedy(const ak_hnsw *h, const float *q, int level, uint32_t *cur, f
  * `exclude`.  Counts the vectors it compares in s->nd and stops (results
  * so far kept) once that passes s->max_nd when set.  Returns SIZE_MAX on
  * allocation failure. */
-static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint32_t ep,
+static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const ak_query *q, uint32_t ep,
                            int level, size_t ef, bool for_query, ak_filter_fn accept,
                            void *ctx, uint32_t exclude)
 {
@@ -254,7 +254,7 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
     if (exclude != AK_NONE)
         ak_visit(s, exclude);
     ak_visit(s, ep);
-    float d0 = ak_distance(h, q, ak_vec(h, ep));
+    float d0 = ak_query_distance(h, q, ep);
     float lb = INFINITY;
     {
         uint8_t stt = ld8(&h->state[ep]);
@@ -282,7 +282,7 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
             if (x >= s->vis_cap || !ak_visit(s, x))
                 continue;
             ids[nn++] = x;
-            AK_PREFETCH(ak_vec(h, x));
+            AK_PREFETCH(ak_query_row(h, q, x));
             AK_PREFETCH(&h->state[x]);
         }
         if (ncand) {
@@ -303,7 +303,7 @@ static size_t search_layer(const ak_hnsw *h, ak_scratch *s, const float *q, uint
             uint32_t nb = nn - i < AK_GROUP ? nn - i : AK_GROUP;
             float bound = nres < ef ? INFINITY : lb;
             float dd[AK_GROUP];
-            ak_distance_group_below(h, q, ids + i, nb, bound, dd);
+            ak_query_group_below(h, q, ids + i, nb, bound, dd);
             for (uint32_t j = 0; j < nb; j++) {
                 uint32_t x = ids[i + j];
                 float d = dd[j];
@@ -407,15 +407,15 @@ static akidb_status insert_node(ak_hnsw *h, ak_scratch *s, uint32_t slot, bool e
         h->max_level = L;
         return AKIDB_OK;
     }
-    const float *q = ak_vec(h, slot);
+    const ak_query q = { ak_vec(h, slot), NULL };
     uint32_t cur = h->ep;
     int top = h->max_level;
-    float curd = ak_distance(h, q, ak_vec(h, cur));
+    float curd = ak_query_distance(h, &q, cur);
     size_t nd = 0;
     for (int l = top; l > L; l--)
-        greedy(h, q, l, &cur, &curd, &nd);
+        greedy(h, &q, l, &cur, &curd, &nd);
     for (int l = (L < top ? L : top); l >= 0; l--) {
-        size_t n = search_layer(h, s, q, cur, l, h->efc, false, NULL, NULL, slot);
+        size_t n = search_layer(h, s, &q, cur, l, h->efc, false, NULL, NULL, slot);
         if (n == SIZE_MAX)
             return ak_fail(AKIDB_ENOMEM, "hnsw: out of memory while inserting");
         ak_pair *r = s->res;
@@ -479,6 +479,7 @@ static void wipe_slot(ak_hnsw *h, uint32_t slot, uint32_t label)
     h->links0[(size_t)slot * (1 + h->M0)] = 0;
     h->level[slot] = 0;
     memset(h->vecs + (size_t)slot * h->dim, 0, (size_t)h->dim * sizeof(float));
+    ak_sq8_wipe_slot(h, slot);
     h->state[slot] = SLOT_FREE;
     h->slot_label[slot] = AK_NONE;
     ak_lmap_del(h, label);
@@ -576,6 +577,7 @@ akidb_status ak_hnsw_add(ak_hnsw *h, uint32_t label, const float *vec)
     memcpy(v, vec, (size_t)h->dim * sizeof(float));
     if (h->metric == AK_METRIC_COSINE)
         ak_vec_normalize(v, h->dim);
+    ak_sq8_code_slot(h, slot);
 
     bool exclusive = false;
     if (L > h->max_level) {
@@ -607,6 +609,7 @@ akidb_status ak_hnsw_add(ak_hnsw *h, uint32_t label, const float *vec)
     pthread_mutex_unlock(AMU(h));
     UNLOCK(h);
     pthread_rwlock_unlock(&h->gate);
+    ak_sq8_maybe_train(h);
     return AKIDB_OK;
 
 fail_locked:
@@ -791,6 +794,7 @@ size_t ak_hnsw_memory(const ak_hnsw *h)
             b += (size_t)h->level[s] * (1 + h->M) * sizeof(uint32_t);
     b += h->lmap ? ((size_t)h->lmap_mask + 1) * sizeof(ak_lmap_ent) : 0;
     b += (size_t)h->free_cap * sizeof(uint32_t);
+    b += ak_sq8_memory(h);
     pthread_mutex_lock((pthread_mutex_t *)&h->pool_mu);
     b += h->pool_bytes;
     pthread_mutex_unlock((pthread_mutex_t *)&h->pool_mu);
@@ -806,7 +810,7 @@ size_t ak_hnsw_raw_bytes(const ak_hnsw *h)
     for (uint32_t s = 0; s < h->n_slots; s++) {
         if (h->state[s] != SLOT_LIVE)
             continue;
-        b += (size_t)h->dim * sizeof(float);
+        b += (size_t)h->dim * (sizeof(float) + (h->sq.on ? 1 : 0));
         b += (size_t)(1 + h->M0) * sizeof(uint32_t);
         b += (size_t)h->level[s] * (1 + h->M) * sizeof(uint32_t);
     }
@@ -890,13 +894,29 @@ akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
         st = ak_exact_locked(h, s, q, k, o.accept, o.ctx, out, n_out);
         goto out;
     }
+    /* SQ8 with codes: walk on int8 distances, keep `keep` candidates and
+     * rescore them with the float vectors (index.h, "Quantisation") */
+    ak_sq8q cq;
+    ak_query qq = { q, NULL };
+    size_t keep = k;
+    bool rescore = false;
+    if (h->sq.trained && !o.quant_ignore) {
+        ak_sq8_query(h, s, q, &cq);
+        qq.sq = &cq;
+        if (!o.quant_no_rescore) {
+            rescore = true;
+            keep = o.oversampling >= 1 ? (size_t)ceil(o.oversampling * (double)k) : ef;
+            keep = keep < k ? k : keep;
+            ef = ef < keep ? keep : ef;
+        }
+    }
     uint32_t cur = h->ep;
-    float curd = ak_distance(h, q, ak_vec(h, cur));
+    float curd = ak_query_distance(h, &qq, cur);
     size_t nd = 1;
     for (int l = h->max_level; l > 0; l--)
-        greedy(h, q, l, &cur, &curd, &nd);
+        greedy(h, &qq, l, &cur, &curd, &nd);
     s->nd = nd;
-    size_t n = search_layer(h, s, q, cur, 0, ef, true, o.accept, o.ctx, AK_NONE);
+    size_t n = search_layer(h, s, &qq, cur, 0, ef, true, o.accept, o.ctx, AK_NONE);
     if (n == SIZE_MAX) {
         st = ak_fail(AKIDB_ENOMEM, "hnsw: out of memory during search");
         goto out;
@@ -906,8 +926,12 @@ akidb_status ak_hnsw_search_ex(const ak_hnsw *h, const float *query, size_t k,
                      s->nd, s->max_nd);
         goto out;
     }
-    while (n > k)
+    while (n > keep)
         ak_maxheap_pop(s->res, &n);
+    if (rescore) {
+        ak_sq8_rescore(h, s, q, n, k, out, n_out);
+        goto out;
+    }
     ak_emit_hits(h, s->res, n, out);
     *n_out = n;
 out:

@@ -136,6 +136,11 @@ akidb_status ak_hnsw_alloc_empty(const ak_hnsw_params *p, ak_hnsw **out)
     ak_hnsw *h = ak_calloc(1, sizeof *h);
     if (!h)
         return ak_fail(AKIDB_ENOMEM, "hnsw: out of memory");
+    akidb_status st = ak_sq8_init(h, p);
+    if (st) {
+        ak_free(h);
+        return st;
+    }
     h->dim = p->dim;
     h->M = M;
     h->M0 = 2 * M;
@@ -220,6 +225,7 @@ akidb_status ak_hnsw_grow(ak_hnsw *h, uint32_t new_cap)
     uint32_t *sl = ak_realloc(h->slot_label, (size_t)new_cap * sizeof *sl);
     if (!sl) goto oom;
     h->slot_label = sl;
+    if (ak_sq8_grow(h, new_cap)) goto oom;
     if (h->vecs)
         memcpy(v, h->vecs, (size_t)h->cap * h->dim * sizeof(float));
     memset(v + (size_t)h->cap * h->dim, 0, (size_t)(new_cap - h->cap) * h->dim * sizeof(float));
@@ -271,6 +277,7 @@ void ak_hnsw_free(ak_hnsw *h)
     ak_free(h->slot_label);
     ak_free(h->lmap);
     ak_free(h->free_slots);
+    ak_sq8_free(h);
     for (ak_scratch *s = h->pool, *n; s; s = n) {
         n = s->next;
         ak_free(s->vis);
@@ -279,6 +286,7 @@ void ak_hnsw_free(ak_hnsw *h)
         ak_free(s->res);
         ak_free(s->tmp);
         ak_free(s->q);
+        ak_free(s->qs);
         ak_free(s);
     }
     pthread_rwlock_destroy(&h->lock);
@@ -293,7 +301,8 @@ void ak_hnsw_free(ak_hnsw *h)
 ak_hnsw_params ak_hnsw_get_params(const ak_hnsw *h)
 {
     AK_ASSERT(h);
-    ak_hnsw_params p = { h->dim, h->metric, h->M, h->efc, 0, h->cap };
+    ak_hnsw_params p = { h->dim, h->metric, h->M, h->efc, 0, h->cap,
+                         h->sq.on ? AK_QUANT_SQ8 : AK_QUANT_NONE, h->sq.on ? h->sq.quantile : 0 };
     return p;
 }
 
@@ -327,12 +336,14 @@ ak_scratch *ak_scratch_get(const ak_hnsw *hc)
         if (!s)
             return NULL;
         s->q = ak_malloc((size_t)h->dim * sizeof(float));
-        if (!s->q) {
+        s->qs = h->sq.on ? ak_malloc(2 * (size_t)h->dim) : NULL;
+        if (!s->q || (h->sq.on && !s->qs)) {
+            ak_free(s->q);
             ak_free(s);
             return NULL;
         }
         pthread_mutex_lock(&h->pool_mu);
-        h->pool_bytes += sizeof *s + (size_t)h->dim * sizeof(float);
+        h->pool_bytes += sizeof *s + (size_t)h->dim * (sizeof(float) + (h->sq.on ? 2 : 0));
         pthread_mutex_unlock(&h->pool_mu);
     }
     if (s->vis_cap < h->cap) {

@@ -2,8 +2,8 @@
  * hnsw_internal.h - the ak_hnsw structure and helpers shared by the HNSW
  * source files (hnsw.c: build/search/remove, hnsw_alloc.c: memory and label
  * map, hnsw_io.c: save/load/validate, hnsw_kind.c: brute force over the
- * graph's vectors and the "hnsw" member of the index kind table).  Private
- * to the hnsw member of src/index/.
+ * graph's vectors and the "hnsw" member of the index kind table, sq8.c:
+ * int8 scalar quantisation).  Private to the hnsw member of src/index/.
  *
  * Why one struct in a header: the loader builds the same in-memory layout
  * that the builder grows, and the validator walks it; keeping the layout in
@@ -13,6 +13,7 @@
 #define AKIDB_HNSW_INTERNAL_H
 
 #include "index/index.h"
+#include "index/sq8.h"
 
 #include <pthread.h>
 
@@ -42,6 +43,8 @@ typedef struct ak_scratch {
     ak_pair *cand, *res, *tmp;
     size_t cand_cap, res_cap, tmp_cap;
     float *q;          /* normalised query copy (dim floats) */
+    int8_t *qs;        /* SQ8: the query's two code rows (2 x dim bytes),
+                          else NULL */
     size_t nd, max_nd; /* a search's points examined and its budget
                           (0: none); nd > max_nd stops it          */
     struct ak_scratch *next;
@@ -91,6 +94,8 @@ struct ak_hnsw {
     pthread_mutex_t pool_mu;
     ak_scratch *pool;
     size_t pool_bytes;
+
+    ak_sq8 sq;               /* int8 quantisation (sq8.h); sq.on false: none */
 };
 
 static inline uint32_t *ak_links(const ak_hnsw *h, uint32_t slot, int level)
@@ -143,6 +148,73 @@ static inline void ak_distance_group_below(const ak_hnsw *h, const float *a,
     h->dotm(a, b, m, h->dim, dd); /* dot products have no bounded form */
     for (uint32_t j = 0; j < m; j++)
         dd[j] = -dd[j];
+}
+
+/* What a search compares nodes with: the float query, and when the walk
+ * runs on int8 codes, the query coded for them (sq8.h). */
+typedef struct ak_query {
+    const float *v;
+    const ak_sq8q *sq;    /* NULL: float distances */
+} ak_query;
+
+/* Internal (lower is better) int8 distance from q to slot's code row:
+ * -(q.x) for cosine / dot, |q|^2 + |x|^2 - 2 q.x (at least 0) for L2, with
+ * q.x ~ c0 + k0 * sum(u * s0) + k1 * sum(u * s1) (index.h, "Quantisation"). */
+static inline float ak_sq8_from_sums(const ak_hnsw *h, const ak_sq8q *q, uint32_t slot,
+                                     const int32_t *dot)
+{
+    float qx = q->c0 + q->k0 * (float)dot[0] + q->k1 * (float)dot[1];
+    if (!h->sq.sqn)
+        return -qx;
+    float d = q->qn + h->sq.sqn[slot] - 2.0f * qx;
+    return d > 0 ? d : 0;
+}
+
+static inline float ak_sq8_distance(const ak_hnsw *h, const ak_sq8q *q, uint32_t slot)
+{
+    int32_t dot[2];
+    h->sq.dot(h->sq.codes + (size_t)slot * h->dim, q->s0, q->s1, h->dim, dot);
+    return ak_sq8_from_sums(h, q, slot, dot);
+}
+
+/* The first byte a distance from q to slot reads (for prefetching). */
+static inline const void *ak_query_row(const ak_hnsw *h, const ak_query *q, uint32_t slot)
+{
+    if (q->sq)
+        return h->sq.codes + (size_t)slot * h->dim;
+    return ak_vec(h, slot);
+}
+
+/* Internal distance from q to slot, float or int8 as q says. */
+static inline float ak_query_distance(const ak_hnsw *h, const ak_query *q, uint32_t slot)
+{
+    return q->sq ? ak_sq8_distance(h, q->sq, slot) : ak_distance(h, q->v, ak_vec(h, slot));
+}
+
+/* ak_distance_group_below for a query: float distances as there, or int8
+ * distances (computed in full; the bound is not needed to save work on
+ * rows four times shorter) with the group kernel, whose interleaved row
+ * streams keep more reads in flight, as the float group kernels do.  The
+ * group's rows are prefetched whole first: of group or single kernel, with
+ * or without the prefetch, this was the fastest in bench ann, by a few
+ * percent (docs/PERFORMANCE.md). */
+static inline void ak_query_group_below(const ak_hnsw *h, const ak_query *q, const uint32_t *ids,
+                                        uint32_t m, float bound, float *dd)
+{
+    if (!q->sq) {
+        ak_distance_group_below(h, q->v, ids, m, bound, dd);
+        return;
+    }
+    const uint8_t *rows[AK_GROUP];
+    int32_t sums[2 * AK_GROUP];
+    for (uint32_t j = 0; j < m; j++) {
+        rows[j] = h->sq.codes + (size_t)ids[j] * h->dim;
+        for (uint32_t o = 64; o < h->dim; o += 64)   /* the walk fetched line 0 */
+            __builtin_prefetch(rows[j] + o, 0, 3);
+    }
+    h->sq.dotm(rows, m, q->sq->s0, q->sq->s1, h->dim, sums);
+    for (uint32_t j = 0; j < m; j++)
+        dd[j] = ak_sq8_from_sums(h, q->sq, ids[j], sums + 2 * j);
 }
 
 static inline float ak_score(const ak_hnsw *h, float d)

@@ -11,6 +11,9 @@
  * target for range/level/liveness, and the entry point, and reports the
  * first problem as AKIDB_ECORRUPT.  The validator runs the same structural
  * checks on a live index (tests call it after every kind of mutation).
+ * SQ8 (sq8.c) adds its settings in header bytes that were reserved and its
+ * code rows after the links; an image without SQ8 is byte for byte the
+ * image of before, so old files load as they always did.
  */
 #include "index/hnsw_internal.h"
 
@@ -29,6 +32,9 @@
 /* the kind's magic, "AKHNSW\0\1" (hnsw_kind.c) */
 #define MAGIC (ak_index_hnsw.magic)
 #define FORMAT_VERSION 1u
+/* Quantisation flags at header offset 68 (index.h). */
+#define QF_SQ8 1u
+#define QF_SQ8_CODES 2u
 
 /* ---- checksum (streaming) ---------------------------------------------------
  * Four 64-bit lanes each absorb one little-endian 8-byte word per 32-byte
@@ -174,6 +180,8 @@ static size_t size_locked(const ak_hnsw *h)
     for (uint32_t s = 0; s < h->n_slots; s++)
         if (h->state[s] == SLOT_LIVE)
             b += (size_t)h->level[s] * (1 + h->M) * sizeof(uint32_t);
+    if (h->sq.trained)
+        b += n * h->dim;
     return b + 8;
 }
 
@@ -208,6 +216,14 @@ static void serialize(const ak_hnsw *h, writer *w, size_t total)
     put32(hd + 56, h->ep);
     put32(hd + 60, (uint32_t)(int32_t)h->max_level);
     put32(hd + 64, 0);
+    if (h->sq.on) {
+        put32(hd + 68, QF_SQ8 | (h->sq.trained ? QF_SQ8_CODES : 0));
+        memcpy(hd + 72, &h->sq.quantile, 4);
+        if (h->sq.trained) {
+            memcpy(hd + 76, &h->sq.lo, 4);
+            memcpy(hd + 80, &h->sq.step, 4);
+        }
+    }
     h_init(&w->hs, 0);
     w_put(w, hd, sizeof hd, true);
     uint32_t n = h->n_slots;
@@ -231,6 +247,8 @@ static void serialize(const ak_hnsw *h, writer *w, size_t total)
         if (h->state[s] == SLOT_LIVE)
             for (int l = 1; l <= h->level[s]; l++)
                 put_links(w, ak_links(h, s, l), h->M);
+    if (h->sq.trained)   /* free slots' rows are zero (ak_sq8_wipe_slot) */
+        w_put(w, h->sq.codes, (size_t)n * h->dim, true);
     unsigned char tr[8];
     put64(tr, h_final(&w->hs));
     w_put(w, tr, 8, false);
@@ -310,8 +328,44 @@ typedef struct img {
     uint32_t n, count, ep, M0;
     int32_t maxl;
     uint64_t fixed;                          /* bytes of everything but upper links */
+    uint64_t codes;                          /* bytes of SQ8 code rows (0: none) */
+    float lo, step;                          /* SQ8 bounds when codes is not 0 */
     const unsigned char *lab, *lev, *vec, *l0, *up;
 } img;
+
+/* The quantisation settings at header bytes 68..83 into prm and m (m->codes
+ * is 1 when code rows follow the links, m->lo and m->step their bounds). */
+static akidb_status img_quant(const unsigned char *p, ak_hnsw_params *prm, img *m)
+{
+    uint32_t flags = get32(p + 68);
+    float q, lo, step;
+    memcpy(&q, p + 72, 4);
+    memcpy(&lo, p + 76, 4);
+    memcpy(&step, p + 80, 4);
+    m->codes = 0;
+    if (flags & ~(QF_SQ8 | QF_SQ8_CODES) || (flags == QF_SQ8_CODES))
+        return CORRUPT("quantisation flags 0x%x unknown", flags);
+    if (!flags) {
+        for (int i = 72; i < 84; i++)
+            if (p[i])
+                return CORRUPT("quantisation byte %d is not zero without quantisation", i);
+        return AKIDB_OK;
+    }
+    if (!(q >= 0.5f && q <= 1.0f))
+        return CORRUPT("SQ8 quantile %g outside 0.5..1", (double)q);
+    if (flags & QF_SQ8_CODES) {
+        if (!isfinite(lo) || !(step > 0) || !isfinite(step))
+            return CORRUPT("SQ8 bounds lo %g step %g invalid", (double)lo, (double)step);
+        m->codes = 1;
+    } else if (lo != 0 || step != 0) {
+        return CORRUPT("SQ8 bounds set without code rows");
+    }
+    prm->quant = AK_QUANT_SQ8;
+    prm->quantile = q;
+    m->lo = lo;
+    m->step = step;
+    return AKIDB_OK;
+}
 
 /* Magic, version, sizes, checksum, reserved bytes and the parameters. */
 static akidb_status img_header(const unsigned char *p, size_t len, img *m)
@@ -334,10 +388,13 @@ static akidb_status img_header(const unsigned char *p, size_t len, img *m)
     uint64_t sum = ak_index_hash64(p, (size_t)total - 8, 0);
     if (sum != get64(p + total - 8))
         return CORRUPT("checksum mismatch");
-    for (int i = 68; i < (int)HDR_SIZE; i++)
+    for (int i = 84; i < (int)HDR_SIZE; i++)
         if (p[i])
             return CORRUPT("reserved header byte %d is not zero", i);
     ak_hnsw_params prm = { 0 };
+    akidb_status st = img_quant(p, &prm, m);
+    if (st)
+        return st;
     prm.dim = get32(p + 24);
     prm.metric = (ak_metric)get32(p + 28);
     prm.M = get32(p + 32);
@@ -355,14 +412,16 @@ static akidb_status img_header(const unsigned char *p, size_t len, img *m)
         return CORRUPT("count %u > slots %u", count, n);
     uint32_t M0 = 2 * prm.M;
     /* fixed part, in 64-bit arithmetic: n < 2^32, dim <= 2^16 */
+    uint64_t codes = m->codes ? (uint64_t)n * prm.dim : 0;
     uint64_t fixed = (uint64_t)HDR_SIZE + (uint64_t)n * 5 + pad4(n) +
-                     (uint64_t)n * prm.dim * 4 + (uint64_t)n * (1 + M0) * 4 + 8;
+                     (uint64_t)n * prm.dim * 4 + (uint64_t)n * (1 + M0) * 4 + codes + 8;
     if (fixed > total)
         return CORRUPT("%u slots need %llu bytes, total is %llu", n,
                        (unsigned long long)fixed, (unsigned long long)total);
     prm.capacity = n;
     *m = (img){ .p = p, .total = total, .prm = prm, .n = n, .count = count,
-                .ep = get32(p + 56), .M0 = M0, .maxl = (int32_t)get32(p + 60), .fixed = fixed };
+                .ep = get32(p + 56), .M0 = M0, .maxl = (int32_t)get32(p + 60), .fixed = fixed,
+                .codes = codes, .lo = m->lo, .step = m->step };
     m->lab = p + HDR_SIZE;
     m->lev = m->lab + (size_t)n * 4;
     m->vec = m->lev + n + pad4(n);
@@ -398,6 +457,15 @@ static akidb_status img_slots(const img *m)
     if (m->fixed + upper_words * 4 != m->total)
         return CORRUPT("total size %llu, layout needs %llu", (unsigned long long)m->total,
                        (unsigned long long)(m->fixed + upper_words * 4));
+    if (m->codes)   /* the code rows: the last m->codes bytes before the checksum */
+        for (uint32_t s = 0; s < m->n; s++) {
+            if (get32(m->lab + 4 * (size_t)s) != AK_NONE)
+                continue;
+            const unsigned char *row = m->p + m->total - 8 - m->codes + (size_t)s * m->prm.dim;
+            for (uint32_t i = 0; i < m->prm.dim; i++)
+                if (row[i])
+                    return CORRUPT("free slot %u has SQ8 codes", s);
+        }
     uint32_t ep = m->ep;
     if (m->count == 0 ? (ep != AK_NONE || m->maxl != -1)
                       : (ep >= m->n || get32(m->lab + 4 * (size_t)ep) == AK_NONE ||
@@ -445,6 +513,12 @@ static akidb_status img_fill(const img *m, ak_hnsw *h)
             return ak_fail(AKIDB_ENOMEM, "hnsw: out of memory loading");
         memcpy(h->upper[s], q, words * 4);
         q += words * 4;
+    }
+    if (m->codes) {
+        memcpy(h->sq.codes, m->p + m->total - 8 - m->codes, (size_t)m->codes);
+        h->sq.lo = m->lo;
+        h->sq.step = m->step;
+        h->sq.trained = true;
     }
     h->count = m->count;
     h->ep = m->ep;
@@ -495,6 +569,7 @@ akidb_status ak_hnsw_load_buf(const void *buf, size_t len, ak_hnsw **out, size_t
         ak_hnsw_free(h);
         return st;
     }
+    ak_sq8_after_load(h);
     if (used)
         *used = (size_t)m.total;
     *out = h;
@@ -534,7 +609,7 @@ akidb_status ak_hnsw_load_fd(int fd, ak_hnsw **out)
     if (dim < 1 || dim > AK_HNSW_MAX_DIM || M < 2 || M > AK_HNSW_MAX_M)
         return CORRUPT("dim %llu / M %llu out of range", (unsigned long long)dim,
                        (unsigned long long)M);
-    uint64_t bound = HDR_SIZE + 8 + n * (5 + 3 + dim * 4 + (1 + 2 * M) * 4 +
+    uint64_t bound = HDR_SIZE + 8 + n * (5 + 3 + dim * 5 + (1 + 2 * M) * 4 +
                                          (uint64_t)AK_HNSW_MAX_LEVEL * (1 + M) * 4);
     if (total < HDR_SIZE + 8 || total > bound || total > (uint64_t)SIZE_MAX)
         return CORRUPT("total size %llu implausible", (unsigned long long)total);
@@ -568,6 +643,9 @@ akidb_status ak_hnsw_validate(const ak_hnsw *h, bool strict)
         if (stt == SLOT_FREE) {
             if (h->links0[(size_t)s * (1 + h->M0)] || h->upper[s] || h->slot_label[s] != AK_NONE)
                 st = CORRUPT("free slot %u not wiped", s);
+            for (uint32_t i = 0; h->sq.on && !st && i < h->dim; i++)
+                if (h->sq.codes[(size_t)s * h->dim + i])
+                    st = CORRUPT("free slot %u has SQ8 codes", s);
             continue;
         }
         if (stt != SLOT_LIVE) {

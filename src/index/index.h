@@ -7,7 +7,9 @@
  *     compiled with per-function target attributes, so the binary stays
  *     portable; the path is chosen once at first use from the CPU (or forced
  *     by ak_dist_select() / the environment variable AKIDB_KERNELS, which
- *     picks the embedding kernels' path too; see common/cpu.h).
+ *     picks the embedding kernels' path too; see common/cpu.h).  The int8
+ *     kernel of quantised search follows the same path (VNNI where the CPU
+ *     has it on the avx512 path; sq8_kernels.c).
  *   - Index kinds: every index type is one member of a method table
  *     (ak_index_kind, the table in kinds.c) used through an ak_index handle,
  *     so the store never names a type.  Members:
@@ -17,7 +19,8 @@
  *               with real reclamation, filtered search, exact (brute-force)
  *               search over the same vectors, a graph validator, and a
  *               checksummed binary serialisation (hnsw.c, hnsw_alloc.c,
- *               hnsw_io.c, hnsw_kind.c);
+ *               hnsw_io.c, hnsw_kind.c, sq8.c),
+ *               optionally with int8 scalar quantisation (SQ8, below);
  *       "flat"  the vectors in one array, exact search only: the reference
  *               that recall is measured against and the index for data too
  *               small for a graph (flat.c).
@@ -38,6 +41,39 @@
  *   AK_METRIC_L2      SQUARED Euclidean distance, lower is better (take sqrtf
  *                     yourself for the plain distance).
  *
+ * Quantisation (SQ8: ak_index_params.quant = AK_QUANT_SQ8, "hnsw" only;
+ * sq8.c, sq8_kernels.c)
+ *   The index keeps, next to each float vector, a row of dim one-byte codes:
+ *   x[i] ~ lo + step * u[i], u in 0..255, with one (lo, step) for the whole
+ *   index.  The bounds are fixed once, when the index first holds
+ *   AK_SQ8_TRAIN_N vectors: lo and hi = lo + 255 * step are the
+ *   (1 - quantile) / 2 and (1 + quantile) / 2 quantiles of every component
+ *   of the vectors present then (normalised for cosine); values outside are
+ *   clamped.  After that the bounds never change, so a code, once written,
+ *   never changes either (a vector added later gets its code when it is
+ *   added).  Before that point there are no codes and every search is a
+ *   float search.  A query is coded with its own scale as two rows, s0 =
+ *   round(q / b0) with b0 = max|q| / 127, and s1 = round((q - b0 s0) / b1)
+ *   with b1 = b0 / 254 (the first row's rounding error, coded), so q' = b0
+ *   s0 + b1 s1 is within b0 / 508 of q and  q.x ~ lo * sum(q') + step * (b0
+ *   * sum(u * s0) + b1 * sum(u * s1))  with both integer sums from one pass
+ *   of the SQ8 kernel over u: what is left is the error of the stored
+ *   codes.  For L2  |q - x|^2 ~ |q|^2 + |x|^2 - 2 q.x  with |x|^2 of the
+ *   float vector kept per slot.
+ *   The graph is built with float distances (so it is the graph a float
+ *   index builds from the same adds; building on codes too was measured to
+ *   save no build time and to cost recall, docs/PERFORMANCE.md); a search
+ *   walks it with the int8
+ *   distances (greedy descent and the ef-wide beam), then rescores the
+ *   beam's candidates (all ef, or the best ceil(oversampling x k)) with the
+ *   float vectors, so the scores it returns are exact float scores, the
+ *   same ak_hnsw_search_ex returns for the same label without SQ8.  With
+ *   quant_no_rescore the best k by int8 distance come back with their
+ *   approximate scores (L2 clamped at 0).  Exact scans (AK_SEARCH_EXACT, an
+ *   AUTO filtered search that chose a scan, candidate labels) always use the
+ *   float vectors.  The float vectors stay in memory for rescoring: SQ8 adds
+ *   dim bytes (codes) plus 4 bytes (|x|^2, L2 only) per slot to the index.
+ *
  * Concurrency (one ak_hnsw shared by many threads)
  *   - Any number of ak_hnsw_search / ak_exact_search* / ak_hnsw_count / ...
  *     run in parallel: they take the index's read lock (a pthread rwlock that
@@ -55,6 +91,10 @@
  *     unlink-and-repair pass (O(nodes x M) scan + local repairs): prefer
  *     ak_hnsw_remove_batch for bulk deletes.
  *   - ak_hnsw_save_* block adds (not searches) while they write.
+ *   - SQ8: the add that brings the index to AK_SQ8_TRAIN_N vectors fixes
+ *     the bounds and codes every vector present under the write lock, once;
+ *     later adds code their own vector before linking it, under the read
+ *     lock, so a search sees either no codes or a code for every node.
  *   - ak_hnsw_free must not race with anything.
  *
  * Memory layout (lean): vectors contiguous float32 (slot-major), level-0
@@ -77,7 +117,14 @@
  *    52     4  count (live)   56  4  entry slot (0xFFFFFFFF if empty)
  *    60     4  max level (int32, -1 if empty)
  *    64     4  label_cap (label map size = max label + 1, or 0)
- *    68    28  reserved, zero
+ *    68     4  quantisation flags: bit 0 SQ8, bit 1 SQ8 codes present
+ *              (bounds fixed); other bits zero
+ *    72     4  SQ8 quantile (f32)   76  4  SQ8 lo (f32)   80  4  SQ8 step
+ *              (f32); all three zero without SQ8, lo and step zero until
+ *              the codes are present
+ *    84    12  reserved, zero
+ *   (an index without SQ8 writes zeros at 68..95, so its image is the one
+ *   written before quantisation existed, and such images load unchanged)
  *   body
  *     n_slots x u32  label (0xFFFFFFFF for a free slot)
  *     n_slots x u8   level (0 for a free slot)
@@ -86,6 +133,8 @@
  *     n_slots x (1+2M) x u32  level-0 links: count, then ids
  *     for each used slot with level L > 0, for l = 1..L:
  *            (1+M) x u32  links: count, then ids
+ *     SQ8 codes present only: n_slots x dim u8  codes (zeros for a free
+ *            slot), as written when each vector was coded
  *   (words of a link list past its count are written as zeros, so the same
  *   graph always gives the same image; readers ignore them)
  *   trailer: u64 checksum = ak_index_hash64 of all bytes before it.
@@ -193,6 +242,42 @@ typedef void (*ak_distm_fn)(const float *a, const float *const *b, size_t m, siz
 /* Group dot kernel of one path; NULL if the path is not supported. */
 ak_distm_fn ak_dot_multi_get(akidb_kernel_path path);
 
+/* Integer kernel of int8 scalar quantisation (SQ8, "Quantisation" below):
+ * over a stored code row u (0..255) and two query code rows s0, s1
+ * (-128..127), out[0] = sum of u[i] * s0[i] and out[1] = sum of u[i] *
+ * s1[i], u read once.  Exact in int32 for n <= AK_HNSW_MAX_DIM, so every
+ * variant returns the same values (sq8_kernels.c). */
+typedef void (*ak_sq8_dot_fn)(const uint8_t *u, const int8_t *s0, const int8_t *s1, size_t n,
+                              int32_t out[2]);
+
+/* Group form: rows u[0..m) (1 <= m <= 8) against the same query rows,
+ * out[2j] and out[2j+1] the sums of row j, each equal to the single
+ * kernel's; the VNNI variant reads the rows as interleaved streams (more
+ * memory reads in flight, the query rows loaded once), the others one row
+ * after the other. */
+typedef void (*ak_sq8_dotm_fn)(const uint8_t *const *u, size_t m, const int8_t *s0,
+                               const int8_t *s1, size_t n, int32_t *out);
+
+/* The variants of the SQ8 kernel. */
+typedef enum ak_sq8_isa {
+    AK_SQ8_PORTABLE = 0,
+    AK_SQ8_AVX2,          /* widen to 16 bits, vpmaddwd                     */
+    AK_SQ8_AVX512BW,      /* the same on 512-bit registers                  */
+    AK_SQ8_AVX512VNNI,    /* vpdpbusd: u8 x s8, four products per lane      */
+    AK_SQ8_NEON,          /* widen, multiply-accumulate long                */
+    AK_SQ8_NISA
+} ak_sq8_isa;
+
+/* "portable", "avx2", "avx512bw", "avx512vnni", "neon"; NULL otherwise. */
+const char *ak_sq8_isa_name(ak_sq8_isa isa);
+/* The kernels of one variant; NULL if this build or CPU cannot run it. */
+ak_sq8_dot_fn ak_sq8_dot_get(ak_sq8_isa isa);
+ak_sq8_dotm_fn ak_sq8_dotm_get(ak_sq8_isa isa);
+/* The variant an index uses under kernel path `path` (AUTO: the path in
+ * force): avx512 -> VNNI where the CPU has it, else AVX-512BW, else AVX2;
+ * avx2 -> AVX2; neon -> NEON; scalar -> portable. */
+ak_sq8_isa ak_sq8_isa_for(akidb_kernel_path path);
+
 /* Kernels of the active path. */
 float ak_dot(const float *a, const float *b, size_t n);
 float ak_l2sq(const float *a, const float *b, size_t n);
@@ -227,6 +312,18 @@ typedef bool (*ak_filter_fn)(uint32_t label, void *ctx);
 #define AK_HNSW_MAX_M 128u
 #define AK_HNSW_MAX_LEVEL 31
 
+/* Quantisation of an index's vectors (ak_index_params.quant). */
+typedef enum ak_quant {
+    AK_QUANT_NONE = 0,
+    AK_QUANT_SQ8 = 1      /* int8 scalar quantisation ("Quantisation" above) */
+} ak_quant;
+
+/* SQ8: the default quantile (1: the codes span the smallest to the largest
+ * value, as Qdrant's when no quantile is set), and how many vectors the
+ * index holds when it fixes its bounds (the codes exist from then on). */
+#define AK_SQ8_QUANTILE_DEFAULT 1.0f
+#define AK_SQ8_TRAIN_N 1024u
+
 /* Parameters of an index; a kind ignores the fields it has no use for
  * ("flat" reads dim, metric and capacity only). */
 typedef struct ak_index_params {
@@ -237,6 +334,9 @@ typedef struct ak_index_params {
     uint32_t ef_construction;  /* candidate list while inserting; 0 = 200  */
     uint64_t seed;             /* level generator seed                     */
     size_t capacity;           /* slots to preallocate (hint; grows)       */
+    ak_quant quant;            /* hnsw: AK_QUANT_SQ8 searches int8 codes    */
+    float quantile;            /* SQ8: share of the values inside the code
+                                  range, 0.5..1; 0 = 0.99                  */
 } ak_index_params;
 
 /* ------------------------------------------------------------------------ */
@@ -289,10 +389,13 @@ size_t ak_hnsw_count(const ak_hnsw *h);
 
 /* Bytes held by the index (vectors, links, maps, locks, scratch pools). */
 size_t ak_hnsw_memory(const ak_hnsw *h);
-/* Bytes of the raw payload only: live vectors (count x dim x 4) plus the
- * links actually stored (count words + ids of all levels), for the
- * "memory <= 1.2 x raw" comparison. */
+/* Bytes of the raw payload only: live vectors (count x dim x 4, plus dim
+ * code bytes each with SQ8) plus the links actually stored (count words +
+ * ids of all levels), for the "memory <= 1.2 x raw" comparison. */
 size_t ak_hnsw_raw_bytes(const ak_hnsw *h);
+/* The part of ak_hnsw_memory that SQ8 adds (code rows, and |x|^2 per slot
+ * for L2); 0 without SQ8.  The float vectors are counted in both. */
+size_t ak_hnsw_quant_memory(const ak_hnsw *h);
 
 /* Search options.  Zero-initialise, then set what you need. */
 typedef struct ak_search_opts {
@@ -317,6 +420,14 @@ typedef struct ak_search_opts {
                               caller then picks a cheaper plan            */
     size_t *visits;        /* non-NULL: receives the points examined, also
                               when the budget stopped the search          */
+    /* An SQ8 index with its codes ("Quantisation" above); other indexes
+     * ignore these: */
+    bool quant_ignore;     /* walk the graph with float distances          */
+    bool quant_no_rescore; /* return the best k by int8 distance with their
+                              approximate scores (no float rescoring)     */
+    double oversampling;   /* >= 1: rescore the best ceil(oversampling x k)
+                              of the walk's candidates (ef raised to that
+                              number); 0: rescore all ef of them           */
 } ak_search_opts;
 
 enum {

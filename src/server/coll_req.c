@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ak_coll_store_err(ak_ctx *c, akidb_status st, const char *name)
@@ -23,12 +24,126 @@ void ak_coll_store_err(ak_ctx *c, akidb_status st, const char *name)
 
 json_t *ak_coll_info_json(const akidb_collection_info *in)
 {
-    return json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:I,s:{s:I,s:I}}", "id", in->name,
+    return json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:I,s:{s:I,s:I},s:o}", "id", in->name,
                      "collection_id", in->name, "name", in->name, "dimension",
                      (json_int_t)in->dim, "metric", akidb_metric_name(in->metric), "model",
                      in->model[0] ? json_string(in->model) : json_null(), "points",
                      (json_int_t)in->n_points, "hnsw", "m", (json_int_t)in->hnsw_m,
-                     "ef_construction", (json_int_t)in->hnsw_ef_construction);
+                     "ef_construction", (json_int_t)in->hnsw_ef_construction, "quantization",
+                     ak_quant_config_json(in, false));
+}
+
+/* ---- quantisation ------------------------------------------------------------ */
+
+#define QERR(...) (snprintf(err, cap, __VA_ARGS__), false)
+
+/* Each key of object v is one of the NULL-terminated names. */
+static bool known_keys(const json_t *v, const char *field, const char *const *names,
+                       const char *list, char *err, size_t cap)
+{
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+        size_t i = 0;
+        while (names[i] && strcmp(names[i], k) != 0)
+            i++;
+        if (!names[i])
+            return QERR("%s.%s is not supported (%s)", field, k, list);
+    }
+    return true;
+}
+
+bool ak_quant_config_read(const json_t *v, bool qdrant, const char *field,
+                          akidb_collection_opts *o, char *err, size_t cap)
+{
+    o->quantization = AKIDB_QUANT_NONE;
+    o->quantile = 0;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_object(v))
+        return QERR("%s must be an object", field);
+    char sub[96];
+    const json_t *cfg = v;
+    if (qdrant) {
+        static const char *const kinds[] = { "scalar", NULL };
+        if (!known_keys(v, field, kinds, "only \"scalar\" int8 quantization is", err, cap))
+            return false;
+        cfg = json_object_get(v, "scalar");
+        if (!json_is_object(cfg))
+            return QERR("%s.scalar must be an object", field);
+        snprintf(sub, sizeof sub, "%s.scalar", field);
+        field = sub;
+    }
+    static const char *const q_keys[] = { "type", "quantile", "always_ram", NULL };
+    static const char *const a_keys[] = { "type", "quantile", NULL };
+    if (!known_keys(cfg, field, qdrant ? q_keys : a_keys,
+                    qdrant ? "type, quantile, always_ram" : "type, quantile", err, cap))
+        return false;
+    const char *t = json_string_value(json_object_get(cfg, "type"));
+    if (t && strcmp(t, "int8") == 0)
+        o->quantization = AKIDB_QUANT_SQ8;
+    else if (t && !qdrant && strcmp(t, "sq8") == 0)
+        o->quantization = AKIDB_QUANT_SQ8;
+    else if (t && !qdrant && strcmp(t, "none") == 0)
+        o->quantization = AKIDB_QUANT_NONE;
+    else
+        return QERR("%s.type must be %s", field,
+                    qdrant ? "\"int8\"" : "\"sq8\" (or \"int8\") or \"none\"");
+    const json_t *q = json_object_get(cfg, "quantile");
+    if (q && !json_is_null(q)) {
+        double x = json_number_value(q);
+        if (!json_is_number(q) || !(x >= 0.5 && x <= 1.0))
+            return QERR("%s.quantile must be a number from 0.5 to 1", field);
+        if (o->quantization == AKIDB_QUANT_NONE)
+            return QERR("%s.quantile is set without quantization", field);
+        o->quantile = (float)x;
+    }
+    const json_t *ar = json_object_get(cfg, "always_ram");
+    if (ar && !json_is_null(ar) && !json_is_boolean(ar))
+        return QERR("%s.always_ram must be true or false", field);
+    return true;
+}
+
+bool ak_quant_search_read(const json_t *v, const char *field, akidb_search_req *req, char *err,
+                          size_t cap)
+{
+    req->quant_ignore = req->quant_no_rescore = false;
+    req->quant_oversampling = 0;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_object(v))
+        return QERR("%s must be an object", field);
+    static const char *const keys[] = { "ignore", "rescore", "oversampling", NULL };
+    if (!known_keys(v, field, keys, "ignore, rescore, oversampling", err, cap))
+        return false;
+    const json_t *ig = json_object_get(v, "ignore"), *rs = json_object_get(v, "rescore");
+    const json_t *os = json_object_get(v, "oversampling");
+    if (ig && !json_is_null(ig) && !json_is_boolean(ig))
+        return QERR("%s.ignore must be true or false", field);
+    if (rs && !json_is_null(rs) && !json_is_boolean(rs))
+        return QERR("%s.rescore must be true or false", field);
+    if (os && !json_is_null(os)) {
+        double x = json_number_value(os);
+        if (!json_is_number(os) || !(x >= 1 && x <= 100))
+            return QERR("%s.oversampling must be a number from 1 to 100", field);
+        req->quant_oversampling = x;
+    }
+    req->quant_ignore = json_is_true(ig);
+    req->quant_no_rescore = json_is_false(rs);
+    return true;
+}
+
+json_t *ak_quant_config_json(const akidb_collection_info *in, bool qdrant)
+{
+    if (in->quantization != AKIDB_QUANT_SQ8)
+        return json_null();
+    char b[32];   /* the float as it was written (0.99, not 0.9900000095) */
+    snprintf(b, sizeof b, "%.6g", (double)in->quantile);
+    double q = strtod(b, NULL);
+    if (qdrant)
+        return json_pack("{s:{s:s,s:f,s:b}}", "scalar", "type", "int8", "quantile", q,
+                         "always_ram", 1);
+    return json_pack("{s:s,s:f}", "type", "sq8", "quantile", q);
 }
 
 bool ak_coll_get_id(ak_ctx *c, json_t *v, const char *field, char *buf, size_t cap)

@@ -38,6 +38,21 @@ bool ak_coll_get_include_query(ak_ctx *c, unsigned def, unsigned *out);
 bool ak_coll_get_size(ak_ctx *c, json_t *body, const char *key, size_t def, size_t lo,
                       size_t hi, size_t *out);
 
+/* Quantisation, shared with the Qdrant routes: each reader returns false
+ * with a message naming the field (under the name `field`) in err.
+ *   ak_quant_config_read: a collection's setting, AkiDB's {"type": "sq8" |
+ *   "int8" | "none", "quantile"?} or (qdrant) Qdrant's {"scalar": {"type":
+ *   "int8", "quantile"?, "always_ram"?}}; JSON null is "none".
+ *   ak_quant_search_read: a search's {"ignore"?, "rescore"? (true),
+ *   "oversampling"? (1..100)} (the same in both APIs).
+ *   ak_quant_config_json: the setting of in as the reader takes it (JSON
+ *   null without quantisation). */
+bool ak_quant_config_read(const json_t *v, bool qdrant, const char *field,
+                          akidb_collection_opts *o, char *err, size_t cap);
+bool ak_quant_search_read(const json_t *v, const char *field, akidb_search_req *req, char *err,
+                          size_t cap);
+json_t *ak_quant_config_json(const akidb_collection_info *in, bool qdrant);
+
 /* JSON of a collection's settings and counts. */
 json_t *ak_coll_info_json(const akidb_collection_info *in);
 /* JSON array of n floats (NULL when out of memory); the Qdrant routes write

@@ -585,6 +585,9 @@ static akidb_status c_coll_create(void *dp, const char *tenant, const char *name
     if (o->model && strlen(o->model) > AKIDB_MODEL_NAME_MAX)
         return ak_fail(AKIDB_EINVAL, "collection '%s': model name over %d bytes", name,
                        AKIDB_MODEL_NAME_MAX);
+    if (o->quantization != AKIDB_QUANT_NONE)   /* the write log has no field for it */
+        return ak_fail(AKIDB_EUNSUPPORTED, "collection '%s': quantization is not available on "
+                       "a cluster yet", name);
     ak_crec r = {.kind = AK_CREC_COLL_CREATE, .tenant = tenant, .collection = name, .copts = *o};
     return append_all(d, &r);
 }

@@ -3,7 +3,9 @@
  * through the data plane, dataplane.h):
  *
  *   POST .../points/search         {"vector", "limit", "offset", "filter",
- *                                  "params": {"hnsw_ef", "exact"},
+ *                                  "params": {"hnsw_ef", "exact",
+ *                                  "quantization": {"ignore", "rescore",
+ *                                  "oversampling"}},
  *                                  "score_threshold", "with_payload",
  *                                  "with_vector"} -> [ScoredPoint]
  *   POST .../points/query          the same with "query": a vector,
@@ -80,8 +82,16 @@ static json_t *run_search(ak_ctx *c, const akidb_collection_info *in, json_t *b,
         qd_oom(c);
         return NULL;
     }
-    akidb_search_req sr = {vec, in->dim, offset + limit, ef, s.text, exact != 0,
-                           qd_with(&ps, wv)};
+    akidb_search_req sr = {.vector = vec, .dim = in->dim, .top_k = offset + limit, .ef = ef,
+                           .filter_json = s.text, .exact = exact != 0,
+                           .with = qd_with(&ps, wv)};
+    char err[200];
+    if (!ak_quant_search_read(json_is_object(prm) ? json_object_get(prm, "quantization") : NULL,
+                              "params.quantization", &sr, err, sizeof err)) {
+        qd_sel_clear(&s);
+        QD_BAD(c, "Format error in JSON body: %s", err);
+        return NULL;
+    }
     akidb_points pts = {0};
     akidb_status st = ak_dp_search(c, in->name, &sr, &pts);
     qd_sel_clear(&s);

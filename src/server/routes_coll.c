@@ -88,6 +88,12 @@ static void create_collection(ak_ctx *c)
         return;
     o.hnsw_m = (uint32_t)hm;
     o.hnsw_ef_construction = (uint32_t)hef;
+    char err[200];
+    if (!ak_quant_config_read(json_object_get(b, "quantization"), false, "quantization", &o, err,
+                              sizeof err)) {
+        ak_reply_error(c, 400, "invalid_request", "%s", err);
+        return;
+    }
     akidb_status st = c->srv->dp->coll_create(c->srv->dp_ctx, c->id.tenant, name, &o);
     if (st == AKIDB_EEXIST) {
         ak_reply_error(c, 409, "already_exists", "collection '%s' exists", name);
@@ -234,7 +240,8 @@ static void query_docs(ak_ctx *c, const char *coll)
                        info.dim);
         return;
     }
-    akidb_search_req sr = {v, dim, top_k, ef, filter, false, AKIDB_WITH_PAYLOAD};
+    akidb_search_req sr = {.vector = v, .dim = dim, .top_k = top_k, .ef = ef,
+                           .filter_json = filter, .with = AKIDB_WITH_PAYLOAD};
     akidb_points pts = {0};
     akidb_status st = ak_dp_search(c, coll, &sr, &pts);
     ak_free(v);

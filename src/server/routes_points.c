@@ -255,6 +255,13 @@ static void search_points(ak_ctx *c, const char *coll)
         ak_reply_error(c, 400, "invalid_request", "send exactly one of \"text\" and \"vector\"");
         return;
     }
+    akidb_search_req sr = {.top_k = top_k, .ef = ef, .exact = exact != 0, .with = with};
+    char err[200];
+    if (!ak_quant_search_read(json_object_get(b, "quantization"), "quantization", &sr, err,
+                              sizeof err)) {
+        ak_reply_error(c, 400, "invalid_request", "%s", err);
+        return;
+    }
     char *filter;
     if (!ak_coll_get_filter(c, b, &filter))
         return;
@@ -290,7 +297,9 @@ static void search_points(ak_ctx *c, const char *coll)
         ak_free(filter);
         return;
     }
-    akidb_search_req sr = {v, dim, top_k, ef, filter, exact != 0, with};
+    sr.vector = v;
+    sr.dim = dim;
+    sr.filter_json = filter;
     akidb_points pts = {0};
     akidb_status st = ak_dp_search(c, coll, &sr, &pts);
     ak_free(v);

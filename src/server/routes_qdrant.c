@@ -473,7 +473,7 @@ static void q_info(ak_ctx *c)
         distance_name(in.metric), "shard_number", 1, "replication_factor", 1,
         "write_consistency_factor", 1, "on_disk_payload", 0);
     json_t *cfg = params ? json_pack(
-        "{s:o,s:{s:I,s:I,s:I,s:i,s:b},s:{s:f,s:I,s:i,s:n,s:I,s:I,s:i,s:n},s:{s:I,s:I},s:n}",
+        "{s:o,s:{s:I,s:I,s:I,s:i,s:b},s:{s:f,s:I,s:i,s:n,s:I,s:I,s:i,s:n},s:{s:I,s:I},s:o}",
         "params", params, "hnsw_config", "m", (json_int_t)in.hnsw_m, "ef_construct",
         (json_int_t)in.hnsw_ef_construction, "full_scan_threshold", (json_int_t)2048,
         "max_indexing_threads", 0, "on_disk", 0, "optimizer_config", "deleted_threshold", 0.2,
@@ -481,7 +481,7 @@ static void q_info(ak_ctx *c)
         "max_segment_size", "memmap_threshold", (json_int_t)0, "indexing_threshold",
         (json_int_t)0, "flush_interval_sec", 0, "max_optimization_threads", "wal_config",
         "wal_capacity_mb", (json_int_t)64, "wal_segments_ahead", (json_int_t)0,
-        "quantization_config") : NULL;
+        "quantization_config", ak_quant_config_json(&in, true)) : NULL;
     json_t *r = cfg ? json_pack("{s:s,s:s,s:I,s:I,s:I,s:i,s:o,s:{}}", "status", "green",
                                 "optimizer_status", "ok", "vectors_count", (json_int_t)in.n_points,
                                 "indexed_vectors_count", (json_int_t)in.n_points,
@@ -494,7 +494,9 @@ static void q_info(ak_ctx *c)
 }
 
 /* PUT /collections/{name}: {"vectors": {"size", "distance"}, "hnsw_config",
- * and AkiDB's "model" (the embedding model that query texts use). */
+ * "quantization_config" ({"scalar": {"type": "int8", ...}}; at the top or in
+ * "vectors", as Qdrant takes both), and AkiDB's "model" (the embedding
+ * model that query texts use). */
 static void q_create(ak_ctx *c)
 {
     json_t *b = c->body;
@@ -542,6 +544,17 @@ static void q_create(ak_ctx *c)
         return;
     o.hnsw_m = (uint32_t)m;
     o.hnsw_ef_construction = (uint32_t)ef;
+    json_t *qc = json_object_get(v, "quantization_config");
+    const char *qf = "vectors.quantization_config";
+    if (!qc || json_is_null(qc)) {
+        qc = json_object_get(b, "quantization_config");
+        qf = "quantization_config";
+    }
+    char err[200];
+    if (!ak_quant_config_read(qc, true, qf, &o, err, sizeof err)) {
+        QD_BAD(c, "Wrong input: %s", err);
+        return;
+    }
     json_t *mod = json_object_get(b, "model");
     if (mod && !json_is_null(mod)) {
         ak_emodel *em = json_is_string(mod) ? ak_models_find(c->srv->models,

@@ -159,6 +159,10 @@ static void swap_tail(ak_coll *a, ak_coll *b)
 static ak_coll *empty_table(const ak_coll *c)
 {
     ak_coll *t = ak_coll_new(c->tenant, c->name, c->dim, c->metric, c->model, c->M, c->efc);
+    if (t) {   /* a sealed or merged segment is quantised as its collection */
+        t->quant = c->quant;
+        t->quantile = c->quantile;
+    }
     if (t && ak_coll_make_index(t) != AKIDB_OK) {
         ak_coll_unref(t);
         return NULL;

@@ -401,6 +401,10 @@ akidb_status ak_snap_load_table(const char *path, const uint8_t *base, size_t si
         st = corrupt(path, ioff, "index does not match its collection (size, dimension or metric)");
         goto fail;
     }
+    /* the collection's quantisation is its index's (the section has no
+     * field for it, so snapshots of collections without it are unchanged) */
+    c->quant = hp.quant == AK_QUANT_SQ8 ? AKIDB_QUANT_SQ8 : AKIDB_QUANT_NONE;
+    c->quantile = hp.quant == AK_QUANT_SQ8 ? hp.quantile : 0;
     /* Every point must be in the index; labels the table does not know
      * (removals that had not completed) are removed now. */
     size_t in_index_live = 0;

@@ -64,6 +64,15 @@ akidb_status akidb_metric_parse(const char *name, akidb_metric *out)
     return AKIDB_OK;
 }
 
+const char *akidb_quantization_name(akidb_quantization q)
+{
+    switch (q) {
+    case AKIDB_QUANT_NONE: return "none";
+    case AKIDB_QUANT_SQ8: return "sq8";
+    }
+    return NULL;
+}
+
 static akidb_status check_name(const char *what, const char *name)
 {
     size_t n = strlen(name);
@@ -564,18 +573,26 @@ akidb_status akidb_tenant_list(akidb_store *s, akidb_names *out)
 
 /* ---- collections ------------------------------------------------------------------- */
 
-static void encode_coll_create(ak_buf *b, const char *tenant, const char *name, uint32_t dim,
-                               akidb_metric metric, uint32_t M, uint32_t efc, const char *model)
+/* The record of a collection create (docs/FORMAT.md): the quantisation
+ * settings follow the model only for a quantised collection, so the record
+ * of any other is the one written before quantisation existed. */
+static void encode_coll_create(ak_buf *b, const ak_coll *c)
 {
-    ak_buf_str8(b, tenant, strlen(tenant));
-    ak_buf_str8(b, name, strlen(name));
-    ak_buf_u32(b, dim);
-    ak_buf_u8(b, (uint8_t)metric);
-    ak_buf_u32(b, M);
-    ak_buf_u32(b, efc);
-    size_t ml = model ? strlen(model) : 0;
+    ak_buf_str8(b, c->tenant, strlen(c->tenant));
+    ak_buf_str8(b, c->name, strlen(c->name));
+    ak_buf_u32(b, c->dim);
+    ak_buf_u8(b, (uint8_t)c->metric);
+    ak_buf_u32(b, c->M);
+    ak_buf_u32(b, c->efc);
+    size_t ml = c->model ? strlen(c->model) : 0;
     ak_buf_u16(b, (uint16_t)ml);
-    ak_buf_put(b, model, ml);
+    ak_buf_put(b, c->model, ml);
+    if (c->quant != AKIDB_QUANT_NONE) {
+        uint32_t q;
+        memcpy(&q, &c->quantile, 4);
+        ak_buf_u8(b, (uint8_t)c->quant);
+        ak_buf_u32(b, q);
+    }
 }
 
 /* Creates the index of a collection (the default kind, "hnsw"). */
@@ -588,6 +605,8 @@ akidb_status ak_coll_make_index(ak_coll *c)
     p.ef_construction = c->efc;
     p.seed = hash_id(c->name, strlen(c->name)) ^ 0x5eedull;
     p.capacity = 0;
+    p.quant = c->quant == AKIDB_QUANT_SQ8 ? AK_QUANT_SQ8 : AK_QUANT_NONE;
+    p.quantile = c->quantile;
     akidb_status st = ak_index_create(NULL, &p, &c->index);
     if (st != AKIDB_OK)
         return ak_fail_prefix(st, "collection '%s/%s'", c->tenant, c->name);
@@ -618,6 +637,17 @@ akidb_status ak_store_coll_create_impl(akidb_store *s, const char *tenant, const
     if (model && (strlen(model) > AKIDB_MODEL_NAME_MAX || !ak_utf8_valid(model, strlen(model), NULL)))
         return ak_fail(AKIDB_EINVAL, "collection '%s/%s': model name must be valid UTF-8 of at most %d bytes",
                        tenant, name, AKIDB_MODEL_NAME_MAX);
+    if (!akidb_quantization_name(o->quantization))
+        return ak_fail(AKIDB_EINVAL, "collection '%s/%s': unknown quantization %d", tenant, name,
+                       (int)o->quantization);
+    float quantile = o->quantization == AKIDB_QUANT_SQ8 && o->quantile == 0
+                         ? AK_SQ8_QUANTILE_DEFAULT
+                         : o->quantile;
+    if (o->quantization == AKIDB_QUANT_NONE ? quantile != 0
+                                            : !(quantile >= 0.5f && quantile <= 1.0f))
+        return ak_fail(AKIDB_ERANGE, "collection '%s/%s': quantile %g is outside 0.5..1%s",
+                       tenant, name, (double)quantile,
+                       o->quantization == AKIDB_QUANT_NONE ? " or set without quantization" : "");
 
     pthread_mutex_lock(&s->cat_wmu);
     ak_tenant *t = ak_store_find_tenant(s, tenant);
@@ -639,12 +669,14 @@ akidb_status ak_store_coll_create_impl(akidb_store *s, const char *tenant, const
         pthread_mutex_unlock(&s->cat_wmu);
         return ak_fail(AKIDB_ENOMEM, "collection '%s/%s': out of memory", tenant, name);
     }
+    c->quant = o->quantization;
+    c->quantile = quantile;
     st = ak_coll_make_index(c);
     if (st == AKIDB_OK && !reserve_ptrs((void ***)&t->colls, &t->cap_colls, t->n_colls + 1))
         st = ak_coll_oom(c);
     if (st == AKIDB_OK) {
         ak_buf b = { 0 };
-        encode_coll_create(&b, tenant, name, o->dim, o->metric, M, efc, model);
+        encode_coll_create(&b, c);
         st = ak_store_log_record(s, AK_WAL_COLL_CREATE, &b);
         ak_buf_free(&b);
     }
@@ -731,6 +763,8 @@ akidb_status akidb_collection_get_info(akidb_store *s, const char *tenant, const
     snprintf(info->model, sizeof info->model, "%s", c->model ? c->model : "");
     info->hnsw_m = c->M;
     info->hnsw_ef_construction = c->efc;
+    info->quantization = c->quant;
+    info->quantile = c->quantile;
     pthread_rwlock_rdlock(&c->rw);
     info->n_points = c->n_live + c->seg_live;
     pthread_rwlock_unlock(&c->rw);

@@ -45,6 +45,8 @@ typedef struct ak_coll {
     akidb_metric metric;
     char *model;                 /* NULL if none                              */
     uint32_t M, efc;
+    akidb_quantization quant;    /* of every index of the collection; its     */
+    float quantile;              /* quantile (0 without quantisation)         */
 
     pthread_mutex_t wmu;         /* serialises writers of this collection     */
     pthread_rwlock_t rw;         /* write side: table mutation only           */
@@ -134,7 +136,8 @@ void ak_store_log(akidb_store *s, akidb_log_level lvl, const char *fmt, ...) AK_
 ak_coll *ak_coll_new(const char *tenant, const char *name, uint32_t dim,
                      akidb_metric metric, const char *model, uint32_t M, uint32_t efc);
 void ak_coll_unref(ak_coll *c);
-/* Creates c's (empty) index of the default kind. */
+/* Creates c's (empty) index of the default kind, quantised as c->quant
+ * says. */
 akidb_status ak_coll_make_index(ak_coll *c);
 /* Grows slots / hash table / free list for n more points (wrlock held or
  * collection private). */

@@ -383,6 +383,19 @@ static akidb_status over_budget(const plan *p, size_t need, const char *what)
                    what, need, p->spent, p->budget);
 }
 
+/* The request's quantisation settings for an HNSW walk (an SQ8 index
+ * reads them; others ignore them).  The candidates oversampling asks for
+ * are capped at max(AKIDB_SEARCH_EF_MAX, k). */
+static void quant_opts(const plan *p, ak_search_opts *so)
+{
+    so->quant_ignore = p->req->quant_ignore;
+    so->quant_no_rescore = p->req->quant_no_rescore;
+    double os = p->req->quant_oversampling, cap = AKIDB_SEARCH_EF_MAX;
+    if (os >= 1 && os * (double)p->k > cap)
+        os = cap > (double)p->k ? cap / (double)p->k : 1.0;
+    so->oversampling = os;
+}
+
 /* Runs one index search within what is left of the budget, at most cap
  * points (0: all that is left); AKIDB_ERANGE when it stopped there. */
 static akidb_status run_index(plan *p, ak_search_opts *so, size_t cap)
@@ -491,6 +504,7 @@ static akidb_status search_filtered(plan *p, size_t exact_thr, uint32_t **labels
     so.accept = accept_live;
     so.ctx = &p->ac;
     so.selectivity = sel > 0 ? sel : 1e-6;
+    quant_opts(p, &so);
     so.strategy = live <= cap ? AK_SEARCH_AUTO : AK_SEARCH_GRAPH;
     st = run_index(p, &so, cap);
     if (st != AKIDB_ERANGE)
@@ -517,6 +531,7 @@ static akidb_status search_part(plan *p, size_t exact_thr, uint32_t **labels)
     so.accept = accept_live;
     so.ctx = &p->ac;
     so.strategy = AK_SEARCH_GRAPH;
+    quant_opts(p, &so);
     akidb_status st = run_index(p, &so, 0);
     return st == AKIDB_ERANGE ? scan_all(p) : st;
 }
@@ -589,6 +604,12 @@ akidb_status akidb_search(akidb_store *s, const char *tenant, const char *collec
     if (req->ef > AKIDB_SEARCH_EF_MAX) {
         st = ak_fail(AKIDB_EINVAL, "search in '%s/%s': ef %zu is over the limit of %u", tenant,
                      collection, req->ef, AKIDB_SEARCH_EF_MAX);
+        goto done;
+    }
+    if (req->quant_oversampling != 0 &&
+        !(req->quant_oversampling >= 1 && req->quant_oversampling <= 100)) {
+        st = ak_fail(AKIDB_EINVAL, "search in '%s/%s': quantization oversampling %g is outside "
+                     "1..100", tenant, collection, req->quant_oversampling);
         goto done;
     }
     if ((st = ak_store_check_vector(c, "search", "query", req->vector, req->dim)) != AKIDB_OK)

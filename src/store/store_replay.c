@@ -224,6 +224,13 @@ static akidb_status replay_rec(void *ctx, uint64_t lsn, uint8_t type, const uint
         o.hnsw_ef_construction = ak_rd_u32(&r);
         size_t ml = ak_rd_u16(&r);
         const uint8_t *m = ak_rd_bytes(&r, ml);
+        if (!r.bad && r.off != r.n) {   /* a quantised collection: u8 kind, f32 quantile */
+            o.quantization = (akidb_quantization)ak_rd_u8(&r);
+            uint32_t q = ak_rd_u32(&r);
+            memcpy(&o.quantile, &q, 4);
+            if (o.quantization == AKIDB_QUANT_NONE)
+                return bad_rec("collection create");
+        }
         if (r.bad || r.off != r.n || ml > AKIDB_MODEL_NAME_MAX || (m && memchr(m, 0, ml)))
             return bad_rec("collection create");
         char model[AKIDB_MODEL_NAME_MAX + 1];
