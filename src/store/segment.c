@@ -522,67 +522,27 @@ static akidb_status copy_slot(ak_coll *m, const ak_coll *src, uint32_t l, uint32
 }
 
 /* The index adds of a merge: vector i comes from label from_l[i] of table
- * from[i] and goes to label i of m.  Threads take every step-th one. */
-typedef struct merge_job {
+ * from[i] and goes to label i of m. */
+typedef struct merge_adds {
     ak_coll *m;
     const ak_coll **from;
     const uint32_t *from_l;
-    size_t n, start, step;
-    akidb_status st;
-    char msg[256];
-} merge_job;
+} merge_adds;
 
-static void *merge_worker(void *arg)
+static akidb_status merge_add(void *ctx, size_t i)
 {
-    merge_job *j = arg;
-    float *vec = ak_malloc((size_t)j->m->dim * sizeof *vec);
-    j->st = vec ? AKIDB_OK : ak_coll_oom(j->m);
-    for (size_t i = j->start; j->st == AKIDB_OK && i < j->n; i += j->step) {
-        j->st = ak_index_get_vector(&j->from[i]->index, j->from_l[i], vec);
-        if (j->st == AKIDB_OK)
-            j->st = ak_index_add(&j->m->index, (uint32_t)i, vec);
-    }
-    if (j->st != AKIDB_OK)
-        snprintf(j->msg, sizeof j->msg, "%s", akidb_last_error());
-    ak_free(vec);
-    return NULL;
+    merge_adds *a = ctx;
+    float vec[AKIDB_DIM_MAX];
+    akidb_status st = ak_index_get_vector(&a->from[i]->index, a->from_l[i], vec);
+    return st == AKIDB_OK ? ak_index_add(&a->m->index, (uint32_t)i, vec) : st;
 }
 
-#define MERGE_WARM 1024 /* the first nodes of the graph are added in order */
-#define MERGE_THREADS_MAX 8
-
-/* Builds m's index from the sources: the first MERGE_WARM vectors in order,
- * the rest on up to MERGE_THREADS_MAX threads (the index takes concurrent
- * adds). */
+/* Builds m's index from the sources (in order at first, then on a few
+ * threads: ak_store_add_spread). */
 static akidb_status merge_index(ak_coll *m, const ak_coll **from, const uint32_t *from_l, size_t n)
 {
-    size_t warm = n < MERGE_WARM ? n : MERGE_WARM;
-    merge_job w = { m, from, from_l, warm, 0, 1, AKIDB_OK, "" };
-    merge_worker(&w);
-    if (w.st != AKIDB_OK)
-        return ak_fail(w.st, "%s", w.msg);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t t = ncpu < 1 ? 1 : (size_t)ncpu;
-    if (t > MERGE_THREADS_MAX)
-        t = MERGE_THREADS_MAX;
-    merge_job jobs[MERGE_THREADS_MAX];
-    pthread_t th[MERGE_THREADS_MAX];
-    bool started[MERGE_THREADS_MAX] = { false };
-    for (size_t i = 0; i < t; i++)
-        jobs[i] = (merge_job){ m, from, from_l, n, warm + i, t, AKIDB_OK, "" };
-    for (size_t i = 1; i < t; i++)
-        started[i] = pthread_create(&th[i], NULL, merge_worker, &jobs[i]) == 0;
-    merge_worker(&jobs[0]);
-    for (size_t i = 1; i < t; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
-        else
-            merge_worker(&jobs[i]); /* no thread: done here */
-    }
-    for (size_t i = 0; i < t; i++)
-        if (jobs[i].st != AKIDB_OK)
-            return ak_fail(jobs[i].st, "%s", jobs[i].msg);
-    return AKIDB_OK;
+    merge_adds a = { m, from, from_l };
+    return ak_store_add_spread(n, 0, merge_add, &a);
 }
 
 /* The merged table of the sources minus the tombstones in their copies:

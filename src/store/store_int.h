@@ -205,6 +205,15 @@ akidb_status ak_store_check_vector(const ak_coll *c, const char *what, const cha
                                    const float *v, uint32_t dim);
 /* EINVAL naming an id that occurs twice in p[0..n). */
 akidb_status ak_store_check_dups(const ak_coll *c, ak_prep *p, size_t n);
+
+/* Adds item i of n to an index through add(ctx, i) (store_points.c): the
+ * first items one after another while the index holds fewer than 1024
+ * (have: how many it holds now), the rest spread over up to 8 threads
+ * (the index takes concurrent adds) when there are 256 or more.  Stops at
+ * the first failure and returns it with its message.  Used by upserts and
+ * by the merges of compaction (segment.c). */
+typedef akidb_status (*ak_add_fn)(void *ctx, size_t i);
+akidb_status ak_store_add_spread(size_t n, size_t have, ak_add_fn add, void *ctx);
 /* Steps 3-6 of the write path (store_points.c's header); rec NULL: replay. */
 akidb_status ak_store_apply_upsert(akidb_store *s, ak_coll *c, ak_prep *p, size_t n,
                                    const ak_buf *rec);

@@ -101,96 +101,87 @@ akidb_status ak_store_check_dups(const ak_coll *c, ak_prep *p, size_t n)
 
 /* ---- parallel index adds ---------------------------------------------------------- */
 
-/* The index accepts concurrent adds, so large batches are inserted by a few
- * threads, each taking every T-th point. */
-typedef struct add_job {
-    ak_coll *c;
-    ak_prep *p;
+/* An index accepts concurrent adds, so many adds are spread over a few
+ * threads, each taking every T-th item (store_int.h, ak_store_add_spread). */
+typedef struct spread_job {
+    ak_add_fn add;
+    void *ctx;
     size_t n, start, step;
     akidb_status st;
     char msg[512];
-} add_job;
+} spread_job;
 
-static void *add_worker(void *arg)
+static void *spread_worker(void *arg)
 {
-    add_job *j = arg;
+    spread_job *j = arg;
     j->st = AKIDB_OK;
     for (size_t i = j->start; i < j->n; i += j->step) {
-        akidb_status st = ak_index_add(&j->c->index, j->p[i].label, j->p[i].vec);
+        akidb_status st = j->add(j->ctx, i);
         if (st != AKIDB_OK) {
-            ak_fail_prefix(st, "collection '%s/%s': point '%s'", j->c->tenant, j->c->name, j->p[i].id);
             j->st = st;
             snprintf(j->msg, sizeof j->msg, "%s", akidb_last_error());
             break;
         }
-        j->c->slots[j->p[i].label].in_index = true;
     }
     return NULL;
 }
 
 #define ADD_THREADS_MAX 8
 #define ADD_PARALLEL_MIN 256
-
 #define ADD_WARM 1024   /* an index smaller than this grows one add at a time */
 
-static akidb_status add_parallel(ak_coll *c, ak_prep *p, size_t n)
+akidb_status ak_store_add_spread(size_t n, size_t have, ak_add_fn add, void *ctx)
 {
     /* The first nodes of a graph are added in order: threads racing into an
      * almost empty graph leave it poorly connected (every new tail sealed
-     * into a segment starts one). */
-    size_t have = ak_index_count(&c->index);
+     * into a segment, and every merged segment, starts one). */
     size_t warm = have < ADD_WARM ? (n < ADD_WARM - have ? n : ADD_WARM - have) : 0;
-    if (warm && n >= ADD_PARALLEL_MIN) {
-        add_job j = { c, p, warm, 0, 1, AKIDB_OK, "" };
-        add_worker(&j);
-        if (j.st != AKIDB_OK)
-            return ak_fail(j.st, "%s", j.msg);
-        p += warm;
-        n -= warm;
-    }
+    spread_job w = { add, ctx, warm, 0, 1, AKIDB_OK, "" };
+    spread_worker(&w);
+    if (w.st != AKIDB_OK)
+        return ak_fail(w.st, "%s", w.msg);
     static long ncpu;
     if (!ncpu) {
         long k = sysconf(_SC_NPROCESSORS_ONLN);
         ncpu = k < 1 ? 1 : k;
     }
-    size_t t = n >= ADD_PARALLEL_MIN ? (size_t)ncpu : 1;
+    size_t t = n - warm >= ADD_PARALLEL_MIN ? (size_t)ncpu : 1;
     if (t > ADD_THREADS_MAX)
         t = ADD_THREADS_MAX;
-    add_job jobs[ADD_THREADS_MAX];
+    spread_job jobs[ADD_THREADS_MAX];
     pthread_t th[ADD_THREADS_MAX];
-    size_t started = 1;
+    bool started[ADD_THREADS_MAX] = { false };
     for (size_t i = 0; i < t; i++)
-        jobs[i] = (add_job){ c, p, n, i, t, AKIDB_OK, "" };
+        jobs[i] = (spread_job){ add, ctx, n, warm + i, t, AKIDB_OK, "" };
+    for (size_t i = 1; i < t; i++)
+        started[i] = pthread_create(&th[i], NULL, spread_worker, &jobs[i]) == 0;
+    spread_worker(&jobs[0]);
     for (size_t i = 1; i < t; i++) {
-        if (pthread_create(&th[i], NULL, add_worker, &jobs[i]) != 0)
-            break;
-        started++;
-    }
-    /* Points of threads that could not start are added here. */
-    for (size_t i = started; i < t; i++)
-        jobs[i].start = n;
-    if (started < t) {
-        jobs[0].step = 1;
-        jobs[0].n = n;
-        /* fall back: thread 0 does everything not yet taken by a started thread */
-        for (size_t i = 1; i < started; i++)
+        if (started[i])
             pthread_join(th[i], NULL);
-        started = 1;
-        for (size_t k = 0; k < n; k++)
-            if (!c->slots[p[k].label].in_index) {
-                akidb_status st = ak_index_add(&c->index, p[k].label, p[k].vec);
-                if (st != AKIDB_OK)
-                    return ak_fail_prefix(st, "collection '%s/%s': point '%s'", c->tenant, c->name, p[k].id);
-                c->slots[p[k].label].in_index = true;
-            }
-        return AKIDB_OK;
+        else
+            spread_worker(&jobs[i]);   /* no thread: its share is done here */
     }
-    add_worker(&jobs[0]);
-    for (size_t i = 1; i < started; i++)
-        pthread_join(th[i], NULL);
     for (size_t i = 0; i < t; i++)
         if (jobs[i].st != AKIDB_OK)
             return ak_fail(jobs[i].st, "%s", jobs[i].msg);
+    return AKIDB_OK;
+}
+
+typedef struct {
+    ak_coll *c;
+    ak_prep *p;
+} upsert_adds;
+
+static akidb_status upsert_add(void *ctx, size_t i)
+{
+    upsert_adds *u = ctx;
+    ak_prep *p = &u->p[i];
+    akidb_status st = ak_index_add(&u->c->index, p->label, p->vec);
+    if (st != AKIDB_OK)
+        return ak_fail_prefix(st, "collection '%s/%s': point '%s'", u->c->tenant, u->c->name,
+                              p->id);
+    u->c->slots[p->label].in_index = true;
     return AKIDB_OK;
 }
 
@@ -229,7 +220,8 @@ akidb_status ak_store_apply_upsert(akidb_store *s, ak_coll *c, ak_prep *p, size_
         ak_coll_give_label(c, p[filled].label);
     }
     if (st == AKIDB_OK) {
-        st = add_parallel(c, p, n);
+        upsert_adds u = { c, p };
+        st = ak_store_add_spread(n, ak_index_count(&c->index), upsert_add, &u);
         added = n;   /* rollback consults in_index per slot */
     }
     if (st == AKIDB_OK && rec)
