@@ -35,6 +35,7 @@
 #include "common/common.h"
 #include "server/server.h"
 #include "server/srvtest.h"
+#include "server/srvbare.h"
 #include "server/workq.h"
 #include "akidb_store.h"
 #include "common/fileio.h"
@@ -47,64 +48,23 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-typedef struct srv {
-    char *data;
-    ak_server *s;
-    int port;
-} srv;
-
-static FILE *quiet_log(void)
-{
-    static FILE *f;
-    if (!f)
-        f = fopen("/dev/null", "w");
-    return f;
-}
+typedef st_srv srv;
 
 /* Starts a server without models on an ephemeral port; cfg tweaks applied
  * by the caller through adjust (may be NULL). */
 static bool srv_up(srv *f, void (*adjust)(ak_server_config *c), const char *admin_key)
 {
-    memset(f, 0, sizeof *f);
-    f->data = st_tmpdir("http");
     ak_server_config c;
-    ak_server_config_defaults(&c);
-    c.data_dir = f->data;
-    c.port = 0;
-    c.scan_models_dir = 0;
-    c.sync_none = 1;
-    c.log = quiet_log();
+    st_srv_config(&c);
     c.admin_key = admin_key;
-    c.drain_timeout_s = 5;
     if (adjust)
         adjust(&c);
-    if (ak_server_start(&c, &f->s) != AKIDB_OK) {
-        fprintf(stderr, "  server start: %s\n", akidb_last_error());
-        return false;
-    }
-    f->port = ak_server_port(f->s);
-    return true;
+    return st_srv_start(f, "http", NULL, &c);
 }
 
-static void srv_down(srv *f)
-{
-    AKT_OK(ak_server_stop(f->s));
-    st_rmtree(f->data);
-}
+static void srv_down(srv *f) { st_srv_down(f); }
 
-static int conn_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
+static int conn_open(int port) { return st_conn_open(port); }
 
 static bool send_all(int fd, const char *p, size_t n)
 {
@@ -634,7 +594,7 @@ AKT_TEST(disk_full)
     c.port = 0;
     c.scan_models_dir = 0;
     c.sync_none = 1;
-    c.log = quiet_log();
+    c.log = st_quiet_log();
     AKT_OK(ak_server_start(&c, &g.s));
     g.port = ak_server_port(g.s);
     r = st_http(g.port, "GET", "/api/v1/collections/d/points/a", NULL, NULL, -1);
@@ -762,7 +722,7 @@ AKT_TEST(recovering)
     t.cfg.port = free_port();
     t.cfg.scan_models_dir = 0;
     t.cfg.sync_none = 1;
-    t.cfg.log = quiet_log();
+    t.cfg.log = st_quiet_log();
     pthread_t th;
     double t0 = ak_now();
     pthread_create(&th, NULL, start_thread, &t);

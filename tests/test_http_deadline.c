@@ -32,6 +32,7 @@
 #include "server/internal.h"
 #include "server/server.h"
 #include "server/srvtest.h"
+#include "server/srvbare.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,48 +41,19 @@
 #include <sys/socket.h>
 #include <time.h>
 
-typedef struct srv {
-    char *data;
-    ak_server *s;
-    int port;
-} srv;
-
-static FILE *quiet_log(void)
-{
-    static FILE *f;
-    if (!f)
-        f = fopen("/dev/null", "w");
-    return f;
-}
+typedef st_srv srv;
 
 static bool srv_up(srv *f, unsigned header_s, unsigned body_s, unsigned idle_s)
 {
-    memset(f, 0, sizeof *f);
-    f->data = st_tmpdir("deadline");
     ak_server_config c;
-    ak_server_config_defaults(&c);
-    c.data_dir = f->data;
-    c.port = 0;
-    c.scan_models_dir = 0;
-    c.sync_none = 1;
-    c.log = quiet_log();
-    c.drain_timeout_s = 5;
+    st_srv_config(&c);
     c.idle_timeout_s = idle_s;
     c.header_timeout_s = header_s;
     c.body_timeout_s = body_s;
-    if (ak_server_start(&c, &f->s) != AKIDB_OK) {
-        fprintf(stderr, "  server start: %s\n", akidb_last_error());
-        return false;
-    }
-    f->port = ak_server_port(f->s);
-    return true;
+    return st_srv_start(f, "deadline", NULL, &c);
 }
 
-static void srv_down(srv *f)
-{
-    AKT_OK(ak_server_stop(f->s));
-    st_rmtree(f->data);
-}
+static void srv_down(srv *f) { st_srv_down(f); }
 
 static void sleep_ms(int ms)
 {
@@ -89,19 +61,7 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static int conn_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
+static int conn_open(int port) { return st_conn_open(port); }
 
 static bool send_str(int fd, const char *p)
 {

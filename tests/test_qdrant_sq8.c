@@ -20,48 +20,24 @@
 #include "akidb.h"
 #include "server/server.h"
 #include "server/srvtest.h"
+#include "server/srvbare.h"
 
 #include <math.h>
 
 #define DIM 16
 #define NPTS 3000
 
-typedef struct srv {
-    char *data;
-    ak_server *s;
-    int port;
-} srv;
-
-static FILE *quiet_log(void)
-{
-    static FILE *f;
-    if (!f)
-        f = fopen("/dev/null", "w");
-    return f;
-}
+typedef st_srv srv;
 
 /* Starts a server without models on an ephemeral port over data (a new
  * folder when NULL). */
 static bool srv_up(srv *f, char *data)
 {
-    memset(f, 0, sizeof *f);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    f->data = data ? data : st_tmpdir("qsq8");
     ak_server_config c;
-    ak_server_config_defaults(&c);
-    c.data_dir = f->data;
-    c.port = 0;
-    c.scan_models_dir = 0;
+    st_srv_config(&c);
     c.auth = 0;
-    c.sync_none = 1;
-    c.log = quiet_log();
-    c.drain_timeout_s = 5;
-    if (ak_server_start(&c, &f->s) != AKIDB_OK) {
-        fprintf(stderr, "  server start: %s\n", akidb_last_error());
-        return false;
-    }
-    f->port = ak_server_port(f->s);
-    return true;
+    return st_srv_start(f, "qsq8", data, &c);
 }
 
 /* Sends a request and checks the status; the caller frees the answer. */

@@ -26,55 +26,27 @@
 #include "server/internal.h"
 #include "server/server.h"
 #include "server/srvtest.h"
+#include "server/srvbare.h"
 #include "store/store_int.h"
 
 #include <errno.h>
 #include <time.h>
 
-typedef struct srv {
-    char *data;
-    ak_server *s;
-    int port;
-} srv;
-
-static FILE *quiet_log(void)
-{
-    static FILE *f;
-    if (!f)
-        f = fopen("/dev/null", "w");
-    return f;
-}
+typedef st_srv srv;
 
 static void (*srv_adjust)(ak_server_config *c);   /* more settings, or NULL */
 
 static bool srv_up(srv *f, size_t budget)
 {
-    memset(f, 0, sizeof *f);
-    f->data = st_tmpdir("limits");
     ak_server_config c;
-    ak_server_config_defaults(&c);
-    c.data_dir = f->data;
-    c.port = 0;
-    c.scan_models_dir = 0;
-    c.sync_none = 1;
-    c.log = quiet_log();
-    c.drain_timeout_s = 5;
+    st_srv_config(&c);
     c.search_budget = budget;
     if (srv_adjust)
         srv_adjust(&c);
-    if (ak_server_start(&c, &f->s) != AKIDB_OK) {
-        fprintf(stderr, "  server start: %s\n", akidb_last_error());
-        return false;
-    }
-    f->port = ak_server_port(f->s);
-    return true;
+    return st_srv_start(f, "limits", NULL, &c);
 }
 
-static void srv_down(srv *f)
-{
-    AKT_OK(ak_server_stop(f->s));
-    st_rmtree(f->data);
-}
+static void srv_down(srv *f) { st_srv_down(f); }
 
 /* One request; checks the status and that the body says `says`. */
 static void expect(const srv *f, const char *method, const char *path, const char *body,
