@@ -22,6 +22,31 @@
 
 #include <string.h>
 
+/* False (and a 403) when the body's tenant is not the key's. */
+static bool tenant_ok(ak_ctx *c, const char *tenant)
+{
+    if (strcmp(tenant, c->id.tenant) == 0)
+        return true;
+    ak_reply_error(c, 403, "forbidden", "the key belongs to tenant '%s', not '%s'",
+                   c->id.tenant, tenant);
+    return false;
+}
+
+/* Answers the points of a local search or get (st its status) in the
+ * wire format, and frees them. */
+static void reply_points(ak_ctx *c, akidb_status st, akidb_points *pts)
+{
+    char *json = NULL;
+    if (st == AKIDB_OK)
+        st = ak_fanout_reply_json(pts, &json);
+    akidb_points_free(pts);
+    if (st != AKIDB_OK) {
+        ak_reply_status(c, st);
+        return;
+    }
+    ak_reply_raw(c->resp, 200, json, strlen(json), "application/json");
+}
+
 static void cluster_search(ak_ctx *c)
 {
     ak_fanout_req r;
@@ -30,24 +55,12 @@ static void cluster_search(ak_ctx *c)
         ak_reply_status(c, st);
         return;
     }
-    if (strcmp(r.tenant, c->id.tenant) != 0) {
-        ak_reply_error(c, 403, "forbidden", "the key belongs to tenant '%s', not '%s'",
-                       c->id.tenant, r.tenant);
-        ak_fanout_req_free(&r);
-        return;
-    }
     akidb_points pts = {0};
-    st = akidb_search(c->srv->store, r.tenant, r.collection, &r.req, &pts);
-    ak_fanout_req_free(&r);
-    char *json = NULL;
-    if (st == AKIDB_OK)
-        st = ak_fanout_reply_json(&pts, &json);
-    akidb_points_free(&pts);
-    if (st != AKIDB_OK) {
-        ak_reply_status(c, st);
-        return;
+    if (tenant_ok(c, r.tenant)) {
+        st = akidb_search(c->srv->store, r.tenant, r.collection, &r.req, &pts);
+        reply_points(c, st, &pts);
     }
-    ak_reply_raw(c->resp, 200, json, strlen(json), "application/json");
+    ak_fanout_req_free(&r);
 }
 
 static void cluster_get(ak_ctx *c)
@@ -58,25 +71,13 @@ static void cluster_get(ak_ctx *c)
         ak_reply_status(c, st);
         return;
     }
-    if (strcmp(g.tenant, c->id.tenant) != 0) {
-        ak_reply_error(c, 403, "forbidden", "the key belongs to tenant '%s', not '%s'",
-                       c->id.tenant, g.tenant);
-        ak_fanout_get_free(&g);
-        return;
-    }
     akidb_points pts = {0};
-    st = akidb_points_get(c->srv->store, g.tenant, g.collection, (const char *const *)g.ids, g.n,
-                          g.with, &pts);
-    ak_fanout_get_free(&g);
-    char *json = NULL;
-    if (st == AKIDB_OK)
-        st = ak_fanout_reply_json(&pts, &json);
-    akidb_points_free(&pts);
-    if (st != AKIDB_OK) {
-        ak_reply_status(c, st);
-        return;
+    if (tenant_ok(c, g.tenant)) {
+        st = akidb_points_get(c->srv->store, g.tenant, g.collection, (const char *const *)g.ids,
+                              g.n, g.with, &pts);
+        reply_points(c, st, &pts);
     }
-    ak_reply_raw(c->resp, 200, json, strlen(json), "application/json");
+    ak_fanout_get_free(&g);
 }
 
 static void cluster_status(ak_ctx *c)
