@@ -66,17 +66,7 @@ static void srv_down(srv *f) { st_srv_down(f); }
 
 static int conn_open(int port) { return st_conn_open(port); }
 
-static bool send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
+static bool send_all(int fd, const char *p, size_t n) { return st_send_all(fd, p, n); }
 
 /* Reads until the peer closes, a whole response (by Content-Length) is
  * in, or timeout_ms passes.  Returns the bytes read (NUL-terminated, in

@@ -63,18 +63,7 @@ static void sleep_ms(int ms)
 
 static int conn_open(int port) { return st_conn_open(port); }
 
-static bool send_str(int fd, const char *p)
-{
-    size_t n = strlen(p);
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
+static bool send_str(int fd, const char *p) { return st_send_all(fd, p, strlen(p)); }
 
 /* Waits up to ms for the peer: 1 when it closed (or reset) the connection,
  * 0 when nothing came, -1 when it sent bytes (an answer). */

@@ -2,7 +2,8 @@
  * srvbare.h - the fixture of the tests of the HTTP layer: an `akidb serve`
  * server started in-process without models, on an ephemeral loopback port,
  * over a data folder of its own, its log sent to /dev/null; and a raw
- * socket to it for the tests that speak HTTP byte by byte.  Header-only,
+ * socket to it (st_conn_open, st_send_all) for the tests that speak HTTP
+ * byte by byte.  Header-only,
  * like srvtest.h (which it uses).
  *
  *   ak_server_config c;
@@ -86,6 +87,19 @@ static inline int st_conn_open(int port)
         return -1;
     }
     return fd;
+}
+
+/* Sends all n bytes of p on fd; false when the peer is gone. */
+static inline bool st_send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
 }
 
 #endif /* AKIDB_SRVBARE_H */
